@@ -46,6 +46,9 @@ pub async fn serve(listener: TcpListener, state: State, shutdown: impl Future<Ou
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
+        if let Some(bytes) = state.config.send_buffer_bytes {
+            let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes);
+        }
         let tag = ConnTag::new(state.stats.clone());
         let io = TokioIo::new(CountingStream::new(tcp, tag.clone()));
         let state = state.clone();
