@@ -109,3 +109,62 @@ async fn static_folder_serves_pages_safely() {
         "the API still answers beside the static folder"
     );
 }
+
+#[tokio::test]
+async fn bad_socketio_requests_get_4xx_and_the_server_stays_healthy() {
+    let server = spawn_server_with(Config::default()).await;
+    for query in [
+        "EIO=4&transport=polling&sid=bogus",
+        "EIO=9&transport=polling",
+        "EIO=4&transport=carrier",
+    ] {
+        let r = http()
+            .get(url(&server, &format!("/socket.io/?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{query}");
+    }
+    // A real handshake, then garbage, an unknown namespace and an oversize payload.
+    let open = http()
+        .get(url(&server, "/socket.io/?EIO=4&transport=polling"))
+        .send()
+        .await
+        .unwrap();
+    let body = open.text().await.unwrap();
+    let handshake: serde_json::Value = serde_json::from_str(body.trim_start_matches('0')).unwrap();
+    let sid = handshake["sid"].as_str().unwrap().to_owned();
+    let poll_url = url(
+        &server,
+        &format!("/socket.io/?EIO=4&transport=polling&sid={sid}"),
+    );
+    let post = |body: String| {
+        http()
+            .post(&poll_url)
+            .header("content-type", "text/plain")
+            .body(body)
+            .send()
+    };
+    assert_eq!(post("40/nope,".into()).await.unwrap().status(), 200);
+    let answer = http()
+        .get(&poll_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        answer.split('\u{1e}').any(|p| p.starts_with("44/nope,")),
+        "unknown namespace gets connect_error: {answer}"
+    );
+    assert!(
+        post("x".repeat(200 * 1024))
+            .await
+            .unwrap()
+            .status()
+            .is_client_error()
+    );
+    let r = http().get(url(&server, "/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
