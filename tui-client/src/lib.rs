@@ -7,3 +7,4 @@
 pub mod app;
 pub mod event;
 pub mod net;
+pub mod ui;

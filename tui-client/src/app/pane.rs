@@ -62,16 +62,19 @@ pub struct PaneCounters {
     pub errors: u64,
 }
 
-/// Bytes per second, one bucket per wall-clock second.
+/// Per wall-clock second: bytes moved and the worst staleness, for the sparklines.
 #[derive(Debug, Clone, Default)]
-pub struct ByteRate {
-    pub history: VecDeque<u64>,
+pub struct Trend {
+    pub bytes: VecDeque<u64>,
+    /// Milliseconds.
+    pub staleness: VecDeque<u64>,
     second: Option<i64>,
     start: TrafficTotals,
+    worst: Duration,
 }
 
-impl ByteRate {
-    fn roll(&mut self, at: DateTime<Utc>, traffic: TrafficTotals) {
+impl Trend {
+    fn roll(&mut self, at: DateTime<Utc>, traffic: TrafficTotals, staleness: Duration) {
         let now = at.timestamp();
         match self.second {
             None => {
@@ -79,22 +82,28 @@ impl ByteRate {
                 self.start = traffic;
             }
             Some(second) if now > second => {
-                self.history.push_back(traffic.since(self.start).total());
-                let idle = (now - second - 1).clamp(0, RATE_HISTORY as i64);
-                self.history.extend((0..idle).map(|_| 0));
-                while self.history.len() > RATE_HISTORY {
-                    self.history.pop_front();
+                self.bytes.push_back(traffic.since(self.start).total());
+                self.staleness.push_back(self.worst.as_millis() as u64);
+                let idle = (now - second - 1).clamp(0, RATE_HISTORY as i64) as usize;
+                self.bytes.extend(std::iter::repeat_n(0, idle));
+                self.staleness.extend(std::iter::repeat_n(0, idle));
+                for history in [&mut self.bytes, &mut self.staleness] {
+                    while history.len() > RATE_HISTORY {
+                        history.pop_front();
+                    }
                 }
                 self.second = Some(now);
                 self.start = traffic;
+                self.worst = Duration::ZERO;
             }
             Some(_) => {}
         }
+        self.worst = self.worst.max(staleness);
     }
 
     /// Bytes in the last complete second.
-    pub fn last(&self) -> u64 {
-        self.history.back().copied().unwrap_or(0)
+    pub fn last_bytes(&self) -> u64 {
+        self.bytes.back().copied().unwrap_or(0)
     }
 }
 
@@ -108,7 +117,7 @@ pub struct PaneState {
     pub revision: Option<Revision>,
     pub counters: PaneCounters,
     pub staleness: Staleness,
-    pub rate: ByteRate,
+    pub trend: Trend,
     /// Cumulative traffic of the producer, as last reported.
     traffic: TrafficTotals,
     /// Traffic at the last reset.
@@ -128,7 +137,7 @@ impl PaneState {
             revision: None,
             counters: PaneCounters::default(),
             staleness: Staleness::default(),
-            rate: ByteRate::default(),
+            trend: Trend::default(),
             traffic: TrafficTotals::default(),
             traffic_base: TrafficTotals::default(),
             connections: 0,
@@ -254,12 +263,14 @@ impl PaneState {
 
     /// Time passed: sample staleness, drop deleted rows, roll the byte rate.
     pub fn tick(&mut self, at: DateTime<Utc>, server_now: DateTime<Utc>, times: &ChangeTimes) {
+        let mut staleness = Duration::ZERO;
         if let Some(shown) = self.revision {
-            self.staleness.sample(times.staleness(shown, server_now));
+            staleness = times.staleness(shown, server_now);
+            self.staleness.sample(staleness);
         }
         self.rows
             .retain(|_, row| row.deleted_at.is_none_or(|gone| at - gone < HIGHLIGHT));
-        self.rate.roll(at, self.traffic);
+        self.trend.roll(at, self.traffic, staleness);
     }
 
     /// Zeroes counters, traffic and staleness; keeps what the pane shows.
@@ -267,6 +278,6 @@ impl PaneState {
         self.counters = PaneCounters::default();
         self.traffic_base = self.traffic;
         self.staleness = Staleness::default();
-        self.rate = ByteRate::default();
+        self.trend = Trend::default();
     }
 }

@@ -1,0 +1,201 @@
+//! Snapshots of whole screens at fixed sizes, from a state built by replaying
+//! a fixed timeline through `App::update`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use insta::assert_snapshot;
+use pollpush_shared::{Change, ChangeOp, ServerMessage, ServerStats, Species};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::{Screen, Theme};
+use crate::app::{App, Mode};
+use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
+use crate::net::counting::TrafficTotals;
+use crate::net::poll::PollSettings;
+
+fn t(ms: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
+        .expect("valid")
+        .with_timezone(&Utc)
+        + TimeDelta::milliseconds(ms)
+}
+
+const NAMES: [&str; 6] = ["AThaliana", "Tomate", "Riz", "Maïs", "Blé", "Vigne"];
+
+fn species(id: u64, observations: u64, at_ms: i64) -> Species {
+    Species {
+        id,
+        name: NAMES[(id as usize - 1) % NAMES.len()].to_owned(),
+        observations,
+        updated_at: t(at_ms),
+    }
+}
+
+fn traffic(bytes_in: u64, bytes_out: u64) -> TrafficTotals {
+    TrafficTotals {
+        bytes_in,
+        bytes_out,
+    }
+}
+
+fn poll(at_ms: i64, bytes: u64, outcome: PollOutcome) -> Event {
+    Event::Poll(PollEvent {
+        at: t(at_ms),
+        traffic: traffic(bytes, bytes / 4),
+        outcome,
+    })
+}
+
+fn push(at_ms: i64, bytes: u64, message: ServerMessage) -> Event {
+    Event::Push(PushEvent {
+        at: t(at_ms),
+        traffic: traffic(bytes, 120),
+        kind: PushKind::Message(message),
+    })
+}
+
+/// Ten seconds of a demo: 6 species, one change every 500 ms, a 1 s poll.
+fn demo() -> App {
+    let mut app = App::new(
+        Mode::Embedded { simulate: 2.0 },
+        PollSettings::default(),
+        t(0),
+    );
+    let mut list: Vec<Species> = (1..=6).map(|id| species(id, id * 3, 0)).collect();
+    app.update(Event::Push(PushEvent {
+        at: t(0),
+        traffic: traffic(200, 120),
+        kind: PushKind::Connected { resume_from: None },
+    }));
+    app.update(push(
+        1,
+        900,
+        ServerMessage::Snapshot {
+            room: "species".into(),
+            revision: 10,
+            species: list.clone(),
+        },
+    ));
+    let fresh = |revision, species: &Vec<Species>| PollOutcome::Fresh {
+        revision,
+        etag: Some(format!("\"{revision}\"")),
+        species: species.clone(),
+        server_date: None,
+    };
+    app.update(poll(2, 1_100, fresh(10, &list)));
+    let mut revision = 10;
+    let mut push_bytes = 900;
+    for step in 1..=19_i64 {
+        let at = step * 500;
+        revision += 1;
+        let id = (step as u64 % 6) + 1;
+        list[id as usize - 1] = species(id, 3 * id + step as u64, at);
+        push_bytes += 160;
+        app.update(push(
+            at + 1,
+            push_bytes,
+            ServerMessage::Change(Change {
+                room: "species".into(),
+                revision,
+                op: ChangeOp::Updated,
+                species: list[id as usize - 1].clone(),
+                at: t(at),
+            }),
+        ));
+        if step % 2 == 0 {
+            app.update(Event::Tick { at: t(at + 100) });
+        }
+        if step % 4 == 1 {
+            app.update(poll(
+                at + 300,
+                1_100 * (step as u64 + 3),
+                fresh(revision, &list),
+            ));
+        }
+    }
+    app.update(poll(
+        9_600,
+        25_000,
+        PollOutcome::NotModified {
+            revision: Some(29),
+            server_date: None,
+        },
+    ));
+    let mut stats = ServerStats {
+        uptime_s: 9.0,
+        revision: 29,
+        ..Default::default()
+    };
+    stats.process.cpu_seconds = 0.40;
+    stats.process.rss_bytes = 14_800_000;
+    app.update(Event::Stats {
+        at: t(9_000),
+        result: Ok(stats.clone()),
+    });
+    stats.uptime_s = 10.0;
+    stats.process.cpu_seconds = 0.43;
+    stats.rest.connections = 1;
+    stats.ws.connections = 1;
+    app.update(Event::Stats {
+        at: t(9_900),
+        result: Ok(stats),
+    });
+    app.update(Event::Tick { at: t(9_950) });
+    app
+}
+
+fn render(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+    terminal
+        .draw(|frame| {
+            frame.render_widget(
+                Screen {
+                    app,
+                    theme: Theme { color: false },
+                    server: "embedded · http://127.0.0.1:40123",
+                },
+                frame.area(),
+            );
+        })
+        .expect("draw");
+    terminal.backend().to_string()
+}
+
+#[test]
+fn stacked_at_80x24() {
+    assert_snapshot!(render(&demo(), 80, 24));
+}
+
+#[test]
+fn side_by_side_at_160x40() {
+    assert_snapshot!(render(&demo(), 160, 40));
+}
+
+#[test]
+fn too_small_below_60x16() {
+    assert_snapshot!(render(&demo(), 59, 15));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = demo();
+    app.help = true;
+    assert_snapshot!(render(&app, 100, 30));
+}
+
+#[test]
+fn retrying_pane_shows_the_error_and_countdown() {
+    let mut app = demo();
+    app.update(Event::Push(PushEvent {
+        at: t(10_000),
+        traffic: traffic(4_000, 120),
+        kind: PushKind::Disconnected {
+            error: "closed by the server (1001 going away)".into(),
+            retry_in: Duration::from_millis(2_400),
+        },
+    }));
+    app.update(Event::Tick { at: t(10_100) });
+    assert_snapshot!(render(&app, 120, 30));
+}
