@@ -1,1 +1,102 @@
-fn main() {}
+//! `pollpush-server`: the command line around [`pollpush_server::run`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use pollpush_server::Config;
+
+/// The pollpush server: the species REST API and WebSocket push of every change.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "POLLPUSH_ADDR", default_value = "127.0.0.1:5000")]
+    addr: SocketAddr,
+    /// SQLite database file, or `:memory:`.
+    #[arg(long, env = "POLLPUSH_DB", default_value = "pollpush.db")]
+    db: String,
+    /// Browser origin allowed to call the REST API (repeatable; default: any).
+    #[arg(
+        long = "cors-origin",
+        env = "POLLPUSH_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+    /// Browser origin allowed to open /ws (repeatable; default: any).
+    #[arg(
+        long = "allowed-origin",
+        env = "POLLPUSH_ALLOWED_ORIGIN",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
+    /// Simulated changes per second (0: none).
+    #[arg(long, env = "POLLPUSH_SIMULATE", default_value_t = 0.0)]
+    simulate: f64,
+    /// Seed of the simulator, for reproducible runs.
+    #[arg(long, env = "POLLPUSH_SEED")]
+    seed: Option<u64>,
+    /// Messages per second a WebSocket client may send before it is throttled.
+    #[arg(long, env = "POLLPUSH_WS_MAX_RATE", default_value_t = 100)]
+    ws_max_rate: u32,
+    /// Folder of your own pages and assets to serve at `/`.
+    #[arg(long = "static", env = "POLLPUSH_STATIC")]
+    static_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    anyhow::ensure!(
+        cli.simulate.is_finite() && cli.simulate >= 0.0,
+        "--simulate must be a number of changes per second, 0 or more"
+    );
+    let listener = tokio::net::TcpListener::bind(cli.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", cli.addr))?;
+    let addr = listener.local_addr()?;
+    let mut config = Config {
+        db: cli.db,
+        cors_origins: cli.cors_origins,
+        allowed_origins: cli.allowed_origins,
+        simulate: cli.simulate,
+        seed: cli.seed,
+        static_dir: cli.static_dir,
+        ..Config::default()
+    };
+    config.ws.max_messages_per_sec = cli.ws_max_rate;
+    let db = config.db.clone();
+    let server = pollpush_server::Server::start(listener, config)
+        .await
+        .with_context(|| format!("cannot open the store {db}"))?;
+    println!("listening on http://{addr}");
+    tracing::info!("store {db}; API docs at http://{addr}/docs");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return ctrl_c.await.unwrap_or(());
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -16,7 +16,7 @@ pub const NAME_MAX_CHARS: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Species {
     /// Positive identifier.
-    #[schema(minimum = 1, example = 1)]
+    #[schema(value_type = u64, minimum = 1, example = 1)]
     pub id: SpeciesId,
     /// Display name, as in the talk (`AThaliana`, `Tomate`).
     #[schema(example = "AThaliana")]
@@ -36,13 +36,13 @@ pub struct Species {
 pub struct NewSpecies {
     /// Optional identifier; the server picks the next free one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 9_007_199_254_740_991_i64)]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 9_007_199_254_740_991_i64)]
     pub id: Option<SpeciesId>,
     /// 1 to 100 characters, not blank, no control characters.
     #[schema(
         min_length = 1,
         max_length = 100,
-        pattern = r"^[^\x00-\x1F\x7F]*\S[^\x00-\x1F\x7F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
     )]
     pub name: String,
     /// Starting count, 0 when absent.
@@ -59,7 +59,7 @@ pub struct UpdateSpecies {
     #[schema(
         min_length = 1,
         max_length = 100,
-        pattern = r"^[^\x00-\x1F\x7F]*\S[^\x00-\x1F\x7F]*$"
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
     )]
     pub name: String,
     /// New count; the current one is kept when absent.

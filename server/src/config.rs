@@ -1,0 +1,70 @@
+//! Server settings, filled by the binary's CLI or by an embedding program.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `run` needs besides a listener.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// SQLite file, or `:memory:`.
+    pub db: String,
+    /// Origins allowed to read the REST API from a browser; empty means any.
+    pub cors_origins: Vec<String>,
+    /// Origins allowed to open `/ws` from a browser; empty means any.
+    pub allowed_origins: Vec<String>,
+    /// Simulated changes per second (0: none).
+    pub simulate: f64,
+    /// Seed for the simulator, for reproducible runs.
+    pub seed: Option<u64>,
+    /// WebSocket session limits.
+    pub ws: WsConfig,
+    /// A folder of the user's own pages served at `/`.
+    pub static_dir: Option<PathBuf>,
+}
+
+/// Limits of one WebSocket session.
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    /// Messages a client may send per second before it is throttled.
+    pub max_messages_per_sec: u32,
+    /// Largest message or frame a client may send (larger: close 1009).
+    pub max_message_bytes: usize,
+    /// How often the server pings.
+    pub ping_interval: Duration,
+    /// A client silent for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Changes a subscriber may fall behind before it is resynchronized.
+    pub feed_capacity: usize,
+    /// Room events queued for one client before it misses some.
+    pub outbox_capacity: usize,
+    /// How long one write to a client may take before it is dropped.
+    pub write_timeout: Duration,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            max_messages_per_sec: 100,
+            max_message_bytes: 64 * 1024,
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            feed_capacity: 1024,
+            outbox_capacity: 256,
+            write_timeout: Duration::from_secs(45),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            db: ":memory:".to_owned(),
+            cors_origins: Vec::new(),
+            allowed_origins: Vec::new(),
+            simulate: 0.0,
+            seed: None,
+            ws: WsConfig::default(),
+            static_dir: None,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The accept loop: hyper serving warp's routes on sockets that count their bytes.
+//!
+//! We own the loop (rather than `warp::serve`) to wrap every socket in a
+//! [`CountingStream`], to tag each request with its connection (so a WebSocket
+//! upgrade can move the connection's bytes to the WebSocket counters), to add
+//! CORS headers in one place, and to shut down gracefully.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
+};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower_service::Service;
+use warp::reply::Response;
+
+use crate::State;
+use crate::stats::{ConnTag, CountingStream};
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 10 s).
+pub async fn serve(listener: TcpListener, state: State, shutdown: impl Future<Output = ()>) {
+    let routes = warp::service(crate::routes::routes(&state));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let tag = ConnTag::new(state.stats.clone());
+        let io = TokioIo::new(CountingStream::new(tcp, tag.clone()));
+        let state = state.clone();
+        let routes = routes.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            handle(req, tag.clone(), state.clone(), routes.clone())
+        });
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30));
+        let conn = graceful.watch(builder.serve_connection_with_upgrades(io, svc).into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection ended with an error: {e}");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some requests were still running after 10 s");
+    }
+}
+
+async fn handle<S>(
+    mut req: Request<Incoming>,
+    tag: ConnTag,
+    state: State,
+    mut routes: S,
+) -> Result<Response, Infallible>
+where
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible>,
+{
+    let origin = req.headers().get(ORIGIN).cloned();
+    let allowed = origin.as_ref().filter(|o| state.cors_allows(o));
+    let response = if req.method() == Method::OPTIONS
+        && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        preflight(req.headers(), allowed.is_some())
+    } else {
+        req.extensions_mut().insert(tag);
+        routes.call(req).await?
+    };
+    let mut response = response;
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        state.stats.record_response(response.status().as_u16());
+    }
+    if let Some(origin) = allowed {
+        add_cors(response.headers_mut(), origin.clone());
+    }
+    Ok(response)
+}
+
+/// Echoes the origin (so `Origin: null` from a `file://` page and socket.io's
+/// credentialed polling both work) rather than answering `*`.
+fn add_cors(h: &mut HeaderMap, origin: HeaderValue) {
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
+    h.insert(
+        ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("ETag, X-Revision, Location"),
+    );
+    h.append(VARY, HeaderValue::from_static("Origin"));
+}
+
+fn preflight(req: &HeaderMap, allowed: bool) -> Response {
+    let mut r = Response::new(bytes::Bytes::new().into());
+    if !allowed {
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return r;
+    }
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    h.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, OPTIONS"),
+    );
+    let asked = req
+        .get(ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("content-type, if-none-match"));
+    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, asked);
+    h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    r
+}
+
+/// Whether `origin` may use the API, given the configured list (empty: any).
+pub fn origin_allowed(list: &Arc<Vec<String>>, origin: &HeaderValue) -> bool {
+    list.is_empty()
+        || origin
+            .to_str()
+            .is_ok_and(|o| list.iter().any(|allowed| allowed == o || allowed == "*"))
+}

@@ -1,0 +1,345 @@
+//! The species REST API: handlers that turn requests into store calls and
+//! store results into responses. Routing lives in `routes.rs`.
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use pollpush_shared::{NewSpecies, Problem, SpeciesId, UpdateSpecies, ValidationError};
+use serde::de::DeserializeOwned;
+use warp::reply::Response;
+
+use crate::State;
+use crate::error::StoreError;
+use crate::store::Mutation;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `/species` and `/species/`.
+pub async fn collection<S, B>(state: State, method: Method, headers: HeaderMap, body: S) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    match method {
+        Method::GET | Method::HEAD => list(&state, &headers),
+        Method::POST => match read_json::<NewSpecies, _, _>(&headers, body).await {
+            Ok(new) => match new.validate() {
+                Ok(()) => create(&state, new).await,
+                Err(v) => validation_response(&v),
+            },
+            Err(problem) => problem_response(&problem),
+        },
+        _ => method_not_allowed("GET, HEAD, POST, OPTIONS"),
+    }
+}
+
+/// `/species/{id}`.
+pub async fn item<S, B>(
+    state: State,
+    raw_id: String,
+    method: Method,
+    headers: HeaderMap,
+    body: S,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let allowed = "GET, HEAD, PUT, DELETE, OPTIONS";
+    if !matches!(
+        method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE
+    ) {
+        return method_not_allowed(allowed);
+    }
+    let Some(id) = parse_id(&raw_id) else {
+        return problem_response(&Problem::new(
+            "bad-id",
+            "Invalid species id",
+            400,
+            format!("species ids are positive integers, not {raw_id:?}"),
+        ));
+    };
+    match method {
+        Method::PUT => match read_json::<UpdateSpecies, _, _>(&headers, body).await {
+            Ok(update) => match update.validate() {
+                Ok(()) => write(&state, Mutation::Replace(id, update), StatusCode::OK).await,
+                Err(v) => validation_response(&v),
+            },
+            Err(problem) => problem_response(&problem),
+        },
+        Method::DELETE => write(&state, Mutation::Delete(id), StatusCode::NO_CONTENT).await,
+        _ => match state.store.snapshot().species.get(&id) {
+            Some(species) => json_response(StatusCode::OK, species),
+            None => store_error(&StoreError::NotFound(id)),
+        },
+    }
+}
+
+fn parse_id(raw: &str) -> Option<SpeciesId> {
+    // Only plain decimal digits: no sign, no spaces, no leading `+`.
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse::<SpeciesId>().ok().filter(|&id| id > 0)
+}
+
+fn list(state: &State, headers: &HeaderMap) -> Response {
+    let snapshot = state.store.snapshot();
+    let (body, etag) = snapshot.encoded();
+    let not_modified = headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| etag_matches(v, etag));
+    let mut response = if not_modified {
+        let mut r = Response::new(Bytes::new().into());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(body.clone().into());
+        r.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        h.insert(ETAG, v);
+    }
+    h.insert("x-revision", HeaderValue::from(snapshot.revision));
+    // Caches may keep the list but must ask again each time: the list is live.
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// `If-None-Match` matching per RFC 9110: a list of tags, weak comparison, or `*`.
+fn etag_matches(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+}
+
+async fn create(state: &State, new: NewSpecies) -> Response {
+    match state.store.write(Mutation::Create(new)).await {
+        Ok(change) => {
+            let mut r = json_response(StatusCode::CREATED, &change.species);
+            let location = format!("/species/{}", change.species.id);
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(LOCATION, v);
+            }
+            r.headers_mut()
+                .insert("x-revision", HeaderValue::from(change.revision));
+            r
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+async fn write(state: &State, mutation: Mutation, status: StatusCode) -> Response {
+    match state.store.write(mutation).await {
+        Ok(change) => {
+            let mut r = if status == StatusCode::NO_CONTENT {
+                let mut r = Response::new(Bytes::new().into());
+                *r.status_mut() = status;
+                r
+            } else {
+                json_response(status, &change.species)
+            };
+            r.headers_mut()
+                .insert("x-revision", HeaderValue::from(change.revision));
+            r
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// Reads a bounded JSON body and sorts every failure into the status it deserves.
+async fn read_json<T, S, B>(headers: &HeaderMap, body: S) -> Result<T, Problem>
+where
+    T: DeserializeOwned,
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(Problem::new(
+            "unsupported-media-type",
+            "Unsupported Media Type",
+            415,
+            format!("send the body as application/json, not {content_type:?}"),
+        ));
+    }
+    let bytes = read_body(body).await?;
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    let value: T = serde_path_to_error::deserialize(de).map_err(|e| json_problem(&e))?;
+    Ok(value)
+}
+
+async fn read_body<S, B>(body: S) -> Result<Bytes, Problem>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let mut body = std::pin::pin!(body);
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|e| {
+            Problem::new(
+                "bad-body",
+                "Unreadable body",
+                400,
+                format!("reading the body failed: {e}"),
+            )
+        })?;
+        if buf.len() + chunk.remaining() > MAX_BODY_BYTES {
+            return Err(Problem::new(
+                "payload-too-large",
+                "Payload Too Large",
+                413,
+                format!("bodies are limited to {MAX_BODY_BYTES} bytes"),
+            ));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            let n = part.len();
+            buf.extend_from_slice(part);
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+fn json_problem(e: &serde_path_to_error::Error<serde_json::Error>) -> Problem {
+    use serde_json::error::Category;
+    let inner = e.inner();
+    match inner.classify() {
+        Category::Data => {
+            let path = e.path().to_string();
+            let message = inner.to_string();
+            // Missing and unknown fields are reported at the parent: name them from the message.
+            let field = if path == "." {
+                message.split('`').nth(1).unwrap_or("").to_owned()
+            } else {
+                path
+            };
+            let mut p = Problem::new("validation", "Invalid body", 422, message);
+            if !field.is_empty() {
+                p = p.with_field(&field);
+            }
+            p
+        }
+        _ => Problem::new(
+            "malformed-json",
+            "Malformed JSON",
+            400,
+            format!("the body is not valid JSON: {inner}"),
+        ),
+    }
+}
+
+fn validation_response(v: &ValidationError) -> Response {
+    problem_response(
+        &Problem::new(
+            "validation",
+            "Invalid body",
+            422,
+            format!("{}: {}", v.field, v.reason),
+        )
+        .with_field(v.field),
+    )
+}
+
+/// Maps store failures to statuses; only a broken disk is a 5xx.
+fn store_error(e: &StoreError) -> Response {
+    let problem = match e {
+        StoreError::NotFound(id) => Problem::new(
+            "not-found",
+            "Not Found",
+            404,
+            format!("no species with id {id}"),
+        ),
+        StoreError::Conflict(id) => Problem::new(
+            "conflict",
+            "Conflict",
+            409,
+            format!("species {id} already exists"),
+        )
+        .with_field("id"),
+        other => {
+            tracing::error!("store failure: {other}");
+            Problem::new(
+                "store",
+                "Store unavailable",
+                503,
+                "the store could not complete the write",
+            )
+        }
+    };
+    problem_response(&problem)
+}
+
+/// A JSON body with the given status.
+pub fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// An `application/problem+json` answer.
+pub fn problem_response(problem: &Problem) -> Response {
+    let mut r = json_response(
+        StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST),
+        problem,
+    );
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}
+
+/// `405` with the `Allow` header RFC 9110 requires.
+pub fn method_not_allowed(allow: &'static str) -> Response {
+    let mut r = problem_response(&Problem::new(
+        "method-not-allowed",
+        "Method Not Allowed",
+        405,
+        format!("this resource allows {allow}"),
+    ));
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_must_be_plain_positive_integers() {
+        assert_eq!(parse_id("1"), Some(1));
+        assert_eq!(parse_id("0"), None);
+        assert_eq!(parse_id("-1"), None);
+        assert_eq!(parse_id("+1"), None);
+        assert_eq!(parse_id("1.0"), None);
+        assert_eq!(parse_id("abc"), None);
+        assert_eq!(parse_id("99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn if_none_match_accepts_lists_weak_tags_and_star() {
+        assert!(etag_matches("\"a\"", "\"a\""));
+        assert!(etag_matches("\"b\", W/\"a\"", "\"a\""));
+        assert!(etag_matches("*", "\"a\""));
+        assert!(!etag_matches("\"b\"", "\"a\""));
+    }
+}

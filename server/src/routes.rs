@@ -1,0 +1,129 @@
+//! Which path goes to which handler. Every route answers (never rejects), so
+//! the last one is the 404 for unknown paths; methods are checked by the
+//! handlers, which know what to put in `Allow`.
+
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use pollpush_shared::Problem;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::rest::{json_response, method_not_allowed, problem_response};
+use crate::{State, openapi, rest, ws};
+
+/// Every route of the server.
+pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
+    let with_state = {
+        let state = state.clone();
+        warp::any().map(move || state.clone())
+    };
+    let species_collection = warp::path("species")
+        .and(
+            warp::path::end()
+                .or(warp::path!("species" / ..).and(warp::path::end()))
+                .unify(),
+        )
+        .and(with_state.clone())
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(rest::collection);
+    let species_item = warp::path!("species" / String)
+        .and(with_state.clone())
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(|id, state, method, headers, body| rest::item(state, id, method, headers, body));
+    let healthz = warp::path!("healthz").and(warp::method()).map(|method| {
+        read_only(&method, || {
+            json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+        })
+    });
+    let stats = warp::path!("stats")
+        .and(with_state.clone())
+        .and(warp::method())
+        .map(|state: State, method| {
+            read_only(&method, || {
+                json_response(StatusCode::OK, &state.stats_snapshot())
+            })
+        });
+    let metrics = warp::path!("metrics")
+        .and(with_state.clone())
+        .and(warp::method())
+        .map(|state: State, method| {
+            read_only(&method, || {
+                let mut r = Response::new(crate::metrics::render(&state.stats_snapshot()).into());
+                r.headers_mut().insert(
+                    CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                r
+            })
+        });
+    let openapi = warp::path("openapi.json")
+        .or(warp::path("swagger.json"))
+        .unify()
+        .and(warp::path::end())
+        .and(warp::method())
+        .map(|method| {
+            read_only(&method, || {
+                let mut r = Response::new(openapi::document().into());
+                r.headers_mut().insert(
+                    CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                r
+            })
+        });
+    // warp ignores a trailing slash, so tell `/docs` from `/docs/` by the full path:
+    // the UI's relative asset links only work under `/docs/`.
+    let docs = warp::path("docs")
+        .and(warp::path::full())
+        .and(warp::path::tail())
+        .map(|full: warp::path::FullPath, tail: warp::path::Tail| {
+            if full.as_str() == "/docs" {
+                warp::redirect::see_other(http::Uri::from_static("/docs/")).into_response()
+            } else {
+                openapi::swagger_file(tail.as_str()).unwrap_or_else(not_found)
+            }
+        });
+    let not_found_route = warp::any().map(not_found);
+
+    ws::route(state)
+        .or(species_collection)
+        .unify()
+        .or(species_item)
+        .unify()
+        .or(healthz)
+        .unify()
+        .or(stats)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(openapi)
+        .unify()
+        .or(docs)
+        .unify()
+        .or(not_found_route)
+        .unify()
+        .boxed()
+}
+
+fn read_only(method: &http::Method, answer: impl FnOnce() -> Response) -> Response {
+    if method == http::Method::GET || method == http::Method::HEAD {
+        answer()
+    } else {
+        method_not_allowed("GET, HEAD")
+    }
+}
+
+/// The 404 for every path no route knows.
+pub fn not_found() -> Response {
+    problem_response(&Problem::new(
+        "not-found",
+        "Not Found",
+        404,
+        "no such resource; see /docs for the API",
+    ))
+}

@@ -1,0 +1,236 @@
+//! Counters the server keeps about its own traffic and cost.
+//!
+//! Bytes are counted on the socket itself (see [`CountingStream`]), so they
+//! include HTTP headers and WebSocket framing: the numbers a network would see.
+//! Each connection starts as REST and flips to WebSocket when it upgrades.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use pollpush_shared::{ProcessStats, RestStats, ServerStats, WsStats};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Bytes and messages of one protocol.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub connections: AtomicU64,
+    pub connections_total: AtomicU64,
+}
+
+/// Every counter of the server, shared by all connections.
+#[derive(Debug)]
+pub struct Stats {
+    started: Instant,
+    pub rest: Traffic,
+    pub ws: Traffic,
+    pub rest_requests: AtomicU64,
+    by_status: Mutex<BTreeMap<u16, u64>>,
+    pub ws_messages_in: AtomicU64,
+    pub ws_messages_out: AtomicU64,
+    pub ws_subscribers: AtomicU64,
+    pub resyncs: AtomicU64,
+    pub throttled: AtomicU64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            rest: Traffic::default(),
+            ws: Traffic::default(),
+            rest_requests: AtomicU64::new(0),
+            by_status: Mutex::new(BTreeMap::new()),
+            ws_messages_in: AtomicU64::new(0),
+            ws_messages_out: AtomicU64::new(0),
+            ws_subscribers: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Stats {
+    /// Seconds since the server started.
+    pub fn uptime_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Counts one answered HTTP request (not WebSocket upgrades).
+    pub fn record_response(&self, status: u16) {
+        self.rest_requests.fetch_add(1, Relaxed);
+        let mut map = self
+            .by_status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(status).or_default() += 1;
+    }
+
+    /// A consistent-enough copy of every counter, with the process's own cost.
+    pub fn snapshot(&self, server: &str, revision: u64) -> ServerStats {
+        let by_status = self
+            .by_status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        ServerStats {
+            server: server.to_owned(),
+            uptime_s: self.uptime_s(),
+            revision,
+            // Filled in by the caller, which knows the store.
+            changes_applied: 0,
+            rest: RestStats {
+                requests: self.rest_requests.load(Relaxed),
+                not_modified: by_status.get(&304).copied().unwrap_or(0),
+                by_status,
+                connections: self.rest.connections.load(Relaxed),
+                bytes_in: self.rest.bytes_in.load(Relaxed),
+                bytes_out: self.rest.bytes_out.load(Relaxed),
+            },
+            ws: WsStats {
+                connections: self.ws.connections.load(Relaxed),
+                connections_total: self.ws.connections_total.load(Relaxed),
+                subscribers: self.ws_subscribers.load(Relaxed),
+                messages_in: self.ws_messages_in.load(Relaxed),
+                messages_out: self.ws_messages_out.load(Relaxed),
+                bytes_in: self.ws.bytes_in.load(Relaxed),
+                bytes_out: self.ws.bytes_out.load(Relaxed),
+                resyncs: self.resyncs.load(Relaxed),
+                throttled: self.throttled.load(Relaxed),
+            },
+            process: process_stats(),
+        }
+    }
+}
+
+/// CPU seconds and RSS of this process, from `/proc/self`; zeros where unavailable.
+pub fn process_stats() -> ProcessStats {
+    let Ok(me) = procfs::process::Process::myself() else {
+        return ProcessStats::default();
+    };
+    let Ok(stat) = me.stat() else {
+        return ProcessStats::default();
+    };
+    let ticks = procfs::ticks_per_second().max(1) as f64;
+    ProcessStats {
+        cpu_seconds: (stat.utime + stat.stime) as f64 / ticks,
+        rss_bytes: stat.rss * procfs::page_size(),
+    }
+}
+
+/// Which protocol a connection speaks now; shared between its stream and its handlers.
+#[derive(Debug, Clone)]
+pub struct ConnTag {
+    stats: Arc<Stats>,
+    upgraded: Arc<AtomicBool>,
+}
+
+impl ConnTag {
+    /// Counts a new (REST) connection.
+    pub fn new(stats: Arc<Stats>) -> Self {
+        stats.rest.connections.fetch_add(1, Relaxed);
+        stats.rest.connections_total.fetch_add(1, Relaxed);
+        Self {
+            stats,
+            upgraded: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// From now on this connection's bytes count as WebSocket traffic.
+    pub fn mark_websocket(&self) {
+        if !self.upgraded.swap(true, Relaxed) {
+            self.stats.rest.connections.fetch_sub(1, Relaxed);
+            self.stats.ws.connections.fetch_add(1, Relaxed);
+            self.stats.ws.connections_total.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn traffic(&self) -> &Traffic {
+        if self.upgraded.load(Relaxed) {
+            &self.stats.ws
+        } else {
+            &self.stats.rest
+        }
+    }
+}
+
+/// Counts the connection's end exactly once, whatever protocol it ended in.
+impl Drop for CountingStream {
+    fn drop(&mut self) {
+        self.tag.traffic().connections.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A TCP stream that adds every byte it moves to the server's counters.
+#[derive(Debug)]
+pub struct CountingStream {
+    inner: tokio::net::TcpStream,
+    tag: ConnTag,
+}
+
+impl CountingStream {
+    pub fn new(inner: tokio::net::TcpStream, tag: ConnTag) -> Self {
+        Self { inner, tag }
+    }
+}
+
+impl AsyncRead for CountingStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        if n > 0 {
+            self.tag.traffic().bytes_in.fetch_add(n as u64, Relaxed);
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for CountingStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &poll {
+            self.tag.traffic().bytes_out.fetch_add(*n as u64, Relaxed);
+        }
+        poll
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &poll {
+            self.tag.traffic().bytes_out.fetch_add(*n as u64, Relaxed);
+        }
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,137 @@
+//! `GET /ws`: the WebSocket upgrade, done by hand so each idle connection is cheap.
+//!
+//! Stock `warp::ws()` gives tungstenite its default 128 KiB read buffer, which is
+//! zero-filled on the first read: ~130 KB of RSS per idle subscriber. Answering
+//! the `101` ourselves and wrapping hyper's upgraded socket with a small
+//! `WebSocketConfig` brings that to a few KB.
+
+pub mod rooms;
+pub mod session;
+
+use http::header::{
+    CONNECTION, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
+};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use pollpush_shared::Problem;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+
+use crate::State;
+use crate::rest::{method_not_allowed, problem_response};
+use crate::stats::ConnTag;
+
+/// Read buffer per connection: small, since client frames are small control messages.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// The `/ws` route.
+pub fn route(state: &State) -> BoxedFilter<(Response,)> {
+    let state = state.clone();
+    warp::path!("ws")
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<OnUpgrade>())
+        .and(warp::ext::optional::<ConnTag>())
+        .map(move |method, headers, on_upgrade, tag| {
+            upgrade(&state, &method, &headers, on_upgrade, tag)
+        })
+        .boxed()
+}
+
+fn upgrade(
+    state: &State,
+    method: &Method,
+    headers: &HeaderMap,
+    on_upgrade: Option<OnUpgrade>,
+    tag: Option<ConnTag>,
+) -> Response {
+    if method != Method::GET {
+        return method_not_allowed("GET");
+    }
+    let has_token = |name, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    let key = headers.get(SEC_WEBSOCKET_KEY);
+    let (Some(key), Some(on_upgrade), true, true) = (
+        key,
+        on_upgrade,
+        has_token(UPGRADE, "websocket"),
+        has_token(CONNECTION, "upgrade"),
+    ) else {
+        let mut r = problem_response(&Problem::new(
+            "upgrade-required",
+            "Upgrade Required",
+            426,
+            "/ws speaks WebSocket: connect with a WebSocket client",
+        ));
+        r.headers_mut()
+            .insert(UPGRADE, HeaderValue::from_static("websocket"));
+        return r;
+    };
+    if headers
+        .get(SEC_WEBSOCKET_VERSION)
+        .and_then(|v| v.to_str().ok())
+        != Some("13")
+    {
+        let mut r = problem_response(&Problem::new(
+            "bad-websocket-version",
+            "Unsupported WebSocket version",
+            400,
+            "only WebSocket version 13 is supported",
+        ));
+        r.headers_mut()
+            .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return r;
+    }
+    if let Some(origin) = headers.get(ORIGIN)
+        && !crate::http::origin_allowed(&state.allowed_origins, origin)
+    {
+        return problem_response(&Problem::new(
+            "forbidden-origin",
+            "Forbidden",
+            403,
+            "this origin may not open /ws",
+        ));
+    }
+    let accept = derive_accept_key(key.as_bytes());
+    if let Some(tag) = tag {
+        tag.mark_websocket();
+    }
+    let ws_config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_message_size(Some(state.config.ws.max_message_bytes))
+        .max_frame_size(Some(state.config.ws.max_message_bytes));
+    let state = state.clone();
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(ws_config),
+                )
+                .await;
+                session::run(ws, state).await;
+            }
+            Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
+        }
+    });
+    let mut r = Response::new(bytes::Bytes::new().into());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    r
+}

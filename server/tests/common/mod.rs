@@ -1,0 +1,118 @@
+//! Helpers shared by the integration tests: a server on port 0 and clients for it.
+#![allow(clippy::unwrap_used)]
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use pollpush_server::{Config, Server};
+use pollpush_shared::{ClientMessage, ServerMessage};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any awaited condition may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+pub async fn spawn_server() -> Server {
+    spawn_server_with(Config::default()).await
+}
+
+pub async fn spawn_server_with(config: Config) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Server::start(listener, config).await.unwrap()
+}
+
+pub fn url(server: &Server, path: &str) -> String {
+    format!("http://{}{path}", server.local_addr())
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client that has read the `hello`.
+pub async fn ws_client(server: &Server) -> (Ws, ServerMessage) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.local_addr()))
+        .await
+        .unwrap();
+    let hello = recv(&mut ws).await;
+    (ws, hello)
+}
+
+/// A client subscribed to `species`, past its `subscribed` and `snapshot`.
+pub async fn subscriber(server: &Server) -> (Ws, u64) {
+    let (mut ws, _) = ws_client(server).await;
+    send(
+        &mut ws,
+        &ClientMessage::Subscribe {
+            room: "species".into(),
+            since: None,
+        },
+    )
+    .await;
+    let ServerMessage::Subscribed { revision, .. } = recv(&mut ws).await else {
+        panic!("expected subscribed")
+    };
+    assert!(matches!(
+        recv(&mut ws).await,
+        ServerMessage::Snapshot { .. }
+    ));
+    (ws, revision)
+}
+
+pub async fn send(ws: &mut Ws, msg: &ClientMessage) {
+    ws.send(Message::text(serde_json::to_string(msg).unwrap()))
+        .await
+        .unwrap();
+}
+
+pub async fn send_raw(ws: &mut Ws, msg: Message) {
+    ws.send(msg).await.unwrap();
+}
+
+/// The next text frame, parsed; fails the test after [`DEADLINE`].
+pub async fn recv(ws: &mut Ws) -> ServerMessage {
+    loop {
+        let frame = tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("no message before the deadline")
+            .expect("connection ended")
+            .expect("websocket error");
+        match frame {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Reads frames until the server closes; returns its close code.
+pub async fn close_code(ws: &mut Ws) -> Option<u16> {
+    loop {
+        let frame = tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("no close before the deadline");
+        match frame {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return None,
+        }
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// Creates a species through REST and returns its id.
+pub async fn create(server: &Server, name: &str) -> u64 {
+    let r = http()
+        .post(url(server, "/species"))
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_u64()
+        .unwrap()
+}
