@@ -115,6 +115,9 @@ pub struct PaneState {
     pub rows: BTreeMap<SpeciesId, Row>,
     /// The revision the pane shows; `None` until the first list arrives.
     pub revision: Option<Revision>,
+    /// The revision first shown since start or the last reset: `seen + missed`
+    /// always equals `revision - baseline`.
+    pub baseline: Option<Revision>,
     pub counters: PaneCounters,
     pub staleness: Staleness,
     pub trend: Trend,
@@ -135,6 +138,7 @@ impl PaneState {
             link: Link::Connecting,
             rows: BTreeMap::new(),
             revision: None,
+            baseline: None,
             counters: PaneCounters::default(),
             staleness: Staleness::default(),
             trend: Trend::default(),
@@ -196,6 +200,7 @@ impl PaneState {
             }
             None => {
                 self.revision = Some(revision);
+                self.baseline = Some(revision);
                 true
             }
         }
@@ -276,6 +281,7 @@ impl PaneState {
     /// Zeroes counters, traffic and staleness; keeps what the pane shows.
     pub fn reset(&mut self) {
         self.counters = PaneCounters::default();
+        self.baseline = self.revision;
         self.traffic_base = self.traffic;
         self.staleness = Staleness::default();
         self.trend = Trend::default();
