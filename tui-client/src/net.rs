@@ -27,7 +27,7 @@ pub enum NetError {
     Io(#[from] std::io::Error),
     #[error("HTTP: {0}")]
     Http(#[from] hyper::Error),
-    #[error("HTTP: {0}")]
+    #[error("HTTP: {}", innermost(.0))]
     Request(#[from] reqwest::Error),
     #[error("WebSocket: {0}")]
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
@@ -37,6 +37,16 @@ pub enum NetError {
     Json(#[from] serde_json::Error),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+}
+
+/// The most specific message in an error chain ("Connection refused"), not
+/// the outermost ("error sending request for url …").
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = error;
+    while let Some(source) = inner.source() {
+        inner = source;
+    }
+    inner.to_string()
 }
 
 /// The server's two addresses: HTTP for REST, `ws://` for push.

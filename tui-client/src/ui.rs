@@ -185,8 +185,14 @@ impl Screen<'_> {
         let clock = match self.app.clock.source {
             ClockSource::SameProcess => "same clock".to_owned(),
             ClockSource::Unknown => "clock offset unknown".to_owned(),
-            ClockSource::HttpDate => format!("clock {} (Date)", signed_ms(self.app.clock.offset)),
-            ClockSource::Hello => format!("clock {} (hello)", signed_ms(self.app.clock.offset)),
+            ClockSource::HttpDate => format!(
+                "clock offset {} via Date (±1 s), corrected",
+                signed_ms(self.app.clock.offset)
+            ),
+            ClockSource::Hello => format!(
+                "clock offset {} via hello, corrected",
+                signed_ms(self.app.clock.offset)
+            ),
         };
         spans.push(Span::styled(format!(" · {clock}"), theme.dim()));
         Line::from(spans)

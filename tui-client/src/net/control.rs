@@ -82,14 +82,18 @@ pub async fn write_now(
             .send()
             .await?
     };
-    let method_path = format!("{} {}", response.url().path(), response.status());
+    let method = if list.is_empty() { "POST" } else { "PUT" };
+    let what = format!("{method} {} → {}", response.url().path(), response.status());
     let response = response.error_for_status()?;
     let revision = response
         .headers()
         .get("x-revision")
         .and_then(|v| v.to_str().ok())
-        .map(|r| format!(" → revision {r}"))
+        .map(|r| format!(", revision {r}"))
         .unwrap_or_default();
     let species: Species = response.json().await?;
-    Ok(format!("wrote {} ({method_path}){revision}", species.name))
+    Ok(format!(
+        "{what}: {} now has {} observations{revision}",
+        species.name, species.observations
+    ))
 }

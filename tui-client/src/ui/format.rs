@@ -23,9 +23,9 @@ pub fn duration(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1e3;
     if ms < 1.0 && !d.is_zero() {
         format!("{:.0}µs", d.as_secs_f64() * 1e6)
-    } else if ms < 1_000.0 {
+    } else if ms < 999.5 {
         format!("{ms:.0}ms")
-    } else if ms < 60_000.0 {
+    } else if ms < 59_950.0 {
         format!("{:.1}s", ms / 1e3)
     } else {
         format!("{:.0}s", ms / 1e3)
@@ -60,6 +60,7 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(420)), "420ms");
         assert_eq!(duration(Duration::from_millis(1_250)), "1.2s");
         assert_eq!(duration(Duration::ZERO), "0ms");
+        assert_eq!(duration(Duration::from_micros(999_700)), "1.0s");
         assert_eq!(interval(Duration::from_millis(100)), "100 ms");
         assert_eq!(interval(Duration::from_secs(1)), "1.0 s");
         assert_eq!(signed_ms(TimeDelta::milliseconds(-12)), "-12 ms");

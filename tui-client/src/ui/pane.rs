@@ -8,7 +8,9 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Paragraph, Row as TableRow, Sparkline, Table, Widget};
+use ratatui::widgets::{
+    Block, BorderType, Paragraph, RenderDirection, Row as TableRow, Sparkline, Table, Widget,
+};
 
 use super::Theme;
 use super::format::{bytes, duration, interval};
@@ -20,7 +22,6 @@ type Series = fn(&Trend) -> &VecDeque<u64>;
 
 /// Heights of the labelled sparklines, used when the table still fits under them.
 const MIN_TALL_TREND: u16 = 4;
-const MAX_TREND: u16 = 10;
 
 pub struct PaneView<'a> {
     app: &'a App,
@@ -33,12 +34,13 @@ impl<'a> PaneView<'a> {
         Self { app, pane, theme }
     }
 
-    fn title(&self) -> Line<'static> {
+    fn title(&self, width: u16) -> Line<'static> {
         let text = match self.pane.kind {
             PaneKind::Poll => {
                 let s = self.app.poll_settings;
                 let etag = if s.etag { "ETag" } else { "no ETag" };
-                format!(" REST · poll every {} · {etag} ", interval(s.interval))
+                let every = if width >= 60 { "poll every" } else { "poll" };
+                format!(" REST · {every} {} · {etag} ", interval(s.interval))
             }
             PaneKind::Push => " WebSocket · push ".to_owned(),
         };
@@ -138,10 +140,14 @@ impl<'a> PaneView<'a> {
 
     fn error_line(&self) -> Option<Line<'static>> {
         match &self.pane.link {
-            Link::Retrying { error, .. } => Some(Line::styled(
-                format!("{error} — showing last data"),
-                self.theme.bad(),
-            )),
+            Link::Retrying { error, .. } => {
+                let kept = if self.pane.revision.is_some() {
+                    " — showing last data"
+                } else {
+                    ""
+                };
+                Some(Line::styled(format!("{error}{kept}"), self.theme.bad()))
+            }
             _ => None,
         }
     }
@@ -158,9 +164,18 @@ impl<'a> PaneView<'a> {
         };
         let both = [recent(&self.app.poll.trend), recent(&self.app.push.trend)];
         let max = both.iter().flatten().copied().max().unwrap_or(0).max(1);
-        let mine = recent(&self.pane.trend);
+        // Any traffic at all shows as at least the lowest bar, even next to a
+        // pane a hundred times busier.
+        let lowest = max.div_ceil(8 * u64::from(area.height.max(1)));
+        // Newest at the right edge, scrolling left.
+        let mine: Vec<u64> = recent(&self.pane.trend)
+            .into_iter()
+            .rev()
+            .map(|v| if v > 0 { v.max(lowest) } else { 0 })
+            .collect();
         Sparkline::default()
             .data(&mine)
+            .direction(RenderDirection::RightToLeft)
             .max(max)
             .style(self.theme.sparkline(self.pane.kind == PaneKind::Push))
             .render(area, buf);
@@ -228,8 +243,10 @@ impl<'a> PaneView<'a> {
 
     fn render_table(&self, area: Rect, buf: &mut Buffer) {
         let (rows, hidden) = self.visible_rows(usize::from(area.height.saturating_sub(1)));
-        let name_width = rows
+        // Measured over both panes, so their columns line up.
+        let name_width = [&self.app.poll, &self.app.push]
             .iter()
+            .flat_map(|pane| pane.rows.values())
             .map(|r| r.species.name.chars().count())
             .max()
             .unwrap_or(4)
@@ -280,7 +297,7 @@ impl Widget for PaneView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let block = Block::bordered()
             .border_type(BorderType::Rounded)
-            .title(self.title())
+            .title(self.title(area.width))
             .title(self.link());
         let inner = block.inner(area);
         block.render(area, buf);
@@ -295,7 +312,7 @@ impl Widget for PaneView<'_> {
         let room = inner
             .height
             .saturating_sub(lines.len() as u16 + 1 + table_needs)
-            .min(MAX_TREND);
+            .min(inner.height / 2);
         let tall = room >= MIN_TALL_TREND;
         let [numbers, trend, _, table] = Layout::vertical([
             Constraint::Length(lines.len() as u16),
