@@ -199,3 +199,32 @@ fn retrying_pane_shows_the_error_and_countdown() {
     app.update(Event::Tick { at: t(10_100) });
     assert_snapshot!(render(&app, 120, 30));
 }
+
+fn colours_used(theme: Theme) -> usize {
+    let app = demo();
+    let mut terminal = Terminal::new(TestBackend::new(120, 30)).expect("test backend");
+    terminal
+        .draw(|frame| {
+            let screen = Screen {
+                app: &app,
+                theme,
+                server: "embedded",
+            };
+            frame.render_widget(screen, frame.area());
+        })
+        .expect("draw");
+    let reset = ratatui::style::Color::Reset;
+    terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .filter(|cell| cell.fg != reset || cell.bg != reset)
+        .count()
+}
+
+#[test]
+fn no_color_draws_without_any_colour() {
+    assert_eq!(colours_used(Theme { color: false }), 0);
+    assert!(colours_used(Theme { color: true }) > 0);
+}
