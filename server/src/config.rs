@@ -20,6 +20,10 @@ pub struct Config {
     pub ws: WsConfig,
     /// A folder of the user's own pages served at `/`.
     pub static_dir: Option<PathBuf>,
+    /// Caps the kernel send buffer of each connection (default: the kernel's
+    /// autotuning, up to `net.ipv4.tcp_wmem`'s maximum). A small cap bounds
+    /// what a stalled client can hold in the kernel.
+    pub send_buffer_bytes: Option<usize>,
 }
 
 /// Limits of one WebSocket session.
@@ -65,6 +69,7 @@ impl Default for Config {
             seed: None,
             ws: WsConfig::default(),
             static_dir: None,
+            send_buffer_bytes: None,
         }
     }
 }

@@ -22,14 +22,24 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower_service::Service;
-use warp::reply::Response;
 
 use crate::State;
-use crate::stats::{ConnTag, CountingStream};
+use crate::stats::{ConnTag, CountingStream, Protocol};
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to 10 s).
-pub async fn serve(listener: TcpListener, state: State, shutdown: impl Future<Output = ()>) {
-    let routes = warp::service(crate::routes::routes(&state));
+/// Serves `service` (socket.io in front of warp's routes) until `shutdown`
+/// resolves, then lets in-flight requests finish (up to 10 s).
+pub async fn serve<S, B>(
+    listener: TcpListener,
+    state: State,
+    routes: S,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: Service<Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body<Data = bytes::Bytes> + Default + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -46,6 +56,9 @@ pub async fn serve(listener: TcpListener, state: State, shutdown: impl Future<Ou
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
+        if let Some(bytes) = state.config.send_buffer_bytes {
+            let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes);
+        }
         let tag = ConnTag::new(state.stats.clone());
         let io = TokioIo::new(CountingStream::new(tcp, tag.clone()));
         let state = state.clone();
@@ -74,14 +87,16 @@ pub async fn serve(listener: TcpListener, state: State, shutdown: impl Future<Ou
     }
 }
 
-async fn handle<S>(
+async fn handle<S, B>(
     mut req: Request<Incoming>,
     tag: ConnTag,
     state: State,
     mut routes: S,
-) -> Result<Response, Infallible>
+) -> Result<http::Response<B>, Infallible>
 where
-    S: Service<Request<Incoming>, Response = Response, Error = Infallible>,
+    S: Service<Request<Incoming>, Response = http::Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: Default,
 {
     let origin = req.headers().get(ORIGIN).cloned();
     let allowed = origin.as_ref().filter(|o| state.cors_allows(o));
@@ -90,8 +105,19 @@ where
     {
         preflight(req.headers(), allowed.is_some())
     } else {
+        if req.uri().path().starts_with("/socket.io/") {
+            tag.mark(Protocol::SocketIo);
+        }
         req.extensions_mut().insert(tag);
-        routes.call(req).await?
+        match routes.call(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("socket.io service error: {e:?}");
+                let mut r = http::Response::new(B::default());
+                *r.status_mut() = StatusCode::BAD_REQUEST;
+                r
+            }
+        }
     };
     let mut response = response;
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
@@ -118,8 +144,8 @@ fn add_cors(h: &mut HeaderMap, origin: HeaderValue) {
     h.append(VARY, HeaderValue::from_static("Origin"));
 }
 
-fn preflight(req: &HeaderMap, allowed: bool) -> Response {
-    let mut r = Response::new(bytes::Bytes::new().into());
+fn preflight<B: Default>(req: &HeaderMap, allowed: bool) -> http::Response<B> {
+    let mut r = http::Response::new(B::default());
     if !allowed {
         *r.status_mut() = StatusCode::FORBIDDEN;
         return r;

@@ -14,6 +14,7 @@ mod openapi;
 mod rest;
 mod routes;
 pub mod simulator;
+mod socketio;
 pub mod stats;
 pub mod store;
 pub mod ws;
@@ -87,6 +88,7 @@ pub struct Server {
     simulator: SimulatorHandle,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    io: socketioxide::SocketIo,
 }
 
 impl Server {
@@ -112,8 +114,13 @@ impl Server {
             shutdown: shutdown.clone(),
         }));
         let simulator = simulator::spawn(store, config.simulate, config.seed, shutdown.clone());
+        let routes = warp::service(routes::routes(&state));
+        let (service, io) = socketioxide::SocketIo::builder()
+            .max_payload(rest::MAX_BODY_BYTES as u64)
+            .build_with_inner_svc(routes);
+        socketio::install(&io, &state);
         let mut until = shutdown;
-        let task = tokio::spawn(http::serve(listener, state.clone(), async move {
+        let task = tokio::spawn(http::serve(listener, state.clone(), service, async move {
             let _ = until.wait_for(|stop| *stop).await;
         }));
         Ok(Self {
@@ -122,6 +129,7 @@ impl Server {
             simulator,
             stop,
             task,
+            io,
         })
     }
 
@@ -144,6 +152,7 @@ impl Server {
     /// requests finish and checkpoints the store.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        self.io.close().await;
         let _ = self.task.await;
         let store = self.state.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.close()).await;

@@ -89,6 +89,7 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
             }
         });
     let not_found_route = warp::any().map(not_found);
+    let pages = static_pages(state.config.static_dir.clone());
 
     ws::route(state)
         .or(species_collection)
@@ -105,8 +106,37 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
         .unify()
         .or(docs)
         .unify()
+        .or(pages)
+        .unify()
         .or(not_found_route)
         .unify()
+        .boxed()
+}
+
+/// `--static DIR` at `/`: the user's own pages. warp's `fs::dir` refuses `..`
+/// and serves content types; dotfiles are refused here; `/` serves `index.html`.
+fn static_pages(dir: Option<std::path::PathBuf>) -> BoxedFilter<(Response,)> {
+    let Some(dir) = dir else {
+        return warp::any()
+            .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
+            .boxed();
+    };
+    warp::get()
+        .and(warp::path::peek())
+        .and_then(|tail: warp::path::Peek| async move {
+            if tail
+                .as_str()
+                .split('/')
+                .any(|seg| seg.starts_with('.') || seg.starts_with("%2e") || seg.starts_with("%2E"))
+            {
+                Err(warp::reject::not_found())
+            } else {
+                Ok(())
+            }
+        })
+        .untuple_one()
+        .and(warp::fs::dir(dir))
+        .map(|file: warp::fs::File| file.into_response())
         .boxed()
 }
 

@@ -9,11 +9,11 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use pollpush_shared::{ProcessStats, RestStats, ServerStats, WsStats};
+use pollpush_shared::{ProcessStats, RestStats, ServerStats, SocketIoStats, WsStats};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Bytes and messages of one protocol.
@@ -31,6 +31,7 @@ pub struct Stats {
     started: Instant,
     pub rest: Traffic,
     pub ws: Traffic,
+    pub socketio: Traffic,
     pub rest_requests: AtomicU64,
     by_status: Mutex<BTreeMap<u16, u64>>,
     pub ws_messages_in: AtomicU64,
@@ -38,6 +39,9 @@ pub struct Stats {
     pub ws_subscribers: AtomicU64,
     pub resyncs: AtomicU64,
     pub throttled: AtomicU64,
+    pub socketio_sockets: AtomicU64,
+    pub socketio_messages_in: AtomicU64,
+    pub socketio_messages_out: AtomicU64,
 }
 
 impl Default for Stats {
@@ -46,6 +50,7 @@ impl Default for Stats {
             started: Instant::now(),
             rest: Traffic::default(),
             ws: Traffic::default(),
+            socketio: Traffic::default(),
             rest_requests: AtomicU64::new(0),
             by_status: Mutex::new(BTreeMap::new()),
             ws_messages_in: AtomicU64::new(0),
@@ -53,6 +58,9 @@ impl Default for Stats {
             ws_subscribers: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
+            socketio_sockets: AtomicU64::new(0),
+            socketio_messages_in: AtomicU64::new(0),
+            socketio_messages_out: AtomicU64::new(0),
         }
     }
 }
@@ -105,6 +113,15 @@ impl Stats {
                 resyncs: self.resyncs.load(Relaxed),
                 throttled: self.throttled.load(Relaxed),
             },
+            socketio: SocketIoStats {
+                sockets: self.socketio_sockets.load(Relaxed),
+                connections: self.socketio.connections.load(Relaxed),
+                connections_total: self.socketio.connections_total.load(Relaxed),
+                messages_in: self.socketio_messages_in.load(Relaxed),
+                messages_out: self.socketio_messages_out.load(Relaxed),
+                bytes_in: self.socketio.bytes_in.load(Relaxed),
+                bytes_out: self.socketio.bytes_out.load(Relaxed),
+            },
             process: process_stats(),
         }
     }
@@ -125,38 +142,57 @@ pub fn process_stats() -> ProcessStats {
     }
 }
 
+/// The protocol a connection's bytes are counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Protocol {
+    Rest = 0,
+    WebSocket = 1,
+    SocketIo = 2,
+}
+
 /// Which protocol a connection speaks now; shared between its stream and its handlers.
 #[derive(Debug, Clone)]
 pub struct ConnTag {
     stats: Arc<Stats>,
-    upgraded: Arc<AtomicBool>,
+    kind: Arc<AtomicU8>,
 }
 
 impl ConnTag {
-    /// Counts a new (REST) connection.
+    /// Counts a new connection, as REST until it says otherwise.
     pub fn new(stats: Arc<Stats>) -> Self {
         stats.rest.connections.fetch_add(1, Relaxed);
         stats.rest.connections_total.fetch_add(1, Relaxed);
         Self {
             stats,
-            upgraded: Arc::new(AtomicBool::new(false)),
+            kind: Arc::new(AtomicU8::new(Protocol::Rest as u8)),
         }
     }
 
-    /// From now on this connection's bytes count as WebSocket traffic.
-    pub fn mark_websocket(&self) {
-        if !self.upgraded.swap(true, Relaxed) {
+    /// From now on this connection's bytes count under `protocol`. Only a REST
+    /// connection changes protocol (it upgrades, or its first request is socket.io's).
+    pub fn mark(&self, protocol: Protocol) {
+        if protocol == Protocol::Rest {
+            return;
+        }
+        let rest = Protocol::Rest as u8;
+        if self
+            .kind
+            .compare_exchange(rest, protocol as u8, Relaxed, Relaxed)
+            .is_ok()
+        {
             self.stats.rest.connections.fetch_sub(1, Relaxed);
-            self.stats.ws.connections.fetch_add(1, Relaxed);
-            self.stats.ws.connections_total.fetch_add(1, Relaxed);
+            let to = self.traffic();
+            to.connections.fetch_add(1, Relaxed);
+            to.connections_total.fetch_add(1, Relaxed);
         }
     }
 
     fn traffic(&self) -> &Traffic {
-        if self.upgraded.load(Relaxed) {
-            &self.stats.ws
-        } else {
-            &self.stats.rest
+        match self.kind.load(Relaxed) {
+            1 => &self.stats.ws,
+            2 => &self.stats.socketio,
+            _ => &self.stats.rest,
         }
     }
 }

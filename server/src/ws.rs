@@ -103,7 +103,7 @@ fn upgrade(
     }
     let accept = derive_accept_key(key.as_bytes());
     if let Some(tag) = tag {
-        tag.mark_websocket();
+        tag.mark(crate::stats::Protocol::WebSocket);
     }
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)

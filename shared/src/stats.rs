@@ -13,6 +13,9 @@ pub struct ServerStats {
     pub changes_applied: u64,
     pub rest: RestStats,
     pub ws: WsStats,
+    /// Absent from servers older than the socket.io adapter.
+    #[serde(default)]
+    pub socketio: SocketIoStats,
     pub process: ProcessStats,
 }
 
@@ -40,6 +43,20 @@ pub struct WsStats {
     pub bytes_out: u64,
     pub resyncs: u64,
     pub throttled: u64,
+}
+
+/// Socket.IO traffic (`/socket.io/`, polling and WebSocket transports), counted on the socket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SocketIoStats {
+    /// Connected socket.io clients (one may use several HTTP connections while polling).
+    pub sockets: u64,
+    /// Open HTTP/WebSocket connections carrying socket.io.
+    pub connections: u64,
+    pub connections_total: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 /// The server process's own cost.

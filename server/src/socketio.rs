@@ -1,0 +1,212 @@
+//! Socket.IO on the same port, for the talk's page and every socket.io client
+//! (2.x through Engine.IO 3, 3.x/4.x through Engine.IO 4, polling and WebSocket).
+//!
+//! socketioxide speaks the protocol; this module maps its events onto the same
+//! store, change feed and statistics as `/ws`:
+//! `hi!` → `species`; `info` + ack → the server info; `subscribe`/`unsubscribe`
+//! a room (ack with the revision); `species` subscribers get every change as a
+//! `change` event carrying the same object and revision as `/ws`; `broadcast`
+//! reaches the other members of a room.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use pollpush_shared::message::SPECIES_ROOM;
+use pollpush_shared::{PROTOCOL_VERSION, ServerInfo};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+
+use crate::State;
+use crate::feed::{Next, Start};
+use crate::ws::rooms::valid_room_name;
+
+/// What `subscribe` accepts: a room name, or `{"room": ..., "since": R}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SubscribeArg {
+    Room(String),
+    Full { room: String, since: Option<u64> },
+}
+
+/// What `broadcast` accepts.
+#[derive(Debug, Deserialize)]
+struct BroadcastArg {
+    room: String,
+    event: String,
+    #[serde(default)]
+    data: Value,
+}
+
+/// Registers the default namespace's handlers and starts the change forwarder.
+pub fn install(io: &SocketIo, state: &State) {
+    let st = state.clone();
+    io.ns("/", async move |s: SocketRef| on_connect(&s, st));
+    tokio::spawn(forward_changes(io.clone(), state.clone()));
+}
+
+fn on_connect(s: &SocketRef, state: State) {
+    state.stats.socketio_sockets.fetch_add(1, Relaxed);
+    let st = state.clone();
+    s.on("hi!", async move |s: SocketRef, ack: AckSender| {
+        st.stats.socketio_messages_in.fetch_add(1, Relaxed);
+        // A 1-tuple: socketioxide would spread a bare list into many arguments.
+        let list = st.store.snapshot().list();
+        emit_counted(&st, &s, "species", &(list,));
+        let _ = ack.send(&Value::Null);
+    });
+    let st = state.clone();
+    s.on("info", async move |s: SocketRef, ack: AckSender| {
+        st.stats.socketio_messages_in.fetch_add(1, Relaxed);
+        let info = info(&st);
+        if ack.send(&info).is_err() {
+            emit_counted(&st, &s, "info", &info);
+        }
+    });
+    let st = state.clone();
+    s.on(
+        "subscribe",
+        async move |s: SocketRef, TryData(arg): TryData<SubscribeArg>, ack: AckSender| {
+            st.stats.socketio_messages_in.fetch_add(1, Relaxed);
+            let (room, since) = match arg {
+                Ok(SubscribeArg::Room(room)) => (room, None),
+                Ok(SubscribeArg::Full { room, since }) => (room, since),
+                Err(_) => return ack_error(ack, "subscribe takes a room name or {room, since}"),
+            };
+            if !valid_room_name(&room) {
+                return ack_error(ack, "room names are 1-64 of A-Z a-z 0-9 _ . -");
+            }
+            s.join(room.clone());
+            if room != SPECIES_ROOM {
+                let revision = st.store.snapshot().revision;
+                let _ = ack.send(&json!({ "room": room, "revision": revision }));
+                return;
+            }
+            // Joined first, so no change can fall between the room and the start point;
+            // a change may arrive twice, and clients drop what is not newer than they hold.
+            match st.feed.subscribe_from(&st.store, since).await {
+                Ok((Start::Snapshot(snapshot), _)) => {
+                    let revision = snapshot.revision;
+                    let _ = ack.send(&json!({ "room": room, "revision": revision }));
+                    let body =
+                        json!({ "room": room, "revision": revision, "species": snapshot.list() });
+                    emit_counted(&st, &s, "snapshot", &body);
+                }
+                Ok((Start::Replay(frames), _)) => {
+                    let revision = frames.last().map_or(since.unwrap_or(0), |f| f.revision());
+                    let _ = ack.send(&json!({ "room": room, "revision": revision }));
+                    for frame in frames {
+                        emit_counted(&st, &s, "change", &frame.change);
+                    }
+                }
+                Err(e) => ack_error(ack, &e.to_string()),
+            }
+        },
+    );
+    let st = state.clone();
+    s.on(
+        "unsubscribe",
+        async move |s: SocketRef, TryData(room): TryData<String>, ack: AckSender| {
+            st.stats.socketio_messages_in.fetch_add(1, Relaxed);
+            match room {
+                Ok(room) => {
+                    s.leave(room.clone());
+                    let _ = ack.send(&json!({ "room": room }));
+                }
+                Err(_) => ack_error(ack, "unsubscribe takes a room name"),
+            }
+        },
+    );
+    let st = state.clone();
+    s.on(
+        "broadcast",
+        async move |s: SocketRef, TryData(arg): TryData<BroadcastArg>, ack: AckSender| {
+            st.stats.socketio_messages_in.fetch_add(1, Relaxed);
+            let Ok(arg) = arg else {
+                return ack_error(ack, "broadcast takes {room, event, data}");
+            };
+            if !valid_room_name(&arg.room) || arg.room == SPECIES_ROOM {
+                return ack_error(ack, "not a room clients may broadcast to");
+            }
+            let members = s.to(arg.room.clone()).sockets().len() as u64;
+            if s.to(arg.room.clone())
+                .emit(&arg.event, &arg.data)
+                .await
+                .is_ok()
+            {
+                st.stats.socketio_messages_out.fetch_add(members, Relaxed);
+            }
+            let _ = ack.send(&json!({ "room": arg.room }));
+        },
+    );
+    let st = state.clone();
+    s.on_fallback(async move |s: SocketRef, ack: AckSender| {
+        st.stats.socketio_messages_in.fetch_add(1, Relaxed);
+        ack_error(ack, "unknown event");
+        drop(s);
+    });
+    s.on_disconnect(async move || {
+        state.stats.socketio_sockets.fetch_sub(1, Relaxed);
+    });
+}
+
+fn emit_counted<T: serde::Serialize + ?Sized>(state: &State, s: &SocketRef, event: &str, data: &T) {
+    if s.emit(event, data).is_ok() {
+        state.stats.socketio_messages_out.fetch_add(1, Relaxed);
+    }
+}
+
+fn ack_error(ack: AckSender, message: &str) {
+    let _ = ack.send(&json!({ "error": message }));
+}
+
+fn info(state: &State) -> ServerInfo {
+    let snapshot = state.store.snapshot();
+    ServerInfo {
+        server: crate::server_name(),
+        protocol: PROTOCOL_VERSION,
+        revision: snapshot.revision,
+        species: snapshot.species.len(),
+        clients: state.stats.ws.connections.load(Relaxed)
+            + state.stats.socketio_sockets.load(Relaxed),
+        uptime_s: state.stats.uptime_s(),
+    }
+}
+
+/// Pushes every change to the `species` room: serialized once by socketioxide for all members.
+async fn forward_changes(io: SocketIo, state: State) {
+    let Ok((_, mut sub)) = state.feed.subscribe_from(&state.store, None).await else {
+        return;
+    };
+    loop {
+        match sub.next().await {
+            Next::Change(frame) => {
+                let members = io.to(SPECIES_ROOM).sockets().len() as u64;
+                if members > 0
+                    && io
+                        .to(SPECIES_ROOM)
+                        .emit("change", &frame.change)
+                        .await
+                        .is_ok()
+                {
+                    state
+                        .stats
+                        .socketio_messages_out
+                        .fetch_add(members, Relaxed);
+                }
+            }
+            Next::Lagged => {
+                // The forwarder itself fell behind: tell the room to take a fresh snapshot.
+                state.stats.resyncs.fetch_add(1, Relaxed);
+                let snapshot = sub.resync(&state.store);
+                let body = json!({ "room": SPECIES_ROOM, "revision": snapshot.revision, "species": snapshot.list() });
+                let _ = io
+                    .to(SPECIES_ROOM)
+                    .emit("resync", &json!({ "revision": snapshot.revision }))
+                    .await;
+                let _ = io.to(SPECIES_ROOM).emit("snapshot", &body).await;
+            }
+            Next::Closed => break,
+        }
+    }
+}

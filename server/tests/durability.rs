@@ -1,0 +1,120 @@
+//! Acknowledged writes survive `kill -9`, and history resumes across a restart.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use common::{DEADLINE, http, recv, send};
+use pollpush_shared::{ClientMessage, ServerMessage, Species};
+use serde_json::json;
+
+/// The real binary on port 0; returns the child and the address it printed.
+fn start_binary(db: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pollpush-server"))
+        .args(["--addr", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .expect("listening line")
+        .to_owned();
+    (child, addr)
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill_and_history_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pollpush.db");
+    let (mut child, addr) = start_binary(&db);
+
+    // Four concurrent writers record every id the server acknowledged with 201.
+    let acked = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (acked, addr) = (acked.clone(), addr.clone());
+        writers.push(tokio::spawn(async move {
+            let client = http();
+            for i in 0.. {
+                let r = client
+                    .post(format!("http://{addr}/species"))
+                    .json(&json!({"name": format!("w{w}-{i}")}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 201 => {
+                        let s: Species = match r.json().await {
+                            Ok(s) => s,
+                            Err(_) => return,
+                        };
+                        acked.lock().unwrap().push(s.id);
+                    }
+                    _ => return, // the server is gone
+                }
+            }
+        }));
+    }
+    // Kill once a good number of writes were acknowledged, while writes are in flight.
+    let start = Instant::now();
+    while acked.lock().unwrap().len() < 200 {
+        assert!(start.elapsed() < DEADLINE * 3, "writes too slow");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    let (mut child, addr) = start_binary(&db);
+    let r = http()
+        .get(format!("http://{addr}/species"))
+        .send()
+        .await
+        .unwrap();
+    let revision: u64 = r.headers()["x-revision"].to_str().unwrap().parse().unwrap();
+    let list: Vec<Species> = r.json().await.unwrap();
+    let ids: std::collections::HashSet<u64> = list.iter().map(|s| s.id).collect();
+    for id in &acked {
+        assert!(ids.contains(id), "acknowledged species {id} lost");
+    }
+    assert!(revision >= acked.len() as u64, "revision went backwards");
+
+    // A client that saw revision 10 before the crash resumes without a gap.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+    assert!(matches!(recv(&mut ws).await, ServerMessage::Hello { .. }));
+    send(
+        &mut ws,
+        &ClientMessage::Subscribe {
+            room: "species".into(),
+            since: Some(10),
+        },
+    )
+    .await;
+    assert!(matches!(
+        recv(&mut ws).await,
+        ServerMessage::Subscribed { .. }
+    ));
+    let ServerMessage::Change(first) = recv(&mut ws).await else {
+        panic!("expected a replayed change")
+    };
+    assert_eq!(first.revision, 11);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -1,0 +1,111 @@
+//! Socket.IO on the same port, driven by the real JavaScript clients (2.2.0, as the
+//! talk's page uses, and 4.x), and the `--static` folder the talk's page is served from.
+//!
+//! The clients are installed with npm into the target folder on first use
+//! (`server/tests/socketio/package.json`); node and npm must be on the PATH.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{http, spawn_server_with, url};
+use pollpush_server::Config;
+
+/// Installs the pinned clients once; later runs reuse them.
+fn clients_dir() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/socketio");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("socketio-clients");
+    let marker = dir.join("node_modules/socket.io-client-v2/package.json");
+    if !marker.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(here.join("package.json"), dir.join("package.json")).unwrap();
+        let status = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for the socket.io client tests");
+        assert!(
+            status.success(),
+            "npm install of the socket.io clients failed"
+        );
+    }
+    dir
+}
+
+fn run_client(module: &str, base: &str) {
+    let dir = clients_dir();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/socketio/clients.js");
+    let out = Command::new("node")
+        .arg(&script)
+        .arg(dir.join("node_modules").join(module))
+        .arg(base)
+        .output()
+        .expect("node is needed for the socket.io client tests");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "{module}: {stdout}{stderr}"
+    );
+}
+
+// One test runs both clients so npm installs once, without racing a sibling test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_clients_2_and_4_get_species_info_changes_rooms_and_polling() {
+    let server = spawn_server_with(Config::default()).await;
+    let base = format!("http://{}", server.local_addr());
+    let b = base.clone();
+    tokio::task::spawn_blocking(move || run_client("socket.io-client-v2", &b))
+        .await
+        .unwrap();
+    let b = base.clone();
+    tokio::task::spawn_blocking(move || run_client("socket.io-client", &b))
+        .await
+        .unwrap();
+    let stats = server.stats();
+    assert!(stats.socketio.messages_in >= 2 * 7, "{:?}", stats.socketio);
+    assert!(stats.socketio.bytes_in > 0 && stats.socketio.bytes_out > stats.socketio.bytes_in);
+    assert_eq!(
+        stats.ws.connections_total, 0,
+        "socket.io traffic is not counted as /ws"
+    );
+}
+
+#[tokio::test]
+async fn static_folder_serves_pages_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("page.html"), "<p>talk</p>").unwrap();
+    std::fs::write(dir.path().join(".secret"), "no").unwrap();
+    let server = spawn_server_with(Config {
+        static_dir: Some(dir.path().to_owned()),
+        ..Config::default()
+    })
+    .await;
+    let r = http().get(url(&server, "/page.html")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(r.text().await.unwrap(), "<p>talk</p>");
+    for path in [
+        "/.secret",
+        "/%2esecret",
+        "/../Cargo.toml",
+        "/%2e%2e/Cargo.toml",
+        "/missing.html",
+    ] {
+        let r = http().get(url(&server, path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let r = http().get(url(&server, "/species")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "the API still answers beside the static folder"
+    );
+}
