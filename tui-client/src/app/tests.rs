@@ -2,30 +2,14 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use pollpush_shared::{Change, ChangeOp, Revision, ServerMessage, Species};
 
+use super::fixtures::{species, stats, t};
 use super::pane::Link;
 use super::*;
 use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
 use crate::net::counting::TrafficTotals;
-
-fn t(ms: i64) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
-        .expect("valid")
-        .with_timezone(&Utc)
-        + TimeDelta::milliseconds(ms)
-}
-
-fn species(id: u64, observations: u64, at_ms: i64) -> Species {
-    Species {
-        id,
-        name: format!("S{id}"),
-        observations,
-        updated_at: t(at_ms),
-    }
-}
 
 fn embedded() -> App {
     App::new(
@@ -329,21 +313,8 @@ fn reset_zeroes_counters_but_keeps_the_data() {
 #[test]
 fn server_cpu_percent_comes_from_two_stats_samples() {
     let mut app = embedded();
-    let mut stats = pollpush_shared::ServerStats {
-        uptime_s: 10.0,
-        ..Default::default()
-    };
-    stats.process.cpu_seconds = 1.0;
-    app.update(Event::Stats {
-        at: t(0),
-        result: Ok(stats.clone()),
-    });
-    stats.uptime_s = 12.0;
-    stats.process.cpu_seconds = 1.1;
-    app.update(Event::Stats {
-        at: t(2_000),
-        result: Ok(stats),
-    });
+    app.update(stats(0, 10.0, 1.0, |_| {}));
+    app.update(stats(2_000, 12.0, 1.1, |_| {}));
     let cpu = app.server.cpu_percent.expect("two samples");
     assert!((cpu - 5.0).abs() < 1e-9);
 }

@@ -3,35 +3,17 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
 use insta::assert_snapshot;
-use pollpush_shared::{Change, ChangeOp, ServerMessage, ServerStats, Species};
+use pollpush_shared::{Change, ChangeOp, ServerMessage, Species};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use super::{Screen, Theme};
+use crate::app::fixtures::{species, stats, t};
 use crate::app::{App, Mode};
 use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
 use crate::net::counting::TrafficTotals;
 use crate::net::poll::PollSettings;
-
-fn t(ms: i64) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
-        .expect("valid")
-        .with_timezone(&Utc)
-        + TimeDelta::milliseconds(ms)
-}
-
-const NAMES: [&str; 6] = ["AThaliana", "Tomate", "Riz", "Maïs", "Blé", "Vigne"];
-
-fn species(id: u64, observations: u64, at_ms: i64) -> Species {
-    Species {
-        id,
-        name: NAMES[(id as usize - 1) % NAMES.len()].to_owned(),
-        observations,
-        updated_at: t(at_ms),
-    }
-}
 
 fn traffic(bytes_in: u64, bytes_out: u64) -> TrafficTotals {
     TrafficTotals {
@@ -123,25 +105,15 @@ fn demo() -> App {
             server_date: None,
         },
     ));
-    let mut stats = ServerStats {
-        uptime_s: 9.0,
-        revision: 29,
-        ..Default::default()
-    };
-    stats.process.cpu_seconds = 0.40;
-    stats.process.rss_bytes = 14_800_000;
-    app.update(Event::Stats {
-        at: t(9_000),
-        result: Ok(stats.clone()),
-    });
-    stats.uptime_s = 10.0;
-    stats.process.cpu_seconds = 0.43;
-    stats.rest.connections = 1;
-    stats.ws.connections = 1;
-    app.update(Event::Stats {
-        at: t(9_900),
-        result: Ok(stats),
-    });
+    app.update(stats(9_000, 9.0, 0.40, |s| {
+        s.process.rss_bytes = 14_800_000;
+    }));
+    app.update(stats(9_900, 10.0, 0.43, |s| {
+        s.revision = 29;
+        s.process.rss_bytes = 14_800_000;
+        s.rest.connections = 1;
+        s.ws.connections = 1;
+    }));
     app.update(Event::Tick { at: t(9_950) });
     app
 }
