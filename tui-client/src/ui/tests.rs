@@ -200,3 +200,27 @@ fn no_color_draws_without_any_colour() {
     assert_eq!(colours_used(Theme { color: false }), 0);
     assert!(colours_used(Theme { color: true }) > 0);
 }
+
+#[test]
+fn a_remote_server_clock_offset_is_shown_as_corrected() {
+    let mut app = App::new(Mode::Remote, PollSettings::default(), t(0));
+    app.update(push(
+        0,
+        100,
+        ServerMessage::Hello {
+            protocol: 1,
+            server: "pollpush".into(),
+            revision: 3,
+            server_time: t(-1_250),
+        },
+    ));
+    let screen = render(&app, 100, 20);
+    assert!(
+        screen.contains("clock offset -1250 ms via hello, corrected"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("s/S"),
+        "no simulator keys against a remote server"
+    );
+}
