@@ -4,6 +4,7 @@
 //! asks for side effects by returning an [`Effect`] the caller performs. The TUI
 //! renders this state; a headless run reports it.
 
+pub mod clock;
 pub mod pane;
 pub mod staleness;
 
@@ -15,6 +16,7 @@ use pollpush_shared::{Revision, ServerMessage, ServerStats};
 
 use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
 use crate::net::poll::PollSettings;
+pub use clock::{Clock, ClockSource};
 use pane::{PaneKind, PaneState};
 use staleness::ChangeTimes;
 
@@ -34,52 +36,6 @@ pub enum Mode {
     Embedded { simulate: f64 },
     /// Elsewhere: the clock offset must be estimated.
     Remote,
-}
-
-/// Where the server clock stands relative to ours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClockSource {
-    /// The embedded server shares our clock.
-    SameProcess,
-    /// Not estimated yet: assume zero.
-    Unknown,
-    /// From the HTTP `Date` header (one-second resolution).
-    HttpDate,
-    /// From `hello.server_time` (microseconds, minus the one-way delay).
-    Hello,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clock {
-    /// Server time minus local time.
-    pub offset: TimeDelta,
-    pub source: ClockSource,
-}
-
-impl Clock {
-    pub fn server_now(&self, local: DateTime<Utc>) -> DateTime<Utc> {
-        local + self.offset
-    }
-
-    fn adopt_hello(&mut self, server_time: DateTime<Utc>, at: DateTime<Utc>) {
-        if self.source != ClockSource::SameProcess {
-            self.offset = server_time - at;
-            self.source = ClockSource::Hello;
-        }
-    }
-
-    fn adopt_date(&mut self, date: DateTime<Utc>, at: DateTime<Utc>) {
-        if self.source == ClockSource::Unknown {
-            // `Date` is truncated to the second: compare with the middle of that second.
-            let offset = date + TimeDelta::milliseconds(500) - at;
-            self.offset = if offset.abs() < TimeDelta::seconds(1) {
-                TimeDelta::zero()
-            } else {
-                offset
-            };
-            self.source = ClockSource::HttpDate;
-        }
-    }
 }
 
 /// The server's own cost, from `GET /stats`.
