@@ -1,0 +1,225 @@
+//! The producers that talk to the server: a poller, a WebSocket subscriber and
+//! a `/stats` watcher, each a task that sends [`Event`]s and never touches state.
+//!
+//! The TUI and the headless run start the same [`Producers`]; they only differ
+//! in what consumes the events.
+
+pub mod control;
+pub mod counting;
+pub mod poll;
+pub mod push;
+
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::event::Event;
+use poll::PollSettings;
+
+/// Why a request or a connection failed, as a pane shows it.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("bad server URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("HTTP: {}", innermost(.0))]
+    Request(#[from] reqwest::Error),
+    #[error("WebSocket: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
+    #[error("bad JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+/// The most specific message in an error chain ("Connection refused"), not
+/// the outermost ("error sending request for url …").
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = error;
+    while let Some(source) = inner.source() {
+        inner = source;
+    }
+    inner.to_string()
+}
+
+/// The server's two addresses: HTTP for REST, `ws://` for push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:5000`.
+    pub http: String,
+    /// `host:port` to open TCP connections to.
+    pub authority: String,
+    /// The WebSocket URL, e.g. `ws://127.0.0.1:5000/ws`.
+    pub ws: String,
+}
+
+impl Endpoints {
+    /// Derives both addresses from the server's base URL; `ws` overrides the WebSocket one.
+    pub fn new(server: &str, ws: Option<&str>) -> Result<Self, NetError> {
+        let bad = |reason: &str| NetError::BadUrl {
+            url: server.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let uri: http::Uri = server.parse().map_err(|_| bad("not a URL"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => return Err(bad("https is not supported; use http")),
+            _ => return Err(bad("expected http://host:port")),
+        }
+        let host = uri.host().ok_or_else(|| bad("no host"))?;
+        let port = uri.port_u16().unwrap_or(80);
+        let authority = format!("{host}:{port}");
+        let ws = ws.map_or_else(|| format!("ws://{authority}/ws"), str::to_owned);
+        Ok(Self {
+            http: format!("http://{authority}"),
+            authority,
+            ws,
+        })
+    }
+
+    /// The endpoints of a server listening on `addr`.
+    pub fn local(addr: std::net::SocketAddr) -> Self {
+        Self {
+            http: format!("http://{addr}"),
+            authority: addr.to_string(),
+            ws: format!("ws://{addr}/ws"),
+        }
+    }
+}
+
+/// Exponential backoff with jitter, capped: 250 ms, 500 ms, 1 s … 10 s, each ×0.5–1.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    const BASE: Duration = Duration::from_millis(250);
+    const CAP: Duration = Duration::from_secs(10);
+
+    pub fn next_delay(&mut self) -> Duration {
+        let exp = Self::BASE
+            .saturating_mul(1 << self.attempt.min(16))
+            .min(Self::CAP);
+        self.attempt = self.attempt.saturating_add(1);
+        exp.mul_f64(rand::rng().random_range(0.5..=1.0))
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// How often producers tick and `/stats` is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Cadence {
+    pub tick: Duration,
+    pub stats: Duration,
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Self {
+            tick: Duration::from_millis(100),
+            stats: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The running producer tasks; dropping this stops them.
+#[derive(Debug)]
+pub struct Producers {
+    tasks: Vec<JoinHandle<()>>,
+    poll_settings: watch::Sender<PollSettings>,
+}
+
+impl Producers {
+    /// Starts the poller, the WebSocket subscriber, the `/stats` watcher and the ticker.
+    pub fn spawn(
+        endpoints: &Endpoints,
+        settings: PollSettings,
+        cadence: Cadence,
+        events: &mpsc::Sender<Event>,
+    ) -> Self {
+        let (poll_settings, settings_rx) = watch::channel(settings);
+        let tasks = vec![
+            tokio::spawn(poll::run(endpoints.clone(), settings_rx, events.clone())),
+            tokio::spawn(push::run(endpoints.clone(), events.clone())),
+            tokio::spawn(control::watch_stats(
+                endpoints.clone(),
+                cadence.stats,
+                events.clone(),
+            )),
+            tokio::spawn(tick(cadence.tick, events.clone())),
+        ];
+        Self {
+            tasks,
+            poll_settings,
+        }
+    }
+
+    /// Hands new settings to the poller; it adopts them without waiting for its next poll.
+    pub fn apply(&self, settings: PollSettings) {
+        self.poll_settings.send_replace(settings);
+    }
+}
+
+impl Drop for Producers {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Sends a [`Event::Tick`] every `period` so time-based state moves without traffic.
+async fn tick(period: Duration, events: mpsc::Sender<Event>) {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        interval.tick().await;
+        let at = pollpush_shared::time::now();
+        if events.send(Event::Tick { at }).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_url_is_derived_from_the_server_url() {
+        let e = Endpoints::new("http://example.org:5000/", None).expect("valid");
+        assert_eq!(e.ws, "ws://example.org:5000/ws");
+        assert_eq!(e.http, "http://example.org:5000");
+        let e = Endpoints::new("http://h", Some("ws://other:1/x")).expect("valid");
+        assert_eq!(
+            (e.authority.as_str(), e.ws.as_str()),
+            ("h:80", "ws://other:1/x")
+        );
+        assert!(Endpoints::new("https://h", None).is_err());
+        assert!(Endpoints::new("nonsense", None).is_err());
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let mut b = Backoff::default();
+        let first = b.next_delay();
+        assert!(first >= Duration::from_millis(125) && first <= Duration::from_millis(250));
+        for _ in 0..20 {
+            assert!(b.next_delay() <= Backoff::CAP);
+        }
+        assert!(b.next_delay() >= Backoff::CAP / 2);
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,99 @@
+//! REST calls that are not part of the comparison, so they are not counted:
+//! the server's `/stats`, and the change the `n` key makes.
+
+use std::time::Duration;
+
+use pollpush_shared::{NewSpecies, ServerStats, Species, UpdateSpecies};
+use rand::Rng;
+use tokio::sync::mpsc;
+
+use super::{Endpoints, NetError};
+use crate::event::Event;
+
+/// Reads `GET /stats` every `period` until the event channel closes.
+pub async fn watch_stats(
+    endpoints: Endpoints,
+    period: std::time::Duration,
+    events: mpsc::Sender<Event>,
+) {
+    let client = client();
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let result = stats(&client, &endpoints).await.map_err(|e| e.to_string());
+        let at = pollpush_shared::time::now();
+        if events.send(Event::Stats { at, result }).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A client for the uncounted calls.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default()
+}
+
+pub async fn stats(
+    client: &reqwest::Client,
+    endpoints: &Endpoints,
+) -> Result<ServerStats, NetError> {
+    let response = client
+        .get(format!("{}/stats", endpoints.http))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(response.json().await?)
+}
+
+/// Makes one change now: one more observation of a random species, or a new
+/// species when there is none. Returns what it did, for the footer.
+pub async fn write_now(
+    client: &reqwest::Client,
+    endpoints: &Endpoints,
+) -> Result<String, NetError> {
+    let url = format!("{}/species", endpoints.http);
+    let list: Vec<Species> = client
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let response = if list.is_empty() {
+        let body = NewSpecies {
+            id: None,
+            name: "Tomate".into(),
+            observations: Some(1),
+        };
+        client.post(&url).json(&body).send().await?
+    } else {
+        let pick = &list[rand::rng().random_range(0..list.len())];
+        let body = UpdateSpecies {
+            name: pick.name.clone(),
+            observations: Some(pick.observations + 1),
+        };
+        client
+            .put(format!("{url}/{}", pick.id))
+            .json(&body)
+            .send()
+            .await?
+    };
+    let method = if list.is_empty() { "POST" } else { "PUT" };
+    let what = format!("{method} {} → {}", response.url().path(), response.status());
+    let response = response.error_for_status()?;
+    let revision = response
+        .headers()
+        .get("x-revision")
+        .and_then(|v| v.to_str().ok())
+        .map(|r| format!(", revision {r}"))
+        .unwrap_or_default();
+    let species: Species = response.json().await?;
+    Ok(format!(
+        "{what}: {} now has {} observations{revision}",
+        species.name, species.observations
+    ))
+}

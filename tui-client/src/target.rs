@@ -1,0 +1,78 @@
+//! What the panes connect to: a server started in this process (the demo), or
+//! a running one. The TUI and the headless run both start here.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use tokio::net::TcpListener;
+
+use crate::app::Mode;
+use crate::net::{Endpoints, NetError};
+
+/// Why the client could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error("cannot bind a local port for the embedded server: {0}")]
+    Bind(std::io::Error),
+    #[error("cannot start the embedded server: {0}")]
+    Server(#[from] pollpush_server::ServerError),
+}
+
+/// The server both panes talk to.
+pub struct Target {
+    pub endpoints: Endpoints,
+    pub mode: Mode,
+    /// For the header: `embedded · http://127.0.0.1:40123` or the remote URL.
+    pub label: String,
+    embedded: Option<pollpush_server::Server>,
+}
+
+impl Target {
+    /// Attaches to a running server; nothing is contacted yet.
+    pub fn remote(server: &str, ws: Option<&str>) -> Result<Self, TargetError> {
+        let endpoints = Endpoints::new(server, ws)?;
+        Ok(Self {
+            label: endpoints.http.clone(),
+            endpoints,
+            mode: Mode::Remote,
+            embedded: None,
+        })
+    }
+
+    /// Starts a server in this process on an ephemeral loopback port, in memory,
+    /// with the simulator making `simulate` changes per second.
+    pub async fn embedded(simulate: f64, seed: Option<u64>) -> Result<Self, TargetError> {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .map_err(TargetError::Bind)?;
+        let config = pollpush_server::Config {
+            db: ":memory:".to_owned(),
+            simulate,
+            seed,
+            ..Default::default()
+        };
+        let server = pollpush_server::Server::start(listener, config).await?;
+        let endpoints = Endpoints::local(server.local_addr());
+        Ok(Self {
+            label: format!("embedded · {}", endpoints.http),
+            endpoints,
+            mode: Mode::Embedded { simulate },
+            embedded: Some(server),
+        })
+    }
+
+    /// Changes the embedded simulator's rate; no-op against a remote server.
+    pub fn set_simulator_rate(&self, rate: f64) {
+        if let Some(server) = &self.embedded {
+            server.simulator().set_rate(rate);
+        }
+    }
+
+    /// Stops the embedded server, if any, closing its WebSockets cleanly.
+    pub async fn shutdown(self) {
+        if let Some(server) = self.embedded {
+            server.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Rendering: reads an [`App`], draws it, changes nothing.
+//!
+//! The screen is a header line, the two panes (side by side from 100 columns,
+//! stacked below) and a two-line footer; [`pane`] draws one pane.
+
+pub mod format;
+pub mod pane;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Widget, Wrap};
+
+use crate::app::{App, ClockSource, Mode};
+use format::{bytes, signed_ms};
+
+/// Smallest terminal the layout works in.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 16;
+/// From this width the panes sit side by side.
+pub const SIDE_BY_SIDE_WIDTH: u16 = 100;
+
+/// Colours, or none at all when `NO_COLOR` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    /// Honours <https://no-color.org>: any non-empty `NO_COLOR` turns colours off.
+    pub fn from_env() -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self { color: !no_color }
+    }
+
+    fn fg(self, color: Color) -> Style {
+        if self.color {
+            Style::new().fg(color)
+        } else {
+            Style::new()
+        }
+    }
+
+    pub fn good(self) -> Style {
+        self.fg(Color::Green)
+    }
+
+    pub fn bad(self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+
+    pub fn warn(self) -> Style {
+        self.fg(Color::Yellow)
+    }
+
+    pub fn dim(self) -> Style {
+        if self.color {
+            Style::new().fg(Color::DarkGray)
+        } else {
+            Style::new()
+        }
+    }
+
+    pub fn key(self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+
+    pub fn title(self) -> Style {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+
+    /// A row that changed in the last second.
+    pub fn changed(self) -> Style {
+        if self.color {
+            Style::new().fg(Color::Black).bg(Color::Yellow)
+        } else {
+            Style::new().add_modifier(Modifier::REVERSED)
+        }
+    }
+
+    /// A row that was deleted and is about to go.
+    pub fn deleted(self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::CROSSED_OUT)
+    }
+
+    pub fn sparkline(self, push: bool) -> Style {
+        self.fg(if push { Color::Magenta } else { Color::Blue })
+    }
+}
+
+/// The whole screen for one frame.
+pub struct Screen<'a> {
+    pub app: &'a App,
+    pub theme: Theme,
+    /// What the header says the panes are connected to.
+    pub server: &'a str,
+}
+
+impl Widget for Screen<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            too_small(area, buf, self.theme);
+            return;
+        }
+        let [header, panes, footer] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(0),
+            Constraint::Length(2),
+        ])
+        .areas(area);
+        self.header(header, buf);
+        let direction = if area.width >= SIDE_BY_SIDE_WIDTH {
+            Direction::Horizontal
+        } else {
+            Direction::Vertical
+        };
+        let [left, right] = Layout::default()
+            .direction(direction)
+            .constraints([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)])
+            .areas(panes);
+        pane::PaneView::new(self.app, &self.app.poll, self.theme).render(left, buf);
+        pane::PaneView::new(self.app, &self.app.push, self.theme).render(right, buf);
+        self.footer(footer, buf);
+        if self.app.help {
+            help(panes, buf, self.theme, self.app.simulator_rate().is_some());
+        }
+    }
+}
+
+impl Screen<'_> {
+    fn header(&self, area: Rect, buf: &mut Buffer) {
+        let revision = self
+            .app
+            .server_revision
+            .map_or_else(|| "—".to_owned(), |r| r.to_string());
+        let mut spans = vec![Span::styled(" pollpush", self.theme.title())];
+        if area.width >= SIDE_BY_SIDE_WIDTH {
+            spans.push(Span::styled(
+                " · REST polling vs WebSocket push",
+                self.theme.dim(),
+            ));
+        }
+        spans.extend([
+            Span::raw(format!(" · {} · server rev ", self.server)),
+            Span::styled(revision, self.theme.title()),
+        ]);
+        let line = Line::from(spans);
+        Paragraph::new(line).render(area, buf);
+    }
+
+    fn footer(&self, area: Rect, buf: &mut Buffer) {
+        let [load, keys] = Layout::vertical([Constraint::Length(1); 2]).areas(area);
+        Paragraph::new(self.load_line()).render(load, buf);
+        let line = match &self.app.notice {
+            Some((_, text)) => Line::from(Span::styled(format!(" {text}"), self.theme.warn())),
+            None => self.keys_line(),
+        };
+        Paragraph::new(line).render(keys, buf);
+    }
+
+    fn load_line(&self) -> Line<'static> {
+        let theme = self.theme;
+        let mut spans = vec![Span::styled(" server ", theme.title())];
+        match (&self.app.server.stats, &self.app.server.error) {
+            (_, Some(error)) => spans.push(Span::styled(format!("/stats: {error}"), theme.bad())),
+            (None, None) => spans.push(Span::styled("waiting for /stats…", theme.dim())),
+            (Some(stats), None) => {
+                let cpu = self
+                    .app
+                    .server
+                    .cpu_percent
+                    .map_or_else(|| "—".to_owned(), |c| format!("{c:.1}%"));
+                spans.push(Span::raw(format!(
+                    "CPU {cpu} · RSS {} · conns REST {} WS {}",
+                    bytes(stats.process.rss_bytes),
+                    stats.rest.connections,
+                    stats.ws.connections
+                )));
+            }
+        }
+        if let Some(rate) = self.app.simulator_rate() {
+            spans.push(Span::raw(format!(" · sim {rate}/s")));
+        }
+        let clock = match self.app.clock.source {
+            ClockSource::SameProcess => "same clock".to_owned(),
+            ClockSource::Unknown => "clock offset unknown".to_owned(),
+            ClockSource::HttpDate => format!(
+                "clock offset {} via Date (±1 s), corrected",
+                signed_ms(self.app.clock.offset)
+            ),
+            ClockSource::Hello => format!(
+                "clock offset {} via hello, corrected",
+                signed_ms(self.app.clock.offset)
+            ),
+        };
+        spans.push(Span::styled(format!(" · {clock}"), theme.dim()));
+        Line::from(spans)
+    }
+
+    fn keys_line(&self) -> Line<'static> {
+        let mut keys = vec![
+            ("q", "quit"),
+            ("+/-", "interval"),
+            ("p", "pause"),
+            ("e", "ETag"),
+            ("n", "change"),
+        ];
+        if matches!(self.app.mode, Mode::Embedded { .. }) {
+            keys.push(("s/S", "sim"));
+        }
+        keys.extend([("r", "reset"), ("?", "help")]);
+        let mut spans = vec![Span::raw(" ")];
+        for (key, what) in keys {
+            spans.push(Span::styled(key, self.theme.key()));
+            spans.push(Span::raw(format!(" {what}  ")));
+        }
+        Line::from(spans)
+    }
+}
+
+fn too_small(area: Rect, buf: &mut Buffer, theme: Theme) {
+    let text = vec![
+        Line::styled("terminal too small", theme.bad()),
+        Line::raw(format!(
+            "{}×{}: need at least {MIN_WIDTH}×{MIN_HEIGHT}",
+            area.width, area.height
+        )),
+        Line::styled("enlarge it, or press q to quit", theme.dim()),
+    ];
+    let y = area.y + area.height.saturating_sub(3) / 2;
+    let middle = Rect::new(area.x, y, area.width, area.height.min(3));
+    Paragraph::new(text)
+        .alignment(Alignment::Center)
+        .wrap(Wrap { trim: true })
+        .render(middle, buf);
+}
+
+fn help(area: Rect, buf: &mut Buffer, theme: Theme, simulator: bool) {
+    let mut rows = vec![
+        ("q Esc Ctrl-C", "quit"),
+        ("+  -", "poll less / more often (100 ms … 60 s)"),
+        ("p", "pause or resume polling"),
+        ("e", "send If-None-Match or not: see what 304s save"),
+        ("n", "make one change now, through REST"),
+    ];
+    if simulator {
+        rows.push(("s  S", "simulator slower / faster"));
+    }
+    rows.extend([("r", "reset counters"), ("?", "close this help")]);
+    let mut text: Vec<Line> = rows
+        .into_iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>13}  "), theme.key()),
+                Span::raw(what),
+            ])
+        })
+        .collect();
+    text.extend([
+        Line::raw(""),
+        Line::styled(
+            " stale: age of the oldest server change the pane does not show yet",
+            theme.dim(),
+        ),
+        Line::styled(
+            " missed: revisions a poll jumped over (push should stay at 0)",
+            theme.dim(),
+        ),
+        Line::styled(
+            " bytes: counted on the socket, headers and framing included",
+            theme.dim(),
+        ),
+    ]);
+    let width = area.width.min(74);
+    let height = (text.len() as u16 + 2).min(area.height);
+    let popup = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    );
+    Clear.render(popup, buf);
+    Paragraph::new(text)
+        .block(
+            Block::bordered()
+                .border_type(BorderType::Rounded)
+                .title(Span::styled(" keys ", theme.title())),
+        )
+        .render(popup, buf);
+}
+
+#[cfg(test)]
+mod tests;

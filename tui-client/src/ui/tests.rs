@@ -1,0 +1,226 @@
+//! Snapshots of whole screens at fixed sizes, from a state built by replaying
+//! a fixed timeline through `App::update`.
+
+use std::time::Duration;
+
+use insta::assert_snapshot;
+use pollpush_shared::{Change, ChangeOp, ServerMessage, Species};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::{Screen, Theme};
+use crate::app::fixtures::{species, stats, t};
+use crate::app::{App, Mode};
+use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
+use crate::net::counting::TrafficTotals;
+use crate::net::poll::PollSettings;
+
+fn traffic(bytes_in: u64, bytes_out: u64) -> TrafficTotals {
+    TrafficTotals {
+        bytes_in,
+        bytes_out,
+    }
+}
+
+fn poll(at_ms: i64, bytes: u64, outcome: PollOutcome) -> Event {
+    Event::Poll(PollEvent {
+        at: t(at_ms),
+        traffic: traffic(bytes, bytes / 4),
+        outcome,
+    })
+}
+
+fn push(at_ms: i64, bytes: u64, message: ServerMessage) -> Event {
+    Event::Push(PushEvent {
+        at: t(at_ms),
+        traffic: traffic(bytes, 120),
+        kind: PushKind::Message(message),
+    })
+}
+
+/// Ten seconds of a demo: 6 species, one change every 500 ms, a 1 s poll.
+fn demo() -> App {
+    let mut app = App::new(
+        Mode::Embedded { simulate: 2.0 },
+        PollSettings::default(),
+        t(0),
+    );
+    let mut list: Vec<Species> = (1..=6).map(|id| species(id, id * 3, 0)).collect();
+    app.update(Event::Push(PushEvent {
+        at: t(0),
+        traffic: traffic(200, 120),
+        kind: PushKind::Connected { resume_from: None },
+    }));
+    app.update(push(
+        1,
+        900,
+        ServerMessage::Snapshot {
+            room: "species".into(),
+            revision: 10,
+            species: list.clone(),
+        },
+    ));
+    let fresh = |revision, species: &Vec<Species>| PollOutcome::Fresh {
+        revision,
+        etag: Some(format!("\"{revision}\"")),
+        species: species.clone(),
+        server_date: None,
+    };
+    app.update(poll(2, 1_100, fresh(10, &list)));
+    let mut revision = 10;
+    let mut push_bytes = 900;
+    for step in 1..=19_i64 {
+        let at = step * 500;
+        revision += 1;
+        let id = (step as u64 % 6) + 1;
+        list[id as usize - 1] = species(id, 3 * id + step as u64, at);
+        push_bytes += 160;
+        app.update(push(
+            at + 1,
+            push_bytes,
+            ServerMessage::Change(Change {
+                room: "species".into(),
+                revision,
+                op: ChangeOp::Updated,
+                species: list[id as usize - 1].clone(),
+                at: t(at),
+            }),
+        ));
+        if step % 2 == 0 {
+            app.update(Event::Tick { at: t(at + 100) });
+        }
+        if step % 4 == 1 {
+            app.update(poll(
+                at + 300,
+                1_100 * (step as u64 + 3),
+                fresh(revision, &list),
+            ));
+        }
+    }
+    app.update(poll(
+        9_600,
+        25_000,
+        PollOutcome::NotModified {
+            revision: Some(29),
+            server_date: None,
+        },
+    ));
+    app.update(stats(9_000, 9.0, 0.40, |s| {
+        s.process.rss_bytes = 14_800_000;
+    }));
+    app.update(stats(9_900, 10.0, 0.43, |s| {
+        s.revision = 29;
+        s.process.rss_bytes = 14_800_000;
+        s.rest.connections = 1;
+        s.ws.connections = 1;
+    }));
+    app.update(Event::Tick { at: t(9_950) });
+    app
+}
+
+fn render(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+    terminal
+        .draw(|frame| {
+            frame.render_widget(
+                Screen {
+                    app,
+                    theme: Theme { color: false },
+                    server: "embedded · http://127.0.0.1:40123",
+                },
+                frame.area(),
+            );
+        })
+        .expect("draw");
+    terminal.backend().to_string()
+}
+
+#[test]
+fn stacked_at_80x24() {
+    assert_snapshot!(render(&demo(), 80, 24));
+}
+
+#[test]
+fn side_by_side_at_160x40() {
+    assert_snapshot!(render(&demo(), 160, 40));
+}
+
+#[test]
+fn too_small_below_60x16() {
+    assert_snapshot!(render(&demo(), 59, 15));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = demo();
+    app.help = true;
+    assert_snapshot!(render(&app, 100, 30));
+}
+
+#[test]
+fn retrying_pane_shows_the_error_and_countdown() {
+    let mut app = demo();
+    app.update(Event::Push(PushEvent {
+        at: t(10_000),
+        traffic: traffic(4_000, 120),
+        kind: PushKind::Disconnected {
+            error: "closed by the server (1001 going away)".into(),
+            retry_in: Duration::from_millis(2_400),
+        },
+    }));
+    app.update(Event::Tick { at: t(10_100) });
+    assert_snapshot!(render(&app, 120, 30));
+}
+
+fn colours_used(theme: Theme) -> usize {
+    let app = demo();
+    let mut terminal = Terminal::new(TestBackend::new(120, 30)).expect("test backend");
+    terminal
+        .draw(|frame| {
+            let screen = Screen {
+                app: &app,
+                theme,
+                server: "embedded",
+            };
+            frame.render_widget(screen, frame.area());
+        })
+        .expect("draw");
+    let reset = ratatui::style::Color::Reset;
+    terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .filter(|cell| cell.fg != reset || cell.bg != reset)
+        .count()
+}
+
+#[test]
+fn no_color_draws_without_any_colour() {
+    assert_eq!(colours_used(Theme { color: false }), 0);
+    assert!(colours_used(Theme { color: true }) > 0);
+}
+
+#[test]
+fn a_remote_server_clock_offset_is_shown_as_corrected() {
+    let mut app = App::new(Mode::Remote, PollSettings::default(), t(0));
+    app.update(push(
+        0,
+        100,
+        ServerMessage::Hello {
+            protocol: 1,
+            server: "pollpush".into(),
+            revision: 3,
+            server_time: t(-1_250),
+        },
+    ));
+    let screen = render(&app, 100, 20);
+    assert!(
+        screen.contains("clock offset -1250 ms via hello, corrected"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("s/S"),
+        "no simulator keys against a remote server"
+    );
+}

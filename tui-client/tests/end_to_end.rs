@@ -1,0 +1,127 @@
+//! Both producers against the embedded server on port 0, no terminal: what a
+//! user sees in the panes must match what the server did.
+
+use std::time::Duration;
+
+use pollpush_client::app::{App, Effect};
+use pollpush_client::event::Event;
+use pollpush_client::net::poll::PollSettings;
+use pollpush_client::net::{Cadence, Producers, control};
+use pollpush_client::target::Target;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// The client side of a test: the app and the events feeding it.
+struct Client {
+    app: App,
+    inbox: mpsc::Receiver<Event>,
+    _producers: Producers,
+}
+
+impl Client {
+    fn start(target: &Target, interval: Duration) -> Self {
+        let settings = PollSettings {
+            interval,
+            ..PollSettings::default()
+        };
+        let (events, inbox) = mpsc::channel(1024);
+        let cadence = Cadence {
+            tick: Duration::from_millis(50),
+            stats: Duration::from_millis(500),
+        };
+        let producers = Producers::spawn(&target.endpoints, settings, cadence, &events);
+        let app = App::new(target.mode, settings, pollpush_shared::time::now());
+        Self {
+            app,
+            inbox,
+            _producers: producers,
+        }
+    }
+
+    /// Applies events until `done` holds; fails the test at `within`.
+    async fn until(&mut self, what: &str, within: Duration, done: impl Fn(&App) -> bool) {
+        let deadline = Instant::now() + within;
+        while !done(&self.app) {
+            let event = tokio::time::timeout_at(deadline, self.inbox.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "timed out waiting for {what}: {:#?}",
+                        self.app.poll.counters
+                    )
+                })
+                .expect("producers stopped");
+            assert_ne!(self.app.update(event), Some(Effect::Quit));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
+    let target = Target::embedded(10.0, Some(7))
+        .await
+        .expect("embedded server");
+    let mut client = Client::start(&target, Duration::from_millis(500));
+
+    client
+        .until("a few seconds of changes", Duration::from_secs(15), |app| {
+            app.push.counters.seen >= 20 && app.poll.counters.seen >= 3
+        })
+        .await;
+
+    let writer = control::client();
+    let wrote = control::write_now(&writer, &target.endpoints)
+        .await
+        .expect("REST write");
+    assert!(wrote.contains("revision"), "{wrote}");
+    target.set_simulator_rate(0.0);
+    let last = control::stats(&writer, &target.endpoints)
+        .await
+        .expect("stats")
+        .revision;
+    client
+        .until(
+            "both panes at the last revision",
+            Duration::from_secs(10),
+            |app| app.push.revision == Some(last) && app.poll.revision == Some(last),
+        )
+        .await;
+
+    let (push, poll) = (&client.app.push, &client.app.poll);
+    let span = |p: &pollpush_client::app::pane::PaneState| last - p.baseline.expect("baseline");
+    assert_eq!(push.counters.missed, 0);
+    assert_eq!(push.counters.seen, span(push));
+    assert_eq!(poll.counters.seen + poll.counters.missed, span(poll));
+    assert!(
+        poll.counters.missed > 0,
+        "10 changes/s polled every 500 ms must skip some"
+    );
+    assert!(poll.counters.requests >= 3);
+    assert!(push.traffic().bytes_in > 0 && poll.traffic().bytes_in > 0);
+    assert!(poll.traffic().bytes_out > 0, "request headers are counted");
+
+    // The only WebSocket is ours: both ends must have counted the same bytes.
+    // (The server books the upgrade request under REST, its 101 answer under WS;
+    // we count both as the WebSocket's cost, so only the answer side is exact.)
+    let server = control::stats(&writer, &target.endpoints)
+        .await
+        .expect("stats");
+    assert_eq!(server.ws.bytes_out, push.traffic().bytes_in);
+    assert!(server.ws.bytes_in > 0 && server.ws.bytes_in < push.traffic().bytes_out);
+    target.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_list_costs_a_304() {
+    let target = Target::embedded(0.0, Some(1))
+        .await
+        .expect("embedded server");
+    let mut client = Client::start(&target, Duration::from_millis(100));
+    client
+        .until("two 304s", Duration::from_secs(10), |app| {
+            app.poll.counters.not_modified >= 2
+        })
+        .await;
+    assert_eq!(client.app.poll.counters.missed, 0);
+    target.shutdown().await;
+}
