@@ -32,6 +32,16 @@ pub struct Cli {
     /// Start with If-None-Match off (toggle with `e`).
     #[arg(long, env = "POLLPUSH_NO_ETAG")]
     pub no_etag: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do instead of the TUI.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Many pollers and subscribers against one server: freshness, traffic and server cost.
+    Load(crate::load::LoadArgs),
 }
 
 impl Cli {
@@ -48,7 +58,7 @@ impl Cli {
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 pub const MAX_INTERVAL: Duration = Duration::from_mins(1);
 
-fn parse_interval(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text).map_err(|e| format!("{e} (try 500ms, 1s, 2m)"))?;
     if (MIN_INTERVAL..=MAX_INTERVAL).contains(&d) {
         Ok(d)
@@ -57,7 +67,7 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     }
 }
 
-fn parse_rate(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
     let rate: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number"))?;

@@ -77,3 +77,15 @@ pub enum PushKind {
     /// The connection failed or closed; the task reconnects after `retry_in`.
     Disconnected { error: String, retry_in: Duration },
 }
+
+impl From<PollEvent> for Event {
+    fn from(event: PollEvent) -> Self {
+        Self::Poll(event)
+    }
+}
+
+impl From<PushEvent> for Event {
+    fn from(event: PushEvent) -> Self {
+        Self::Push(event)
+    }
+}

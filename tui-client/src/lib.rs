@@ -6,8 +6,10 @@
 //! consumer reuses [`target::Target`], [`net::Producers`] and [`app::App`] as they are.
 
 pub mod app;
+pub mod chart;
 pub mod cli;
 pub mod event;
+pub mod load;
 pub mod net;
 pub mod target;
 pub mod tui;

@@ -2,13 +2,16 @@
 //! a `/stats` watcher, each a task that sends [`Event`]s and never touches state.
 //!
 //! The TUI and the headless run start the same [`Producers`]; they only differ
-//! in what consumes the events.
+//! in what consumes the events. The load mode runs thousands of the same poller
+//! and subscriber, each reporting to a lighter [`Sink`] than the event channel.
 
 pub mod control;
 pub mod counting;
 pub mod poll;
 pub mod push;
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -16,7 +19,21 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::event::Event;
+use counting::Traffic;
 use poll::PollSettings;
+
+/// Where a producer hands what it observed: the TUI's event channel, or a load
+/// client's shared counters.
+pub trait Sink<T>: Send + 'static {
+    /// Takes one observation; false when the consumer is gone and the producer should stop.
+    fn deliver(&mut self, item: T) -> impl Future<Output = bool> + Send;
+}
+
+impl<T: Into<Event> + Send + 'static> Sink<T> for mpsc::Sender<Event> {
+    async fn deliver(&mut self, item: T) -> bool {
+        self.send(item.into()).await.is_ok()
+    }
+}
 
 /// Why a request or a connection failed, as a pane shows it.
 #[derive(Debug, thiserror::Error)]
@@ -150,8 +167,17 @@ impl Producers {
     ) -> Self {
         let (poll_settings, settings_rx) = watch::channel(settings);
         let tasks = vec![
-            tokio::spawn(poll::run(endpoints.clone(), settings_rx, events.clone())),
-            tokio::spawn(push::run(endpoints.clone(), events.clone())),
+            tokio::spawn(poll::run(
+                endpoints.clone(),
+                settings_rx,
+                Arc::new(Traffic::default()),
+                events.clone(),
+            )),
+            tokio::spawn(push::run(
+                endpoints.clone(),
+                Arc::new(Traffic::default()),
+                events.clone(),
+            )),
             tokio::spawn(control::watch_stats(
                 endpoints.clone(),
                 cadence.stats,

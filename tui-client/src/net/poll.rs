@@ -14,12 +14,12 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use pollpush_shared::{Revision, Species};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::counting::{CountingStream, Traffic};
-use super::{Backoff, Endpoints, NetError};
-use crate::event::{Event, PollEvent, PollOutcome};
+use super::{Backoff, Endpoints, NetError, Sink};
+use crate::event::{PollEvent, PollOutcome};
 
 /// What the poller does; changed live by the keys `+ - p e`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,13 +43,14 @@ impl Default for PollSettings {
 /// Longest a request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Polls until the event channel closes.
+/// Polls until the sink refuses an event or the settings sender is gone.
+/// `traffic` counts this poller's bytes; pollers may share one.
 pub async fn run(
     endpoints: Endpoints,
     mut settings: watch::Receiver<PollSettings>,
-    events: mpsc::Sender<Event>,
+    traffic: Arc<Traffic>,
+    mut sink: impl Sink<PollEvent>,
 ) {
-    let traffic = Arc::new(Traffic::default());
     let mut poller = Poller {
         endpoints,
         traffic: traffic.clone(),
@@ -80,12 +81,12 @@ pub async fn run(
             PollOutcome::Failed { retry_in, .. } => Instant::now() + *retry_in,
             _ => started + current.interval,
         };
-        let event = Event::Poll(PollEvent {
+        let event = PollEvent {
             at,
             traffic: traffic.totals(),
             outcome,
-        });
-        if events.send(event).await.is_err() {
+        };
+        if !sink.deliver(event).await {
             return;
         }
         if !wait_until(next, started, &mut settings).await {

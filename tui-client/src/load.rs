@@ -1,0 +1,298 @@
+//! `pollpush load`: many pollers and many subscribers against one server, to
+//! answer "what does push cost the server?" with measured numbers.
+//!
+//! A run starts a server (or attaches to one), connects every client, then
+//! measures a window of `--duration`: what the clients saw (freshness, missed
+//! changes, traffic) and what the server spent (CPU, RSS). `--sweep` repeats it
+//! for each protocol alone at several client counts and can draw the chart.
+
+pub mod fleet;
+pub mod limits;
+pub mod progress;
+pub mod report;
+pub mod server;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::time::Instant;
+
+use crate::cli::{parse_interval, parse_rate};
+use fleet::Fleet;
+use progress::Progress;
+use report::{LoadReport, ProtocolReport, RunReport, ServerCost};
+use server::ServerUnderTest;
+
+/// Run many REST pollers and WebSocket subscribers against one server and
+/// report freshness, traffic and the server's own cost per protocol.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// REST pollers, each on its own keep-alive connection, sending If-None-Match.
+    #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
+    pub pollers: usize,
+
+    /// WebSocket subscribers, each on its own connection.
+    #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
+    pub subscribers: usize,
+
+    /// How often each poller polls (100ms … 60s).
+    #[arg(long, default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Changes per second the server's simulator makes (embedded or spawned server).
+    #[arg(long, default_value_t = 2.0, value_parser = parse_rate)]
+    pub simulate: f64,
+
+    /// The measured window of each run, after every client has connected.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// A running pollpush-server to load, e.g. http://127.0.0.1:5000 (loopback).
+    #[arg(long, value_name = "URL", conflicts_with = "spawn_server")]
+    pub server: Option<String>,
+
+    /// Run the server as a separate pollpush-server process (found next to this
+    /// binary), so its CPU and RSS exclude the load clients.
+    #[arg(long)]
+    pub spawn_server: bool,
+
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+
+    /// Draw the sweep into this SVG file.
+    #[arg(long, value_name = "FILE.svg", requires = "sweep")]
+    pub chart: Option<PathBuf>,
+
+    /// Client counts: run each protocol alone at each count, e.g. 10,100,1000.
+    #[arg(long, value_name = "COUNTS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub sweep: Option<Vec<u32>>,
+
+    /// Seed of the simulator, for repeatable runs.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// How the report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object: `{"runs": [...]}`.
+    Json,
+    /// A header, then one row per run and protocol.
+    Csv,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (try 3s, 60s, 2m)"))?;
+    if d >= Duration::from_secs(1) && d <= Duration::from_hours(24) {
+        Ok(d)
+    } else {
+        Err("must be between 1s and 24h".to_owned())
+    }
+}
+
+/// Runs the load (or the sweep), prints the report and draws the chart.
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    if let Some(chart) = &args.chart {
+        crate::chart::check_path(chart)?;
+    }
+    let plan = plan(&args)?;
+    let open_files = limits::raise_open_files();
+    let progress = Progress::new();
+    let mut runs = Vec::with_capacity(plan.len());
+    for (index, &(pollers, subscribers)) in plan.iter().enumerate() {
+        let label = format!("run {}/{}", index + 1, plan.len());
+        let run = run_once(&args, pollers, subscribers, open_files, &label, &progress).await?;
+        runs.push(run);
+    }
+    progress.finish();
+    let report = LoadReport { runs };
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Csv => print!("{}", report.to_csv()),
+    }
+    if let Some(path) = &args.chart {
+        crate::chart::draw(path, &report.runs, &args)?;
+    }
+    Ok(())
+}
+
+/// The `(pollers, subscribers)` of every run.
+fn plan(args: &LoadArgs) -> anyhow::Result<Vec<(usize, usize)>> {
+    if let Some(counts) = &args.sweep {
+        let counts = counts.iter().map(|&n| n as usize);
+        let rest = counts.clone().map(|n| (n, 0));
+        let ws = counts.map(|n| (0, n));
+        return Ok(rest.chain(ws).collect());
+    }
+    if args.pollers == 0 && args.subscribers == 0 {
+        bail!("nothing to load: give --pollers N and/or --subscribers M, or --sweep 10,100,1000");
+    }
+    Ok(vec![(args.pollers, args.subscribers)])
+}
+
+async fn start_server(args: &LoadArgs) -> anyhow::Result<ServerUnderTest> {
+    match (&args.server, args.spawn_server) {
+        (Some(url), _) => ServerUnderTest::remote(url).await,
+        (None, true) => ServerUnderTest::child(args.simulate, args.seed).await,
+        (None, false) => ServerUnderTest::embedded(args.simulate, args.seed).await,
+    }
+}
+
+async fn run_once(
+    args: &LoadArgs,
+    pollers: usize,
+    subscribers: usize,
+    open_files: u64,
+    label: &str,
+    progress: &Progress,
+) -> anyhow::Result<RunReport> {
+    progress.phase(format!("{label}: starting the server"));
+    let server = start_server(args).await?;
+    let result = measure(
+        args,
+        &server,
+        pollers,
+        subscribers,
+        open_files,
+        label,
+        progress,
+    )
+    .await;
+    server.stop().await;
+    result
+}
+
+async fn measure(
+    args: &LoadArgs,
+    server: &ServerUnderTest,
+    pollers: usize,
+    subscribers: usize,
+    open_files: u64,
+    label: &str,
+    progress: &Progress,
+) -> anyhow::Result<RunReport> {
+    limits::check_open_files(pollers + subscribers + 1, server.is_embedded(), open_files)?;
+    // No changes while clients connect, so the ramp does not pile up catch-up work.
+    server.set_simulator_rate(0.0);
+    let idle = server.cost().await?;
+    let ramp_started = Instant::now();
+    let mut fleet = Fleet::start(&server.endpoints, pollers, subscribers, args.interval)
+        .await
+        .context("the server does not answer on /ws")?;
+    let result = async {
+        fleet
+            .connect_subscribers(&|done, all| {
+                progress.phase(format!("{label}: {done}/{all} subscribers connected"));
+            })
+            .await?;
+        progress.phase(format!("{label}: starting {pollers} pollers"));
+        fleet.connect_pollers().await?;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Err(error) = result {
+        fleet.stop().await;
+        return Err(error.context(format!(
+            "cannot open {pollers} pollers and {subscribers} subscribers"
+        )));
+    }
+    let ramp_s = ramp_started.elapsed().as_secs_f64();
+    server.set_simulator_rate(args.simulate);
+    let run = window(args, server, &fleet, idle, label, progress).await;
+    fleet.stop().await;
+    let (cost, rest, ws) = run?;
+    Ok(RunReport {
+        pollers,
+        subscribers,
+        interval_ms: args.interval.as_millis() as u64,
+        simulate: args.simulate,
+        duration_s: args.duration.as_secs_f64(),
+        ramp_s: (ramp_s * 10.0).round() / 10.0,
+        server: cost,
+        rest: (pollers > 0).then_some(rest),
+        ws: (subscribers > 0).then_some(ws),
+    })
+}
+
+/// The measured window: counters zeroed at its start, read at its end.
+async fn window(
+    args: &LoadArgs,
+    server: &ServerUnderTest,
+    fleet: &Fleet,
+    idle: server::Cost,
+    label: &str,
+    progress: &Progress,
+) -> anyhow::Result<(ServerCost, ProtocolReport, ProtocolReport)> {
+    fleet.rest.reset();
+    fleet.ws.reset();
+    let base = (fleet.rest.traffic.totals(), fleet.ws.traffic.totals());
+    let start = server.cost().await?;
+    let seconds = args.duration.as_secs();
+    progress.window(label, seconds);
+    let end_at = start.at + args.duration;
+    let mut tick = start.at;
+    while tick < end_at {
+        tick = (tick + Duration::from_secs(1)).min(end_at);
+        tokio::time::sleep_until(tick).await;
+        let elapsed = (tick - start.at).as_secs();
+        progress.update(elapsed, live_line(fleet));
+    }
+    let end = server.cost().await?;
+    let wall = (end.at - start.at).as_secs_f64();
+    fleet.rest.resolve_deliveries(&fleet::lock(&fleet.times));
+    let cost = ServerCost::between(server.measured(), &idle, &start, &end);
+    let rest = ProtocolReport::read(&fleet.rest, base.0, wall, true);
+    let ws = ProtocolReport::read(&fleet.ws, base.1, wall, false);
+    Ok((cost, rest, ws))
+}
+
+fn live_line(fleet: &Fleet) -> String {
+    format!(
+        "rest {} req, ws {} msg, errors {}",
+        fleet.rest.requests.load(Relaxed),
+        fleet.ws.messages.load(Relaxed),
+        fleet.rest.errors.load(Relaxed) + fleet.ws.errors.load(Relaxed),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        load: LoadArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<LoadArgs, clap::Error> {
+        Wrapper::try_parse_from(std::iter::once("load").chain(args.iter().copied())).map(|w| w.load)
+    }
+
+    #[test]
+    fn a_sweep_runs_each_protocol_alone_at_each_count() {
+        let args = parse(&["--sweep", "10,100"]).expect("valid");
+        assert_eq!(
+            plan(&args).expect("a plan"),
+            vec![(10, 0), (100, 0), (0, 10), (0, 100)]
+        );
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert!(parse(&["--duration", "soon"]).is_err());
+        assert!(parse(&["--format", "xml"]).is_err());
+        assert!(
+            parse(&["--chart", "x.svg"]).is_err(),
+            "a chart needs a sweep"
+        );
+        assert!(parse(&["--sweep", "10", "--pollers", "3"]).is_err());
+        assert!(parse(&["--sweep", "0"]).is_err());
+        let none = parse(&[]).expect("parses");
+        assert!(plan(&none).is_err(), "no clients is nothing to do");
+    }
+}

@@ -1,0 +1,415 @@
+//! The load clients: N of the TUI's pollers and M of its subscribers (the same
+//! [`net::poll`] and [`net::push`] code), each reporting to a light sink that
+//! updates its protocol's shared counters instead of an event channel.
+//!
+//! One extra, uncounted subscriber (the observer) learns every change's commit
+//! time, so a poller's staleness and latency can be measured even when no
+//! counted subscriber runs.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pollpush_shared::{Revision, ServerMessage};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::app::staleness::{ChangeTimes, Staleness};
+use crate::event::{PollEvent, PollOutcome, PushEvent, PushKind};
+use crate::net::counting::Traffic;
+use crate::net::poll::PollSettings;
+use crate::net::{Endpoints, Sink, poll, push};
+
+/// A client that has not shown any revision yet.
+const NONE: u64 = u64::MAX;
+
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Everything the clients of one protocol observed, shared by all of them.
+#[derive(Debug)]
+pub struct Protocol {
+    pub traffic: Arc<Traffic>,
+    /// The revision each client shows, by client index.
+    shown: Vec<AtomicU64>,
+    /// Clients that have shown a revision at least once.
+    pub ready: AtomicUsize,
+    pub requests: AtomicU64,
+    pub not_modified: AtomicU64,
+    pub messages: AtomicU64,
+    pub seen: AtomicU64,
+    pub missed: AtomicU64,
+    pub errors: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+    /// Sampled age of the oldest change a client does not show yet.
+    pub staleness: Mutex<Staleness>,
+    /// From a change's commit to the moment a client shows it.
+    pub latency: Mutex<Staleness>,
+    /// Polls that moved a client forward: `(from, to, at)`, resolved into
+    /// latencies at the end, when every commit time is known.
+    deliveries: Mutex<Vec<(Revision, Revision, DateTime<Utc>)>>,
+}
+
+impl Protocol {
+    fn new(clients: usize) -> Self {
+        Self {
+            traffic: Arc::new(Traffic::default()),
+            shown: (0..clients).map(|_| AtomicU64::new(NONE)).collect(),
+            ready: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            not_modified: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+            seen: AtomicU64::new(0),
+            missed: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            staleness: Mutex::new(Staleness::default()),
+            latency: Mutex::new(Staleness::default()),
+            deliveries: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn clients(&self) -> usize {
+        self.shown.len()
+    }
+
+    /// Starts a measurement window: zeroes every counter but the traffic
+    /// (whose totals the caller takes as a baseline).
+    pub fn reset(&self) {
+        for counter in [
+            &self.requests,
+            &self.not_modified,
+            &self.messages,
+            &self.seen,
+            &self.missed,
+            &self.errors,
+            &self.reconnects,
+        ] {
+            counter.store(0, Relaxed);
+        }
+        *lock(&self.staleness) = Staleness::default();
+        *lock(&self.latency) = Staleness::default();
+        lock(&self.deliveries).clear();
+    }
+
+    /// Moves client `id` to `revision`, counting what it jumped over.
+    /// Returns the revision it showed before, when it moved forward.
+    fn advance(&self, id: usize, revision: Revision) -> Option<Revision> {
+        let shown = self.shown[id].load(Relaxed);
+        if shown == NONE {
+            self.shown[id].store(revision, Relaxed);
+            self.ready.fetch_add(1, Relaxed);
+            return None;
+        }
+        if revision <= shown {
+            return None;
+        }
+        self.shown[id].store(revision, Relaxed);
+        self.seen.fetch_add(1, Relaxed);
+        self.missed.fetch_add(revision - shown - 1, Relaxed);
+        Some(shown)
+    }
+
+    fn failed(&self, error: String) {
+        self.errors.fetch_add(1, Relaxed);
+        *lock(&self.last_error) = Some(error);
+    }
+
+    /// Records how stale every client is at `now`.
+    fn sample(&self, times: &ChangeTimes, now: DateTime<Utc>) {
+        let mut staleness = lock(&self.staleness);
+        let mut memo: Option<(Revision, Duration)> = None;
+        for shown in &self.shown {
+            let shown = shown.load(Relaxed);
+            if shown == NONE {
+                continue;
+            }
+            let value = match memo {
+                Some((revision, value)) if revision == shown => value,
+                _ => times.staleness(shown, now),
+            };
+            memo = Some((shown, value));
+            staleness.sample(value);
+        }
+    }
+
+    /// Turns the recorded poll deliveries into latencies, one per revision caught up.
+    pub fn resolve_deliveries(&self, times: &ChangeTimes) {
+        let deliveries = std::mem::take(&mut *lock(&self.deliveries));
+        let mut latency = lock(&self.latency);
+        for (from, to, at) in deliveries {
+            for revision in from + 1..=to {
+                if let Some(committed) = times.first_after(revision - 1) {
+                    latency.sample((at - committed).to_std().unwrap_or_default());
+                }
+            }
+        }
+    }
+}
+
+/// One poller's sink.
+struct PollClient {
+    id: usize,
+    protocol: Arc<Protocol>,
+}
+
+impl Sink<PollEvent> for PollClient {
+    fn deliver(&mut self, event: PollEvent) -> impl Future<Output = bool> + Send {
+        let p = &self.protocol;
+        match event.outcome {
+            PollOutcome::Fresh { revision, .. } => {
+                p.requests.fetch_add(1, Relaxed);
+                if let Some(from) = p.advance(self.id, revision) {
+                    lock(&p.deliveries).push((from, revision, event.at));
+                }
+            }
+            PollOutcome::NotModified { .. } => {
+                p.requests.fetch_add(1, Relaxed);
+                p.not_modified.fetch_add(1, Relaxed);
+            }
+            PollOutcome::Failed { error, .. } => p.failed(error),
+        }
+        std::future::ready(true)
+    }
+}
+
+/// One subscriber's sink.
+struct PushClient {
+    id: usize,
+    protocol: Arc<Protocol>,
+    connected_before: bool,
+}
+
+impl Sink<PushEvent> for PushClient {
+    fn deliver(&mut self, event: PushEvent) -> impl Future<Output = bool> + Send {
+        let p = &self.protocol;
+        match event.kind {
+            PushKind::Connected { .. } => {
+                if self.connected_before {
+                    p.reconnects.fetch_add(1, Relaxed);
+                }
+                self.connected_before = true;
+            }
+            PushKind::Message(message) => {
+                p.messages.fetch_add(1, Relaxed);
+                match message {
+                    ServerMessage::Snapshot { revision, .. } => {
+                        p.advance(self.id, revision);
+                    }
+                    ServerMessage::Change(change)
+                        if p.advance(self.id, change.revision).is_some() =>
+                    {
+                        let latency = (event.at - change.at).to_std().unwrap_or_default();
+                        lock(&p.latency).sample(latency);
+                    }
+                    _ => {}
+                }
+            }
+            PushKind::Disconnected { error, .. } => p.failed(error),
+        }
+        std::future::ready(true)
+    }
+}
+
+/// The uncounted subscriber that learns every commit time.
+struct Observer {
+    times: Arc<Mutex<ChangeTimes>>,
+    ready: Arc<AtomicUsize>,
+}
+
+impl Sink<PushEvent> for Observer {
+    fn deliver(&mut self, event: PushEvent) -> impl Future<Output = bool> + Send {
+        match event.kind {
+            PushKind::Message(ServerMessage::Change(change)) => {
+                lock(&self.times).insert_exact(change.revision, change.at);
+            }
+            PushKind::Message(ServerMessage::Snapshot { .. }) => {
+                self.ready.store(1, Relaxed);
+            }
+            _ => {}
+        }
+        std::future::ready(true)
+    }
+}
+
+/// How many clients start before the ramp waits for them to connect.
+const BATCH: usize = 500;
+/// How long one batch may take to connect.
+const BATCH_DEADLINE: Duration = Duration::from_secs(20);
+
+/// The running clients of both protocols; dropping it stops them.
+pub struct Fleet {
+    endpoints: Endpoints,
+    pub rest: Arc<Protocol>,
+    pub ws: Arc<Protocol>,
+    pub times: Arc<Mutex<ChangeTimes>>,
+    settings: watch::Sender<PollSettings>,
+    tasks: JoinSet<()>,
+}
+
+/// Why the clients could not all be started.
+#[derive(Debug, thiserror::Error)]
+#[error("only {ready} of {wanted} {what} connected within {waited:?}{}", last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
+pub struct RampError {
+    pub what: &'static str,
+    pub ready: usize,
+    pub wanted: usize,
+    pub waited: Duration,
+    pub last_error: Option<String>,
+}
+
+impl Fleet {
+    /// Starts the observer and the sampler; no counted client yet.
+    pub async fn start(
+        endpoints: &Endpoints,
+        pollers: usize,
+        subscribers: usize,
+        interval: Duration,
+    ) -> Result<Self, RampError> {
+        let (settings, _) = watch::channel(PollSettings {
+            interval,
+            paused: false,
+            etag: true,
+        });
+        let mut fleet = Self {
+            endpoints: endpoints.clone(),
+            rest: Arc::new(Protocol::new(pollers)),
+            ws: Arc::new(Protocol::new(subscribers)),
+            times: Arc::new(Mutex::new(ChangeTimes::default())),
+            settings,
+            tasks: JoinSet::new(),
+        };
+        let ready = Arc::new(AtomicUsize::new(0));
+        let observer = Observer {
+            times: fleet.times.clone(),
+            ready: ready.clone(),
+        };
+        let uncounted = Arc::new(Traffic::default());
+        fleet
+            .tasks
+            .spawn(push::run(endpoints.clone(), uncounted, observer));
+        let deadline = Duration::from_secs(10);
+        if !wait_for(|| ready.load(Relaxed) == 1, deadline).await {
+            return Err(RampError {
+                what: "observer subscribers",
+                ready: 0,
+                wanted: 1,
+                waited: deadline,
+                last_error: None,
+            });
+        }
+        fleet.tasks.spawn(sample(
+            [fleet.rest.clone(), fleet.ws.clone()],
+            fleet.times.clone(),
+        ));
+        Ok(fleet)
+    }
+
+    /// Connects every subscriber, a batch at a time, waiting for each batch's snapshot.
+    pub async fn connect_subscribers(
+        &mut self,
+        progress: &dyn Fn(usize, usize),
+    ) -> Result<(), RampError> {
+        let wanted = self.ws.clients();
+        for start in (0..wanted).step_by(BATCH) {
+            let end = (start + BATCH).min(wanted);
+            for id in start..end {
+                let sink = PushClient {
+                    id,
+                    protocol: self.ws.clone(),
+                    connected_before: false,
+                };
+                let traffic = self.ws.traffic.clone();
+                self.tasks
+                    .spawn(push::run(self.endpoints.clone(), traffic, sink));
+            }
+            self.ramp_wait(&self.ws, "subscribers", end, BATCH_DEADLINE)
+                .await?;
+            progress(end, wanted);
+        }
+        Ok(())
+    }
+
+    /// Starts every poller, their first polls spread evenly over one interval
+    /// (real pollers are not in step), and waits for each one's first answer.
+    pub async fn connect_pollers(&mut self) -> Result<(), RampError> {
+        let wanted = self.rest.clients();
+        let interval = self.settings.borrow().interval;
+        for id in 0..wanted {
+            let offset = interval.mul_f64(id as f64 / wanted as f64);
+            let sink = PollClient {
+                id,
+                protocol: self.rest.clone(),
+            };
+            let (endpoints, settings) = (self.endpoints.clone(), self.settings.subscribe());
+            let traffic = self.rest.traffic.clone();
+            self.tasks.spawn(async move {
+                tokio::time::sleep(offset).await;
+                poll::run(endpoints, settings, traffic, sink).await;
+            });
+        }
+        let deadline = interval + BATCH_DEADLINE + Duration::from_millis(wanted as u64 * 10);
+        self.ramp_wait(&self.rest, "pollers", wanted, deadline)
+            .await
+    }
+
+    async fn ramp_wait(
+        &self,
+        protocol: &Protocol,
+        what: &'static str,
+        wanted: usize,
+        deadline: Duration,
+    ) -> Result<(), RampError> {
+        if wait_for(|| protocol.ready.load(Relaxed) >= wanted, deadline).await {
+            return Ok(());
+        }
+        Err(RampError {
+            what,
+            ready: protocol.ready.load(Relaxed),
+            wanted,
+            waited: deadline,
+            last_error: lock(&protocol.last_error).clone(),
+        })
+    }
+
+    /// Stops every client and waits until they are gone.
+    pub async fn stop(mut self) {
+        self.tasks.shutdown().await;
+    }
+}
+
+/// Polls `done` every 20 ms until it holds or `within` passes.
+async fn wait_for(done: impl Fn() -> bool, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+/// How often every client's staleness is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+async fn sample(protocols: [Arc<Protocol>; 2], times: Arc<Mutex<ChangeTimes>>) {
+    let mut interval = tokio::time::interval(SAMPLE_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        interval.tick().await;
+        let now = pollpush_shared::time::now();
+        let times = lock(&times);
+        for protocol in &protocols {
+            protocol.sample(&times, now);
+        }
+    }
+}

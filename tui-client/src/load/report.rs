@@ -1,0 +1,214 @@
+//! What one load run measured, per protocol, and its JSON and CSV forms.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::fleet::Protocol;
+use super::server::Cost;
+use crate::app::staleness::Staleness;
+use crate::net::counting::TrafficTotals;
+
+/// Every run of one `pollpush load` invocation (one, or one per sweep point).
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub runs: Vec<RunReport>,
+}
+
+/// One run: its settings, the server's cost, and what each protocol's clients saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub pollers: usize,
+    pub subscribers: usize,
+    pub interval_ms: u64,
+    pub simulate: f64,
+    /// The measured window, after every client connected.
+    pub duration_s: f64,
+    /// How long connecting every client took, before the window.
+    pub ramp_s: f64,
+    pub server: ServerCost,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rest: Option<ProtocolReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ws: Option<ProtocolReport>,
+}
+
+/// The server's own cost over the window (shared by both protocols when both run).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerCost {
+    pub measured: String,
+    /// Revisions the server committed during the window.
+    pub changes: u64,
+    pub cpu_seconds: f64,
+    /// CPU seconds per wall second, in percent of one core.
+    pub cpu_percent: f64,
+    /// RSS before any load client connected.
+    pub rss_idle_bytes: u64,
+    /// RSS at the end of the window minus `rss_idle_bytes`: the clients' memory.
+    pub rss_growth_bytes: i64,
+}
+
+/// What one protocol's clients saw over the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProtocolReport {
+    pub clients: usize,
+    /// Revisions clients moved to (a poll that skipped three counts one), summed over clients.
+    pub changes_seen: u64,
+    /// Revisions clients never showed, summed over clients.
+    pub changes_missed: u64,
+    /// Sampled every 100 ms on every client: the age of the oldest change it does not show.
+    pub staleness_ms: Percentiles,
+    /// Server commit to the client showing it, for every revision a client caught up with.
+    pub latency_ms: Percentiles,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_modified: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages_per_s: Option<f64>,
+    /// On the wire, headers and framing included, all clients together.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub bytes_per_s: f64,
+    pub bytes_per_client_per_min: f64,
+    pub errors: u64,
+    pub reconnects: u64,
+}
+
+/// A duration distribution in milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl From<&Staleness> for Percentiles {
+    fn from(s: &Staleness) -> Self {
+        // A percentile is the top of its HDR bucket: never show it above the exact max.
+        let max = s.max();
+        let ms = |d: Duration| (d.min(max).as_secs_f64() * 1e6).round() / 1e3;
+        Self {
+            p50: ms(s.quantile(0.5)),
+            p90: ms(s.quantile(0.9)),
+            p99: ms(s.quantile(0.99)),
+            max: ms(max),
+        }
+    }
+}
+
+impl ServerCost {
+    pub fn between(measured: &str, idle: &Cost, start: &Cost, end: &Cost) -> Self {
+        let cpu_seconds = (end.cpu_seconds - start.cpu_seconds).max(0.0);
+        let wall = (end.at - start.at).as_secs_f64().max(f64::EPSILON);
+        Self {
+            measured: measured.to_owned(),
+            changes: end.stats.revision.saturating_sub(start.stats.revision),
+            cpu_seconds: round3(cpu_seconds),
+            cpu_percent: round3(cpu_seconds / wall * 100.0),
+            rss_idle_bytes: idle.rss_bytes,
+            rss_growth_bytes: end.rss_bytes as i64 - idle.rss_bytes as i64,
+        }
+    }
+}
+
+impl ProtocolReport {
+    /// Reads a protocol's counters at the end of a window of `seconds` whose
+    /// traffic started at `base`. `polling` picks requests or messages.
+    pub fn read(protocol: &Protocol, base: TrafficTotals, seconds: f64, polling: bool) -> Self {
+        let traffic = protocol.traffic.totals().since(base);
+        let seconds = seconds.max(f64::EPSILON);
+        let clients = protocol.clients();
+        let exchanges = if polling {
+            protocol.requests.load(Relaxed)
+        } else {
+            protocol.messages.load(Relaxed)
+        };
+        let per_s = Some(round3(exchanges as f64 / seconds));
+        let bytes_per_s = traffic.total() as f64 / seconds;
+        Self {
+            clients,
+            changes_seen: protocol.seen.load(Relaxed),
+            changes_missed: protocol.missed.load(Relaxed),
+            staleness_ms: Percentiles::from(&*super::fleet::lock(&protocol.staleness)),
+            latency_ms: Percentiles::from(&*super::fleet::lock(&protocol.latency)),
+            requests: polling.then_some(exchanges),
+            requests_per_s: per_s.filter(|_| polling),
+            not_modified: polling.then(|| protocol.not_modified.load(Relaxed)),
+            messages: (!polling).then_some(exchanges),
+            messages_per_s: per_s.filter(|_| !polling),
+            bytes_in: traffic.bytes_in,
+            bytes_out: traffic.bytes_out,
+            bytes_per_s: round3(bytes_per_s),
+            bytes_per_client_per_min: round3(bytes_per_s * 60.0 / clients.max(1) as f64),
+            errors: protocol.errors.load(Relaxed),
+            reconnects: protocol.reconnects.load(Relaxed),
+        }
+    }
+}
+
+fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+/// The CSV columns: one row per run and protocol.
+const CSV_HEADER: &str = "run,protocol,clients,interval_ms,simulate,duration_s,changes_server,\
+changes_seen,changes_missed,staleness_p50_ms,staleness_p90_ms,staleness_p99_ms,staleness_max_ms,\
+latency_p50_ms,latency_p90_ms,latency_p99_ms,latency_max_ms,requests,requests_per_s,not_modified,\
+messages,messages_per_s,bytes_in,bytes_out,bytes_per_s,bytes_per_client_per_min,errors,reconnects,\
+server_cpu_seconds,server_cpu_percent,server_rss_growth_bytes";
+
+impl LoadReport {
+    pub fn to_csv(&self) -> String {
+        let mut out = format!("{CSV_HEADER}\n");
+        for (index, run) in self.runs.iter().enumerate() {
+            for (name, p) in [("rest", &run.rest), ("ws", &run.ws)] {
+                let Some(p) = p else { continue };
+                let opt = |v: Option<String>| v.unwrap_or_default();
+                let s = &p.staleness_ms;
+                let l = &p.latency_ms;
+                let _ = writeln!(
+                    out,
+                    "{index},{name},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    p.clients,
+                    run.interval_ms,
+                    run.simulate,
+                    run.duration_s,
+                    run.server.changes,
+                    p.changes_seen,
+                    p.changes_missed,
+                    s.p50,
+                    s.p90,
+                    s.p99,
+                    s.max,
+                    l.p50,
+                    l.p90,
+                    l.p99,
+                    l.max,
+                    opt(p.requests.map(|v| v.to_string())),
+                    opt(p.requests_per_s.map(|v| v.to_string())),
+                    opt(p.not_modified.map(|v| v.to_string())),
+                    opt(p.messages.map(|v| v.to_string())),
+                    opt(p.messages_per_s.map(|v| v.to_string())),
+                    p.bytes_in,
+                    p.bytes_out,
+                    p.bytes_per_s,
+                    p.bytes_per_client_per_min,
+                    p.errors,
+                    p.reconnects,
+                    run.server.cpu_seconds,
+                    run.server.cpu_percent,
+                    run.server.rss_growth_bytes,
+                );
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,229 @@
+//! The server under load, and how its own cost is measured.
+//!
+//! `/stats` reports the CPU and RSS of the whole server process. That is the
+//! server's cost when it runs elsewhere (`--server`) or as a child process
+//! (`--spawn-server`). When it is embedded, the process also holds the load
+//! clients, so the server gets its own tokio runtime with named threads and its
+//! CPU is read from those threads alone; RSS cannot be split and is reported
+//! as the whole process's.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use pollpush_shared::ServerStats;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::runtime::Runtime;
+use tokio::time::Instant;
+
+use crate::net::{Endpoints, control};
+use crate::target::Target;
+
+/// The name of the embedded server's threads (at most 15 bytes: Linux truncates `comm`).
+const SERVER_THREAD: &str = "pollpush-server";
+
+/// Where the server runs, which decides how its cost is read.
+enum Place {
+    /// In this process, on its own runtime.
+    Embedded {
+        target: Target,
+        runtime: ServerRuntime,
+    },
+    /// A `pollpush-server` child process.
+    Child(Child),
+    /// Somewhere else: only `/stats` is known.
+    Remote,
+}
+
+/// The embedded server's runtime, shut down without blocking when dropped
+/// (a plain `Runtime` panics when dropped inside async code, e.g. on an error path).
+struct ServerRuntime(Option<Runtime>);
+
+impl Drop for ServerRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The server's cost at one moment.
+#[derive(Debug, Clone)]
+pub struct Cost {
+    pub at: Instant,
+    pub cpu_seconds: f64,
+    pub rss_bytes: u64,
+    pub stats: ServerStats,
+}
+
+/// The server the load runs against.
+pub struct ServerUnderTest {
+    pub endpoints: Endpoints,
+    place: Place,
+    client: reqwest::Client,
+}
+
+impl ServerUnderTest {
+    /// Starts an embedded server on its own runtime, simulator at `simulate` changes/s.
+    pub async fn embedded(simulate: f64, seed: Option<u64>) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(SERVER_THREAD)
+            // Blocking threads (SQLite) must outlive the run, or their CPU time is lost.
+            .thread_keep_alive(Duration::from_hours(24))
+            .enable_all()
+            .build()
+            .context("cannot start the embedded server's runtime")?;
+        let target = runtime
+            .spawn(Target::embedded(simulate, seed))
+            .await
+            .context("the embedded server's runtime failed")??;
+        Ok(Self {
+            endpoints: target.endpoints.clone(),
+            place: Place::Embedded {
+                target,
+                runtime: ServerRuntime(Some(runtime)),
+            },
+            client: control::client(),
+        })
+    }
+
+    /// Starts `pollpush-server` (found next to this executable) on a free loopback port.
+    pub async fn child(simulate: f64, seed: Option<u64>) -> anyhow::Result<Self> {
+        let program = server_binary()?;
+        let mut command = Command::new(&program);
+        command
+            .args(["--addr", "127.0.0.1:0", "--db", ":memory:"])
+            .args(["--simulate", &simulate.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(seed) = seed {
+            command.args(["--seed", &seed.to_string()]);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", program.display()))?;
+        let stdout = child.stdout.take().context("no stdout from the server")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .context("pollpush-server did not say where it listens within 10 s")??
+            .context("pollpush-server exited before listening")?;
+        let url = line
+            .strip_prefix("listening on ")
+            .with_context(|| format!("unexpected first line from pollpush-server: {line:?}"))?;
+        Ok(Self {
+            endpoints: Endpoints::new(url, None)?,
+            place: Place::Child(child),
+            client: control::client(),
+        })
+    }
+
+    /// A running server at `url`; fails when its `/stats` does not answer.
+    pub async fn remote(url: &str) -> anyhow::Result<Self> {
+        let server = Self {
+            endpoints: Endpoints::new(url, None)?,
+            place: Place::Remote,
+            client: control::client(),
+        };
+        server
+            .cost()
+            .await
+            .with_context(|| format!("cannot reach the server at {url}"))?;
+        Ok(server)
+    }
+
+    /// What the report says about how the cost was measured.
+    pub fn measured(&self) -> &'static str {
+        match self.place {
+            Place::Embedded { .. } => {
+                "embedded: CPU of the server's own threads; RSS of the whole process, load clients included"
+            }
+            Place::Child(_) => "child process: CPU and RSS of the server process alone",
+            Place::Remote => "remote: CPU and RSS of the server process, from its /stats",
+        }
+    }
+
+    /// Whether the server's sockets are in this process too (two descriptors per client).
+    pub fn is_embedded(&self) -> bool {
+        matches!(self.place, Place::Embedded { .. })
+    }
+
+    /// Sets the embedded server's simulator rate; other servers keep theirs.
+    pub fn set_simulator_rate(&self, rate: f64) {
+        if let Place::Embedded { target, .. } = &self.place {
+            target.set_simulator_rate(rate);
+        }
+    }
+
+    /// The server's CPU, RSS and counters now.
+    pub async fn cost(&self) -> anyhow::Result<Cost> {
+        let stats = control::stats(&self.client, &self.endpoints).await?;
+        let cpu_seconds = match self.place {
+            Place::Embedded { .. } => threads_cpu_seconds(SERVER_THREAD)?,
+            _ => stats.process.cpu_seconds,
+        };
+        Ok(Cost {
+            at: Instant::now(),
+            cpu_seconds,
+            rss_bytes: stats.process.rss_bytes,
+            stats,
+        })
+    }
+
+    /// Stops a server this run started.
+    pub async fn stop(self) {
+        match self.place {
+            Place::Embedded { target, runtime } => {
+                if let Some(rt) = &runtime.0 {
+                    let _ = rt.spawn(target.shutdown()).await;
+                }
+            }
+            Place::Child(mut child) => {
+                let _ = child.kill().await;
+            }
+            Place::Remote => {}
+        }
+    }
+}
+
+/// `pollpush-server` beside this executable (as cargo builds them), else on `PATH`.
+fn server_binary() -> anyhow::Result<PathBuf> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("pollpush-server")));
+    if let Some(path) = beside.filter(|p| p.is_file()) {
+        return Ok(path);
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("pollpush-server"))
+            .find(|p| p.is_file())
+    });
+    match on_path {
+        Some(path) => Ok(path),
+        None => bail!(
+            "--spawn-server needs the pollpush-server binary next to pollpush or on PATH \
+             (build it with `cargo build --release -p pollpush-server`)"
+        ),
+    }
+}
+
+/// User + system CPU seconds of this process's threads named `name`.
+fn threads_cpu_seconds(name: &str) -> anyhow::Result<f64> {
+    let me = procfs::process::Process::myself().context("cannot read /proc/self")?;
+    let ticks = procfs::ticks_per_second().max(1) as f64;
+    let mut total = 0;
+    for task in me.tasks().context("cannot list /proc/self/task")?.flatten() {
+        if let Ok(stat) = task.stat()
+            && stat.comm == name
+        {
+            total += stat.utime + stat.stime;
+        }
+    }
+    Ok(total as f64 / ticks)
+}
