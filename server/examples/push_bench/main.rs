@@ -41,6 +41,10 @@ struct Cli {
     /// WebSocket handshakes in flight at once while connecting.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Servers to measure: `file` (pollpush on a SQLite file), `memory` (pollpush,
+    /// `--db :memory:`), `baseline` (stock warp::ws()).
+    #[arg(long, value_delimiter = ',', default_value = "file,memory,baseline")]
+    servers: Vec<String>,
     /// The pollpush-server binary (default: next to this example's folder).
     #[arg(long)]
     server: Option<PathBuf>,
@@ -99,6 +103,9 @@ async fn main() -> anyhow::Result<()> {
             (Kind::Baseline, &baseline),
         ];
         for (kind, exe) in targets {
+            if !cli.servers.iter().any(|s| s == kind.flag()) {
+                continue;
+            }
             eprintln!("== {} with {n} subscribers", kind.name());
             let run = measure(kind, exe, n, &cli)
                 .await

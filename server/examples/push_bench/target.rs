@@ -21,6 +21,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// How `--servers` names it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Kind::Pollpush => "file",
+            Kind::PollpushMemory => "memory",
+            Kind::Baseline => "baseline",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Pollpush => "pollpush (file db)",
