@@ -8,6 +8,7 @@
 pub mod app;
 pub mod cli;
 pub mod event;
+pub mod headless;
 pub mod net;
 pub mod target;
 pub mod tui;

@@ -121,6 +121,8 @@ impl Backoff {
 #[derive(Debug, Clone, Copy)]
 pub struct Cadence {
     pub tick: Duration,
+    /// `Duration::ZERO` starts no `/stats` watcher (its requests would add to the
+    /// server's REST counters, which a byte-exact comparison wants to avoid).
     pub stats: Duration,
 }
 
@@ -149,16 +151,18 @@ impl Producers {
         events: &mpsc::Sender<Event>,
     ) -> Self {
         let (poll_settings, settings_rx) = watch::channel(settings);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(poll::run(endpoints.clone(), settings_rx, events.clone())),
             tokio::spawn(push::run(endpoints.clone(), events.clone())),
-            tokio::spawn(control::watch_stats(
+            tokio::spawn(tick(cadence.tick, events.clone())),
+        ];
+        if !cadence.stats.is_zero() {
+            tasks.push(tokio::spawn(control::watch_stats(
                 endpoints.clone(),
                 cadence.stats,
                 events.clone(),
-            )),
-            tokio::spawn(tick(cadence.tick, events.clone())),
-        ];
+            )));
+        }
         Self {
             tasks,
             poll_settings,
