@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tower_service::Service;
 
 use crate::State;
-use crate::stats::{ConnTag, CountingStream, Protocol};
+use crate::stats::{ConnCounter, ConnTag, CountingStream, Protocol};
 
 /// Serves `service` (socket.io in front of warp's routes) until `shutdown`
 /// resolves, then lets in-flight requests finish (up to 10 s).
@@ -60,7 +60,7 @@ pub async fn serve<S, B>(
             let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes);
         }
         let tag = ConnTag::new(state.stats.clone());
-        let io = TokioIo::new(CountingStream::new(tcp, tag.clone()));
+        let io = TokioIo::new(CountingStream::new(tcp, ConnCounter(tag.clone())));
         let state = state.clone();
         let routes = routes.clone();
         let svc = hyper::service::service_fn(move |req| {
@@ -108,7 +108,7 @@ where
         if req.uri().path().starts_with("/socket.io/") {
             tag.mark(Protocol::SocketIo);
         }
-        req.extensions_mut().insert(tag);
+        req.extensions_mut().insert(tag.clone());
         match routes.call(req).await {
             Ok(r) => r,
             Err(e) => {
@@ -120,9 +120,11 @@ where
         }
     };
     let mut response = response;
-    if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+    // socket.io's polling requests are socket.io traffic, not REST requests.
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS && tag.is_rest() {
         state.stats.record_response(response.status().as_u16());
     }
+    tag.settle();
     if let Some(origin) = allowed {
         add_cors(response.headers_mut(), origin.clone());
     }

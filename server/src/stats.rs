@@ -5,16 +5,13 @@
 //! Each connection starts as REST and flips to WebSocket when it upgrades.
 
 use std::collections::BTreeMap;
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
+use pollpush_shared::counting::ByteCounter;
 use pollpush_shared::{ProcessStats, RestStats, ServerStats, SocketIoStats, WsStats};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Bytes and messages of one protocol.
 #[derive(Debug, Default)]
@@ -153,9 +150,17 @@ pub enum Protocol {
 
 /// Which protocol a connection speaks now; shared between its stream and its handlers.
 #[derive(Debug, Clone)]
-pub struct ConnTag {
+pub struct ConnTag(Arc<ConnState>);
+
+#[derive(Debug)]
+struct ConnState {
     stats: Arc<Stats>,
-    kind: Arc<AtomicU8>,
+    kind: AtomicU8,
+    /// Bytes read while this connection was REST, and how many of them belong
+    /// to requests already answered: the rest is the request being handled,
+    /// which moves with the connection if that request switches protocol.
+    rest_in: AtomicU64,
+    settled_in: AtomicU64,
 }
 
 impl ConnTag {
@@ -163,110 +168,84 @@ impl ConnTag {
     pub fn new(stats: Arc<Stats>) -> Self {
         stats.rest.connections.fetch_add(1, Relaxed);
         stats.rest.connections_total.fetch_add(1, Relaxed);
-        Self {
+        Self(Arc::new(ConnState {
             stats,
-            kind: Arc::new(AtomicU8::new(Protocol::Rest as u8)),
-        }
+            kind: AtomicU8::new(Protocol::Rest as u8),
+            rest_in: AtomicU64::new(0),
+            settled_in: AtomicU64::new(0),
+        }))
     }
 
-    /// From now on this connection's bytes count under `protocol`. Only a REST
-    /// connection changes protocol (it upgrades, or its first request is socket.io's).
+    /// From now on this connection's bytes count under `protocol`, starting with
+    /// the request that asked for it (the upgrade, or socket.io's first poll).
+    /// Only a REST connection changes protocol.
     pub fn mark(&self, protocol: Protocol) {
         if protocol == Protocol::Rest {
             return;
         }
         let rest = Protocol::Rest as u8;
         if self
+            .0
             .kind
             .compare_exchange(rest, protocol as u8, Relaxed, Relaxed)
             .is_ok()
         {
-            self.stats.rest.connections.fetch_sub(1, Relaxed);
+            let stats = &self.0.stats;
+            let moved = self.0.rest_in.load(Relaxed) - self.0.settled_in.load(Relaxed);
+            stats.rest.connections.fetch_sub(1, Relaxed);
+            stats.rest.bytes_in.fetch_sub(moved, Relaxed);
             let to = self.traffic();
             to.connections.fetch_add(1, Relaxed);
             to.connections_total.fetch_add(1, Relaxed);
+            to.bytes_in.fetch_add(moved, Relaxed);
         }
     }
 
+    /// Whether this connection still speaks plain HTTP to the REST API.
+    pub fn is_rest(&self) -> bool {
+        self.0.kind.load(Relaxed) == Protocol::Rest as u8
+    }
+
+    /// The request being handled was answered in its current protocol.
+    pub fn settle(&self) {
+        self.0
+            .settled_in
+            .store(self.0.rest_in.load(Relaxed), Relaxed);
+    }
+
     fn traffic(&self) -> &Traffic {
-        match self.kind.load(Relaxed) {
-            1 => &self.stats.ws,
-            2 => &self.stats.socketio,
-            _ => &self.stats.rest,
+        match self.0.kind.load(Relaxed) {
+            1 => &self.0.stats.ws,
+            2 => &self.0.stats.socketio,
+            _ => &self.0.stats.rest,
         }
     }
 }
 
-/// Counts the connection's end exactly once, whatever protocol it ended in.
-impl Drop for CountingStream {
+/// The counter a connection's socket reports to; counts the connection's end
+/// exactly once, whatever protocol it ended in.
+#[derive(Debug)]
+pub struct ConnCounter(pub ConnTag);
+
+impl ByteCounter for ConnCounter {
+    fn read(&self, n: u64) {
+        self.0.traffic().bytes_in.fetch_add(n, Relaxed);
+        if self.0.is_rest() {
+            self.0.0.rest_in.fetch_add(n, Relaxed);
+        }
+    }
+
+    fn wrote(&self, n: u64) {
+        self.0.traffic().bytes_out.fetch_add(n, Relaxed);
+    }
+}
+
+impl Drop for ConnCounter {
     fn drop(&mut self) {
-        self.tag.traffic().connections.fetch_sub(1, Relaxed);
+        self.0.traffic().connections.fetch_sub(1, Relaxed);
     }
 }
 
 /// A TCP stream that adds every byte it moves to the server's counters.
-#[derive(Debug)]
-pub struct CountingStream {
-    inner: tokio::net::TcpStream,
-    tag: ConnTag,
-}
-
-impl CountingStream {
-    pub fn new(inner: tokio::net::TcpStream, tag: ConnTag) -> Self {
-        Self { inner, tag }
-    }
-}
-
-impl AsyncRead for CountingStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        if n > 0 {
-            self.tag.traffic().bytes_in.fetch_add(n as u64, Relaxed);
-        }
-        poll
-    }
-}
-
-impl AsyncWrite for CountingStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &poll {
-            self.tag.traffic().bytes_out.fetch_add(*n as u64, Relaxed);
-        }
-        poll
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &poll {
-            self.tag.traffic().bytes_out.fetch_add(*n as u64, Relaxed);
-        }
-        poll
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+pub type CountingStream =
+    pollpush_shared::counting::CountingStream<tokio::net::TcpStream, ConnCounter>;

@@ -3,6 +3,7 @@
 //! One source of truth for every JSON shape: the server serializes these, the
 //! client deserializes them, and the OpenAPI document is generated from them.
 
+pub mod counting;
 pub mod message;
 pub mod problem;
 pub mod species;

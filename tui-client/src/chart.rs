@@ -13,7 +13,7 @@ use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use crate::load::LoadArgs;
+use crate::load::Settings;
 use crate::load::report::{ProtocolReport, RunReport};
 
 const REST_COLOR: RGBColor = RGBColor(214, 39, 40);
@@ -87,14 +87,14 @@ fn lines(runs: &[RunReport], metric: &Metric) -> Lines {
 }
 
 /// Draws the sweep's three panels side by side into an SVG file.
-pub fn draw(path: &Path, runs: &[RunReport], args: &LoadArgs) -> anyhow::Result<()> {
+pub fn draw(path: &Path, runs: &[RunReport], settings: &Settings<'_>) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, (1500, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let title = format!(
         "pollpush load: each protocol alone, poll every {}, {} changes/s, {} per point",
-        humantime::format_duration(args.interval),
-        args.simulate,
-        humantime::format_duration(args.duration),
+        humantime::format_duration(settings.connect.interval),
+        settings.connect.simulate,
+        humantime::format_duration(settings.load.duration),
     );
     let root = root
         .titled(&title, ("sans-serif", 22))

@@ -4,47 +4,101 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use std::path::PathBuf;
+
+use crate::headless::report::Format;
 use crate::net::poll::PollSettings;
+use crate::target::{Target, TargetError};
 
 /// Watch REST polling and WebSocket push side by side over the same data.
 ///
 /// With no --server, starts a pollpush server in this process (in-memory store,
-/// simulator on) and connects both panes to it.
+/// simulator on) and connects both panes to it. With no subcommand it is the
+/// terminal UI; when stdout is not a terminal it behaves as `run --duration 10s`.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "pollpush", version, about, long_about)]
 pub struct Cli {
-    /// A running pollpush-server to attach to, e.g. http://host:5000.
-    #[arg(long, env = "POLLPUSH_SERVER", value_name = "URL")]
-    pub server: Option<String>,
-
-    /// The WebSocket URL, when it is not <server>/ws.
-    #[arg(long, env = "POLLPUSH_WS_URL", value_name = "URL", requires = "server")]
-    pub ws_url: Option<String>,
-
-    /// How often the REST pane polls (100ms … 60s).
-    #[arg(long, env = "POLLPUSH_INTERVAL", default_value = "1s", value_parser = parse_interval)]
-    pub interval: Duration,
-
-    /// Changes per second the embedded server's simulator makes.
-    #[arg(long, env = "POLLPUSH_SIMULATE", default_value_t = 2.0, value_parser = parse_rate)]
-    pub simulate: f64,
-
-    /// Start with If-None-Match off (toggle with `e`).
-    #[arg(long, env = "POLLPUSH_NO_ETAG")]
-    pub no_etag: bool,
-
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
-/// What to do instead of the TUI.
+/// What to run instead of the terminal UI.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
+    /// Record what the two panes see, without a terminal, as JSON, NDJSON or CSV.
+    Run(RunArgs),
     /// Many pollers and subscribers against one server: freshness, traffic and server cost.
     Load(crate::load::LoadArgs),
 }
 
-impl Cli {
+/// `pollpush run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// How long to record (e.g. 30s, 2m).
+    #[arg(long, env = "POLLPUSH_DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// json: one summary at the end; ndjson, csv: a row per second per protocol, then the summary.
+    #[arg(long, env = "POLLPUSH_FORMAT", value_enum, default_value = "json")]
+    pub format: Format,
+
+    /// Write to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// What plain `pollpush` does when stdout is not a terminal.
+    pub fn piped_default() -> Self {
+        Self {
+            duration: Duration::from_secs(10),
+            format: Format::Json,
+            output: None,
+        }
+    }
+}
+
+/// Where the panes connect and how they poll: shared by the UI and every mode.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectArgs {
+    /// A running pollpush-server to attach to, e.g. http://host:5000.
+    #[arg(long, global = true, env = "POLLPUSH_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// The WebSocket URL, when it is not <server>/ws.
+    #[arg(long, global = true, env = "POLLPUSH_WS_URL", value_name = "URL")]
+    pub ws_url: Option<String>,
+
+    /// How often the REST pane polls (100ms … 60s).
+    #[arg(long, global = true, env = "POLLPUSH_INTERVAL", default_value = "1s", value_parser = parse_interval)]
+    pub interval: Duration,
+
+    /// Changes per second the embedded server's simulator makes.
+    #[arg(long, global = true, env = "POLLPUSH_SIMULATE", default_value_t = 2.0, value_parser = parse_rate)]
+    pub simulate: f64,
+
+    /// Seed of the embedded simulator, for repeatable runs.
+    #[arg(long, global = true, env = "POLLPUSH_SEED")]
+    pub seed: Option<u64>,
+
+    /// Start with If-None-Match off (toggle with `e`).
+    #[arg(long, global = true, env = "POLLPUSH_NO_ETAG")]
+    pub no_etag: bool,
+}
+
+impl ConnectArgs {
+    /// The server to talk to: the one named, or a new embedded one.
+    pub async fn target(&self) -> Result<Target, TargetError> {
+        match &self.server {
+            Some(server) => Target::remote(server, self.ws_url.as_deref()),
+            None if self.ws_url.is_some() => Err(TargetError::WsUrlWithoutServer),
+            None => Target::embedded(self.simulate, self.seed).await,
+        }
+    }
+
     pub fn poll_settings(&self) -> PollSettings {
         PollSettings {
             interval: self.interval,
@@ -58,7 +112,7 @@ impl Cli {
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 pub const MAX_INTERVAL: Duration = Duration::from_mins(1);
 
-pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
+fn parse_interval(text: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text).map_err(|e| format!("{e} (try 500ms, 1s, 2m)"))?;
     if (MIN_INTERVAL..=MAX_INTERVAL).contains(&d) {
         Ok(d)
@@ -67,7 +121,16 @@ pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
     }
 }
 
-pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (try 10s, 2m)"))?;
+    if d.is_zero() {
+        Err("must be longer than 0s".to_owned())
+    } else {
+        Ok(d)
+    }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
     let rate: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number"))?;
@@ -85,24 +148,46 @@ mod tests {
     #[test]
     fn defaults_are_the_demo() {
         let cli = Cli::try_parse_from(["pollpush"]).expect("no arguments is valid");
-        assert_eq!(cli.server, None);
-        assert_eq!(cli.interval, Duration::from_secs(1));
-        assert!((cli.simulate - 2.0).abs() < f64::EPSILON);
-        assert!(cli.poll_settings().etag);
+        assert!(cli.command.is_none());
+        let c = &cli.connect;
+        assert_eq!(c.server, None);
+        assert_eq!(c.interval, Duration::from_secs(1));
+        assert!((c.simulate - 2.0).abs() < f64::EPSILON);
+        assert!(c.poll_settings().etag);
     }
 
     #[test]
     fn intervals_are_human_and_bounded() {
         let cli = Cli::try_parse_from(["pollpush", "--interval", "250ms"]).expect("valid");
-        assert_eq!(cli.interval, Duration::from_millis(250));
+        assert_eq!(cli.connect.interval, Duration::from_millis(250));
         assert!(Cli::try_parse_from(["pollpush", "--interval", "10ms"]).is_err());
         assert!(Cli::try_parse_from(["pollpush", "--interval", "soon"]).is_err());
         assert!(Cli::try_parse_from(["pollpush", "--simulate", "-1"]).is_err());
     }
 
     #[test]
-    fn ws_url_needs_a_server() {
-        assert!(Cli::try_parse_from(["pollpush", "--ws-url", "ws://h/ws"]).is_err());
+    fn run_takes_its_own_and_the_shared_flags_in_any_order() {
+        let cli = Cli::try_parse_from([
+            "pollpush",
+            "run",
+            "--duration",
+            "3s",
+            "--format",
+            "csv",
+            "--interval",
+            "2s",
+        ])
+        .expect("valid");
+        let Some(Command::Run(run)) = &cli.command else {
+            panic!("run expected")
+        };
+        assert_eq!(
+            (run.duration, run.format),
+            (Duration::from_secs(3), Format::Csv)
+        );
+        assert_eq!(cli.connect.interval, Duration::from_secs(2));
+        assert!(Cli::try_parse_from(["pollpush", "run", "--duration", "soon"]).is_err());
+        assert!(Cli::try_parse_from(["pollpush", "run", "--format", "xml"]).is_err());
     }
 
     #[test]

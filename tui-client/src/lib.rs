@@ -9,6 +9,7 @@ pub mod app;
 pub mod chart;
 pub mod cli;
 pub mod event;
+pub mod headless;
 pub mod load;
 pub mod net;
 pub mod target;

@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::time::Instant;
 
-use crate::cli::{parse_interval, parse_rate};
+use crate::cli::{ConnectArgs, parse_duration};
 use fleet::Fleet;
 use progress::Progress;
 use report::{LoadReport, ProtocolReport, RunReport, ServerCost};
@@ -37,21 +37,9 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
     pub subscribers: usize,
 
-    /// How often each poller polls (100ms … 60s).
-    #[arg(long, default_value = "1s", value_parser = parse_interval)]
-    pub interval: Duration,
-
-    /// Changes per second the server's simulator makes (embedded or spawned server).
-    #[arg(long, default_value_t = 2.0, value_parser = parse_rate)]
-    pub simulate: f64,
-
     /// The measured window of each run, after every client has connected.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub duration: Duration,
-
-    /// A running pollpush-server to load, e.g. http://127.0.0.1:5000 (loopback).
-    #[arg(long, value_name = "URL", conflicts_with = "spawn_server")]
-    pub server: Option<String>,
 
     /// Run the server as a separate pollpush-server process (found next to this
     /// binary), so its CPU and RSS exclude the load clients.
@@ -69,10 +57,6 @@ pub struct LoadArgs {
     /// Client counts: run each protocol alone at each count, e.g. 10,100,1000.
     #[arg(long, value_name = "COUNTS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub sweep: Option<Vec<u32>>,
-
-    /// Seed of the simulator, for repeatable runs.
-    #[arg(long)]
-    pub seed: Option<u64>,
 }
 
 /// How the report is printed.
@@ -84,27 +68,43 @@ pub enum Format {
     Csv,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (try 3s, 60s, 2m)"))?;
-    if d >= Duration::from_secs(1) && d <= Duration::from_hours(24) {
-        Ok(d)
-    } else {
-        Err("must be between 1s and 24h".to_owned())
-    }
+/// What one run needs to know: the load's own flags and the shared connection flags
+/// (`--server`, `--ws-url`, `--interval`, `--simulate`, `--seed`, `--no-etag`).
+pub struct Settings<'a> {
+    pub load: &'a LoadArgs,
+    pub connect: &'a ConnectArgs,
 }
 
 /// Runs the load (or the sweep), prints the report and draws the chart.
-pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
+    if connect.server.is_some() && args.spawn_server {
+        bail!("--spawn-server starts its own server: drop --server, or drop --spawn-server");
+    }
+    if connect.ws_url.is_some() && connect.server.is_none() {
+        bail!("--ws-url needs --server");
+    }
+    let settings = Settings {
+        load: args,
+        connect,
+    };
     if let Some(chart) = &args.chart {
         crate::chart::check_path(chart)?;
     }
-    let plan = plan(&args)?;
+    let plan = plan(args)?;
     let open_files = limits::raise_open_files();
     let progress = Progress::new();
     let mut runs = Vec::with_capacity(plan.len());
     for (index, &(pollers, subscribers)) in plan.iter().enumerate() {
         let label = format!("run {}/{}", index + 1, plan.len());
-        let run = run_once(&args, pollers, subscribers, open_files, &label, &progress).await?;
+        let run = run_once(
+            &settings,
+            pollers,
+            subscribers,
+            open_files,
+            &label,
+            &progress,
+        )
+        .await?;
         runs.push(run);
     }
     progress.finish();
@@ -114,7 +114,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
         Format::Csv => print!("{}", report.to_csv()),
     }
     if let Some(path) = &args.chart {
-        crate::chart::draw(path, &report.runs, &args)?;
+        crate::chart::draw(path, &report.runs, &settings)?;
     }
     Ok(())
 }
@@ -133,16 +133,17 @@ fn plan(args: &LoadArgs) -> anyhow::Result<Vec<(usize, usize)>> {
     Ok(vec![(args.pollers, args.subscribers)])
 }
 
-async fn start_server(args: &LoadArgs) -> anyhow::Result<ServerUnderTest> {
-    match (&args.server, args.spawn_server) {
-        (Some(url), _) => ServerUnderTest::remote(url).await,
-        (None, true) => ServerUnderTest::child(args.simulate, args.seed).await,
-        (None, false) => ServerUnderTest::embedded(args.simulate, args.seed).await,
+async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
+    let c = s.connect;
+    match (&c.server, s.load.spawn_server) {
+        (Some(url), _) => ServerUnderTest::remote(url, c.ws_url.as_deref()).await,
+        (None, true) => ServerUnderTest::child(c.simulate, c.seed).await,
+        (None, false) => ServerUnderTest::embedded(c.simulate, c.seed).await,
     }
 }
 
 async fn run_once(
-    args: &LoadArgs,
+    s: &Settings<'_>,
     pollers: usize,
     subscribers: usize,
     open_files: u64,
@@ -150,9 +151,9 @@ async fn run_once(
     progress: &Progress,
 ) -> anyhow::Result<RunReport> {
     progress.phase(format!("{label}: starting the server"));
-    let server = start_server(args).await?;
+    let server = start_server(s).await?;
     let result = measure(
-        args,
+        s,
         &server,
         pollers,
         subscribers,
@@ -166,7 +167,7 @@ async fn run_once(
 }
 
 async fn measure(
-    args: &LoadArgs,
+    s: &Settings<'_>,
     server: &ServerUnderTest,
     pollers: usize,
     subscribers: usize,
@@ -179,9 +180,14 @@ async fn measure(
     server.set_simulator_rate(0.0);
     let idle = server.cost().await?;
     let ramp_started = Instant::now();
-    let mut fleet = Fleet::start(&server.endpoints, pollers, subscribers, args.interval)
-        .await
-        .context("the server does not answer on /ws")?;
+    let mut fleet = Fleet::start(
+        &server.endpoints,
+        pollers,
+        subscribers,
+        s.connect.poll_settings(),
+    )
+    .await
+    .context("the server does not answer on /ws")?;
     let result = async {
         fleet
             .connect_subscribers(&|done, all| {
@@ -200,16 +206,16 @@ async fn measure(
         )));
     }
     let ramp_s = ramp_started.elapsed().as_secs_f64();
-    server.set_simulator_rate(args.simulate);
-    let run = window(args, server, &fleet, idle, label, progress).await;
+    server.set_simulator_rate(s.connect.simulate);
+    let run = window(s.load.duration, server, &fleet, idle, label, progress).await;
     fleet.stop().await;
     let (cost, rest, ws) = run?;
     Ok(RunReport {
         pollers,
         subscribers,
-        interval_ms: args.interval.as_millis() as u64,
-        simulate: args.simulate,
-        duration_s: args.duration.as_secs_f64(),
+        interval_ms: s.connect.interval.as_millis() as u64,
+        simulate: s.connect.simulate,
+        duration_s: s.load.duration.as_secs_f64(),
         ramp_s: (ramp_s * 10.0).round() / 10.0,
         server: cost,
         rest: (pollers > 0).then_some(rest),
@@ -219,7 +225,7 @@ async fn measure(
 
 /// The measured window: counters zeroed at its start, read at its end.
 async fn window(
-    args: &LoadArgs,
+    duration: Duration,
     server: &ServerUnderTest,
     fleet: &Fleet,
     idle: server::Cost,
@@ -230,9 +236,8 @@ async fn window(
     fleet.ws.reset();
     let base = (fleet.rest.traffic.totals(), fleet.ws.traffic.totals());
     let start = server.cost().await?;
-    let seconds = args.duration.as_secs();
-    progress.window(label, seconds);
-    let end_at = start.at + args.duration;
+    progress.window(label, duration.as_secs());
+    let end_at = start.at + duration;
     let mut tick = start.at;
     while tick < end_at {
         tick = (tick + Duration::from_secs(1)).min(end_at);

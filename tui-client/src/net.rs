@@ -138,6 +138,8 @@ impl Backoff {
 #[derive(Debug, Clone, Copy)]
 pub struct Cadence {
     pub tick: Duration,
+    /// `Duration::ZERO` starts no `/stats` watcher (its requests would add to the
+    /// server's REST counters, which a byte-exact comparison wants to avoid).
     pub stats: Duration,
 }
 
@@ -166,7 +168,7 @@ impl Producers {
         events: &mpsc::Sender<Event>,
     ) -> Self {
         let (poll_settings, settings_rx) = watch::channel(settings);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(poll::run(
                 endpoints.clone(),
                 settings_rx,
@@ -178,13 +180,15 @@ impl Producers {
                 Arc::new(Traffic::default()),
                 events.clone(),
             )),
-            tokio::spawn(control::watch_stats(
+            tokio::spawn(tick(cadence.tick, events.clone())),
+        ];
+        if !cadence.stats.is_zero() {
+            tasks.push(tokio::spawn(control::watch_stats(
                 endpoints.clone(),
                 cadence.stats,
                 events.clone(),
-            )),
-            tokio::spawn(tick(cadence.tick, events.clone())),
-        ];
+            )));
+        }
         Self {
             tasks,
             poll_settings,

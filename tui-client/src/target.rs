@@ -17,6 +17,8 @@ pub enum TargetError {
     Bind(std::io::Error),
     #[error("cannot start the embedded server: {0}")]
     Server(#[from] pollpush_server::ServerError),
+    #[error("--ws-url needs --server (the embedded server has its own)")]
+    WsUrlWithoutServer,
 }
 
 /// The server both panes talk to.

@@ -51,17 +51,14 @@ impl Drop for TerminalGuard {
 
 /// Runs the two-pane TUI until the user quits.
 pub async fn run(cli: Cli) -> Result<(), TuiError> {
-    let target = match &cli.server {
-        Some(server) => Target::remote(server, cli.ws_url.as_deref())?,
-        None => Target::embedded(cli.simulate, None).await?,
-    };
+    let target = cli.connect.target().await?;
     let result = run_on(&target, &cli).await;
     target.shutdown().await;
     result
 }
 
 async fn run_on(target: &Target, cli: &Cli) -> Result<(), TuiError> {
-    let settings = cli.poll_settings();
+    let settings = cli.connect.poll_settings();
     let (events, mut inbox) = mpsc::channel(1024);
     let producers = Producers::spawn(&target.endpoints, settings, Cadence::default(), &events);
     let mut app = App::new(target.mode, settings, pollpush_shared::time::now());

@@ -272,13 +272,9 @@ impl Fleet {
         endpoints: &Endpoints,
         pollers: usize,
         subscribers: usize,
-        interval: Duration,
+        poll_settings: PollSettings,
     ) -> Result<Self, RampError> {
-        let (settings, _) = watch::channel(PollSettings {
-            interval,
-            paused: false,
-            etag: true,
-        });
+        let (settings, _) = watch::channel(poll_settings);
         let mut fleet = Self {
             endpoints: endpoints.clone(),
             rest: Arc::new(Protocol::new(pollers)),

@@ -124,9 +124,9 @@ impl ServerUnderTest {
     }
 
     /// A running server at `url`; fails when its `/stats` does not answer.
-    pub async fn remote(url: &str) -> anyhow::Result<Self> {
+    pub async fn remote(url: &str, ws: Option<&str>) -> anyhow::Result<Self> {
         let server = Self {
-            endpoints: Endpoints::new(url, None)?,
+            endpoints: Endpoints::new(url, ws)?,
             place: Place::Remote,
             client: control::client(),
         };

@@ -1,13 +1,8 @@
 //! Byte counting on the socket itself, so a pane's traffic includes HTTP headers
 //! and WebSocket framing: what the wire carried, not what the parser kept.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
-
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Cumulative bytes through every connection one producer opened.
 #[derive(Debug, Default)]
@@ -46,74 +41,19 @@ impl TrafficTotals {
     }
 }
 
-/// An `AsyncRead + AsyncWrite` that adds every byte it moves to a [`Traffic`].
-#[derive(Debug)]
-pub struct CountingStream<S> {
-    inner: S,
-    traffic: Arc<Traffic>,
-}
+impl pollpush_shared::counting::ByteCounter for Traffic {
+    fn read(&self, n: u64) {
+        self.bytes_in.fetch_add(n, Ordering::Relaxed);
+    }
 
-impl<S> CountingStream<S> {
-    pub fn new(inner: S, traffic: Arc<Traffic>) -> Self {
-        Self { inner, traffic }
+    fn wrote(&self, n: u64) {
+        self.bytes_out.fetch_add(n, Ordering::Relaxed);
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for CountingStream<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let read = buf.filled().len().saturating_sub(before) as u64;
-        self.traffic.bytes_in.fetch_add(read, Ordering::Relaxed);
-        poll
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for CountingStream<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = poll {
-            self.traffic
-                .bytes_out
-                .fetch_add(n as u64, Ordering::Relaxed);
-        }
-        poll
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = poll {
-            self.traffic
-                .bytes_out
-                .fetch_add(n as u64, Ordering::Relaxed);
-        }
-        poll
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+/// An `AsyncRead + AsyncWrite` that adds every byte it moves to a [`Traffic`]
+/// (the same stream the server counts its own sockets with).
+pub type CountingStream<S> = pollpush_shared::counting::CountingStream<S, Arc<Traffic>>;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,249 @@
+//! The subscribers: N WebSocket clients in this process, each checking that the
+//! revisions it receives are consecutive and stamping when each one arrived.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Every network step of a subscriber must finish within this.
+const STEP: Duration = Duration::from_secs(30);
+
+/// Arrival times of the benchmark's writes, shared by every subscriber.
+pub struct Tracker {
+    base: Instant,
+    /// The revision every subscriber started from; write `i` is revision `first + 1 + i`.
+    first: AtomicU64,
+    /// Latest arrival of each write at any subscriber, in ns since `base`.
+    last_arrival: Vec<AtomicU64>,
+    delivered: Vec<AtomicUsize>,
+    /// Revisions that were not the previous one plus one (lost, repeated or reordered).
+    pub out_of_order: AtomicU64,
+    /// `resync` messages: the server dropped a backlog.
+    pub resyncs: AtomicU64,
+    /// Subscribers whose connection ended before the run did.
+    pub dropped: AtomicU64,
+}
+
+impl Tracker {
+    pub fn new(writes: usize) -> Self {
+        Self {
+            base: Instant::now(),
+            first: AtomicU64::new(0),
+            last_arrival: (0..writes).map(|_| AtomicU64::new(0)).collect(),
+            delivered: (0..writes).map(|_| AtomicUsize::new(0)).collect(),
+            out_of_order: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Nanoseconds since the tracker was made.
+    pub fn now(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    pub fn start_at(&self, revision: u64) {
+        self.first.store(revision, Relaxed);
+    }
+
+    fn arrived(&self, revision: u64) {
+        let at = self.now();
+        let Some(i) = revision.checked_sub(self.first.load(Relaxed) + 1) else {
+            return;
+        };
+        if let (Some(last), Some(count)) = (
+            self.last_arrival.get(i as usize),
+            self.delivered.get(i as usize),
+        ) {
+            last.fetch_max(at, Relaxed);
+            count.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// How many subscribers have write `i` so far.
+    pub fn delivered(&self, i: usize) -> usize {
+        self.delivered[i].load(Relaxed)
+    }
+
+    /// When the last subscriber got write `i`, in ns since the tracker was made.
+    pub fn last_arrival(&self, i: usize) -> u64 {
+        self.last_arrival[i].load(Relaxed)
+    }
+}
+
+/// N connected subscribers.
+pub struct Crowd {
+    tasks: JoinSet<anyhow::Result<u64>>,
+    stop: watch::Sender<bool>,
+    /// The revision every subscriber was subscribed at.
+    pub revision: u64,
+}
+
+/// Connects `n` subscribers, `concurrency` handshakes at a time, all within `deadline`.
+pub async fn connect(
+    url: &str,
+    n: usize,
+    concurrency: usize,
+    tracker: &Arc<Tracker>,
+    deadline: Duration,
+) -> anyhow::Result<Crowd> {
+    let gate = Arc::new(Semaphore::new(concurrency));
+    let (ready_tx, mut ready) = mpsc::channel(n.max(1));
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    for _ in 0..n {
+        let sub = Subscriber {
+            url: url.to_owned(),
+            tracker: tracker.clone(),
+            stop: stop_rx.clone(),
+        };
+        let (gate, ready_tx) = (gate.clone(), ready_tx.clone());
+        tasks.spawn(sub.run(gate, ready_tx));
+    }
+    drop(ready_tx);
+    let mut revisions = Vec::with_capacity(n);
+    let until = tokio::time::Instant::now() + deadline;
+    while revisions.len() < n {
+        match tokio::time::timeout_at(until, ready.recv()).await {
+            Ok(Some(Ok(revision))) => revisions.push(revision),
+            Ok(Some(Err(e))) => return Err(e.context("a subscriber failed to connect")),
+            Ok(None) => bail!("subscribers ended before connecting"),
+            Err(_) => bail!(
+                "only {} of {n} subscribers within {deadline:?}",
+                revisions.len()
+            ),
+        }
+    }
+    let revision = revisions.first().copied().unwrap_or(0);
+    anyhow::ensure!(
+        revisions.iter().all(|r| *r == revision),
+        "subscribers started at different revisions"
+    );
+    Ok(Crowd {
+        tasks,
+        stop,
+        revision,
+    })
+}
+
+impl Crowd {
+    /// Stops every subscriber; returns how many did not end at `final_revision`.
+    pub async fn finish(mut self, final_revision: u64) -> anyhow::Result<usize> {
+        let _ = self.stop.send(true);
+        let mut behind = 0;
+        let until = tokio::time::Instant::now() + STEP;
+        while let Some(joined) = tokio::time::timeout_at(until, self.tasks.join_next())
+            .await
+            .context("subscribers did not stop in time")?
+        {
+            match joined {
+                Ok(Ok(last)) if last == final_revision => {}
+                _ => behind += 1,
+            }
+        }
+        Ok(behind)
+    }
+}
+
+struct Subscriber {
+    url: String,
+    tracker: Arc<Tracker>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Subscriber {
+    /// Connects and subscribes (holding a `gate` permit), reports its start
+    /// revision on `ready`, then reads until stopped; returns its last revision.
+    async fn run(
+        mut self,
+        gate: Arc<Semaphore>,
+        ready: mpsc::Sender<anyhow::Result<u64>>,
+    ) -> anyhow::Result<u64> {
+        let permit = gate.acquire_owned().await?;
+        let started = self.subscribe().await;
+        drop(permit);
+        let (mut ws, mut last) = match started {
+            Ok(pair) => pair,
+            Err(e) => {
+                let _ = ready.send(Err(anyhow::anyhow!("{e:#}"))).await;
+                return Err(e);
+            }
+        };
+        let _ = ready.send(Ok(last)).await;
+        drop(ready);
+        loop {
+            tokio::select! {
+                _ = self.stop.changed() => return Ok(last),
+                frame = ws.next() => match frame {
+                    Some(Ok(Message::Text(text))) => self.on_text(&text, &mut last),
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => {
+                        self.tracker.dropped.fetch_add(1, Relaxed);
+                        bail!("connection ended early");
+                    }
+                },
+            }
+        }
+    }
+
+    async fn subscribe(&self) -> anyhow::Result<(Ws, u64)> {
+        // A small read buffer: 10,000 clients with tungstenite's default 128 KiB would need 1.3 GB.
+        let config = WebSocketConfig::default().read_buffer_size(4096);
+        let (mut ws, _) = tokio::time::timeout(
+            STEP,
+            tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(config), true),
+        )
+        .await
+        .context("connect timed out")?
+        .context("connect")?;
+        ws.send(Message::text(r#"{"type":"subscribe","room":"species"}"#))
+            .await
+            .context("send subscribe")?;
+        loop {
+            let frame = tokio::time::timeout(STEP, ws.next())
+                .await
+                .context("no `subscribed` in time")?
+                .context("closed before `subscribed`")??;
+            if let Message::Text(text) = frame
+                && text.contains(r#""type":"subscribed""#)
+            {
+                let revision = revision_of(&text).context("`subscribed` without a revision")?;
+                return Ok((ws, revision));
+            }
+        }
+    }
+
+    fn on_text(&self, text: &str, last: &mut u64) {
+        if text.contains(r#""type":"change""#) {
+            let Some(revision) = revision_of(text) else {
+                self.tracker.out_of_order.fetch_add(1, Relaxed);
+                return;
+            };
+            if revision != *last + 1 {
+                self.tracker.out_of_order.fetch_add(1, Relaxed);
+            }
+            *last = revision;
+            self.tracker.arrived(revision);
+        } else if text.contains(r#""type":"resync""#) {
+            self.tracker.resyncs.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The `"revision":N` of a server message, without parsing the whole frame
+/// (10,000 full parses per write would make the client the bottleneck).
+fn revision_of(text: &str) -> Option<u64> {
+    let start = text.find(r#""revision":"#)? + r#""revision":"#.len();
+    let digits = text[start..].bytes().take_while(u8::is_ascii_digit).count();
+    text[start..start + digits].parse().ok()
+}

@@ -1,0 +1,264 @@
+//! The cost of push (issue 4): write-to-last-subscriber latency, lost or
+//! out-of-order deliveries and RSS per idle subscriber, for `pollpush-server`
+//! and for the stock-`warp::ws()` baseline, each a separately spawned process.
+//!
+//! For each N and each server: start a fresh server, connect N subscribers,
+//! read its RSS before and after, make `--writes` paced writes and time each
+//! from just before the write request to its arrival at the last subscriber.
+//!
+//! ```sh
+//! cargo build --release -p pollpush-server --bins --examples
+//! target/release/examples/push_bench --subscribers 100,1000,10000
+//! ```
+//! (`bench/push.sh` does both.)
+
+mod crowd;
+mod target;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use hdrhistogram::Histogram;
+
+use crate::crowd::Tracker;
+use crate::target::{Kind, Target};
+
+/// Push latency, delivery and memory of pollpush against a stock warp::ws() baseline.
+#[derive(Debug, Parser)]
+struct Cli {
+    /// Subscriber counts to measure, in order.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+    subscribers: Vec<usize>,
+    /// Writes per run.
+    #[arg(long, default_value_t = 40)]
+    writes: usize,
+    /// Pause after each write has reached every subscriber, in ms.
+    #[arg(long, default_value_t = 50)]
+    gap_ms: u64,
+    /// WebSocket handshakes in flight at once while connecting.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Servers to measure: `file` (pollpush on a SQLite file), `memory` (pollpush,
+    /// `--db :memory:`), `baseline` (stock warp::ws()).
+    #[arg(long, value_delimiter = ',', default_value = "file,memory,baseline")]
+    servers: Vec<String>,
+    /// The pollpush-server binary (default: next to this example's folder).
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// The stock_warp_ws binary (default: next to this example).
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+}
+
+/// What one (server, N) run measured.
+struct Run {
+    kind: Kind,
+    subscribers: usize,
+    latency_us: Histogram<u64>,
+    /// From just before the write request to its answer.
+    ack_us: Histogram<u64>,
+    /// Writes that did not reach every subscriber within the deadline.
+    undelivered: usize,
+    out_of_order: u64,
+    resyncs: u64,
+    dropped: u64,
+    behind: usize,
+    rss_per_subscriber: f64,
+    connect_s: f64,
+    cpu_ms_per_write: f64,
+}
+
+/// How long one write may take to reach everyone before it counts as undelivered.
+const WRITE_DEADLINE: Duration = Duration::from_secs(30);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    raise_fd_limit(&cli)?;
+    let here = std::env::current_exe().context("own path")?;
+    let examples = here.parent().context("own folder")?;
+    let server = cli
+        .server
+        .clone()
+        .unwrap_or_else(|| examples.with_file_name("pollpush-server"));
+    let baseline = cli
+        .baseline
+        .clone()
+        .unwrap_or_else(|| examples.join("stock_warp_ws"));
+    for exe in [&server, &baseline] {
+        anyhow::ensure!(
+            exe.exists(),
+            "{} is missing: cargo build --release -p pollpush-server --bins --examples",
+            exe.display()
+        );
+    }
+    let mut runs = Vec::new();
+    for &n in &cli.subscribers {
+        let targets = [
+            (Kind::Pollpush, &server),
+            (Kind::PollpushMemory, &server),
+            (Kind::Baseline, &baseline),
+        ];
+        for (kind, exe) in targets {
+            if !cli.servers.iter().any(|s| s == kind.flag()) {
+                continue;
+            }
+            eprintln!("== {} with {n} subscribers", kind.name());
+            let run = measure(kind, exe, n, &cli)
+                .await
+                .with_context(|| format!("{} with {n} subscribers", kind.name()))?;
+            runs.push(run);
+        }
+    }
+    report(&runs);
+    Ok(())
+}
+
+/// Every subscriber is a socket: lift the soft descriptor limit to the hard one.
+fn raise_fd_limit(cli: &Cli) -> anyhow::Result<()> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        setrlimit(Resource::Nofile, limit).context("raising RLIMIT_NOFILE")?;
+    }
+    let need = cli.subscribers.iter().max().copied().unwrap_or(0) as u64 + 256;
+    if let Some(soft) = limit.current {
+        anyhow::ensure!(
+            soft >= need,
+            "RLIMIT_NOFILE is {soft}, {need} needed: raise `ulimit -n`"
+        );
+    }
+    Ok(())
+}
+
+async fn measure(kind: Kind, exe: &Path, n: usize, cli: &Cli) -> anyhow::Result<Run> {
+    let mut target = Target::spawn(kind, exe).await?;
+    // One write first, so lazily built state is not counted as subscriber cost.
+    target.write().await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_before = target.rss_bytes()?;
+
+    let tracker = Arc::new(Tracker::new(cli.writes));
+    let started = std::time::Instant::now();
+    let connect_deadline = Duration::from_secs(30 + n as u64 / 50);
+    let crowd = crowd::connect(
+        &target.ws_url(),
+        n,
+        cli.concurrency,
+        &tracker,
+        connect_deadline,
+    )
+    .await?;
+    let connect_s = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_after = target.rss_bytes()?;
+    eprintln!(
+        "   connected in {connect_s:.1} s; RSS {} → {} MB",
+        rss_before / 1_000_000,
+        rss_after / 1_000_000
+    );
+
+    tracker.start_at(crowd.revision);
+    let mut latency_us = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let mut ack_us = latency_us.clone();
+    let mut undelivered = 0;
+    let cpu_before = target.cpu_seconds()?;
+    for i in 0..cli.writes {
+        let issued = tracker.now();
+        target.write().await?;
+        ack_us.record(((tracker.now() - issued) / 1_000).max(1))?;
+        let until = tokio::time::Instant::now() + WRITE_DEADLINE;
+        while tracker.delivered(i) < n && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        if tracker.delivered(i) < n {
+            undelivered += 1;
+        } else {
+            let us = tracker.last_arrival(i).saturating_sub(issued) / 1_000;
+            latency_us.record(us.max(1))?;
+        }
+        tokio::time::sleep(Duration::from_millis(cli.gap_ms)).await;
+    }
+    let cpu_ms_per_write = (target.cpu_seconds()? - cpu_before) * 1_000.0 / cli.writes as f64;
+    let final_revision = crowd.revision + cli.writes as u64;
+    let behind = crowd.finish(final_revision).await?;
+    target.stop().await;
+    let rss_per_subscriber = rss_after.saturating_sub(rss_before) as f64 / n.max(1) as f64;
+    eprintln!(
+        "   p50 {} µs, p99 {} µs, max {} µs",
+        latency_us.value_at_quantile(0.5),
+        latency_us.value_at_quantile(0.99),
+        latency_us.max()
+    );
+    Ok(Run {
+        kind,
+        subscribers: n,
+        latency_us,
+        ack_us,
+        undelivered,
+        out_of_order: tracker
+            .out_of_order
+            .load(std::sync::atomic::Ordering::Relaxed),
+        resyncs: tracker.resyncs.load(std::sync::atomic::Ordering::Relaxed),
+        dropped: tracker.dropped.load(std::sync::atomic::Ordering::Relaxed),
+        behind,
+        rss_per_subscriber,
+        connect_s,
+        cpu_ms_per_write,
+    })
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2}", us as f64 / 1_000.0)
+}
+
+fn report(runs: &[Run]) {
+    println!(
+        "| server | subscribers | p50 ms | p99 ms | max ms | write answered p50 ms | server CPU ms/write | lost or out of order | RSS per idle subscriber | connect s |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in runs {
+        let bad = r.out_of_order + r.resyncs + r.dropped + (r.undelivered + r.behind) as u64;
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {:.2} | {bad} | {:.1} KB | {:.1} |",
+            r.kind.name(),
+            r.subscribers,
+            ms(r.latency_us.value_at_quantile(0.5)),
+            ms(r.latency_us.value_at_quantile(0.99)),
+            ms(r.latency_us.max()),
+            ms(r.ack_us.value_at_quantile(0.5)),
+            r.cpu_ms_per_write,
+            r.rss_per_subscriber / 1_000.0,
+            r.connect_s,
+        );
+    }
+    println!();
+    println!(
+        "| subscribers | pollpush | p50: baseline / pollpush | p99: baseline / pollpush | RSS per subscriber: baseline / pollpush |"
+    );
+    println!("|---:|---|---:|---:|---:|");
+    for r in runs.iter().filter(|r| r.kind != Kind::Baseline) {
+        let Some(b) = runs
+            .iter()
+            .find(|b| b.kind == Kind::Baseline && b.subscribers == r.subscribers)
+        else {
+            continue;
+        };
+        let ratio = |q: f64| {
+            b.latency_us.value_at_quantile(q) as f64
+                / r.latency_us.value_at_quantile(q).max(1) as f64
+        };
+        println!(
+            "| {} | {} | {:.2}× | {:.2}× | {:.1}× |",
+            r.subscribers,
+            r.kind.name(),
+            ratio(0.5),
+            ratio(0.99),
+            b.rss_per_subscriber / r.rss_per_subscriber.max(1.0),
+        );
+    }
+}

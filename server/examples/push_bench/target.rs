@@ -1,0 +1,146 @@
+//! A server under test: a separately spawned process, its address, its cost,
+//! and how to make one write on it.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Which server a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `pollpush-server` on a SQLite file: each write is fsynced before it is published.
+    Pollpush,
+    /// `pollpush-server --db :memory:`: the same fan-out without the fsync.
+    PollpushMemory,
+    /// `stock_warp_ws`: stock `warp::ws()`, one `to_string` per client per change.
+    Baseline,
+}
+
+impl Kind {
+    /// How `--servers` names it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Kind::Pollpush => "file",
+            Kind::PollpushMemory => "memory",
+            Kind::Baseline => "baseline",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Pollpush => "pollpush (file db)",
+            Kind::PollpushMemory => "pollpush (:memory:)",
+            Kind::Baseline => "stock warp::ws",
+        }
+    }
+}
+
+/// A running server process, killed when dropped.
+pub struct Target {
+    kind: Kind,
+    child: Child,
+    pid: i32,
+    addr: String,
+    http: reqwest::Client,
+    observations: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Target {
+    /// Starts `exe` on a free loopback port and waits for its `listening on` line.
+    pub async fn spawn(kind: Kind, exe: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir().context("temporary directory for the store")?;
+        let mut cmd = Command::new(exe);
+        match kind {
+            Kind::Pollpush => {
+                let db = dir.path().join("bench.db");
+                cmd.arg("--addr").arg("127.0.0.1:0").arg("--db").arg(db);
+            }
+            Kind::PollpushMemory => {
+                cmd.args(["--addr", "127.0.0.1:0", "--db", ":memory:"]);
+            }
+            Kind::Baseline => {
+                cmd.arg("127.0.0.1:0");
+            }
+        }
+        let mut child = cmd
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", exe.display()))?;
+        let pid = child
+            .id()
+            .context("the server exited at once")?
+            .try_into()
+            .context("pid out of range")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .context("no `listening on` line within 20 s")??
+            .context("the server closed its stdout")?;
+        let Some(addr) = line.strip_prefix("listening on http://") else {
+            bail!("unexpected first line from {}: {line}", exe.display());
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .context("http client")?;
+        Ok(Self {
+            kind,
+            child,
+            pid,
+            addr: addr.to_owned(),
+            http,
+            observations: 0,
+            _dir: dir,
+        })
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// The server's resident set size, from `/proc/PID/status` (`VmRSS`).
+    pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        let status = procfs::process::Process::new(self.pid)?.status()?;
+        Ok(status.vmrss.context("no VmRSS")? * 1024)
+    }
+
+    /// CPU seconds (user + system) the server has used so far.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = procfs::process::Process::new(self.pid)?.stat()?;
+        Ok((stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64)
+    }
+
+    /// Makes one write, the way each server's clients would, and waits for its answer.
+    pub async fn write(&mut self) -> anyhow::Result<()> {
+        self.observations += 1;
+        let request = match self.kind {
+            Kind::Pollpush | Kind::PollpushMemory => self
+                .http
+                .put(format!("http://{}/species/1", self.addr))
+                .json(&serde_json::json!({"name": "AThaliana", "observations": self.observations})),
+            Kind::Baseline => self.http.post(format!("http://{}/change", self.addr)),
+        };
+        let response = request.send().await.context("write request")?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "write answered {}",
+            response.status()
+        );
+        response.bytes().await.context("write response body")?;
+        Ok(())
+    }
+
+    /// Kills the process and reaps it.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}

@@ -1,0 +1,145 @@
+//! `pollpush run`: the two panes' producers and state without a terminal.
+//!
+//! The same [`Producers`] feed the same [`App::update`] as in the TUI; only the
+//! consumer differs: instead of drawing, it writes a row per second and a
+//! summary ([`report`]). Tests call [`record`] directly.
+
+pub mod report;
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::app::App;
+use crate::app::pane::PaneKind;
+use crate::cli::{ConnectArgs, RunArgs};
+use crate::net::poll::PollSettings;
+use crate::net::{Cadence, NetError, Producers, control};
+use crate::target::{Target, TargetError};
+use report::{ProtocolReport, Summary, Writer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeadlessError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("cannot reach the server at {url}: {error}")]
+    Unreachable { url: String, error: NetError },
+    #[error("cannot write the report")]
+    Output(#[from] std::io::Error),
+}
+
+/// What one recording needs besides its target.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordOptions {
+    pub duration: Duration,
+    pub settings: PollSettings,
+    pub cadence: Cadence,
+}
+
+/// Runs both producers against `target` for `duration`, calling `each_second`
+/// with the seconds elapsed and the state at every whole second; returns the final state.
+pub async fn record(
+    target: &Target,
+    options: RecordOptions,
+    mut each_second: impl FnMut(f64, &App) -> std::io::Result<()>,
+) -> Result<App, HeadlessError> {
+    let (events, mut inbox) = mpsc::channel(4096);
+    let producers = Producers::spawn(
+        &target.endpoints,
+        options.settings,
+        options.cadence,
+        &events,
+    );
+    drop(events);
+    let mut app = App::new(target.mode, options.settings, pollpush_shared::time::now());
+    let start = Instant::now();
+    let end = start + options.duration;
+    let mut next_second = start + Duration::from_secs(1);
+    loop {
+        let wake = next_second.min(end);
+        match tokio::time::timeout_at(wake, inbox.recv()).await {
+            // No keys reach a headless run, so there is no effect to perform.
+            Ok(Some(event)) => {
+                let _ = app.update(event);
+            }
+            Ok(None) => break,
+            Err(_) => {}
+        }
+        let now = Instant::now();
+        if now >= next_second && next_second < end {
+            each_second((next_second - start).as_secs_f64(), &app)?;
+            next_second += Duration::from_secs(1);
+        }
+        if now >= end {
+            break;
+        }
+    }
+    drop(producers);
+    while let Ok(event) = inbox.try_recv() {
+        let _ = app.update(event);
+    }
+    Ok(app)
+}
+
+/// The summary of a finished recording.
+pub fn summarize(app: &App, options: &RecordOptions, server: &str) -> Summary {
+    Summary {
+        kind: "summary",
+        duration_s: options.duration.as_secs_f64(),
+        interval_ms: options.settings.interval.as_millis() as u64,
+        etag: options.settings.etag,
+        server: server.to_owned(),
+        rest: ProtocolReport::of(app, PaneKind::Poll),
+        ws: ProtocolReport::of(app, PaneKind::Push),
+    }
+}
+
+/// `pollpush run`: checks the server answers, records, and writes the report.
+pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, HeadlessError> {
+    let target = connect.target().await?;
+    if connect.server.is_some() {
+        let client = control::client();
+        if let Err(error) = control::stats(&client, &target.endpoints).await {
+            let url = target.endpoints.http.clone();
+            return Err(HeadlessError::Unreachable { url, error });
+        }
+    }
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let options = RecordOptions {
+        duration: args.duration,
+        settings: connect.poll_settings(),
+        cadence: Cadence::default(),
+    };
+    let progress = std::io::stderr().is_terminal();
+    let mut writer = Writer::new(&mut *out, args.format)?;
+    let recorded = record(&target, options, |t, app| {
+        let rows = [
+            ProtocolReport::of(app, PaneKind::Poll),
+            ProtocolReport::of(app, PaneKind::Push),
+        ];
+        if progress {
+            eprint!(
+                "\r{t:>5.0}/{:.0} s · REST seen {} missed {} · WS seen {} missed {}   ",
+                options.duration.as_secs_f64(),
+                rows[0].changes_seen,
+                rows[0].changes_missed,
+                rows[1].changes_seen,
+                rows[1].changes_missed,
+            );
+        }
+        writer.second(t, &rows)
+    })
+    .await;
+    if progress {
+        eprintln!();
+    }
+    let summary = summarize(&recorded?, &options, &target.label);
+    writer.summary(&summary)?;
+    target.shutdown().await;
+    Ok(summary)
+}

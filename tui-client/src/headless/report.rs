@@ -1,0 +1,201 @@
+//! What a headless run prints: one row per second per protocol while it runs
+//! (`ndjson`, `csv`), and a summary at the end (`json`, and last in the others).
+//! The field names are the documented schema (README, "Headless runs").
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::app::App;
+use crate::app::pane::{PaneKind, PaneState};
+
+/// Staleness over the run, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StalenessMs {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// One protocol's numbers, so far (per-second rows) or for the whole run (summary).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProtocolReport {
+    /// `rest` or `ws`.
+    pub protocol: &'static str,
+    /// Revisions the server made while this pane watched.
+    pub changes_server: u64,
+    pub changes_seen: u64,
+    pub changes_missed: u64,
+    pub staleness_ms: StalenessMs,
+    /// REST: polls answered (200 and 304). Zero for `ws`.
+    pub requests: u64,
+    /// WebSocket: messages received. Zero for `rest`.
+    pub messages: u64,
+    /// REST: 304 answers.
+    pub not_modified: u64,
+    /// Bytes on the wire, headers and framing included.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// (bytes_in + bytes_out) / changes_seen; null before the first change.
+    pub bytes_per_change: Option<u64>,
+    pub reconnects: u64,
+    pub errors: u64,
+}
+
+/// A per-second row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecondRow {
+    /// `"second"`, so ndjson consumers can tell rows from the summary.
+    pub kind: &'static str,
+    pub t_s: f64,
+    #[serde(flatten)]
+    pub report: ProtocolReport,
+}
+
+/// The end of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// `"summary"`.
+    pub kind: &'static str,
+    pub duration_s: f64,
+    pub interval_ms: u64,
+    pub etag: bool,
+    pub server: String,
+    pub rest: ProtocolReport,
+    pub ws: ProtocolReport,
+}
+
+/// Output formats of `pollpush run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Json,
+    Ndjson,
+    Csv,
+}
+
+impl ProtocolReport {
+    /// The numbers of one pane of `app` as they stand.
+    pub fn of(app: &App, kind: PaneKind) -> Self {
+        let pane: &PaneState = match kind {
+            PaneKind::Poll => &app.poll,
+            PaneKind::Push => &app.push,
+        };
+        // Whole microseconds, so the JSON prints 12.345 rather than binary noise.
+        let ms = |d: std::time::Duration| d.as_micros() as f64 / 1000.0;
+        let traffic = pane.traffic();
+        let changes_server = match (app.server_revision, pane.baseline) {
+            (Some(now), Some(base)) => now.saturating_sub(base),
+            _ => 0,
+        };
+        Self {
+            protocol: match kind {
+                PaneKind::Poll => "rest",
+                PaneKind::Push => "ws",
+            },
+            changes_server,
+            changes_seen: pane.counters.seen,
+            changes_missed: pane.counters.missed,
+            staleness_ms: StalenessMs {
+                p50: ms(pane.staleness.quantile(0.5)),
+                p90: ms(pane.staleness.quantile(0.9)),
+                p99: ms(pane.staleness.quantile(0.99)),
+                max: ms(pane.staleness.max()),
+            },
+            requests: pane.counters.requests,
+            messages: pane.counters.messages,
+            not_modified: pane.counters.not_modified,
+            bytes_in: traffic.bytes_in,
+            bytes_out: traffic.bytes_out,
+            bytes_per_change: pane.bytes_per_change(),
+            reconnects: pane.counters.reconnects,
+            errors: pane.counters.errors,
+        }
+    }
+}
+
+/// The CSV columns, for rows and summary alike.
+pub const CSV_HEADER: &str = "kind,t_s,protocol,changes_server,changes_seen,changes_missed,\
+staleness_p50_ms,staleness_p90_ms,staleness_p99_ms,staleness_max_ms,requests,messages,\
+not_modified,bytes_in,bytes_out,bytes_per_change,reconnects,errors";
+
+fn csv_line(out: &mut dyn Write, kind: &str, t_s: f64, r: &ProtocolReport) -> io::Result<()> {
+    let s = &r.staleness_ms;
+    let per_change = r
+        .bytes_per_change
+        .map(|b| b.to_string())
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "{kind},{t_s:.3},{},{},{},{},{:.1},{:.1},{:.1},{:.1},{},{},{},{},{},{per_change},{},{}",
+        r.protocol,
+        r.changes_server,
+        r.changes_seen,
+        r.changes_missed,
+        s.p50,
+        s.p90,
+        s.p99,
+        s.max,
+        r.requests,
+        r.messages,
+        r.not_modified,
+        r.bytes_in,
+        r.bytes_out,
+        r.reconnects,
+        r.errors,
+    )
+}
+
+/// Writes rows and the summary in one format.
+pub struct Writer<'a> {
+    out: &'a mut dyn Write,
+    format: Format,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(out: &'a mut dyn Write, format: Format) -> io::Result<Self> {
+        if format == Format::Csv {
+            writeln!(out, "{CSV_HEADER}")?;
+        }
+        Ok(Self { out, format })
+    }
+
+    /// One row per protocol for the second ending at `t_s` (nothing in `json`).
+    pub fn second(&mut self, t_s: f64, rows: &[ProtocolReport]) -> io::Result<()> {
+        for report in rows {
+            match self.format {
+                Format::Json => {}
+                Format::Ndjson => {
+                    let row = SecondRow {
+                        kind: "second",
+                        t_s,
+                        report: report.clone(),
+                    };
+                    serde_json::to_writer(&mut *self.out, &row)?;
+                    writeln!(self.out)?;
+                }
+                Format::Csv => csv_line(self.out, "second", t_s, report)?,
+            }
+        }
+        self.out.flush()
+    }
+
+    pub fn summary(&mut self, summary: &Summary) -> io::Result<()> {
+        match self.format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut *self.out, summary)?;
+                writeln!(self.out)?;
+            }
+            Format::Ndjson => {
+                serde_json::to_writer(&mut *self.out, summary)?;
+                writeln!(self.out)?;
+            }
+            Format::Csv => {
+                for r in [&summary.rest, &summary.ws] {
+                    csv_line(self.out, "summary", summary.duration_s, r)?;
+                }
+            }
+        }
+        self.out.flush()
+    }
+}
