@@ -9,6 +9,7 @@
 pub mod fleet;
 pub mod limits;
 pub mod progress;
+pub mod protocol;
 pub mod report;
 pub mod server;
 
@@ -95,17 +96,13 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
     let progress = Progress::new();
     let mut runs = Vec::with_capacity(plan.len());
     for (index, &(pollers, subscribers)) in plan.iter().enumerate() {
-        let label = format!("run {}/{}", index + 1, plan.len());
-        let run = run_once(
-            &settings,
+        let run = OneRun {
             pollers,
             subscribers,
             open_files,
-            &label,
-            &progress,
-        )
-        .await?;
-        runs.push(run);
+            label: format!("run {}/{}", index + 1, plan.len()),
+        };
+        runs.push(run_once(&settings, &run, &progress).await?);
     }
     progress.finish();
     let report = LoadReport { runs };
@@ -142,26 +139,23 @@ async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
     }
 }
 
-async fn run_once(
-    s: &Settings<'_>,
+/// One run of the plan.
+struct OneRun {
     pollers: usize,
     subscribers: usize,
+    /// The open-file limit in force.
     open_files: u64,
-    label: &str,
+    label: String,
+}
+
+async fn run_once(
+    s: &Settings<'_>,
+    run: &OneRun,
     progress: &Progress,
 ) -> anyhow::Result<RunReport> {
-    progress.phase(format!("{label}: starting the server"));
+    progress.phase(format!("{}: starting the server", run.label));
     let server = start_server(s).await?;
-    let result = measure(
-        s,
-        &server,
-        pollers,
-        subscribers,
-        open_files,
-        label,
-        progress,
-    )
-    .await;
+    let result = measure(s, &server, run, progress).await;
     server.stop().await;
     result
 }
@@ -169,12 +163,15 @@ async fn run_once(
 async fn measure(
     s: &Settings<'_>,
     server: &ServerUnderTest,
-    pollers: usize,
-    subscribers: usize,
-    open_files: u64,
-    label: &str,
+    run: &OneRun,
     progress: &Progress,
 ) -> anyhow::Result<RunReport> {
+    let OneRun {
+        pollers,
+        subscribers,
+        open_files,
+        ref label,
+    } = *run;
     limits::check_open_files(pollers + subscribers + 1, server.is_embedded(), open_files)?;
     // No changes while clients connect, so the ramp does not pile up catch-up work.
     server.set_simulator_rate(0.0);
@@ -247,7 +244,7 @@ async fn window(
     }
     let end = server.cost().await?;
     let wall = (end.at - start.at).as_secs_f64();
-    fleet.rest.resolve_deliveries(&fleet::lock(&fleet.times));
+    fleet.rest.resolve_deliveries(&protocol::lock(&fleet.times));
     let cost = ServerCost::between(server.measured(), &idle, &start, &end);
     let rest = ProtocolReport::read(&fleet.rest, base.0, wall, true);
     let ws = ProtocolReport::read(&fleet.ws, base.1, wall, false);

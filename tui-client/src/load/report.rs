@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::fleet::Protocol;
+use super::protocol::{Protocol, lock};
 use super::server::Cost;
 use crate::app::staleness::Staleness;
 use crate::net::counting::TrafficTotals;
@@ -137,8 +137,8 @@ impl ProtocolReport {
             clients,
             changes_seen: protocol.seen.load(Relaxed),
             changes_missed: protocol.missed.load(Relaxed),
-            staleness_ms: Percentiles::from(&*super::fleet::lock(&protocol.staleness)),
-            latency_ms: Percentiles::from(&*super::fleet::lock(&protocol.latency)),
+            staleness_ms: Percentiles::from(&*lock(&protocol.staleness)),
+            latency_ms: Percentiles::from(&*lock(&protocol.latency)),
             requests: polling.then_some(exchanges),
             requests_per_s: per_s.filter(|_| polling),
             not_modified: polling.then(|| protocol.not_modified.load(Relaxed)),
