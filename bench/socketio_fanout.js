@@ -11,8 +11,10 @@
 'use strict';
 const { fork } = require('child_process');
 const fs = require('fs');
+const os = require('os');
 const http = require('http');
 
+const WARMUP = 3;
 const now = () => Number(process.hrtime.bigint() / 1000n); // µs, monotonic, system-wide
 
 function args() {
@@ -126,10 +128,11 @@ function rssMiB(pid) {
 }
 function threads(pid) { return Number(/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]); }
 
+const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
 function post(url, body) {
   return new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
-    const req = http.request(url + '/species', { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+    const req = http.request(url + '/species', { method: 'POST', agent: keepAlive, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
       res.resume(); res.on('end', () => resolve(res.statusCode));
     });
     req.on('error', reject);
@@ -157,7 +160,7 @@ async function coordinate(opt) {
       await new Promise((r) => { wake = r; setTimeout(r, Math.min(left, 1000)); });
     }
   };
-  const result = { label: opt.label || opt.proto, proto: opt.proto, target: opt.clients };
+  const result = { label: opt.label || opt.proto, proto: opt.proto, target: opt.clients, loadavg: os.loadavg()[0] };
 
   // Connect: each worker its share, in batches; a failed batch stops that worker.
   const t0 = Date.now(), cpu0 = cpuSeconds(opt.pid);
@@ -179,15 +182,17 @@ async function coordinate(opt) {
   process.stderr.write(`  ${result.label}: ${connected}/${opt.clients} subscribed in ${result.connect_s} s\n`);
 
   // Writes: paced, one in flight; last-subscriber latency per write.
-  const lastLat = [], allLat = []; let lost = 0;
+  const lastLat = [], allLat = [], postLat = []; let lost = 0;
   const cpu1 = cpuSeconds(opt.pid);
   if (connected > 0) {
     await sleep(500); // let the connect burst's stragglers (pings, acks) settle
     const run = `${opt.label || opt.proto}-${process.pid}`;
-    for (let i = 0; i < opt.writes; i++) {
+    // The first WARMUP writes warm both sides' code paths; they are checked, not timed.
+    for (let i = -WARMUP; i < opt.writes; i++) {
       const name = `${run}-${i}`;
       const issued = now();
       const status = await post(opt.url, { name });
+      if (i >= 0) postLat.push(now() - issued);
       if (status !== 201) throw new Error(`POST /species answered ${status}`);
       let last = null;
       for (let k = 0; k < holding; k++) {
@@ -201,9 +206,10 @@ async function coordinate(opt) {
           }
         })();
         if (!m) { lost++; continue; }
+        if (i < 0) continue;
         for (const t of m.times) { allLat.push(t - issued); last = Math.max(last ?? 0, t - issued); }
       }
-      if (last !== null) lastLat.push(last);
+      if (last !== null && i >= 0) lastLat.push(last);
       const wait = opt['interval-ms'] * 1000 - (now() - issued);
       if (wait > 0) await sleep(wait / 1000);
     }
@@ -214,6 +220,8 @@ async function coordinate(opt) {
   result.last_ms = { p50: ms(pct(lastLat, 50)), p99: ms(pct(lastLat, 99)), max: ms(lastLat[lastLat.length - 1] ?? null) };
   result.each_ms = { p50: ms(pct(allLat, 50)), p99: ms(pct(allLat, 99)) };
   result.incomplete_writes = lost;
+  postLat.sort((a, b) => a - b);
+  result.post_ms = { p50: ms(pct(postLat, 50)), max: ms(postLat[postLat.length - 1] ?? null) };
 
   kids.forEach((k) => k.send({ type: 'finish' }));
   let received = 0, gaps = 0, disconnects = 0, clientCpu = 0;
@@ -223,7 +231,7 @@ async function coordinate(opt) {
     received += m.received; gaps += m.gaps; disconnects += m.disconnects; clientCpu += (m.cpu.user + m.cpu.system) / 1e6;
   }
   result.deliveries = received;
-  result.lost = connected * opt.writes - received;
+  result.lost = connected * (opt.writes + WARMUP) - received;
   result.out_of_order = gaps;
   result.disconnects = disconnects;
   result.client_cpu_s = Math.round(clientCpu * 100) / 100;
