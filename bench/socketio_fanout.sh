@@ -67,9 +67,9 @@ run flask-socketio socketio "$flask" "$flask_pid"
 node -e '
 const rs = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
 const by = Object.fromEntries(rs.map((r) => [r.label, r]));
-console.log("\n| stack | subscribed | to the last subscriber p50 / p99 / max (ms) | each delivery p50 (ms) | POST p50 (ms) | lost | out of order | server CPU s: connect + writes | server RSS MiB | load avg |");
+console.log("\n| stack | subscribed | to the last subscriber p50 / p99 / max (ms) | each delivery p50 (ms) | POST p50 (ms) | lost | out of order | server CPU s: connect + writes | server RSS MiB | rest of machine CPU s / phase s |");
 console.log("|---|---|---|---|---|---|---|---|---|---|");
-for (const r of rs) console.log(`| ${r.label} | ${r.subscribed}/${r.target} | ${r.last_ms.p50} / ${r.last_ms.p99} / ${r.last_ms.max} | ${r.each_ms.p50} | ${r.post_ms.p50} | ${r.lost} | ${r.out_of_order} | ${r.connect_cpu_s} + ${r.write_cpu_s} | ${r.server_rss_mib} | ${r.loadavg.toFixed(1)} |`);
+for (const r of rs) console.log(`| ${r.label} | ${r.subscribed}/${r.target} | ${r.last_ms.p50} / ${r.last_ms.p99} / ${r.last_ms.max} | ${r.each_ms.p50} | ${r.post_ms.p50} | ${r.lost} | ${r.out_of_order} | ${r.connect_cpu_s} + ${r.write_cpu_s} | ${r.server_rss_mib} | ${r.rest_of_machine_cpu_s} / ${r.phase_s} |`);
 const a = by["pollpush-socketio"], f = by["flask-socketio"];
 if (a && f && a.last_ms.p50 && f.last_ms.p50) {
   const x = f.last_ms.p50 / a.last_ms.p50;
