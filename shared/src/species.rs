@@ -35,7 +35,11 @@ pub struct Species {
 #[serde(deny_unknown_fields)]
 pub struct NewSpecies {
     /// Optional identifier; the server picks the next free one when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     #[schema(value_type = Option<u64>, minimum = 1, maximum = 9_007_199_254_740_991_i64)]
     pub id: Option<SpeciesId>,
     /// 1 to 100 characters, not blank, no control characters.
@@ -46,7 +50,11 @@ pub struct NewSpecies {
     )]
     pub name: String,
     /// Starting count, 0 when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     #[schema(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     pub observations: Option<u64>,
 }
@@ -63,7 +71,11 @@ pub struct UpdateSpecies {
     )]
     pub name: String,
     /// New count; the current one is kept when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole_number")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     #[schema(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     pub observations: Option<u64>,
 }
@@ -195,7 +207,11 @@ mod tests {
         assert!(serde_json::from_str::<NewSpecies>(r#"{"name":"x","observations":1.5}"#).is_err());
         assert!(serde_json::from_str::<NewSpecies>(r#"{"name":"x","observations":"3"}"#).is_err());
         let whole: NewSpecies = serde_json::from_str(r#"{"name":"x","observations":3.0}"#).unwrap();
-        assert_eq!(whole.observations, Some(3), "JSON Schema integers include 3.0");
+        assert_eq!(
+            whole.observations,
+            Some(3),
+            "JSON Schema integers include 3.0"
+        );
         let ok: NewSpecies = serde_json::from_str(r#"{"name":"Tomate"}"#).unwrap();
         assert_eq!(ok.observations, None);
         assert_eq!(ok.id, None);

@@ -52,7 +52,12 @@ where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
     let (outbox, mut inbox) = mpsc::channel(state.config.ws.outbox_capacity.max(1));
-    let mut shutdown = state.shutdown.clone();
+    // One long-lived future: re-creating `changed()` on every wake would register
+    // every session on the same waiter list once per change.
+    let mut stop = state.shutdown.clone();
+    let mut shutdown = std::pin::pin!(async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    });
     let mut session = Session {
         id: NEXT_ID.fetch_add(1, Relaxed),
         state,
@@ -78,7 +83,7 @@ where
     let mut end = session.send(&hello).await.err();
     while end.is_none() {
         let result = tokio::select! {
-            _ = shutdown.changed() => Err(End::Close(CloseCode::Away, "server shutting down")),
+            () = &mut shutdown => Err(End::Close(CloseCode::Away, "server shutting down")),
             frame = session.ws.next() => {
                 last_heard = Instant::now();
                 session.on_frame(frame).await
