@@ -1,9 +1,11 @@
 //! The change feed: how a committed write reaches every subscriber.
 //!
 //! Each change is serialized once into a [`ChangeFrame`] whose bytes every
-//! session sends as they are. The publisher (the store's write path, which runs
-//! on a blocking thread) hands the frame to each subscriber's own bounded queue
-//! with a non-blocking `try_send`: receivers share no lock, and a subscriber
+//! session sends as they are. The store's write path (a blocking thread) hands
+//! the frame to one fan-out task, in commit order; that task, on a runtime
+//! worker where waking a session is cheap (its local run queue, not the shared
+//! injection queue), puts the frame in each subscriber's own bounded queue with
+//! a non-blocking `try_send`: receivers share no lock, and a subscriber
 //! that stops reading costs at most its queue and never slows the others. When
 //! its queue is full it is marked lagged, and on its next read it learns so
 //! ([`Next::Lagged`]) and is resynchronized with a snapshot.
@@ -62,14 +64,10 @@ struct Registry {
     slots: RwLock<HashMap<u64, Slot>>,
 }
 
-/// The publishing half, held by the store.
-#[derive(Debug, Clone)]
-pub struct FeedSender(Arc<Registry>);
-
-impl FeedSender {
+impl Registry {
     /// Hands a committed change to every current subscriber, without waiting for any.
-    pub fn publish(&self, frame: Arc<ChangeFrame>) {
-        let slots = self.0.slots.read().unwrap_or_else(PoisonError::into_inner);
+    fn fan_out(&self, frame: &Arc<ChangeFrame>) {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
         for slot in slots.values() {
             if let Err(mpsc::error::TrySendError::Full(_)) = slot.queue.try_send(frame.clone()) {
                 slot.lagged.store(true, Relaxed);
@@ -78,11 +76,24 @@ impl FeedSender {
     }
 }
 
+/// The publishing half, held by the store.
+#[derive(Debug, Clone)]
+pub struct FeedSender(mpsc::UnboundedSender<Arc<ChangeFrame>>);
+
+impl FeedSender {
+    /// Queues a committed change for the fan-out task; never blocks the writer.
+    pub fn publish(&self, frame: Arc<ChangeFrame>) {
+        // Only fails once the server is shutting down; the change is in the store anyway.
+        let _ = self.0.send(frame);
+    }
+}
+
 /// The feed: publish changes, subscribe from a revision.
 #[derive(Debug, Clone)]
 pub struct ChangeFeed {
     registry: Arc<Registry>,
     capacity: usize,
+    publish: mpsc::UnboundedSender<Arc<ChangeFrame>>,
 }
 
 /// Where a new subscription starts.
@@ -106,15 +117,25 @@ pub enum Next {
 
 impl ChangeFeed {
     /// A feed whose subscribers may fall `capacity` changes behind before they lag.
+    /// Starts its fan-out task, so it needs a Tokio runtime.
     pub fn new(capacity: usize) -> Self {
+        let registry = Arc::new(Registry::default());
+        let (publish, mut frames) = mpsc::unbounded_channel::<Arc<ChangeFrame>>();
+        let fan_out = registry.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = frames.recv().await {
+                fan_out.fan_out(&frame);
+            }
+        });
         Self {
-            registry: Arc::new(Registry::default()),
+            registry,
             capacity: capacity.max(16),
+            publish,
         }
     }
 
     pub fn sender(&self) -> FeedSender {
-        FeedSender(self.registry.clone())
+        FeedSender(self.publish.clone())
     }
 
     fn register(&self) -> (u64, mpsc::Receiver<Arc<ChangeFrame>>, Arc<AtomicBool>) {
