@@ -1,18 +1,24 @@
 //! The change feed: how a committed write reaches every subscriber.
 //!
 //! Each change is serialized once into a [`ChangeFrame`] whose bytes every
-//! session sends as they are. Fan-out is a `tokio::sync::broadcast` ring: one
-//! shared, bounded buffer, so a subscriber that stops reading costs no memory
-//! beyond the ring and never slows the others; when it falls behind the ring
-//! it learns so ([`Next::Lagged`]) and is resynchronized with a snapshot.
+//! session sends as they are. The store's write path (a blocking thread) hands
+//! the frame to one fan-out task, in commit order; that task, on a runtime
+//! worker where waking a session is cheap (its local run queue, not the shared
+//! injection queue), puts the frame in each subscriber's own bounded queue with
+//! a non-blocking `try_send`: receivers share no lock, and a subscriber
+//! that stops reading costs at most its queue and never slows the others. When
+//! its queue is full it is marked lagged, and on its next read it learns so
+//! ([`Next::Lagged`]) and is resynchronized with a snapshot.
 //!
 //! The interface is two verbs, publish a change and subscribe from a revision,
 //! so a broker-backed feed (Redis, NATS) can replace this one later.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use pollpush_shared::{Change, Revision, ServerMessage};
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::error::StoreError;
@@ -44,14 +50,40 @@ impl ChangeFrame {
     }
 }
 
+/// One subscriber's end of the fan-out, as the publisher sees it.
+#[derive(Debug)]
+struct Slot {
+    queue: mpsc::Sender<Arc<ChangeFrame>>,
+    lagged: Arc<AtomicBool>,
+}
+
+/// Every live subscription.
+#[derive(Debug, Default)]
+struct Registry {
+    next_id: AtomicU64,
+    slots: RwLock<HashMap<u64, Slot>>,
+}
+
+impl Registry {
+    /// Hands a committed change to every current subscriber, without waiting for any.
+    fn fan_out(&self, frame: &Arc<ChangeFrame>) {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        for slot in slots.values() {
+            if let Err(mpsc::error::TrySendError::Full(_)) = slot.queue.try_send(frame.clone()) {
+                slot.lagged.store(true, Relaxed);
+            }
+        }
+    }
+}
+
 /// The publishing half, held by the store.
 #[derive(Debug, Clone)]
-pub struct FeedSender(broadcast::Sender<Arc<ChangeFrame>>);
+pub struct FeedSender(mpsc::UnboundedSender<Arc<ChangeFrame>>);
 
 impl FeedSender {
-    /// Hands a committed change to every current subscriber.
+    /// Queues a committed change for the fan-out task; never blocks the writer.
     pub fn publish(&self, frame: Arc<ChangeFrame>) {
-        // No subscribers is not an error: the change is in the store's history.
+        // Only fails once the server is shutting down; the change is in the store anyway.
         let _ = self.0.send(frame);
     }
 }
@@ -59,7 +91,9 @@ impl FeedSender {
 /// The feed: publish changes, subscribe from a revision.
 #[derive(Debug, Clone)]
 pub struct ChangeFeed {
-    sender: broadcast::Sender<Arc<ChangeFrame>>,
+    registry: Arc<Registry>,
+    capacity: usize,
+    publish: mpsc::UnboundedSender<Arc<ChangeFrame>>,
 }
 
 /// Where a new subscription starts.
@@ -82,25 +116,61 @@ pub enum Next {
 }
 
 impl ChangeFeed {
-    /// A feed whose ring holds `capacity` changes per slow subscriber before it lags.
+    /// A feed whose subscribers may fall `capacity` changes behind before they lag.
+    /// Starts its fan-out task, so it needs a Tokio runtime.
     pub fn new(capacity: usize) -> Self {
-        let (sender, _) = broadcast::channel(capacity.max(16));
-        Self { sender }
+        let registry = Arc::new(Registry::default());
+        let (publish, mut frames) = mpsc::unbounded_channel::<Arc<ChangeFrame>>();
+        let fan_out = registry.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = frames.recv().await {
+                fan_out.fan_out(&frame);
+            }
+        });
+        Self {
+            registry,
+            capacity: capacity.max(16),
+            publish,
+        }
     }
 
     pub fn sender(&self) -> FeedSender {
-        FeedSender(self.sender.clone())
+        FeedSender(self.publish.clone())
+    }
+
+    fn register(&self) -> (u64, mpsc::Receiver<Arc<ChangeFrame>>, Arc<AtomicBool>) {
+        let (queue, rx) = mpsc::channel(self.capacity);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let id = self.registry.next_id.fetch_add(1, Relaxed);
+        let slot = Slot {
+            queue,
+            lagged: lagged.clone(),
+        };
+        self.registry
+            .slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, slot);
+        (id, rx, lagged)
     }
 
     /// Subscribes from `since` (a replay when the store still has every later
-    /// change) or from a snapshot. Subscribing before reading the store means
+    /// change) or from a snapshot. Registering before reading the store means
     /// no change can fall between the two.
     pub async fn subscribe_from(
         &self,
         store: &Store,
         since: Option<Revision>,
     ) -> Result<(Start, Subscription), StoreError> {
-        let rx = self.sender.subscribe();
+        let (id, rx, lagged) = self.register();
+        // Built before the store is read, so an error below unregisters it on drop.
+        let mut sub = Subscription {
+            id,
+            rx,
+            lagged,
+            last: 0,
+            registry: self.registry.clone(),
+        };
         let replay = match since {
             Some(since) => store.history(since).await?,
             None => None,
@@ -114,38 +184,55 @@ impl ChangeFeed {
             let last = snapshot.revision;
             (Start::Snapshot(snapshot), last)
         };
-        Ok((start, Subscription { rx, last }))
+        sub.last = last;
+        Ok((start, sub))
     }
 }
 
 /// A live subscription; yields each change exactly once, in revision order.
 #[derive(Debug)]
 pub struct Subscription {
-    rx: broadcast::Receiver<Arc<ChangeFrame>>,
+    id: u64,
+    rx: mpsc::Receiver<Arc<ChangeFrame>>,
+    lagged: Arc<AtomicBool>,
     last: Revision,
+    registry: Arc<Registry>,
 }
 
 impl Subscription {
     pub async fn next(&mut self) -> Next {
         loop {
+            if self.lagged.load(Relaxed) {
+                return Next::Lagged;
+            }
             match self.rx.recv().await {
                 // Already covered by the replay or snapshot this subscription started with.
-                Ok(frame) if frame.revision() <= self.last => {}
-                Ok(frame) => {
+                Some(frame) if frame.revision() <= self.last => {}
+                Some(frame) => {
                     self.last = frame.revision();
                     return Next::Change(frame);
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => return Next::Lagged,
-                Err(broadcast::error::RecvError::Closed) => return Next::Closed,
+                None => return Next::Closed,
             }
         }
     }
 
     /// Restarts after a lag from a fresh snapshot, dropping everything queued.
     pub fn resync(&mut self, store: &Store) -> Arc<Snapshot> {
-        self.rx = self.rx.resubscribe();
+        self.lagged.store(false, Relaxed);
+        while self.rx.try_recv().is_ok() {}
         let snapshot = store.snapshot();
         self.last = snapshot.revision;
         snapshot
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.registry
+            .slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
     }
 }

@@ -12,37 +12,124 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-fn counter(value: u64) -> Counter {
-    let c = Counter::default();
-    c.inc_by(value);
-    c
-}
-
-fn gauge(value: f64) -> Gauge<f64, AtomicU64> {
-    let g = Gauge::<f64, AtomicU64>::default();
-    g.set(value);
-    g
-}
-
 /// The exposition text for one stats snapshot.
 pub fn render(s: &ServerStats) -> String {
+    let counters: [(&str, &str, u64); 15] = [
+        (
+            "changes_applied",
+            "Writes applied since start",
+            s.changes_applied,
+        ),
+        ("rest_requests", "HTTP requests answered", s.rest.requests),
+        (
+            "rest_bytes_in",
+            "Bytes received on REST connections",
+            s.rest.bytes_in,
+        ),
+        (
+            "rest_bytes_out",
+            "Bytes sent on REST connections",
+            s.rest.bytes_out,
+        ),
+        (
+            "ws_connections_opened",
+            "WebSocket connections accepted",
+            s.ws.connections_total,
+        ),
+        (
+            "ws_messages_in",
+            "WebSocket messages received",
+            s.ws.messages_in,
+        ),
+        (
+            "ws_messages_out",
+            "WebSocket messages sent",
+            s.ws.messages_out,
+        ),
+        (
+            "ws_bytes_in",
+            "Bytes received on WebSocket connections",
+            s.ws.bytes_in,
+        ),
+        (
+            "ws_bytes_out",
+            "Bytes sent on WebSocket connections",
+            s.ws.bytes_out,
+        ),
+        (
+            "ws_resyncs",
+            "Subscribers resynchronized after falling behind",
+            s.ws.resyncs,
+        ),
+        (
+            "ws_throttled",
+            "Clients throttled for sending too fast",
+            s.ws.throttled,
+        ),
+        (
+            "socketio_messages_in",
+            "Socket.IO events received",
+            s.socketio.messages_in,
+        ),
+        (
+            "socketio_messages_out",
+            "Socket.IO events sent",
+            s.socketio.messages_out,
+        ),
+        (
+            "socketio_bytes_in",
+            "Bytes received on socket.io connections",
+            s.socketio.bytes_in,
+        ),
+        (
+            "socketio_bytes_out",
+            "Bytes sent on socket.io connections",
+            s.socketio.bytes_out,
+        ),
+    ];
+    let gauges: [(&str, &str, f64); 7] = [
+        ("uptime_seconds", "Seconds since start", s.uptime_s),
+        ("revision", "Current store revision", s.revision as f64),
+        (
+            "rest_connections",
+            "Open REST connections",
+            s.rest.connections as f64,
+        ),
+        (
+            "ws_connections",
+            "Open WebSocket connections",
+            s.ws.connections as f64,
+        ),
+        (
+            "ws_subscribers",
+            "Subscribers of the species room",
+            s.ws.subscribers as f64,
+        ),
+        (
+            "socketio_sockets",
+            "Connected socket.io clients",
+            s.socketio.sockets as f64,
+        ),
+        (
+            "process_resident_memory_bytes",
+            "Resident set size",
+            s.process.rss_bytes as f64,
+        ),
+    ];
     let mut reg = Registry::with_prefix("pollpush");
-    reg.register("uptime_seconds", "Seconds since start", gauge(s.uptime_s));
-    reg.register(
-        "revision",
-        "Current store revision",
-        gauge(s.revision as f64),
-    );
-    reg.register(
-        "changes_applied",
-        "Writes applied since start",
-        counter(s.changes_applied),
-    );
-    reg.register(
-        "rest_requests",
-        "HTTP requests answered",
-        counter(s.rest.requests),
-    );
+    for (name, help, value) in counters {
+        let c = Counter::<u64>::default();
+        c.inc_by(value);
+        reg.register(name, help, c);
+    }
+    for (name, help, value) in gauges {
+        let g = Gauge::<f64, AtomicU64>::default();
+        g.set(value);
+        reg.register(name, help, g);
+    }
+    let cpu = Counter::<f64, AtomicU64>::default();
+    cpu.inc_by(s.process.cpu_seconds);
+    reg.register("process_cpu_seconds", "User plus system CPU seconds", cpu);
     let by_status = Family::<Vec<(String, String)>, Counter>::default();
     for (status, n) in &s.rest.by_status {
         by_status
@@ -50,85 +137,9 @@ pub fn render(s: &ServerStats) -> String {
             .inc_by(*n);
     }
     reg.register("rest_responses", "HTTP responses by status", by_status);
-    reg.register(
-        "rest_bytes_in",
-        "Bytes received on REST connections",
-        counter(s.rest.bytes_in),
-    );
-    reg.register(
-        "rest_bytes_out",
-        "Bytes sent on REST connections",
-        counter(s.rest.bytes_out),
-    );
-    reg.register(
-        "rest_connections",
-        "Open REST connections",
-        gauge(s.rest.connections as f64),
-    );
-    reg.register(
-        "ws_connections",
-        "Open WebSocket connections",
-        gauge(s.ws.connections as f64),
-    );
-    reg.register(
-        "ws_connections_opened",
-        "WebSocket connections accepted",
-        counter(s.ws.connections_total),
-    );
-    reg.register(
-        "ws_subscribers",
-        "Subscribers of the species room",
-        gauge(s.ws.subscribers as f64),
-    );
-    reg.register(
-        "ws_messages_in",
-        "WebSocket messages received",
-        counter(s.ws.messages_in),
-    );
-    reg.register(
-        "ws_messages_out",
-        "WebSocket messages sent",
-        counter(s.ws.messages_out),
-    );
-    reg.register(
-        "ws_bytes_in",
-        "Bytes received on WebSocket connections",
-        counter(s.ws.bytes_in),
-    );
-    reg.register(
-        "ws_bytes_out",
-        "Bytes sent on WebSocket connections",
-        counter(s.ws.bytes_out),
-    );
-    reg.register(
-        "ws_resyncs",
-        "Subscribers resynchronized after falling behind",
-        counter(s.ws.resyncs),
-    );
-    reg.register(
-        "ws_throttled",
-        "Clients throttled for sending too fast",
-        counter(s.ws.throttled),
-    );
-    reg.register(
-        "process_cpu_seconds",
-        "User plus system CPU seconds",
-        counter_f(s.process.cpu_seconds),
-    );
-    reg.register(
-        "process_resident_memory_bytes",
-        "Resident set size",
-        gauge(s.process.rss_bytes as f64),
-    );
     let mut out = String::new();
     if encode(&mut out, &reg).is_err() {
         out.clear();
     }
     out
-}
-
-fn counter_f(value: f64) -> Counter<f64, AtomicU64> {
-    let c = Counter::<f64, AtomicU64>::default();
-    c.inc_by(value);
-    c
 }

@@ -507,3 +507,51 @@ async fn ws_byte_counters_match_what_the_client_saw_on_its_socket() {
     );
     assert_eq!(after.ws.connections_total - before.ws.connections_total, 1);
 }
+
+#[tokio::test]
+async fn a_client_that_never_answers_pings_is_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = spawn_server_with(Config {
+        ws: WsConfig {
+            ping_interval: std::time::Duration::from_millis(100),
+            idle_timeout: std::time::Duration::from_millis(300),
+            ..WsConfig::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    // A raw socket that upgrades, then reads but never answers a ping.
+    let mut tcp = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let request = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let ended = tokio::time::timeout(common::DEADLINE, async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the server must close a silent client");
+    // The last frame before the end is a close (opcode 8) with code 1001.
+    let close = seen
+        .windows(4)
+        .rev()
+        .find(|w| w[0] == 0x88 && w[2..4] == [0x03, 0xe9]);
+    assert!(close.is_some(), "expected a close frame with 1001");
+    // The socket's counters are released just after its close reaches us.
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    while server.stats().ws.connections != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "connection still counted"
+        );
+        tokio::task::yield_now().await;
+    }
+}

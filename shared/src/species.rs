@@ -35,7 +35,11 @@ pub struct Species {
 #[serde(deny_unknown_fields)]
 pub struct NewSpecies {
     /// Optional identifier; the server picks the next free one when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     #[schema(value_type = Option<u64>, minimum = 1, maximum = 9_007_199_254_740_991_i64)]
     pub id: Option<SpeciesId>,
     /// 1 to 100 characters, not blank, no control characters.
@@ -46,7 +50,11 @@ pub struct NewSpecies {
     )]
     pub name: String,
     /// Starting count, 0 when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     #[schema(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     pub observations: Option<u64>,
 }
@@ -63,9 +71,45 @@ pub struct UpdateSpecies {
     )]
     pub name: String,
     /// New count; the current one is kept when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     #[schema(minimum = 0, maximum = 9_007_199_254_740_991_i64)]
     pub observations: Option<u64>,
+}
+
+/// An optional non-negative integer that also accepts `3.0`: JSON Schema's
+/// `integer` (what the OpenAPI document promises) includes numbers with a zero
+/// fraction, so generated clients may send them.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    struct Whole;
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number, 0 or more")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            u64::try_from(v)
+                .map(Some)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            if v.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER as f64).contains(&v) {
+                Ok(Some(v as u64))
+            } else {
+                Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(Whole)
 }
 
 /// A body field that parsed but is not acceptable.
@@ -161,6 +205,13 @@ mod tests {
         assert!(serde_json::from_str::<NewSpecies>(r#"{"name":"x","colour":"red"}"#).is_err());
         assert!(serde_json::from_str::<NewSpecies>(r#"{"name":"x","observations":-1}"#).is_err());
         assert!(serde_json::from_str::<NewSpecies>(r#"{"name":"x","observations":1.5}"#).is_err());
+        assert!(serde_json::from_str::<NewSpecies>(r#"{"name":"x","observations":"3"}"#).is_err());
+        let whole: NewSpecies = serde_json::from_str(r#"{"name":"x","observations":3.0}"#).unwrap();
+        assert_eq!(
+            whole.observations,
+            Some(3),
+            "JSON Schema integers include 3.0"
+        );
         let ok: NewSpecies = serde_json::from_str(r#"{"name":"Tomate"}"#).unwrap();
         assert_eq!(ok.observations, None);
         assert_eq!(ok.id, None);
