@@ -7,7 +7,7 @@
 #   bench/socketio_fanout.sh                      # 1,000 subscribers, 30 writes, 200 ms apart
 #   CLIENTS=200 WRITES=10 bench/socketio_fanout.sh
 # Env: CLIENTS WRITES INTERVAL_MS WORKERS (client processes) PEERS_VENV (python with
-# flask-socketio; /work/shared/peers/setup.sh makes it) SERVER (a pollpush-server binary;
+# flask-socketio; ../shared/peers/setup.sh makes it) SERVER (a pollpush-server binary;
 # default: the release build in $CARGO_TARGET_DIR or target/). Loopback only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +17,7 @@ V=${PEERS_VENV:-/tmp/peers-venv}
 SERVER=${SERVER:-${CARGO_TARGET_DIR:-$root/target}/release/pollpush-server}
 
 [ -x "$V/bin/python" ] && "$V/bin/python" -c 'import flask_socketio, simple_websocket' ||
-  { echo "no Flask-SocketIO venv at $V: run /work/shared/peers/setup.sh (or set PEERS_VENV)" >&2; exit 1; }
+  { echo "no Flask-SocketIO venv at $V: run ../shared/peers/setup.sh (or set PEERS_VENV)" >&2; exit 1; }
 if [ ! -x "$SERVER" ]; then
   (cd "$root" && cargo build --release --bin pollpush-server)
 fi
