@@ -10,6 +10,10 @@
 //! its queue is full it is marked lagged, and on its next read it learns so
 //! ([`Next::Lagged`]) and is resynchronized with a snapshot.
 //!
+//! A WebSocket session subscribes its connection instead ([`DirectTarget`]):
+//! the fan-out writes each frame to the socket itself (see `wire.rs`), so the
+//! common path wakes no task at all.
+//!
 //! The interface is two verbs, publish a change and subscribe from a revision,
 //! so a broker-backed feed (Redis, NATS) can replace this one later.
 
@@ -17,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use bytes::{BufMut, Bytes, BytesMut};
 use pollpush_shared::{Change, Revision, ServerMessage};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -30,6 +35,9 @@ pub struct ChangeFrame {
     pub change: Change,
     /// `{"type":"change",...}`, serialized once.
     pub text: Utf8Bytes,
+    /// `text` as a whole WebSocket text frame: server frames are unmasked, so
+    /// these bytes are the same for every subscriber.
+    pub frame: Bytes,
 }
 
 impl ChangeFrame {
@@ -39,9 +47,11 @@ impl ChangeFrame {
         let ServerMessage::Change(change) = msg else {
             unreachable!("constructed as a change just above")
         };
+        let frame = text_frame(text.as_bytes());
         Arc::new(Self {
             change,
             text: text.into(),
+            frame,
         })
     }
 
@@ -50,11 +60,39 @@ impl ChangeFrame {
     }
 }
 
+/// An unmasked, unfragmented WebSocket text frame (RFC 6455 §5.2) carrying `payload`.
+fn text_frame(payload: &[u8]) -> Bytes {
+    let mut frame = BytesMut::with_capacity(payload.len() + 10);
+    frame.put_u8(0x81); // FIN, text
+    let len = payload.len();
+    if len < 126 {
+        frame.put_u8(len as u8);
+    } else if let Ok(len) = u16::try_from(len) {
+        frame.put_u8(126);
+        frame.put_u16(len);
+    } else {
+        frame.put_u8(127);
+        frame.put_u64(len as u64);
+    }
+    frame.put_slice(payload);
+    frame.freeze()
+}
+
+/// A subscriber the fan-out hands each change to directly, on the fan-out's
+/// own task: it must not block (a WebSocket connection writes what its socket
+/// takes at once and queues the rest).
+pub trait DirectTarget: Send + Sync + std::fmt::Debug {
+    fn offer(&self, frame: &Arc<ChangeFrame>);
+}
+
 /// One subscriber's end of the fan-out, as the publisher sees it.
 #[derive(Debug)]
-struct Slot {
-    queue: mpsc::Sender<Arc<ChangeFrame>>,
-    lagged: Arc<AtomicBool>,
+enum Slot {
+    Queue {
+        queue: mpsc::Sender<Arc<ChangeFrame>>,
+        lagged: Arc<AtomicBool>,
+    },
+    Direct(Arc<dyn DirectTarget>),
 }
 
 /// Every live subscription.
@@ -69,10 +107,44 @@ impl Registry {
     fn fan_out(&self, frame: &Arc<ChangeFrame>) {
         let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
         for slot in slots.values() {
-            if let Err(mpsc::error::TrySendError::Full(_)) = slot.queue.try_send(frame.clone()) {
-                slot.lagged.store(true, Relaxed);
+            match slot {
+                Slot::Queue { queue, lagged } => {
+                    if let Err(mpsc::error::TrySendError::Full(_)) = queue.try_send(frame.clone()) {
+                        lagged.store(true, Relaxed);
+                    }
+                }
+                Slot::Direct(target) => target.offer(frame),
             }
         }
+    }
+
+    fn register(self: &Arc<Self>, slot: Slot) -> Registered {
+        let id = self.next_id.fetch_add(1, Relaxed);
+        self.slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, slot);
+        Registered {
+            id,
+            registry: self.clone(),
+        }
+    }
+}
+
+/// A slot in the registry, removed on drop.
+#[derive(Debug)]
+pub struct Registered {
+    id: u64,
+    registry: Arc<Registry>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.registry
+            .slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
     }
 }
 
@@ -134,24 +206,13 @@ impl ChangeFeed {
         }
     }
 
-    pub fn sender(&self) -> FeedSender {
-        FeedSender(self.publish.clone())
+    /// Changes a subscriber may fall behind before it lags.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
-    fn register(&self) -> (u64, mpsc::Receiver<Arc<ChangeFrame>>, Arc<AtomicBool>) {
-        let (queue, rx) = mpsc::channel(self.capacity);
-        let lagged = Arc::new(AtomicBool::new(false));
-        let id = self.registry.next_id.fetch_add(1, Relaxed);
-        let slot = Slot {
-            queue,
-            lagged: lagged.clone(),
-        };
-        self.registry
-            .slots
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, slot);
-        (id, rx, lagged)
+    pub fn sender(&self) -> FeedSender {
+        FeedSender(self.publish.clone())
     }
 
     /// Subscribes from `since` (a replay when the store still has every later
@@ -162,41 +223,66 @@ impl ChangeFeed {
         store: &Store,
         since: Option<Revision>,
     ) -> Result<(Start, Subscription), StoreError> {
-        let (id, rx, lagged) = self.register();
-        // Built before the store is read, so an error below unregisters it on drop.
-        let mut sub = Subscription {
-            id,
+        let (queue, rx) = mpsc::channel(self.capacity);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let slot = Slot::Queue {
+            queue,
+            lagged: lagged.clone(),
+        };
+        // Registered before the store is read, so an error below unregisters it on drop.
+        let registered = self.registry.register(slot);
+        let (start, last) = start_from(store, since).await?;
+        let sub = Subscription {
             rx,
             lagged,
-            last: 0,
-            registry: self.registry.clone(),
+            last,
+            _registered: registered,
         };
-        let replay = match since {
-            Some(since) => store.history(since).await?,
-            None => None,
-        };
-        let (start, last) = if let Some(changes) = replay {
-            let last = changes.last().map_or(since.unwrap_or(0), |c| c.revision);
-            let frames = changes.into_iter().map(ChangeFrame::new).collect();
-            (Start::Replay(frames), last)
-        } else {
-            let snapshot = store.snapshot();
-            let last = snapshot.revision;
-            (Start::Snapshot(snapshot), last)
-        };
-        sub.last = last;
         Ok((start, sub))
     }
+
+    /// Like [`ChangeFeed::subscribe_from`], for a subscriber the fan-out writes
+    /// to itself; it must hold changes until it has sent the start (it learns
+    /// the start's last revision here) and skip those the start covers.
+    pub async fn subscribe_direct(
+        &self,
+        store: &Store,
+        since: Option<Revision>,
+        target: Arc<dyn DirectTarget>,
+    ) -> Result<(Start, Revision, Registered), StoreError> {
+        let registered = self.registry.register(Slot::Direct(target));
+        let (start, last) = start_from(store, since).await?;
+        Ok((start, last, registered))
+    }
+}
+
+/// The replay or snapshot a subscription starts with, and its last revision.
+async fn start_from(
+    store: &Store,
+    since: Option<Revision>,
+) -> Result<(Start, Revision), StoreError> {
+    let replay = match since {
+        Some(since) => store.history(since).await?,
+        None => None,
+    };
+    Ok(if let Some(changes) = replay {
+        let last = changes.last().map_or(since.unwrap_or(0), |c| c.revision);
+        let frames = changes.into_iter().map(ChangeFrame::new).collect();
+        (Start::Replay(frames), last)
+    } else {
+        let snapshot = store.snapshot();
+        let last = snapshot.revision;
+        (Start::Snapshot(snapshot), last)
+    })
 }
 
 /// A live subscription; yields each change exactly once, in revision order.
 #[derive(Debug)]
 pub struct Subscription {
-    id: u64,
     rx: mpsc::Receiver<Arc<ChangeFrame>>,
     lagged: Arc<AtomicBool>,
     last: Revision,
-    registry: Arc<Registry>,
+    _registered: Registered,
 }
 
 impl Subscription {
@@ -224,15 +310,5 @@ impl Subscription {
         let snapshot = store.snapshot();
         self.last = snapshot.revision;
         snapshot
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        self.registry
-            .slots
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.id);
     }
 }

@@ -1,7 +1,8 @@
 //! The accept loop: hyper serving warp's routes on sockets that count their bytes.
 //!
 //! We own the loop (rather than `warp::serve`) to wrap every socket in a
-//! [`CountingStream`], to tag each request with its connection (so a WebSocket
+//! [`Wire`] (which counts its bytes and lets the change feed write to an
+//! upgraded WebSocket directly), to tag each request with its connection (so a WebSocket
 //! upgrade can move the connection's bytes to the WebSocket counters), to add
 //! CORS headers in one place, and to shut down gracefully.
 
@@ -24,7 +25,8 @@ use tokio::net::TcpListener;
 use tower_service::Service;
 
 use crate::State;
-use crate::stats::{ConnCounter, ConnTag, CountingStream, Protocol};
+use crate::stats::{ConnCounter, ConnTag, Protocol};
+use crate::wire::Wire;
 
 /// Serves `service` (socket.io in front of warp's routes) until `shutdown`
 /// resolves, then lets in-flight requests finish (up to 10 s).
@@ -60,11 +62,18 @@ pub async fn serve<S, B>(
             let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes);
         }
         let tag = ConnTag::new(state.stats.clone());
-        let io = TokioIo::new(CountingStream::new(tcp, ConnCounter(tag.clone())));
+        let wire = Wire::new(tcp, ConnCounter(tag.clone()), state.stats.clone());
+        let io = TokioIo::new(wire.clone());
         let state = state.clone();
         let routes = routes.clone();
         let svc = hyper::service::service_fn(move |req| {
-            handle(req, tag.clone(), state.clone(), routes.clone())
+            handle(
+                req,
+                tag.clone(),
+                wire.clone(),
+                state.clone(),
+                routes.clone(),
+            )
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -90,6 +99,7 @@ pub async fn serve<S, B>(
 async fn handle<S, B>(
     mut req: Request<Incoming>,
     tag: ConnTag,
+    wire: Wire,
     state: State,
     mut routes: S,
 ) -> Result<http::Response<B>, Infallible>
@@ -109,6 +119,7 @@ where
             tag.mark(Protocol::SocketIo);
         }
         req.extensions_mut().insert(tag.clone());
+        req.extensions_mut().insert(wire);
         match routes.call(req).await {
             Ok(r) => r,
             Err(e) => {

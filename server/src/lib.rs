@@ -17,6 +17,7 @@ pub mod simulator;
 mod socketio;
 pub mod stats;
 pub mod store;
+pub mod wire;
 pub mod ws;
 
 use std::future::Future;

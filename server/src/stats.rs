@@ -1,6 +1,6 @@
 //! Counters the server keeps about its own traffic and cost.
 //!
-//! Bytes are counted on the socket itself (see [`CountingStream`]), so they
+//! Bytes are counted on the socket itself (see [`crate::wire::Wire`]), so they
 //! include HTTP headers and WebSocket framing: the numbers a network would see.
 //! Each connection starts as REST and flips to WebSocket when it upgrades.
 
@@ -245,7 +245,3 @@ impl Drop for ConnCounter {
         self.0.traffic().connections.fetch_sub(1, Relaxed);
     }
 }
-
-/// A TCP stream that adds every byte it moves to the server's counters.
-pub type CountingStream =
-    pollpush_shared::counting::CountingStream<tokio::net::TcpStream, ConnCounter>;

@@ -25,6 +25,7 @@ use warp::reply::Response;
 use crate::State;
 use crate::rest::{method_not_allowed, problem_response};
 use crate::stats::ConnTag;
+use crate::wire::Wire;
 
 /// Read buffer per connection: small, since client frames are small control messages.
 const READ_BUFFER_BYTES: usize = 4 * 1024;
@@ -37,9 +38,12 @@ pub fn route(state: &State) -> BoxedFilter<(Response,)> {
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::ext::optional::<ConnTag>())
-        .map(move |method, headers, on_upgrade, tag| {
-            upgrade(&state, &method, &headers, on_upgrade, tag)
-        })
+        .and(warp::ext::optional::<Wire>())
+        .map(
+            move |method, headers, on_upgrade: Option<OnUpgrade>, tag, wire| {
+                upgrade(&state, &method, &headers, on_upgrade.zip(wire), tag)
+            },
+        )
         .boxed()
 }
 
@@ -47,7 +51,7 @@ fn upgrade(
     state: &State,
     method: &Method,
     headers: &HeaderMap,
-    on_upgrade: Option<OnUpgrade>,
+    on_upgrade: Option<(OnUpgrade, Wire)>,
     tag: Option<ConnTag>,
 ) -> Response {
     if method != Method::GET {
@@ -111,6 +115,7 @@ fn upgrade(
         .max_message_size(Some(state.config.ws.max_message_bytes))
         .max_frame_size(Some(state.config.ws.max_message_bytes));
     let state = state.clone();
+    let (on_upgrade, wire) = on_upgrade;
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -120,7 +125,7 @@ fn upgrade(
                     Some(ws_config),
                 )
                 .await;
-                session::run(ws, state).await;
+                session::run(ws, wire, state).await;
             }
             Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
         }

@@ -1,10 +1,12 @@
 //! One WebSocket client: its subscriptions, its limits, and the one task that serves it.
 //!
-//! A single task owns the socket and `select!`s over the client's frames, the
-//! change feed, its room outbox, the ping timer and shutdown. Writes carry a
-//! timeout: a client that stops reading is dropped once the kernel buffers are
-//! full for that long, and meanwhile the feed ring moves on without it (it is
-//! resynchronized if it ever catches up).
+//! A single task owns the socket and `select!`s over the client's frames, its
+//! room outbox, the ping timer, shutdown and its [`Wire`]. Changes do not pass
+//! through it: the feed's fan-out writes them to the wire itself, and the
+//! session only finishes what the socket did not take at once, and resyncs
+//! the client when it fell too far behind. Writes carry a timeout: a client
+//! that stops reading is dropped once the kernel buffers are full for that
+//! long.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -22,7 +24,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::rooms::{SessionId, valid_room_name};
 use crate::State;
-use crate::feed::{Next, Start, Subscription};
+use crate::feed::{Registered, Start};
+use crate::wire::Wire;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -38,7 +41,9 @@ struct Session<S> {
     state: State,
     /// The socket, unsplit: one task owns both directions, so no lock between halves.
     ws: S,
-    species: Option<Subscription>,
+    /// The same socket, as the feed's fan-out writes to it.
+    wire: Wire,
+    species: Option<Registered>,
     rooms: HashSet<String>,
     outbox: mpsc::Sender<Utf8Bytes>,
     window_start: Instant,
@@ -47,7 +52,7 @@ struct Session<S> {
 }
 
 /// Serves one upgraded connection until it closes.
-pub async fn run<S>(ws: S, state: State)
+pub async fn run<S>(ws: S, wire: Wire, state: State)
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
@@ -62,6 +67,7 @@ where
         id: NEXT_ID.fetch_add(1, Relaxed),
         state,
         ws,
+        wire: wire.clone(),
         species: None,
         rooms: HashSet::new(),
         outbox,
@@ -88,7 +94,10 @@ where
                 last_heard = Instant::now();
                 session.on_frame(frame).await
             }
-            next = next_change(session.species.as_mut()) => session.on_change(next).await,
+            lagged = wire.lagged() => match lagged {
+                Ok(()) => session.resync().await,
+                Err(_) => Err(End::Gone),
+            },
             Some(frame) = inbox.recv() => session.send_text(frame).await,
             _ = ping.tick() => {
                 if last_heard.elapsed() > ws_config.idle_timeout {
@@ -100,6 +109,8 @@ where
         };
         end = result.err();
     }
+    // No change may follow the close frame.
+    session.leave_everything();
     if let Some(End::Close(code, reason)) = end {
         let frame = CloseFrame {
             code,
@@ -110,14 +121,6 @@ where
             session.ws.send(Message::Close(Some(frame))),
         )
         .await;
-    }
-    session.leave_everything();
-}
-
-async fn next_change(sub: Option<&mut Subscription>) -> Next {
-    match sub {
-        Some(sub) => sub.next().await,
-        None => std::future::pending().await,
     }
 }
 
@@ -244,16 +247,20 @@ where
                 .send(&ServerMessage::Subscribed { room, revision })
                 .await;
         }
-        let (start, sub) = match self
-            .state
-            .feed
-            .subscribe_from(&self.state.store, since)
+        let feed = &self.state.feed;
+        self.wire.hold(feed.capacity());
+        let target = self.wire.feed_target();
+        let (start, last, registered) = match feed
+            .subscribe_direct(&self.state.store, since, target)
             .await
         {
-            Ok(pair) => pair,
-            Err(e) => return self.error("store", e.to_string()).await,
+            Ok(started) => started,
+            Err(e) => {
+                self.stop_species();
+                return self.error("store", e.to_string()).await;
+            }
         };
-        if self.species.replace(sub).is_none() {
+        if self.species.replace(registered).is_none() {
             self.state.stats.ws_subscribers.fetch_add(1, Relaxed);
         }
         match start {
@@ -269,25 +276,34 @@ where
                     revision,
                     species: snapshot.list(),
                 })
-                .await
+                .await?;
             }
             Start::Replay(frames) => {
-                let revision = frames.last().map_or(since.unwrap_or(0), |f| f.revision());
-                self.send(&ServerMessage::Subscribed { room, revision })
-                    .await?;
+                self.send(&ServerMessage::Subscribed {
+                    room,
+                    revision: last,
+                })
+                .await?;
                 for frame in frames {
                     self.send_text(frame.text.clone()).await?;
                 }
-                Ok(())
             }
+        }
+        self.wire.go_live(last);
+        Ok(())
+    }
+
+    /// Ends the species subscription: no change reaches the wire after this.
+    fn stop_species(&mut self) {
+        self.wire.stop_feed();
+        if self.species.take().is_some() {
+            self.state.stats.ws_subscribers.fetch_sub(1, Relaxed);
         }
     }
 
     async fn unsubscribe(&mut self, room: String) -> Result<(), End> {
         if room == SPECIES_ROOM {
-            if self.species.take().is_some() {
-                self.state.stats.ws_subscribers.fetch_sub(1, Relaxed);
-            }
+            self.stop_species();
         } else if self.rooms.remove(&room) {
             self.state.rooms.leave(&room, self.id);
         }
@@ -387,35 +403,32 @@ where
         Ok(())
     }
 
-    async fn on_change(&mut self, next: Next) -> Result<(), End> {
-        match next {
-            Next::Change(frame) => self.send_text(frame.text.clone()).await,
-            Next::Lagged => {
-                self.state.stats.resyncs.fetch_add(1, Relaxed);
-                let Some(sub) = self.species.as_mut() else {
-                    return Ok(());
-                };
-                let snapshot = sub.resync(&self.state.store);
-                let revision = snapshot.revision;
-                self.send(&ServerMessage::Resync { revision }).await?;
-                let room = SPECIES_ROOM.to_owned();
-                self.send(&ServerMessage::Snapshot {
-                    room,
-                    revision,
-                    species: snapshot.list(),
-                })
-                .await
-            }
-            Next::Closed => Err(End::Close(CloseCode::Away, "server shutting down")),
+    /// The client fell too far behind: everything queued for it was dropped;
+    /// a resync and a fresh snapshot put it back on the live feed.
+    async fn resync(&mut self) -> Result<(), End> {
+        if self.species.is_none() {
+            return Ok(());
         }
+        self.state.stats.resyncs.fetch_add(1, Relaxed);
+        self.wire.hold(self.state.feed.capacity());
+        let snapshot = self.state.store.snapshot();
+        let revision = snapshot.revision;
+        self.send(&ServerMessage::Resync { revision }).await?;
+        let room = SPECIES_ROOM.to_owned();
+        self.send(&ServerMessage::Snapshot {
+            room,
+            revision,
+            species: snapshot.list(),
+        })
+        .await?;
+        self.wire.go_live(revision);
+        Ok(())
     }
 
     fn leave_everything(&mut self) {
         for room in self.rooms.drain() {
             self.state.rooms.leave(&room, self.id);
         }
-        if self.species.take().is_some() {
-            self.state.stats.ws_subscribers.fetch_sub(1, Relaxed);
-        }
+        self.stop_species();
     }
 }

@@ -59,7 +59,10 @@ pub async fn subscriber(server: &Server) -> (Ws, u64) {
     (ws, revision)
 }
 
-pub async fn send(ws: &mut Ws, msg: &ClientMessage) {
+pub async fn send<S>(ws: &mut WebSocketStream<S>, msg: &ClientMessage)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     ws.send(Message::text(serde_json::to_string(msg).unwrap()))
         .await
         .unwrap();
@@ -70,7 +73,10 @@ pub async fn send_raw(ws: &mut Ws, msg: Message) {
 }
 
 /// The next text frame, parsed; fails the test after [`DEADLINE`].
-pub async fn recv(ws: &mut Ws) -> ServerMessage {
+pub async fn recv<S>(ws: &mut WebSocketStream<S>) -> ServerMessage
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         let frame = tokio::time::timeout(DEADLINE, ws.next())
             .await

@@ -1,0 +1,363 @@
+//! A connection's socket, shared by its owner (hyper, then tungstenite) and the
+//! change feed's fan-out, which writes each change straight to it.
+//!
+//! Server frames are unmasked, so a change is one byte sequence for every
+//! subscriber ([`ChangeFrame::frame`]). The fan-out writes it with a
+//! non-blocking `try_write` from its own task: no session wake-up, no
+//! tungstenite, on the common path. Every byte, the owner's and the fan-out's,
+//! goes through one ordered path guarded by a small per-connection lock, so
+//! frames never interleave: whatever could not be written at once waits in
+//! `pending`, nothing new reaches the socket before it, and the owner's writes
+//! wait until it is empty. The session drains `pending` ([`Wire::lagged`]) and
+//! is woken only when the fan-out leaves something there. A subscriber with
+//! more than `capacity` changes pending is marked lagged: its not-yet-started
+//! changes are dropped (a partly written frame is finished first) and the
+//! session resynchronizes it, so memory stays bounded.
+//!
+//! Bytes are counted here, on the socket, exactly as [`CountingStream`] did.
+//!
+//! [`CountingStream`]: pollpush_shared::counting::CountingStream
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker, ready};
+
+use bytes::{Buf, Bytes};
+use pollpush_shared::Revision;
+use pollpush_shared::counting::ByteCounter;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::feed::{ChangeFrame, DirectTarget};
+use crate::stats::{ConnCounter, Stats};
+
+/// One accepted connection's socket; clones share it.
+#[derive(Debug, Clone)]
+pub struct Wire(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    tcp: TcpStream,
+    counter: ConnCounter,
+    stats: Arc<Stats>,
+    out: Mutex<Outgoing>,
+}
+
+/// Bytes committed to the wire's order but not yet written.
+#[derive(Debug)]
+struct Chunk {
+    bytes: Bytes,
+    /// A change frame, counted in `ws_messages_out` once its last byte is written.
+    change: bool,
+}
+
+/// Where this connection stands in the change feed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// Not subscribed: changes are ignored.
+    #[default]
+    Off,
+    /// Subscribing or resyncing: changes wait in `held` until the session has
+    /// written the snapshot or replay they follow.
+    Held,
+    /// Changes go straight to the socket.
+    Live,
+    /// Fell `capacity` changes behind: ignored until the session resyncs.
+    Lagged,
+}
+
+#[derive(Debug, Default)]
+struct Outgoing {
+    pending: VecDeque<Chunk>,
+    /// Change frames in `pending`.
+    changes: usize,
+    gate: Gate,
+    held: Vec<Arc<ChangeFrame>>,
+    /// The newest revision sent or covered by the snapshot; older frames are skipped.
+    last: Revision,
+    capacity: usize,
+    /// The session, to wake when the fan-out leaves work for it.
+    waker: Option<Waker>,
+    broken: bool,
+}
+
+impl Outgoing {
+    /// Drops every change not yet started (the first chunk may be partly
+    /// written: it is finished) and leaves the resync to the session.
+    fn lag(&mut self) {
+        let first = self.pending.pop_front();
+        self.pending.clear();
+        self.changes = 0;
+        if let Some(first) = first {
+            self.changes = usize::from(first.change);
+            self.pending.push_back(first);
+        }
+        self.held = Vec::new();
+        self.gate = Gate::Lagged;
+        wake(self);
+    }
+}
+
+impl Wire {
+    pub fn new(tcp: TcpStream, counter: ConnCounter, stats: Arc<Stats>) -> Self {
+        Self(Arc::new(Shared {
+            tcp,
+            counter,
+            stats,
+            out: Mutex::new(Outgoing::default()),
+        }))
+    }
+
+    /// What the feed's fan-out holds to write changes to this connection.
+    pub fn feed_target(&self) -> Arc<dyn DirectTarget> {
+        self.0.clone()
+    }
+
+    /// Holds changes from now on, until [`Wire::go_live`]: call before
+    /// subscribing or resyncing. More than `capacity` held or pending lags.
+    pub fn hold(&self, capacity: usize) {
+        let mut out = self.0.lock();
+        out.gate = Gate::Held;
+        out.held.clear();
+        out.capacity = capacity.max(1);
+    }
+
+    /// The snapshot or replay up to `last` is written (or pending): the held
+    /// changes after it follow, and later ones go straight to the socket.
+    pub fn go_live(&self, last: Revision) {
+        let mut out = self.0.lock();
+        if out.gate != Gate::Held {
+            return;
+        }
+        out.gate = Gate::Live;
+        out.last = last;
+        for frame in std::mem::take(&mut out.held) {
+            self.0.offer_live(&mut out, &frame);
+        }
+    }
+
+    /// Ignores changes from now on (unsubscribed, or the session is closing).
+    pub fn stop_feed(&self) {
+        let mut out = self.0.lock();
+        out.gate = Gate::Off;
+        out.held = Vec::new();
+    }
+
+    /// Writes what the fan-out left pending; resolves when this connection's
+    /// feed lagged (`Ok`) or its socket failed.
+    pub async fn lagged(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.0.poll_work(cx)).await
+    }
+}
+
+impl DirectTarget for Shared {
+    fn offer(&self, frame: &Arc<ChangeFrame>) {
+        let mut out = self.lock();
+        match out.gate {
+            Gate::Off | Gate::Lagged => {}
+            Gate::Held if out.held.len() >= out.capacity => out.lag(),
+            Gate::Held => out.held.push(frame.clone()),
+            Gate::Live => self.offer_live(&mut out, frame),
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Outgoing> {
+        self.out.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fast path: write at once when nothing is pending, else queue behind it.
+    fn offer_live(&self, out: &mut Outgoing, frame: &Arc<ChangeFrame>) {
+        if frame.revision() <= out.last || out.broken {
+            return;
+        }
+        out.last = frame.revision();
+        let bytes = &frame.frame;
+        if !out.pending.is_empty() {
+            if out.changes >= out.capacity {
+                out.lag();
+            } else {
+                out.changes += 1;
+                out.pending.push_back(Chunk {
+                    bytes: bytes.clone(),
+                    change: true,
+                });
+            }
+            return;
+        }
+        let written = match self.tcp.try_write(bytes) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(_) => {
+                out.broken = true;
+                wake(out);
+                return;
+            }
+        };
+        self.counter.wrote(written as u64);
+        if written == bytes.len() {
+            self.stats.ws_messages_out.fetch_add(1, Relaxed);
+            return;
+        }
+        out.changes += 1;
+        out.pending.push_back(Chunk {
+            bytes: bytes.slice(written..),
+            change: true,
+        });
+        wake(out);
+    }
+
+    /// Writes pending chunks until none is left (`Ready(Ok)`) or the socket is full.
+    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let mut out = self.lock();
+            if out.broken {
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
+            let Some(first) = out.pending.front_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            match self.tcp.try_write(&first.bytes) {
+                Ok(n) => {
+                    self.counter.wrote(n as u64);
+                    if n < first.bytes.len() {
+                        first.bytes.advance(n);
+                    } else if out.pending.pop_front().is_some_and(|c| c.change) {
+                        out.changes -= 1;
+                        self.stats.ws_messages_out.fetch_add(1, Relaxed);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drop(out);
+                    ready!(self.tcp.poll_write_ready(cx))?;
+                }
+                Err(e) => {
+                    out.broken = true;
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+
+    fn poll_work(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        let mut out = self.lock();
+        if out.gate == Gate::Lagged {
+            return Poll::Ready(Ok(()));
+        }
+        if !out.pending.is_empty() {
+            // The fan-out added more since the drain: come back for it.
+            cx.waker().wake_by_ref();
+        } else if !out.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            out.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// The owner's write: whole, after everything pending, never interleaved.
+    /// What the socket does not take at once is kept and written by the next
+    /// flush (or the session's drain), so the owner's frames stay whole.
+    fn poll_write_owned(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let len = bufs.iter().map(|b| b.len()).sum::<usize>();
+        loop {
+            ready!(self.poll_drain(cx))?;
+            ready!(self.tcp.poll_write_ready(cx))?;
+            let mut out = self.lock();
+            if !out.pending.is_empty() {
+                continue;
+            }
+            let written = match self.tcp.try_write_vectored(bufs) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => {
+                    out.broken = true;
+                    return Poll::Ready(Err(e));
+                }
+            };
+            self.counter.wrote(written as u64);
+            if written < len {
+                let mut rest = Vec::with_capacity(len - written);
+                let mut skip = written;
+                for buf in bufs {
+                    let from = skip.min(buf.len());
+                    skip -= from;
+                    rest.extend_from_slice(&buf[from..]);
+                }
+                out.pending.push_back(Chunk {
+                    bytes: rest.into(),
+                    change: false,
+                });
+            }
+            return Poll::Ready(Ok(len));
+        }
+    }
+}
+
+fn wake(out: &Outgoing) {
+    if let Some(waker) = &out.waker {
+        waker.wake_by_ref();
+    }
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let shared = &self.0;
+        loop {
+            ready!(shared.tcp.poll_read_ready(cx))?;
+            match shared.tcp.try_read_buf(buf) {
+                Ok(n) => {
+                    if n > 0 {
+                        shared.counter.read(n as u64);
+                    }
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.0.poll_write_owned(cx, &[io::IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.0.poll_write_owned(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_drain(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.0.poll_drain(cx))?;
+        let socket = socket2::SockRef::from(&self.0.tcp);
+        Poll::Ready(socket.shutdown(std::net::Shutdown::Write))
+    }
+}
