@@ -15,17 +15,18 @@ use std::time::Instant;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use pollpush_shared::message::SPECIES_ROOM;
-use pollpush_shared::{ClientMessage, PROTOCOL_VERSION, ServerInfo, ServerMessage};
-use serde_json::Value;
+use pollpush_shared::{PROTOCOL_VERSION, ServerMessage};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::rooms::{SessionId, valid_room_name};
+use super::rooms::SessionId;
 use crate::State;
-use crate::feed::{Registered, Start};
+use crate::feed::Registered;
 use crate::wire::Wire;
+
+mod commands;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -215,192 +216,6 @@ where
             return Err(End::Close(CloseCode::Policy, "too many messages"));
         }
         Ok(true)
-    }
-
-    async fn on_text(&mut self, text: &str) -> Result<(), End> {
-        let msg = match serde_json::from_str::<ClientMessage>(text) {
-            Ok(msg) => msg,
-            Err(e) if e.is_data() => return self.error("bad_message", e.to_string()).await,
-            Err(e) => return self.error("bad_json", e.to_string()).await,
-        };
-        match msg {
-            ClientMessage::Subscribe { room, since } => self.subscribe(room, since).await,
-            ClientMessage::Unsubscribe { room } => self.unsubscribe(room).await,
-            ClientMessage::Emit { event, data, ack } => self.emit(&event, data, ack).await,
-            ClientMessage::Broadcast { room, event, data } => {
-                self.broadcast(room, event, data).await
-            }
-        }
-    }
-
-    async fn subscribe(&mut self, room: String, since: Option<u64>) -> Result<(), End> {
-        if !valid_room_name(&room) {
-            return self
-                .error("bad_room", "room names are 1-64 of A-Z a-z 0-9 _ . -")
-                .await;
-        }
-        if room != SPECIES_ROOM {
-            self.state.rooms.join(&room, self.id, self.outbox.clone());
-            self.rooms.insert(room.clone());
-            let revision = self.state.store.snapshot().revision;
-            return self
-                .send(&ServerMessage::Subscribed { room, revision })
-                .await;
-        }
-        let feed = &self.state.feed;
-        self.wire.hold(feed.capacity());
-        let target = self.wire.feed_target();
-        let (start, last, registered) = match feed
-            .subscribe_direct(&self.state.store, since, target)
-            .await
-        {
-            Ok(started) => started,
-            Err(e) => {
-                self.stop_species();
-                return self.error("store", e.to_string()).await;
-            }
-        };
-        if self.species.replace(registered).is_none() {
-            self.state.stats.ws_subscribers.fetch_add(1, Relaxed);
-        }
-        match start {
-            Start::Snapshot(snapshot) => {
-                let revision = snapshot.revision;
-                self.send(&ServerMessage::Subscribed {
-                    room: room.clone(),
-                    revision,
-                })
-                .await?;
-                self.send(&ServerMessage::Snapshot {
-                    room,
-                    revision,
-                    species: snapshot.list(),
-                })
-                .await?;
-            }
-            Start::Replay(frames) => {
-                self.send(&ServerMessage::Subscribed {
-                    room,
-                    revision: last,
-                })
-                .await?;
-                for frame in frames {
-                    self.send_text(frame.text.clone()).await?;
-                }
-            }
-        }
-        self.wire.go_live(last);
-        Ok(())
-    }
-
-    /// Ends the species subscription: no change reaches the wire after this.
-    fn stop_species(&mut self) {
-        self.wire.stop_feed();
-        if self.species.take().is_some() {
-            self.state.stats.ws_subscribers.fetch_sub(1, Relaxed);
-        }
-    }
-
-    async fn unsubscribe(&mut self, room: String) -> Result<(), End> {
-        if room == SPECIES_ROOM {
-            self.stop_species();
-        } else if self.rooms.remove(&room) {
-            self.state.rooms.leave(&room, self.id);
-        }
-        self.send(&ServerMessage::Unsubscribed { room }).await
-    }
-
-    async fn emit(&mut self, event: &str, _data: Value, ack: Option<u64>) -> Result<(), End> {
-        match (event, ack) {
-            ("hi!", _) => {
-                let list = self.state.store.snapshot().list();
-                let data = serde_json::to_value(list).unwrap_or(Value::Null);
-                self.send(&ServerMessage::Event {
-                    room: None,
-                    event: "species".into(),
-                    data,
-                })
-                .await?;
-                if let Some(ack) = ack {
-                    self.send(&ServerMessage::Ack {
-                        ack,
-                        data: Value::Null,
-                        error: None,
-                    })
-                    .await?;
-                }
-                Ok(())
-            }
-            ("info", Some(ack)) => {
-                let data = serde_json::to_value(self.info()).unwrap_or(Value::Null);
-                self.send(&ServerMessage::Ack {
-                    ack,
-                    data,
-                    error: None,
-                })
-                .await
-            }
-            ("info", None) => {
-                let data = serde_json::to_value(self.info()).unwrap_or(Value::Null);
-                self.send(&ServerMessage::Event {
-                    room: None,
-                    event: "info".into(),
-                    data,
-                })
-                .await
-            }
-            (other, Some(ack)) => {
-                let error = Some(format!("unknown event {other:?}"));
-                self.send(&ServerMessage::Ack {
-                    ack,
-                    data: Value::Null,
-                    error,
-                })
-                .await
-            }
-            (other, None) => {
-                self.error("unknown_event", format!("unknown event {other:?}"))
-                    .await
-            }
-        }
-    }
-
-    fn info(&self) -> ServerInfo {
-        let snapshot = self.state.store.snapshot();
-        ServerInfo {
-            server: crate::server_name(),
-            protocol: PROTOCOL_VERSION,
-            revision: snapshot.revision,
-            species: snapshot.species.len(),
-            clients: self.state.stats.ws.connections.load(Relaxed),
-            uptime_s: self.state.stats.uptime_s(),
-        }
-    }
-
-    async fn broadcast(&mut self, room: String, event: String, data: Value) -> Result<(), End> {
-        if !valid_room_name(&room) {
-            return self
-                .error("bad_room", "room names are 1-64 of A-Z a-z 0-9 _ . -")
-                .await;
-        }
-        if room == SPECIES_ROOM {
-            return self
-                .error("forbidden", "only the server writes to the species room")
-                .await;
-        }
-        let msg = ServerMessage::Event {
-            room: Some(room.clone()),
-            event,
-            data,
-        };
-        let Ok(text) = serde_json::to_string(&msg) else {
-            return self.error("bad_message", "data could not be encoded").await;
-        };
-        let (_, full) = self.state.rooms.broadcast(&room, self.id, &text.into());
-        if full > 0 {
-            tracing::debug!("room {room}: {full} members too slow for a broadcast");
-        }
-        Ok(())
     }
 
     /// The client fell too far behind: everything queued for it was dropped;
