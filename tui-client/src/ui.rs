@@ -185,14 +185,17 @@ impl Screen<'_> {
         let clock = match self.app.clock.source {
             ClockSource::SameProcess => "same clock".to_owned(),
             ClockSource::Unknown => "clock offset unknown".to_owned(),
+            // Short enough to fit 80 columns after the load figures.
             ClockSource::HttpDate => format!(
-                "clock offset {} via Date (±1 s), corrected",
+                "clock {} corrected (Date ±1 s)",
                 signed_ms(self.app.clock.offset)
             ),
-            ClockSource::Hello => format!(
-                "clock offset {} via hello, corrected",
-                signed_ms(self.app.clock.offset)
-            ),
+            ClockSource::Hello => {
+                format!(
+                    "clock {} corrected (hello)",
+                    signed_ms(self.app.clock.offset)
+                )
+            }
         };
         spans.push(Span::styled(format!(" · {clock}"), theme.dim()));
         Line::from(spans)

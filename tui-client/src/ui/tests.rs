@@ -216,7 +216,7 @@ fn a_remote_server_clock_offset_is_shown_as_corrected() {
     ));
     let screen = render(&app, 100, 20);
     assert!(
-        screen.contains("clock offset -1250 ms via hello, corrected"),
+        screen.contains("clock -1250 ms corrected (hello)"),
         "{screen}"
     );
     assert!(
