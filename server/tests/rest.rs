@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{create, http, spawn_server, url};
+use common::{create, get, http, spawn_server, url};
 use pollpush_shared::{Problem, Species};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -21,7 +21,7 @@ async fn problem(r: reqwest::Response) -> Problem {
 async fn fresh_store_lists_the_talks_two_species_at_both_paths() {
     let server = spawn_server().await;
     for path in ["/species", "/species/"] {
-        let r = http().get(url(&server, path)).send().await.unwrap();
+        let r = get(&server, path).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], "application/json");
         assert_eq!(r.headers()["x-revision"], "0");
@@ -34,7 +34,7 @@ async fn fresh_store_lists_the_talks_two_species_at_both_paths() {
 #[tokio::test]
 async fn etag_gives_304_until_the_data_changes() {
     let server = spawn_server().await;
-    let r = http().get(url(&server, "/species")).send().await.unwrap();
+    let r = get(&server, "/species").await;
     let etag = r.headers()["etag"].clone();
     let r = http()
         .get(url(&server, "/species"))
@@ -70,14 +70,7 @@ async fn create_read_replace_delete_round_trip() {
     let created: Species = r.json().await.unwrap();
     assert_eq!((created.id, created.observations), (3, 4));
 
-    let got: Species = http()
-        .get(url(&server, "/species/3"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Species = get(&server, "/species/3").await.json().await.unwrap();
     assert_eq!(got, created);
 
     let r = http()
@@ -102,7 +95,7 @@ async fn create_read_replace_delete_round_trip() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     for r in [
-        http().get(url(&server, "/species/3")).send().await.unwrap(),
+        get(&server, "/species/3").await,
         http()
             .delete(url(&server, "/species/3"))
             .send()
@@ -118,7 +111,7 @@ async fn create_read_replace_delete_round_trip() {
         assert_eq!(r.status(), 404);
         assert_eq!(problem(r).await.status, 404);
     }
-    let r = http().get(url(&server, "/species")).send().await.unwrap();
+    let r = get(&server, "/species").await;
     assert_eq!(
         r.headers()["x-revision"],
         "3",
@@ -194,7 +187,7 @@ async fn invalid_bodies_get_the_status_they_deserve() {
     let big = format!("{{\"name\":\"{}\"}}", "x".repeat(70 * 1024));
     let r = post(big, "application/json").await.unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let r = http().get(url(&server, "/species")).send().await.unwrap();
+    let r = get(&server, "/species").await;
     assert_eq!(
         r.headers()["x-revision"],
         "0",
@@ -230,11 +223,7 @@ async fn oversize_chunked_body_without_length_is_413() {
 async fn bad_ids_wrong_methods_and_unknown_paths() {
     let server = spawn_server().await;
     for id in ["abc", "0", "-1", "1.5", "99999999999999999999999"] {
-        let r = http()
-            .get(url(&server, &format!("/species/{id}")))
-            .send()
-            .await
-            .unwrap();
+        let r = get(&server, &format!("/species/{id}")).await;
         assert_eq!(r.status(), 400, "id {id}");
     }
     let r = http()
@@ -251,7 +240,7 @@ async fn bad_ids_wrong_methods_and_unknown_paths() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert!(r.headers()["allow"].to_str().unwrap().contains("POST"));
-    let r = http().get(url(&server, "/nope")).send().await.unwrap();
+    let r = get(&server, "/nope").await;
     assert_eq!(r.status(), 404);
     assert_eq!(problem(r).await.status, 404);
 }
@@ -314,22 +303,8 @@ async fn cors_origins_can_be_restricted() {
 #[tokio::test]
 async fn openapi_swagger_docs_and_health_are_served() {
     let server = spawn_server().await;
-    let a = http()
-        .get(url(&server, "/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let b = http()
-        .get(url(&server, "/swagger.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let a = get(&server, "/openapi.json").await.text().await.unwrap();
+    let b = get(&server, "/swagger.json").await.text().await.unwrap();
     assert_eq!(a, b);
     let doc: serde_json::Value = serde_json::from_str(&a).unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with('3'));
@@ -343,23 +318,12 @@ async fn openapi_swagger_docs_and_health_are_served() {
             "{status}"
         );
     }
-    let r = http().get(url(&server, "/docs/")).send().await.unwrap();
+    let r = get(&server, "/docs/").await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("swagger"));
-    let r = http()
-        .get(url(&server, "/docs/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap();
+    let r = get(&server, "/docs/swagger-initializer.js").await;
     assert!(r.text().await.unwrap().contains("/openapi.json"));
-    let health: serde_json::Value = http()
-        .get(url(&server, "/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = get(&server, "/healthz").await.json().await.unwrap();
     assert_eq!(health, json!({"status": "ok"}));
 }
 
@@ -386,14 +350,7 @@ async fn stats_count_the_exact_bytes_on_the_wire() {
     );
     assert_eq!(after.rest.requests - before.rest.requests, 1);
     assert_eq!(after.rest.by_status.get(&200), Some(&1));
-    let metrics = http()
-        .get(url(&server, "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get(&server, "/metrics").await.text().await.unwrap();
     assert!(metrics.contains("pollpush_rest_bytes_out_total"));
     assert!(metrics.contains("pollpush_rest_responses_total{status=\"200\"}"));
 }

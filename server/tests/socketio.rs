@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{http, spawn_server_with, url};
+use common::{get, http, spawn_server_with, url};
 use pollpush_server::Config;
 
 /// Installs the pinned clients once; later runs reuse them.
@@ -83,7 +83,7 @@ async fn static_folder_serves_pages_safely() {
         ..Config::default()
     })
     .await;
-    let r = http().get(url(&server, "/page.html")).send().await.unwrap();
+    let r = get(&server, "/page.html").await;
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
@@ -99,10 +99,10 @@ async fn static_folder_serves_pages_safely() {
         "/%2e%2e/Cargo.toml",
         "/missing.html",
     ] {
-        let r = http().get(url(&server, path)).send().await.unwrap();
+        let r = get(&server, path).await;
         assert_eq!(r.status(), 404, "{path}");
     }
-    let r = http().get(url(&server, "/species")).send().await.unwrap();
+    let r = get(&server, "/species").await;
     assert_eq!(
         r.status(),
         200,
@@ -118,19 +118,11 @@ async fn bad_socketio_requests_get_4xx_and_the_server_stays_healthy() {
         "EIO=9&transport=polling",
         "EIO=4&transport=carrier",
     ] {
-        let r = http()
-            .get(url(&server, &format!("/socket.io/?{query}")))
-            .send()
-            .await
-            .unwrap();
+        let r = get(&server, &format!("/socket.io/?{query}")).await;
         assert_eq!(r.status(), 400, "{query}");
     }
     // A real handshake, then garbage, an unknown namespace and an oversize payload.
-    let open = http()
-        .get(url(&server, "/socket.io/?EIO=4&transport=polling"))
-        .send()
-        .await
-        .unwrap();
+    let open = get(&server, "/socket.io/?EIO=4&transport=polling").await;
     let body = open.text().await.unwrap();
     let handshake: serde_json::Value = serde_json::from_str(body.trim_start_matches('0')).unwrap();
     let sid = handshake["sid"].as_str().unwrap().to_owned();
@@ -165,6 +157,6 @@ async fn bad_socketio_requests_get_4xx_and_the_server_stays_healthy() {
             .status()
             .is_client_error()
     );
-    let r = http().get(url(&server, "/healthz")).send().await.unwrap();
+    let r = get(&server, "/healthz").await;
     assert_eq!(r.status(), 200);
 }

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    close_code, create, http, recv, send, send_raw, spawn_server, spawn_server_with, subscriber,
-    url, ws_client,
+    close_code, create, get, http, recv, send, send_raw, spawn_server, spawn_server_with,
+    subscriber, url, ws_client,
 };
 use pollpush_server::{Config, WsConfig};
 use pollpush_shared::{ChangeOp, ClientMessage, ServerMessage};
@@ -452,7 +452,7 @@ async fn plain_http_on_ws_is_426_and_bad_origins_are_403() {
         ..Config::default()
     })
     .await;
-    let r = http().get(url(&server, "/ws")).send().await.unwrap();
+    let r = get(&server, "/ws").await;
     assert_eq!(r.status(), 426);
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
         format!("ws://{}/ws", server.local_addr()),

@@ -122,3 +122,8 @@ pub async fn create(server: &Server, name: &str) -> u64 {
         .as_u64()
         .unwrap()
 }
+
+/// `GET path` on the server; fails the test if the request cannot be made.
+pub async fn get(server: &Server, path: &str) -> reqwest::Response {
+    http().get(url(server, path)).send().await.unwrap()
+}
