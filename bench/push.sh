@@ -4,6 +4,7 @@
 # and the stock warp::ws() baseline (server/examples/stock_warp_ws.rs), in one run.
 #   bench/push.sh                                  # 100, 1000 and 10000 subscribers
 #   bench/push.sh --subscribers 100 --writes 20    # any push_bench flag (--help)
+#   PUSH_BENCH_SERVER_CPUS=0 taskset -c 1 bench/push.sh ...   # server on CPU 0, clients on CPU 1
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}

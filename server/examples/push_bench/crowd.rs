@@ -162,7 +162,7 @@ impl Subscriber {
     /// Connects and subscribes (holding a `gate` permit), reports its start
     /// revision on `ready`, then reads until stopped; returns its last revision.
     async fn run(
-        mut self,
+        self,
         gate: Arc<Semaphore>,
         ready: mpsc::Sender<anyhow::Result<u64>>,
     ) -> anyhow::Result<u64> {
@@ -178,9 +178,16 @@ impl Subscriber {
         };
         let _ = ready.send(Ok(last)).await;
         drop(ready);
+        // One long-lived future: `changed()` re-created on every message would put
+        // 10,000 clients on the same waiter list per message, and the client, not
+        // the server, would set the pace.
+        let mut stop = self.stop.clone();
+        let mut stopped = std::pin::pin!(async move {
+            let _ = stop.changed().await;
+        });
         loop {
             tokio::select! {
-                _ = self.stop.changed() => return Ok(last),
+                () = &mut stopped => return Ok(last),
                 frame = ws.next() => match frame {
                     Some(Ok(Message::Text(text))) => self.on_text(&text, &mut last),
                     Some(Ok(_)) => {}

@@ -74,11 +74,24 @@ impl Target {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {}", exe.display()))?;
-        let pid = child
+        let pid: i32 = child
             .id()
             .context("the server exited at once")?
             .try_into()
             .context("pid out of range")?;
+        // PUSH_BENCH_SERVER_CPUS=0 pins the server (all its threads) to CPU 0; run the bench
+        // itself with `taskset -c 1` so clients and server stop competing for the same core.
+        if let Ok(cpus) = std::env::var("PUSH_BENCH_SERVER_CPUS") {
+            let status = std::process::Command::new("taskset")
+                .args(["-a", "-p", "-c", &cpus, &pid.to_string()])
+                .stdout(Stdio::null())
+                .status()
+                .context("taskset is needed for PUSH_BENCH_SERVER_CPUS")?;
+            anyhow::ensure!(
+                status.success(),
+                "taskset could not pin the server to {cpus}"
+            );
+        }
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
