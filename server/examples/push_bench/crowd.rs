@@ -12,6 +12,8 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::raw;
+
 /// Every network step of a subscriber must finish within this.
 const STEP: Duration = Duration::from_secs(30);
 
@@ -91,6 +93,7 @@ pub async fn connect(
     url: &str,
     n: usize,
     concurrency: usize,
+    raw: bool,
     tracker: &Arc<Tracker>,
     deadline: Duration,
 ) -> anyhow::Result<Crowd> {
@@ -103,6 +106,7 @@ pub async fn connect(
             url: url.to_owned(),
             tracker: tracker.clone(),
             stop: stop_rx.clone(),
+            raw,
         };
         let (gate, ready_tx) = (gate.clone(), ready_tx.clone());
         tasks.spawn(sub.run(gate, ready_tx));
@@ -156,6 +160,7 @@ struct Subscriber {
     url: String,
     tracker: Arc<Tracker>,
     stop: watch::Receiver<bool>,
+    raw: bool,
 }
 
 impl Subscriber {
@@ -185,6 +190,15 @@ impl Subscriber {
         let mut stopped = std::pin::pin!(async move {
             let _ = stop.changed().await;
         });
+        if self.raw {
+            let tcp = raw::after_snapshot(ws).await?;
+            return raw::read(tcp, &mut stopped, |text| self.on_text(text, &mut last))
+                .await
+                .inspect_err(|_| {
+                    self.tracker.dropped.fetch_add(1, Relaxed);
+                })
+                .map(|()| last);
+        }
         loop {
             tokio::select! {
                 () = &mut stopped => return Ok(last),
@@ -244,7 +258,7 @@ impl Subscriber {
     }
 }
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The `"revision":N` of a server message, without parsing the whole frame

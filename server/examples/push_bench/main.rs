@@ -13,6 +13,7 @@
 //! (`bench/push.sh` does both.)
 
 mod crowd;
+mod raw;
 mod target;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,10 @@ struct Cli {
     /// The stock_warp_ws binary (default: next to this example).
     #[arg(long)]
     baseline: Option<PathBuf>,
+    /// After the handshake and snapshot, read frames straight off the socket instead of
+    /// through tungstenite: a lighter client, so 10,000 of them pace the run less.
+    #[arg(long)]
+    raw_clients: bool,
 }
 
 /// What one (server, N) run measured.
@@ -149,6 +154,7 @@ async fn measure(kind: Kind, exe: &Path, n: usize, cli: &Cli) -> anyhow::Result<
         &target.ws_url(),
         n,
         cli.concurrency,
+        cli.raw_clients,
         &tracker,
         connect_deadline,
     )
