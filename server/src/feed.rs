@@ -95,17 +95,31 @@ enum Slot {
     Direct(Arc<dyn DirectTarget>),
 }
 
-/// Every live subscription.
-#[derive(Debug, Default)]
+/// Every live subscription, in shards that fan out in parallel (one task each),
+/// so a change reaches 10,000 sockets on every core, not one.
+#[derive(Debug)]
 struct Registry {
     next_id: AtomicU64,
-    slots: RwLock<HashMap<u64, Slot>>,
+    shards: Vec<RwLock<HashMap<u64, Slot>>>,
 }
 
 impl Registry {
-    /// Hands a committed change to every current subscriber, without waiting for any.
-    fn fan_out(&self, frame: &Arc<ChangeFrame>) {
-        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+    fn new(shards: usize) -> Self {
+        Self {
+            next_id: AtomicU64::new(0),
+            shards: (0..shards.max(1)).map(|_| RwLock::default()).collect(),
+        }
+    }
+
+    fn shard(&self, id: u64) -> &RwLock<HashMap<u64, Slot>> {
+        &self.shards[(id % self.shards.len() as u64) as usize]
+    }
+
+    /// Hands a committed change to every subscriber of one shard, without waiting for any.
+    fn fan_out(&self, shard: usize, frame: &Arc<ChangeFrame>) {
+        let slots = self.shards[shard]
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         for slot in slots.values() {
             match slot {
                 Slot::Queue { queue, lagged } => {
@@ -120,7 +134,7 @@ impl Registry {
 
     fn register(self: &Arc<Self>, slot: Slot) -> Registered {
         let id = self.next_id.fetch_add(1, Relaxed);
-        self.slots
+        self.shard(id)
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id, slot);
@@ -141,7 +155,7 @@ pub struct Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         self.registry
-            .slots
+            .shard(self.id)
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.id);
@@ -150,13 +164,15 @@ impl Drop for Registered {
 
 /// The publishing half, held by the store.
 #[derive(Debug, Clone)]
-pub struct FeedSender(mpsc::UnboundedSender<Arc<ChangeFrame>>);
+pub struct FeedSender(Arc<[mpsc::UnboundedSender<Arc<ChangeFrame>>]>);
 
 impl FeedSender {
-    /// Queues a committed change for the fan-out task; never blocks the writer.
+    /// Queues a committed change for every shard's fan-out task; never blocks the writer.
     pub fn publish(&self, frame: Arc<ChangeFrame>) {
-        // Only fails once the server is shutting down; the change is in the store anyway.
-        let _ = self.0.send(frame);
+        for shard in self.0.iter() {
+            // Only fails once the server is shutting down; the change is in the store anyway.
+            let _ = shard.send(frame.clone());
+        }
     }
 }
 
@@ -165,7 +181,7 @@ impl FeedSender {
 pub struct ChangeFeed {
     registry: Arc<Registry>,
     capacity: usize,
-    publish: mpsc::UnboundedSender<Arc<ChangeFrame>>,
+    publish: FeedSender,
 }
 
 /// Where a new subscription starts.
@@ -191,18 +207,25 @@ impl ChangeFeed {
     /// A feed whose subscribers may fall `capacity` changes behind before they lag.
     /// Starts its fan-out task, so it needs a Tokio runtime.
     pub fn new(capacity: usize) -> Self {
-        let registry = Arc::new(Registry::default());
-        let (publish, mut frames) = mpsc::unbounded_channel::<Arc<ChangeFrame>>();
-        let fan_out = registry.clone();
-        tokio::spawn(async move {
-            while let Some(frame) = frames.recv().await {
-                fan_out.fan_out(&frame);
-            }
-        });
+        // One shard per core: each shard's task writes to its own subscribers, so
+        // a change is fanned out on every core at once.
+        let shards = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let registry = Arc::new(Registry::new(shards));
+        let mut senders = Vec::with_capacity(shards);
+        for shard in 0..shards {
+            let (publish, mut frames) = mpsc::unbounded_channel::<Arc<ChangeFrame>>();
+            senders.push(publish);
+            let fan_out = registry.clone();
+            tokio::spawn(async move {
+                while let Some(frame) = frames.recv().await {
+                    fan_out.fan_out(shard, &frame);
+                }
+            });
+        }
         Self {
             registry,
             capacity: capacity.max(16),
-            publish,
+            publish: FeedSender(senders.into()),
         }
     }
 
@@ -212,7 +235,7 @@ impl ChangeFeed {
     }
 
     pub fn sender(&self) -> FeedSender {
-        FeedSender(self.publish.clone())
+        self.publish.clone()
     }
 
     /// Subscribes from `since` (a replay when the store still has every later
