@@ -1,18 +1,18 @@
 //! The change feed: how a committed write reaches every subscriber.
 //!
-//! Each change is serialized once into a [`ChangeFrame`] whose bytes every
-//! session sends as they are. The store's write path (a blocking thread) hands
-//! the frame to one fan-out task, in commit order; that task, on a runtime
-//! worker where waking a session is cheap (its local run queue, not the shared
-//! injection queue), puts the frame in each subscriber's own bounded queue with
-//! a non-blocking `try_send`: receivers share no lock, and a subscriber
-//! that stops reading costs at most its queue and never slows the others. When
-//! its queue is full it is marked lagged, and on its next read it learns so
-//! ([`Next::Lagged`]) and is resynchronized with a snapshot.
+//! Each change is serialized and framed once into a [`ChangeFrame`] whose bytes
+//! every subscriber receives as they are. The store's write path (a blocking
+//! thread) hands the frame, in commit order, to one fan-out task per core; each
+//! task owns a shard of the subscribers, and runs on a runtime worker, where
+//! waking a task is cheap (its local run queue, not the shared injection queue).
 //!
-//! A WebSocket session subscribes its connection instead ([`DirectTarget`]):
-//! the fan-out writes each frame to the socket itself (see `wire.rs`), so the
-//! common path wakes no task at all.
+//! A WebSocket session subscribes its connection ([`DirectTarget`]): the fan-out
+//! writes the frame to the socket itself (see `wire.rs`), so the common path
+//! wakes no task at all. Other subscribers (the socket.io forwarder) get the
+//! frame through their own bounded queue with a non-blocking `try_send`. Either
+//! way receivers share no lock, a subscriber that stops reading costs at most
+//! its bound and never slows the others, and one that falls behind is marked
+//! lagged and resynchronized with a snapshot.
 //!
 //! The interface is two verbs, publish a change and subscribe from a revision,
 //! so a broker-backed feed (Redis, NATS) can replace this one later.
@@ -47,10 +47,12 @@ impl ChangeFrame {
         let ServerMessage::Change(change) = msg else {
             unreachable!("constructed as a change just above")
         };
-        let frame = text_frame(text.as_bytes());
+        let (frame, header) = text_frame(text.as_bytes());
+        // One buffer: the text is the frame's payload, not a second copy.
+        let text = Utf8Bytes::try_from(frame.slice(header..)).unwrap_or_default();
         Arc::new(Self {
             change,
-            text: text.into(),
+            text,
             frame,
         })
     }
@@ -60,8 +62,9 @@ impl ChangeFrame {
     }
 }
 
-/// An unmasked, unfragmented WebSocket text frame (RFC 6455 §5.2) carrying `payload`.
-fn text_frame(payload: &[u8]) -> Bytes {
+/// An unmasked, unfragmented WebSocket text frame (RFC 6455 §5.2) carrying
+/// `payload`, and the length of its header.
+fn text_frame(payload: &[u8]) -> (Bytes, usize) {
     let mut frame = BytesMut::with_capacity(payload.len() + 10);
     frame.put_u8(0x81); // FIN, text
     let len = payload.len();
@@ -74,8 +77,9 @@ fn text_frame(payload: &[u8]) -> Bytes {
         frame.put_u8(127);
         frame.put_u64(len as u64);
     }
+    let header = frame.len();
     frame.put_slice(payload);
-    frame.freeze()
+    (frame.freeze(), header)
 }
 
 /// A subscriber the fan-out hands each change to directly, on the fan-out's
@@ -197,7 +201,7 @@ pub enum Start {
 #[derive(Debug)]
 pub enum Next {
     Change(Arc<ChangeFrame>),
-    /// This subscriber fell behind the ring and lost changes: resynchronize it.
+    /// This subscriber fell behind and changes were dropped for it: resynchronize it.
     Lagged,
     /// The feed is gone (server shutting down).
     Closed,
@@ -205,7 +209,7 @@ pub enum Next {
 
 impl ChangeFeed {
     /// A feed whose subscribers may fall `capacity` changes behind before they lag.
-    /// Starts its fan-out task, so it needs a Tokio runtime.
+    /// Starts its fan-out tasks, so it needs a Tokio runtime.
     pub fn new(capacity: usize) -> Self {
         // One shard per core: each shard's task writes to its own subscribers, so
         // a change is fanned out on every core at once.

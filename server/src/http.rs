@@ -62,7 +62,7 @@ pub async fn serve<S, B>(
             let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes);
         }
         let tag = ConnTag::new(state.stats.clone());
-        let wire = Wire::new(tcp, ConnCounter(tag.clone()), state.stats.clone());
+        let wire = Wire::new(tcp, ConnCounter(tag.clone()));
         let io = TokioIo::new(wire.clone());
         let state = state.clone();
         let routes = routes.clone();

@@ -26,7 +26,7 @@ where
         Method::GET | Method::HEAD => list(&state, &headers),
         Method::POST => match read_json::<NewSpecies, _, _>(&headers, body).await {
             Ok(new) => match new.validate() {
-                Ok(()) => create(&state, new).await,
+                Ok(()) => write(&state, Mutation::Create(new), StatusCode::CREATED).await,
                 Err(v) => validation_response(&v),
             },
             Err(problem) => problem_response(&problem),
@@ -94,9 +94,7 @@ fn list(state: &State, headers: &HeaderMap) -> Response {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| etag_matches(v, etag));
     let mut response = if not_modified {
-        let mut r = Response::new(Bytes::new().into());
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
+        empty(StatusCode::NOT_MODIFIED)
     } else {
         let mut r = Response::new(body.clone().into());
         r.headers_mut()
@@ -121,38 +119,32 @@ fn etag_matches(header: &str, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
-async fn create(state: &State, new: NewSpecies) -> Response {
-    match state.store.write(Mutation::Create(new)).await {
+/// Applies one write; `201` answers also say where the new species lives.
+async fn write(state: &State, mutation: Mutation, status: StatusCode) -> Response {
+    match state.store.write(mutation).await {
         Ok(change) => {
-            let mut r = json_response(StatusCode::CREATED, &change.species);
-            let location = format!("/species/{}", change.species.id);
-            if let Ok(v) = HeaderValue::from_str(&location) {
-                r.headers_mut().insert(LOCATION, v);
+            let mut r = if status == StatusCode::NO_CONTENT {
+                empty(status)
+            } else {
+                json_response(status, &change.species)
+            };
+            let h = r.headers_mut();
+            if status == StatusCode::CREATED
+                && let Ok(v) = HeaderValue::from_str(&format!("/species/{}", change.species.id))
+            {
+                h.insert(LOCATION, v);
             }
-            r.headers_mut()
-                .insert("x-revision", HeaderValue::from(change.revision));
+            h.insert("x-revision", HeaderValue::from(change.revision));
             r
         }
         Err(e) => store_error(&e),
     }
 }
 
-async fn write(state: &State, mutation: Mutation, status: StatusCode) -> Response {
-    match state.store.write(mutation).await {
-        Ok(change) => {
-            let mut r = if status == StatusCode::NO_CONTENT {
-                let mut r = Response::new(Bytes::new().into());
-                *r.status_mut() = status;
-                r
-            } else {
-                json_response(status, &change.species)
-            };
-            r.headers_mut()
-                .insert("x-revision", HeaderValue::from(change.revision));
-            r
-        }
-        Err(e) => store_error(&e),
-    }
+fn empty(status: StatusCode) -> Response {
+    let mut r = Response::new(Bytes::new().into());
+    *r.status_mut() = status;
+    r
 }
 
 /// Reads a bounded JSON body and sorts every failure into the status it deserves.

@@ -176,6 +176,11 @@ impl ConnTag {
         }))
     }
 
+    /// The server's counters this connection adds to.
+    pub fn stats(&self) -> &Stats {
+        &self.0.stats
+    }
+
     /// From now on this connection's bytes count under `protocol`, starting with
     /// the request that asked for it (the upgrade, or socket.io's first poll).
     /// Only a REST connection changes protocol.

@@ -32,7 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::feed::{ChangeFrame, DirectTarget};
-use crate::stats::{ConnCounter, Stats};
+use crate::stats::ConnCounter;
 
 /// One accepted connection's socket; clones share it.
 #[derive(Debug, Clone)]
@@ -42,7 +42,6 @@ pub struct Wire(Arc<Shared>);
 struct Shared {
     tcp: TcpStream,
     counter: ConnCounter,
-    stats: Arc<Stats>,
     out: Mutex<Outgoing>,
 }
 
@@ -102,11 +101,10 @@ impl Outgoing {
 }
 
 impl Wire {
-    pub fn new(tcp: TcpStream, counter: ConnCounter, stats: Arc<Stats>) -> Self {
+    pub fn new(tcp: TcpStream, counter: ConnCounter) -> Self {
         Self(Arc::new(Shared {
             tcp,
             counter,
-            stats,
             out: Mutex::new(Outgoing::default()),
         }))
     }
@@ -200,7 +198,7 @@ impl Shared {
         };
         self.counter.wrote(written as u64);
         if written == bytes.len() {
-            self.stats.ws_messages_out.fetch_add(1, Relaxed);
+            self.counter.0.stats().ws_messages_out.fetch_add(1, Relaxed);
             return;
         }
         out.changes += 1;
@@ -228,7 +226,7 @@ impl Shared {
                         first.bytes.advance(n);
                     } else if out.pending.pop_front().is_some_and(|c| c.change) {
                         out.changes -= 1;
-                        self.stats.ws_messages_out.fetch_add(1, Relaxed);
+                        self.counter.0.stats().ws_messages_out.fetch_add(1, Relaxed);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

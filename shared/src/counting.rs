@@ -36,10 +36,6 @@ impl<S, C> CountingStream<S, C> {
     pub fn new(inner: S, counter: C) -> Self {
         Self { inner, counter }
     }
-
-    pub fn counter(&self) -> &C {
-        &self.counter
-    }
 }
 
 impl<S: AsyncRead + Unpin, C: ByteCounter + Unpin> AsyncRead for CountingStream<S, C> {

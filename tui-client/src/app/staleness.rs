@@ -97,10 +97,6 @@ impl Staleness {
     pub fn max(&self) -> Duration {
         self.peak
     }
-
-    pub fn sample_count(&self) -> u64 {
-        self.samples.len()
-    }
 }
 
 #[cfg(test)]
