@@ -6,10 +6,9 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use common::{DEADLINE, http, recv, send};
-use pollpush_shared::{ClientMessage, ServerMessage, Species};
+use common::{http, recv, send, subscribe_species};
+use pollpush_shared::{ServerMessage, Species};
 use serde_json::json;
 
 /// The real binary on port 0; returns the child and the address it printed.
@@ -67,12 +66,11 @@ async fn acknowledged_writes_survive_sigkill_and_history_resumes() {
         }));
     }
     // Kill once a good number of writes were acknowledged, while writes are in flight.
-    let start = Instant::now();
-    while acked.lock().unwrap().len() < 200 {
-        assert!(start.elapsed() < DEADLINE * 3, "writes too slow");
-        tokio::task::yield_now().await;
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    common::eventually(
+        || acked.lock().unwrap().len() >= 200,
+        "200 acknowledged writes",
+    )
+    .await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     for w in writers {
@@ -99,14 +97,7 @@ async fn acknowledged_writes_survive_sigkill_and_history_resumes() {
         .await
         .unwrap();
     assert!(matches!(recv(&mut ws).await, ServerMessage::Hello { .. }));
-    send(
-        &mut ws,
-        &ClientMessage::Subscribe {
-            room: "species".into(),
-            since: Some(10),
-        },
-    )
-    .await;
+    send(&mut ws, &subscribe_species(Some(10))).await;
     assert!(matches!(
         recv(&mut ws).await,
         ServerMessage::Subscribed { .. }

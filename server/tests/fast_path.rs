@@ -9,7 +9,10 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use common::{DEADLINE, http, recv, send, spawn_server_with, subscriber, url, ws_client};
+use common::{
+    DEADLINE, eventually, http, recv, send, spawn_server_with, subscribe_species, subscriber, url,
+    ws_client,
+};
 use futures_util::{SinkExt, StreamExt};
 use pollpush_server::{Config, Server, WsConfig};
 use pollpush_shared::counting::{ByteCounter, CountingStream};
@@ -48,15 +51,6 @@ fn spawn_writes(server: &Server, n: u64) -> tokio::task::JoinHandle<()> {
             assert_eq!(r.unwrap().status(), 201);
         }
     })
-}
-
-/// Waits until `done` holds, failing the test after [`DEADLINE`].
-async fn eventually(mut done: impl FnMut() -> bool, what: &str) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
 }
 
 #[tokio::test]
@@ -165,10 +159,7 @@ async fn blocked_writes_are_finished_by_the_session_and_counted_exactly() {
     .await
     .unwrap();
     assert!(matches!(recv(&mut ws).await, ServerMessage::Hello { .. }));
-    let subscribe = ClientMessage::Subscribe {
-        room: "species".into(),
-        since: None,
-    };
+    let subscribe = subscribe_species(None);
     send(&mut ws, &subscribe).await;
     assert!(matches!(
         recv(&mut ws).await,

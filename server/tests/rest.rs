@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{create, get, http, spawn_server, url};
+use common::{create, get, http, revision, spawn_server, url};
 use pollpush_shared::{Problem, Species};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -111,12 +111,7 @@ async fn create_read_replace_delete_round_trip() {
         assert_eq!(r.status(), 404);
         assert_eq!(problem(r).await.status, 404);
     }
-    let r = get(&server, "/species").await;
-    assert_eq!(
-        r.headers()["x-revision"],
-        "3",
-        "three writes, three revisions"
-    );
+    assert_eq!(revision(&server).await, 3, "three writes, three revisions");
 }
 
 #[tokio::test]
@@ -187,12 +182,7 @@ async fn invalid_bodies_get_the_status_they_deserve() {
     let big = format!("{{\"name\":\"{}\"}}", "x".repeat(70 * 1024));
     let r = post(big, "application/json").await.unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let r = get(&server, "/species").await;
-    assert_eq!(
-        r.headers()["x-revision"],
-        "0",
-        "no invalid body was written"
-    );
+    assert_eq!(revision(&server).await, 0, "no invalid body was written");
 }
 
 #[tokio::test]

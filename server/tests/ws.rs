@@ -4,8 +4,8 @@
 mod common;
 
 use common::{
-    close_code, create, get, http, recv, send, send_raw, spawn_server, spawn_server_with,
-    subscriber, url, ws_client,
+    close_code, create, emit, get, http, recv, send, send_raw, spawn_server, spawn_server_with,
+    subscribe_species, subscriber, url, ws_client,
 };
 use pollpush_server::{Config, WsConfig};
 use pollpush_shared::{ChangeOp, ClientMessage, ServerMessage};
@@ -34,14 +34,7 @@ async fn hello_then_subscribe_gives_subscribed_and_snapshot() {
     };
     assert_eq!((protocol, revision), (1, 0));
     assert!(name.starts_with("pollpush/"));
-    send(
-        &mut ws,
-        &ClientMessage::Subscribe {
-            room: "species".into(),
-            since: None,
-        },
-    )
-    .await;
+    send(&mut ws, &subscribe_species(None)).await;
     assert_eq!(
         recv(&mut ws).await,
         ServerMessage::Subscribed {
@@ -104,14 +97,7 @@ async fn resume_with_since_replays_exactly_the_missed_changes() {
         create(&server, name).await;
     }
     let (mut ws, _) = ws_client(&server).await;
-    send(
-        &mut ws,
-        &ClientMessage::Subscribe {
-            room: "species".into(),
-            since: Some(1),
-        },
-    )
-    .await;
+    send(&mut ws, &subscribe_species(Some(1))).await;
     assert_eq!(
         recv(&mut ws).await,
         ServerMessage::Subscribed {
@@ -134,14 +120,7 @@ async fn resume_with_since_replays_exactly_the_missed_changes() {
 async fn since_from_another_timeline_gets_a_snapshot() {
     let server = spawn_server().await;
     let (mut ws, _) = ws_client(&server).await;
-    send(
-        &mut ws,
-        &ClientMessage::Subscribe {
-            room: "species".into(),
-            since: Some(99),
-        },
-    )
-    .await;
+    send(&mut ws, &subscribe_species(Some(99))).await;
     assert!(matches!(
         recv(&mut ws).await,
         ServerMessage::Subscribed { .. }
@@ -186,29 +165,13 @@ async fn the_talks_events_hi_and_info_are_answered() {
     assert_eq!(data["species"], 2);
     assert_eq!(data["clients"], 1);
     assert_eq!(data["revision"], 0);
-    send(
-        &mut ws,
-        &ClientMessage::Emit {
-            event: "dance".into(),
-            data: json!(null),
-            ack: Some(8),
-        },
-    )
-    .await;
+    send(&mut ws, &emit("dance", Some(8))).await;
     let ServerMessage::Ack { ack, error, .. } = recv(&mut ws).await else {
         panic!("expected ack")
     };
     assert_eq!(ack, 8);
     assert!(error.unwrap().contains("dance"));
-    send(
-        &mut ws,
-        &ClientMessage::Emit {
-            event: "dance".into(),
-            data: json!(null),
-            ack: None,
-        },
-    )
-    .await;
+    send(&mut ws, &emit("dance", None)).await;
     assert!(
         matches!(recv(&mut ws).await, ServerMessage::Error { code, .. } if code == "unknown_event")
     );
@@ -250,15 +213,7 @@ async fn broadcast_reaches_the_other_members_of_a_room_only() {
     );
     // Neither the sender nor an outsider gets it: the next thing each sees is its own probe's answer.
     for ws in [&mut a, &mut outsider] {
-        send(
-            ws,
-            &ClientMessage::Emit {
-                event: "info".into(),
-                data: json!(null),
-                ack: Some(1),
-            },
-        )
-        .await;
+        send(ws, &emit("info", Some(1))).await;
         assert!(matches!(recv(ws).await, ServerMessage::Ack { ack: 1, .. }));
     }
     send(
@@ -299,15 +254,7 @@ async fn bad_input_gets_an_error_and_the_connection_stays_open() {
             "{code}"
         );
     }
-    send(
-        &mut ws,
-        &ClientMessage::Emit {
-            event: "hi!".into(),
-            data: json!(null),
-            ack: None,
-        },
-    )
-    .await;
+    send(&mut ws, &emit("hi!", None)).await;
     assert!(
         matches!(recv(&mut ws).await, ServerMessage::Event { .. }),
         "still served"
@@ -372,14 +319,7 @@ async fn a_client_that_stops_reading_is_resynced_while_another_keeps_up() {
         recv(&mut stalled).await,
         ServerMessage::Hello { .. }
     ));
-    send(
-        &mut stalled,
-        &ClientMessage::Subscribe {
-            room: "species".into(),
-            since: None,
-        },
-    )
-    .await;
+    send(&mut stalled, &subscribe_species(None)).await;
     let (mut healthy, _) = subscriber(&server).await;
 
     let name = "N".repeat(100);
@@ -546,12 +486,9 @@ async fn a_client_that_never_answers_pings_is_dropped() {
         .find(|w| w[0] == 0x88 && w[2..4] == [0x03, 0xe9]);
     assert!(close.is_some(), "expected a close frame with 1001");
     // The socket's counters are released just after its close reaches us.
-    let deadline = tokio::time::Instant::now() + common::DEADLINE;
-    while server.stats().ws.connections != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "connection still counted"
-        );
-        tokio::task::yield_now().await;
-    }
+    common::eventually(
+        || server.stats().ws.connections == 0,
+        "connection still counted",
+    )
+    .await;
 }

@@ -1,9 +1,12 @@
 //! `pollpush run`: the same producers and state as the TUI, recorded without a terminal.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::process::Command;
 use std::time::Duration;
 
+use common::{assert_refused, pollpush_ok};
 use pollpush_client::app::pane::PaneKind;
 use pollpush_client::headless::report::ProtocolReport;
 use pollpush_client::headless::{RecordOptions, record, summarize};
@@ -132,13 +135,6 @@ async fn byte_counters_agree_with_the_servers_own() {
     server.shutdown().await;
 }
 
-fn pollpush(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_pollpush"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn cli_errors_are_one_clear_line_and_a_failure_status() {
     let cases: [(&[&str], &str); 3] = [
@@ -150,17 +146,13 @@ fn cli_errors_are_one_clear_line_and_a_failure_status() {
         ),
     ];
     for (args, needle) in cases {
-        let out = pollpush(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} must fail");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
-        assert!(out.stdout.is_empty(), "{args:?} printed a report");
+        assert_refused(args, needle);
     }
 }
 
 #[test]
 fn csv_and_ndjson_stream_rows_then_the_summary() {
-    let out = pollpush(&[
+    let text = pollpush_ok(&[
         "run",
         "--duration",
         "2s",
@@ -169,12 +161,6 @@ fn csv_and_ndjson_stream_rows_then_the_summary() {
         "--simulate",
         "5",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], pollpush_client::headless::report::CSV_HEADER);
     let columns = lines[0].split(',').count();
@@ -196,8 +182,7 @@ fn csv_and_ndjson_stream_rows_then_the_summary() {
         ]
     );
 
-    let out = pollpush(&["run", "--duration", "2s", "--format", "ndjson"]);
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = pollpush_ok(&["run", "--duration", "2s", "--format", "ndjson"]);
     let objects: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -2,28 +2,11 @@
 //! `pollpush load` as a user runs it: the built binary, its stdout, its exit code.
 
 use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use common::{assert_refused, pollpush_ok};
 
 use serde_json::Value;
-
-fn pollpush(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pollpush"))
-        .args(args)
-        .output()
-        .expect("the pollpush binary runs")
-}
-
-/// Exits non-zero with one clear message on stderr that mentions `needle`.
-fn assert_refused(args: &[&str], needle: &str) {
-    let out = pollpush(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{args:?} succeeded");
-    assert!(
-        stderr.contains(needle),
-        "{args:?}: {needle:?} not in {stderr}"
-    );
-    assert!(out.stdout.is_empty(), "nothing on stdout when it fails");
-}
 
 const PROTOCOL_FIELDS: &[&str] = &[
     "clients",
@@ -47,7 +30,7 @@ fn field<'a>(value: &'a Value, name: &str) -> &'a Value {
 
 #[test]
 fn a_small_load_reports_every_field_and_push_misses_nothing() {
-    let out = pollpush(&[
+    let report: Value = serde_json::from_str(&pollpush_ok(&[
         "load",
         "--pollers",
         "20",
@@ -59,13 +42,8 @@ fn a_small_load_reports_every_field_and_push_misses_nothing() {
         "500ms",
         "--simulate",
         "5",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    ]))
+    .unwrap();
     let runs = field(&report, "runs").as_array().unwrap();
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
@@ -114,7 +92,7 @@ fn a_small_load_reports_every_field_and_push_misses_nothing() {
 fn a_sweep_draws_an_svg_chart_and_prints_csv() {
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("sweep.svg");
-    let out = pollpush(&[
+    let csv = pollpush_ok(&[
         "load",
         "--sweep",
         "2,5",
@@ -127,12 +105,6 @@ fn a_sweep_draws_an_svg_chart_and_prints_csv() {
         "--chart",
         chart.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let csv = String::from_utf8(out.stdout).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();

@@ -127,3 +127,38 @@ pub async fn create(server: &Server, name: &str) -> u64 {
 pub async fn get(server: &Server, path: &str) -> reqwest::Response {
     http().get(url(server, path)).send().await.unwrap()
 }
+
+/// Waits until `done` holds, failing the test with `what` after [`DEADLINE`].
+pub async fn eventually(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `{"type":"subscribe","room":"species"}`, optionally resuming after `since`.
+pub fn subscribe_species(since: Option<u64>) -> ClientMessage {
+    ClientMessage::Subscribe {
+        room: "species".into(),
+        since,
+    }
+}
+
+/// A named event with no data, acknowledged when `ack` is given.
+pub fn emit(event: &str, ack: Option<u64>) -> ClientMessage {
+    ClientMessage::Emit {
+        event: event.into(),
+        data: serde_json::Value::Null,
+        ack,
+    }
+}
+
+/// The store revision the server reports on `GET /species`.
+pub async fn revision(server: &Server) -> u64 {
+    get(server, "/species").await.headers()["x-revision"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
