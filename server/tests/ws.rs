@@ -409,12 +409,8 @@ async fn ws_byte_counters_match_what_the_client_saw_on_its_socket() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = spawn_server().await;
     let before = server.stats();
-    let mut tcp = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    let request = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut tcp = common::raw_upgrade(&server).await;
+    let request = common::RAW_UPGRADE;
     // A masked close frame (code 1000) from the client, after the server's hello.
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
@@ -450,7 +446,7 @@ async fn ws_byte_counters_match_what_the_client_saw_on_its_socket() {
 
 #[tokio::test]
 async fn a_client_that_never_answers_pings_is_dropped() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let server = spawn_server_with(Config {
         ws: WsConfig {
             ping_interval: std::time::Duration::from_millis(100),
@@ -461,12 +457,7 @@ async fn a_client_that_never_answers_pings_is_dropped() {
     })
     .await;
     // A raw socket that upgrades, then reads but never answers a ping.
-    let mut tcp = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    let request = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut tcp = common::raw_upgrade(&server).await;
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     let ended = tokio::time::timeout(common::DEADLINE, async {

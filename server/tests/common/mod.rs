@@ -162,3 +162,15 @@ pub async fn revision(server: &Server) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// The upgrade request a bare-socket client sends to `/ws`.
+pub const RAW_UPGRADE: &str = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                               Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+/// A bare TCP socket that has sent [`RAW_UPGRADE`], for tests that read the wire byte by byte.
+pub async fn raw_upgrade(server: &Server) -> TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+    tcp.write_all(RAW_UPGRADE.as_bytes()).await.unwrap();
+    tcp
+}
