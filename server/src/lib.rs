@@ -26,7 +26,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use ::http::HeaderValue;
-use pollpush_shared::ServerStats;
+use pollpush_shared::{ServerInfo, ServerStats};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -69,6 +69,28 @@ impl Deref for State {
 impl State {
     fn cors_allows(&self, origin: &HeaderValue) -> bool {
         http::origin_allowed(&self.cors_origins, origin)
+    }
+
+    /// What the `info` event answers, on `/ws` and socket.io alike.
+    pub fn server_info(&self) -> ServerInfo {
+        let snapshot = self.store.snapshot();
+        ServerInfo {
+            server: server_name(),
+            protocol: pollpush_shared::PROTOCOL_VERSION,
+            revision: snapshot.revision,
+            species: snapshot.species.len(),
+            // Push clients of either protocol.
+            clients: self
+                .stats
+                .ws
+                .connections
+                .load(std::sync::atomic::Ordering::Relaxed)
+                + self
+                    .stats
+                    .socketio_sockets
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            uptime_s: self.stats.uptime_s(),
+        }
     }
 
     /// The `/stats` body, now.

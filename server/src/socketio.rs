@@ -11,7 +11,6 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use pollpush_shared::message::SPECIES_ROOM;
-use pollpush_shared::{PROTOCOL_VERSION, ServerInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
@@ -58,7 +57,7 @@ fn on_connect(s: &SocketRef, state: State) {
     let st = state.clone();
     s.on("info", async move |s: SocketRef, ack: AckSender| {
         st.stats.socketio_messages_in.fetch_add(1, Relaxed);
-        let info = info(&st);
+        let info = st.server_info();
         if ack.send(&info).is_err() {
             emit_counted(&st, &s, "info", &info);
         }
@@ -158,19 +157,6 @@ fn emit_counted<T: serde::Serialize + ?Sized>(state: &State, s: &SocketRef, even
 
 fn ack_error(ack: AckSender, message: &str) {
     let _ = ack.send(&json!({ "error": message }));
-}
-
-fn info(state: &State) -> ServerInfo {
-    let snapshot = state.store.snapshot();
-    ServerInfo {
-        server: crate::server_name(),
-        protocol: PROTOCOL_VERSION,
-        revision: snapshot.revision,
-        species: snapshot.species.len(),
-        clients: state.stats.ws.connections.load(Relaxed)
-            + state.stats.socketio_sockets.load(Relaxed),
-        uptime_s: state.stats.uptime_s(),
-    }
 }
 
 /// Pushes every change to the `species` room: serialized once by socketioxide for all members.

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use futures_util::Sink;
 use pollpush_shared::message::SPECIES_ROOM;
-use pollpush_shared::{ClientMessage, PROTOCOL_VERSION, ServerInfo, ServerMessage};
+use pollpush_shared::{ClientMessage, ServerMessage};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -137,7 +137,7 @@ where
                 Ok(())
             }
             ("info", Some(ack)) => {
-                let data = serde_json::to_value(self.info()).unwrap_or(Value::Null);
+                let data = serde_json::to_value(self.state.server_info()).unwrap_or(Value::Null);
                 self.send(&ServerMessage::Ack {
                     ack,
                     data,
@@ -146,7 +146,7 @@ where
                 .await
             }
             ("info", None) => {
-                let data = serde_json::to_value(self.info()).unwrap_or(Value::Null);
+                let data = serde_json::to_value(self.state.server_info()).unwrap_or(Value::Null);
                 self.send(&ServerMessage::Event {
                     room: None,
                     event: "info".into(),
@@ -167,18 +167,6 @@ where
                 self.error("unknown_event", format!("unknown event {other:?}"))
                     .await
             }
-        }
-    }
-
-    pub(super) fn info(&self) -> ServerInfo {
-        let snapshot = self.state.store.snapshot();
-        ServerInfo {
-            server: crate::server_name(),
-            protocol: PROTOCOL_VERSION,
-            revision: snapshot.revision,
-            species: snapshot.species.len(),
-            clients: self.state.stats.ws.connections.load(Relaxed),
-            uptime_s: self.state.stats.uptime_s(),
         }
     }
 
