@@ -15,6 +15,7 @@ use bytes::Bytes;
 use pollpush_shared::message::SPECIES_ROOM;
 use pollpush_shared::{Change, ChangeOp, NewSpecies, Revision, Species, SpeciesId, UpdateSpecies};
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::error::StoreError;
 use crate::feed::{ChangeFrame, FeedSender};
@@ -40,6 +41,7 @@ pub struct Snapshot {
     pub revision: Revision,
     pub species: Arc<BTreeMap<SpeciesId, Species>>,
     encoded: OnceLock<(Bytes, String)>,
+    message: OnceLock<Utf8Bytes>,
 }
 
 impl Snapshot {
@@ -48,6 +50,7 @@ impl Snapshot {
             revision,
             species,
             encoded: OnceLock::new(),
+            message: OnceLock::new(),
         }
     }
 
@@ -66,6 +69,28 @@ impl Snapshot {
             (Bytes::from(body), format!("\"{:016x}\"", hasher.finish()))
         });
         (body, etag)
+    }
+}
+
+impl Snapshot {
+    /// The `/ws` `snapshot` message for this list, built once per revision from
+    /// the cached JSON body: a reconnect storm of 10,000 subscribers serializes
+    /// the list once, not 10,000 times.
+    pub fn message(&self) -> Utf8Bytes {
+        self.message
+            .get_or_init(|| {
+                let (body, _) = self.encoded();
+                let head = format!(
+                    r#"{{"type":"snapshot","room":"{SPECIES_ROOM}","revision":{},"species":"#,
+                    self.revision
+                );
+                let mut text = String::with_capacity(head.len() + body.len() + 1);
+                text.push_str(&head);
+                text.push_str(std::str::from_utf8(body).unwrap_or("[]"));
+                text.push('}');
+                text.into()
+            })
+            .clone()
     }
 }
 
@@ -399,4 +424,22 @@ fn read_species(conn: &Connection) -> Result<BTreeMap<SpeciesId, Species>, Store
         );
     }
     Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_cached_snapshot_message_is_the_serialized_message() {
+        let store = Store::open(":memory:", crate::feed::ChangeFeed::new(16).sender()).unwrap();
+        let snapshot = store.snapshot();
+        let expected = pollpush_shared::ServerMessage::Snapshot {
+            room: SPECIES_ROOM.to_owned(),
+            revision: snapshot.revision,
+            species: snapshot.list(),
+        };
+        let built: serde_json::Value = serde_json::from_str(&snapshot.message()).unwrap();
+        assert_eq!(built, serde_json::to_value(&expected).unwrap());
+    }
 }

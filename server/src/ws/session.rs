@@ -14,7 +14,6 @@ use std::task::Poll;
 use std::time::Instant;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use pollpush_shared::message::SPECIES_ROOM;
 use pollpush_shared::{PROTOCOL_VERSION, ServerMessage};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -229,13 +228,7 @@ where
         let snapshot = self.state.store.snapshot();
         let revision = snapshot.revision;
         self.send(&ServerMessage::Resync { revision }).await?;
-        let room = SPECIES_ROOM.to_owned();
-        self.send(&ServerMessage::Snapshot {
-            room,
-            revision,
-            species: snapshot.list(),
-        })
-        .await?;
+        self.send_text(snapshot.message()).await?;
         self.wire.go_live(revision);
         Ok(())
     }

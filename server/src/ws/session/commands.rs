@@ -67,16 +67,11 @@ where
             Start::Snapshot(snapshot) => {
                 let revision = snapshot.revision;
                 self.send(&ServerMessage::Subscribed {
-                    room: room.clone(),
-                    revision,
-                })
-                .await?;
-                self.send(&ServerMessage::Snapshot {
                     room,
                     revision,
-                    species: snapshot.list(),
                 })
                 .await?;
+                self.send_text(snapshot.message()).await?;
             }
             Start::Replay(frames) => {
                 self.send(&ServerMessage::Subscribed {
