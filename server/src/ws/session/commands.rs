@@ -66,11 +66,8 @@ where
         match start {
             Start::Snapshot(snapshot) => {
                 let revision = snapshot.revision;
-                self.send(&ServerMessage::Subscribed {
-                    room,
-                    revision,
-                })
-                .await?;
+                self.send(&ServerMessage::Subscribed { room, revision })
+                    .await?;
                 self.send_text(snapshot.message()).await?;
             }
             Start::Replay(frames) => {
