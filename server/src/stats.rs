@@ -120,6 +120,8 @@ impl Stats {
                 bytes_out: self.socketio.bytes_out.load(Relaxed),
             },
             process: process_stats(),
+            node: None,
+            cluster: None,
         }
     }
 }

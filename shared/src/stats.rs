@@ -17,6 +17,48 @@ pub struct ServerStats {
     #[serde(default)]
     pub socketio: SocketIoStats,
     pub process: ProcessStats,
+    /// This node's id (`--node-id`, default `host:port`); absent from servers
+    /// older than clustering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Every live node of the cluster, from the broker's heartbeats; absent
+    /// when the node runs without a broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStats>,
+}
+
+/// The nodes sharing one store and broker, as the broker's heartbeats last reported them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStats {
+    /// Live nodes (heartbeat not expired), sorted by id.
+    pub nodes: Vec<NodeStats>,
+    /// Sums over `nodes`.
+    pub totals: ClusterTotals,
+}
+
+/// One node's heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeStats {
+    pub id: String,
+    /// The address it listens on.
+    pub addr: String,
+    /// The last revision it delivered to its subscribers.
+    pub revision: u64,
+    /// Open connections of every protocol.
+    pub connections: u64,
+    /// Push subscribers of every protocol.
+    pub subscribers: u64,
+    pub cpu_seconds: f64,
+    pub rss_bytes: u64,
+}
+
+/// Sums over every live node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterTotals {
+    pub nodes: u64,
+    pub connections: u64,
+    pub subscribers: u64,
+    pub rss_bytes: u64,
 }
 
 /// HTTP traffic other than WebSocket connections, counted on the socket (headers included).
