@@ -6,8 +6,19 @@ use std::time::Duration;
 /// Everything `run` needs besides a listener.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// SQLite file, or `:memory:`.
+    /// SQLite file, `:memory:`, or a `postgres://` URL (shared by a cluster).
     pub db: String,
+    /// `redis://host:port`: the broker that carries changes and room
+    /// broadcasts between the nodes of a cluster.
+    pub broker: Option<String>,
+    /// Prefix of the broker's channels and keys (one per cluster).
+    pub broker_prefix: String,
+    /// This node's id in the cluster view (default `hostname:port`).
+    pub node_id: Option<String>,
+    /// The address other nodes and clients reach this one at (default: the listener's).
+    pub advertise: Option<String>,
+    /// How often a node on a shared store compares its revision with the store's.
+    pub position_interval: Duration,
     /// Origins allowed to read the REST API from a browser; empty means any.
     pub cors_origins: Vec<String>,
     /// Origins allowed to open `/ws` from a browser; empty means any.
@@ -63,6 +74,11 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             db: ":memory:".to_owned(),
+            broker: None,
+            broker_prefix: "pollpush:".to_owned(),
+            node_id: None,
+            advertise: None,
+            position_interval: Duration::from_secs(1),
             cors_origins: Vec::new(),
             allowed_origins: Vec::new(),
             simulate: 0.0,

@@ -1,8 +1,8 @@
 //! The change feed: how a committed write reaches every subscriber.
 //!
 //! Each change is serialized and framed once into a [`ChangeFrame`] whose bytes
-//! every subscriber receives as they are. The store's write path (a blocking
-//! thread) hands the frame, in commit order, to one fan-out task per core; each
+//! every subscriber receives as they are. The change source (`source.rs`) hands
+//! the frame, in revision order, to one fan-out task per core; each
 //! task owns a shard of the subscribers, and runs on a runtime worker, where
 //! waking a task is cheap (its local run queue, not the shared injection queue).
 //!
@@ -14,79 +14,28 @@
 //! its bound and never slows the others, and one that falls behind is marked
 //! lagged and resynchronized with a snapshot.
 //!
-//! The interface is two verbs, publish a change and subscribe from a revision,
-//! so a broker-backed feed (Redis, NATS) can replace this one later.
+//! The interface is two verbs, publish a change and subscribe from a revision;
+//! it does not know whether a change was committed here or on another node.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use bytes::{BufMut, Bytes, BytesMut};
-use pollpush_shared::{Change, Revision, ServerMessage};
+use pollpush_shared::Revision;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::error::StoreError;
-use crate::store::{Snapshot, Store};
-
-/// One change and its wire form, shared by every subscriber.
-#[derive(Debug)]
-pub struct ChangeFrame {
-    pub change: Change,
-    /// `{"type":"change",...}`, serialized once.
-    pub text: Utf8Bytes,
-    /// `text` as a whole WebSocket text frame: server frames are unmasked, so
-    /// these bytes are the same for every subscriber.
-    pub frame: Bytes,
-}
-
-impl ChangeFrame {
-    pub fn new(change: Change) -> Arc<Self> {
-        let msg = ServerMessage::Change(change);
-        let text = serde_json::to_string(&msg).unwrap_or_default();
-        let ServerMessage::Change(change) = msg else {
-            unreachable!("constructed as a change just above")
-        };
-        let (frame, header) = text_frame(text.as_bytes());
-        // One buffer: the text is the frame's payload, not a second copy.
-        let text = Utf8Bytes::try_from(frame.slice(header..)).unwrap_or_default();
-        Arc::new(Self {
-            change,
-            text,
-            frame,
-        })
-    }
-
-    pub fn revision(&self) -> Revision {
-        self.change.revision
-    }
-}
-
-/// An unmasked, unfragmented WebSocket text frame (RFC 6455 §5.2) carrying
-/// `payload`, and the length of its header.
-fn text_frame(payload: &[u8]) -> (Bytes, usize) {
-    let mut frame = BytesMut::with_capacity(payload.len() + 10);
-    frame.put_u8(0x81); // FIN, text
-    let len = payload.len();
-    if len < 126 {
-        frame.put_u8(len as u8);
-    } else if let Ok(len) = u16::try_from(len) {
-        frame.put_u8(126);
-        frame.put_u16(len);
-    } else {
-        frame.put_u8(127);
-        frame.put_u64(len as u64);
-    }
-    let header = frame.len();
-    frame.put_slice(payload);
-    (frame.freeze(), header)
-}
+pub use crate::frames::ChangeFrame;
+use crate::snapshot::Snapshot;
+use crate::source::ChangeSource;
 
 /// A subscriber the fan-out hands each change to directly, on the fan-out's
 /// own task: it must not block (a WebSocket connection writes what its socket
 /// takes at once and queues the rest).
 pub trait DirectTarget: Send + Sync + std::fmt::Debug {
     fn offer(&self, frame: &Arc<ChangeFrame>);
+    /// Drops what is queued and has the owner resynchronize with a snapshot.
+    fn resync(&self);
 }
 
 /// One subscriber's end of the fan-out, as the publisher sees it.
@@ -136,6 +85,22 @@ impl Registry {
         }
     }
 
+    /// Marks every subscriber lagged, so each resynchronizes with a snapshot.
+    fn lag_all(&self) {
+        for shard in &self.shards {
+            for slot in shard
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+            {
+                match slot {
+                    Slot::Queue { lagged, .. } => lagged.store(true, Relaxed),
+                    Slot::Direct(target) => target.resync(),
+                }
+            }
+        }
+    }
+
     fn register(self: &Arc<Self>, slot: Slot) -> Registered {
         let id = self.next_id.fetch_add(1, Relaxed);
         self.shard(id)
@@ -166,17 +131,25 @@ impl Drop for Registered {
     }
 }
 
-/// The publishing half, held by the store.
+/// The publishing half, held by the change source.
 #[derive(Debug, Clone)]
-pub struct FeedSender(Arc<[mpsc::UnboundedSender<Arc<ChangeFrame>>]>);
+pub struct FeedSender {
+    shards: Arc<[mpsc::UnboundedSender<Arc<ChangeFrame>>]>,
+    registry: Arc<Registry>,
+}
 
 impl FeedSender {
     /// Queues a committed change for every shard's fan-out task; never blocks the writer.
     pub fn publish(&self, frame: Arc<ChangeFrame>) {
-        for shard in self.0.iter() {
+        for shard in self.shards.iter() {
             // Only fails once the server is shutting down; the change is in the store anyway.
             let _ = shard.send(frame.clone());
         }
+    }
+
+    /// Sends every subscriber back to a snapshot (the node reloaded its list).
+    pub fn resync_all(&self) {
+        self.registry.lag_all();
     }
 }
 
@@ -227,9 +200,12 @@ impl ChangeFeed {
             });
         }
         Self {
-            registry,
+            registry: registry.clone(),
             capacity: capacity.max(16),
-            publish: FeedSender(senders.into()),
+            publish: FeedSender {
+                shards: senders.into(),
+                registry,
+            },
         }
     }
 
@@ -247,7 +223,7 @@ impl ChangeFeed {
     /// no change can fall between the two.
     pub async fn subscribe_from(
         &self,
-        store: &Store,
+        source: &ChangeSource,
         since: Option<Revision>,
     ) -> Result<(Start, Subscription), StoreError> {
         let (queue, rx) = mpsc::channel(self.capacity);
@@ -258,7 +234,7 @@ impl ChangeFeed {
         };
         // Registered before the store is read, so an error below unregisters it on drop.
         let registered = self.registry.register(slot);
-        let (start, last) = start_from(store, since).await?;
+        let (start, last) = start_from(source, since).await;
         let sub = Subscription {
             rx,
             lagged,
@@ -273,34 +249,30 @@ impl ChangeFeed {
     /// the start's last revision here) and skip those the start covers.
     pub async fn subscribe_direct(
         &self,
-        store: &Store,
+        source: &ChangeSource,
         since: Option<Revision>,
         target: Arc<dyn DirectTarget>,
     ) -> Result<(Start, Revision, Registered), StoreError> {
         let registered = self.registry.register(Slot::Direct(target));
-        let (start, last) = start_from(store, since).await?;
+        let (start, last) = start_from(source, since).await;
         Ok((start, last, registered))
     }
 }
 
 /// The replay or snapshot a subscription starts with, and its last revision.
-async fn start_from(
-    store: &Store,
-    since: Option<Revision>,
-) -> Result<(Start, Revision), StoreError> {
+async fn start_from(source: &ChangeSource, since: Option<Revision>) -> (Start, Revision) {
     let replay = match since {
-        Some(since) => store.history(since).await?,
+        Some(since) => source.history(since).await.map(|frames| (since, frames)),
         None => None,
     };
-    Ok(if let Some(changes) = replay {
-        let last = changes.last().map_or(since.unwrap_or(0), |c| c.revision);
-        let frames = changes.into_iter().map(ChangeFrame::new).collect();
+    if let Some((since, frames)) = replay {
+        let last = frames.last().map_or(since, |f| f.revision());
         (Start::Replay(frames), last)
     } else {
-        let snapshot = store.snapshot();
+        let snapshot = source.snapshot();
         let last = snapshot.revision;
         (Start::Snapshot(snapshot), last)
-    })
+    }
 }
 
 /// A live subscription; yields each change exactly once, in revision order.
@@ -331,10 +303,10 @@ impl Subscription {
     }
 
     /// Restarts after a lag from a fresh snapshot, dropping everything queued.
-    pub fn resync(&mut self, store: &Store) -> Arc<Snapshot> {
+    pub fn resync(&mut self, source: &ChangeSource) -> Arc<Snapshot> {
         self.lagged.store(false, Relaxed);
         while self.rx.try_recv().is_ok() {}
-        let snapshot = store.snapshot();
+        let snapshot = source.snapshot();
         self.last = snapshot.revision;
         snapshot
     }

@@ -1,20 +1,27 @@
-//! pollpush-server: the species REST API and WebSocket push over one store.
+//! pollpush-server: the species REST API and its push, on one node or many.
 //!
 //! Start it with [`Server::start`] on a listener you bound (port 0 in tests),
 //! or with [`run`] until a shutdown future resolves. Every write, from REST or
-//! the simulator, goes through the [`store`], which commits it and hands it to
-//! the [`feed`], which pushes it to every `/ws` subscriber.
+//! the simulator, is committed by the [`store`] (SQLite, or PostgreSQL shared
+//! by a cluster); the [`source`] delivers each committed change, this node's
+//! or another's (through the [`broker`]), in revision order to the [`feed`],
+//! which pushes it to every `/ws`, socket.io and other subscriber.
 
+pub mod broker;
 pub mod config;
 pub mod error;
 pub mod feed;
+pub mod frames;
 mod http;
 mod metrics;
 mod openapi;
 mod rest;
 mod routes;
 pub mod simulator;
+pub mod snapshot;
 mod socketio;
+pub mod source;
+pub mod state;
 pub mod stats;
 pub mod store;
 pub mod wire;
@@ -22,11 +29,9 @@ pub mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::Arc;
 
-use ::http::HeaderValue;
-use pollpush_shared::{ServerInfo, ServerStats};
+use pollpush_shared::ServerStats;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -34,73 +39,30 @@ use tokio::task::JoinHandle;
 pub use config::{Config, WsConfig};
 pub use error::{ServerError, StoreError};
 pub use simulator::SimulatorHandle;
+pub use state::State;
+
+use broker::{Broker, BrokerConfig, RoomPayload};
+use state::Shared;
 
 /// `pollpush/VERSION`, as sent in `hello`.
 pub fn server_name() -> String {
     concat!("pollpush/", env!("CARGO_PKG_VERSION")).to_owned()
 }
 
-/// What every handler and session shares.
-#[derive(Debug, Clone)]
-pub struct State(Arc<Shared>);
-
-#[derive(Debug)]
-pub struct Shared {
-    pub config: Config,
-    pub store: store::Store,
-    pub feed: feed::ChangeFeed,
-    pub stats: Arc<stats::Stats>,
-    pub rooms: ws::rooms::Rooms,
-    cors_origins: Arc<Vec<String>>,
-    allowed_origins: Arc<Vec<String>>,
-    /// The store revision when this process opened it.
-    start_revision: u64,
-    /// Flips to `true` once when the server shuts down.
-    pub shutdown: watch::Receiver<bool>,
+/// Resolves once `shutdown` says stop (holding no borrow, so a task that
+/// awaits it in `select!` stays `Send`).
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-impl Deref for State {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-impl State {
-    fn cors_allows(&self, origin: &HeaderValue) -> bool {
-        http::origin_allowed(&self.cors_origins, origin)
-    }
-
-    /// What the `info` event answers, on `/ws` and socket.io alike.
-    pub fn server_info(&self) -> ServerInfo {
-        let snapshot = self.store.snapshot();
-        ServerInfo {
-            server: server_name(),
-            protocol: pollpush_shared::PROTOCOL_VERSION,
-            revision: snapshot.revision,
-            species: snapshot.species.len(),
-            // Push clients of either protocol.
-            clients: self
-                .stats
-                .ws
-                .connections
-                .load(std::sync::atomic::Ordering::Relaxed)
-                + self
-                    .stats
-                    .socketio_sockets
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            uptime_s: self.stats.uptime_s(),
-        }
-    }
-
-    /// The `/stats` body, now.
-    pub fn stats_snapshot(&self) -> ServerStats {
-        let mut s = self
-            .stats
-            .snapshot(&server_name(), self.store.snapshot().revision);
-        s.changes_applied = s.revision.saturating_sub(self.start_revision);
-        s
-    }
+/// `host:port`, this node's id unless `--node-id` names it.
+fn default_node_id(addr: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| addr.ip().to_string());
+    format!("{host}:{}", addr.port())
 }
 
 /// A running server.
@@ -116,32 +78,68 @@ pub struct Server {
 
 impl Server {
     /// Opens the store and starts serving on `listener`, in the background.
-    pub async fn start(listener: TcpListener, config: Config) -> Result<Self, ServerError> {
+    pub async fn start(listener: TcpListener, mut config: Config) -> Result<Self, ServerError> {
         let addr = listener.local_addr()?;
+        config.advertise.get_or_insert_with(|| addr.to_string());
+        let node = config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| default_node_id(addr));
         let feed = feed::ChangeFeed::new(config.ws.feed_capacity);
-        let db = config.db.clone();
-        let sender = feed.sender();
-        let store = tokio::task::spawn_blocking(move || store::Store::open(&db, sender))
-            .await
-            .map_err(|_| StoreError::WorkerGone)??;
+        let store = store::Store::open(&config.db).await?;
+        let broker = match &config.broker {
+            Some(url) => Some(
+                Broker::new(BrokerConfig {
+                    url: url.clone(),
+                    prefix: config.broker_prefix.clone(),
+                    node: node.clone(),
+                })
+                .map_err(|e| ServerError::Broker(format!("{url}: {e}")))?,
+            ),
+            None => None,
+        };
+        let source =
+            source::ChangeSource::open(store, &feed, broker.as_ref().map(Broker::sender)).await?;
         let (stop, shutdown) = watch::channel(false);
         let state = State(Arc::new(Shared {
             cors_origins: Arc::new(config.cors_origins.clone()),
             allowed_origins: Arc::new(config.allowed_origins.clone()),
+            start_revision: source.snapshot().revision,
             config: config.clone(),
-            start_revision: store.snapshot().revision,
-            store: store.clone(),
+            node,
+            source: source.clone(),
             feed,
             stats: Arc::new(stats::Stats::default()),
             rooms: ws::rooms::Rooms::default(),
+            broker: broker.clone(),
             shutdown: shutdown.clone(),
         }));
-        let simulator = simulator::spawn(store, config.simulate, config.seed, shutdown.clone());
+        let simulator = simulator::spawn(
+            source.clone(),
+            config.simulate,
+            config.seed,
+            shutdown.clone(),
+        );
         let routes = warp::service(routes::routes(&state));
         let (service, io) = socketioxide::SocketIo::builder()
             .max_payload(rest::MAX_BODY_BYTES as u64)
             .build_with_inner_svc(routes);
         socketio::install(&io, &state);
+        if source.store().is_shared() {
+            // Other nodes write too: this node checks its position even
+            // without a broker, so their changes reach it within a second.
+            tokio::spawn(
+                source
+                    .clone()
+                    .check_position(config.position_interval, shutdown.clone()),
+            );
+        }
+        if let Some(broker) = &broker {
+            let rooms = room_delivery(&state, &io);
+            let st = state.clone();
+            let report: broker::NodeReport = Arc::new(move || st.node_stats());
+            broker.start(source, rooms, report, shutdown.clone());
+        }
         let mut until = shutdown;
         let task = tokio::spawn(http::serve(listener, state.clone(), service, async move {
             let _ = until.wait_for(|stop| *stop).await;
@@ -177,9 +175,27 @@ impl Server {
         let _ = self.stop.send(true);
         self.io.close().await;
         let _ = self.task.await;
-        let store = self.state.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        self.state.source.store().close().await;
     }
+}
+
+/// Hands room broadcasts from other nodes to this node's members: `/ws`
+/// sessions through the rooms registry, socket.io sockets through socketioxide.
+fn room_delivery(state: &State, io: &socketioxide::SocketIo) -> broker::RoomDelivery {
+    let (state, io) = (state.clone(), io.clone());
+    Arc::new(move |msg| match msg.payload {
+        RoomPayload::Ws { text } => {
+            state
+                .rooms
+                .broadcast(&msg.room, ws::rooms::NOBODY, &text.into());
+        }
+        RoomPayload::SocketIo { event, data } => {
+            let io = io.clone();
+            tokio::spawn(async move {
+                let _ = io.to(msg.room).emit(&event, &data).await;
+            });
+        }
+    })
 }
 
 /// Serves on `listener` until `shutdown` resolves, then shuts down gracefully.

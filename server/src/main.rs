@@ -14,9 +14,20 @@ struct Cli {
     /// Address to listen on.
     #[arg(long, env = "POLLPUSH_ADDR", default_value = "127.0.0.1:5000")]
     addr: SocketAddr,
-    /// SQLite database file, or `:memory:`.
+    /// The store: a SQLite file, `:memory:`, or `postgres://user@host:port/db`
+    /// (PostgreSQL, shared by every node of a cluster).
     #[arg(long, env = "POLLPUSH_DB", default_value = "pollpush.db")]
     db: String,
+    /// `redis://host:port`: the broker that carries changes and room
+    /// broadcasts between nodes (needs a PostgreSQL `--db`).
+    #[arg(long, env = "POLLPUSH_BROKER")]
+    broker: Option<String>,
+    /// Prefix of the broker's channels and keys; nodes of one cluster share it.
+    #[arg(long, env = "POLLPUSH_BROKER_PREFIX", default_value = "pollpush:")]
+    broker_prefix: String,
+    /// This node's id in the cluster view (default: hostname:port).
+    #[arg(long, env = "POLLPUSH_NODE_ID")]
+    node_id: Option<String>,
     /// Browser origin allowed to call the REST API (repeatable; default: any).
     #[arg(
         long = "cors-origin",
@@ -73,8 +84,15 @@ async fn serve() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", cli.addr))?;
     let addr = listener.local_addr()?;
+    anyhow::ensure!(
+        cli.broker.is_none() || cli.db.starts_with("postgres"),
+        "--broker needs a shared store: give --db a postgres:// URL (a SQLite file is one node's own)"
+    );
     let mut config = Config {
         db: cli.db,
+        broker: cli.broker,
+        broker_prefix: cli.broker_prefix,
+        node_id: cli.node_id,
         cors_origins: cli.cors_origins,
         allowed_origins: cli.allowed_origins,
         simulate: cli.simulate,
@@ -83,7 +101,7 @@ async fn serve() -> anyhow::Result<()> {
         ..Config::default()
     };
     config.ws.max_messages_per_sec = cli.ws_max_rate;
-    let db = config.db.clone();
+    let db = redact(&config.db);
     let server = pollpush_server::Server::start(listener, config)
         .await
         .with_context(|| format!("cannot open the store {db}"))?;
@@ -110,4 +128,18 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The store's location without its password, for messages.
+fn redact(db: &str) -> String {
+    match (db.find("://"), db.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &db[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &db[..scheme + 3], &db[at..]),
+                None => db.to_owned(),
+            }
+        }
+        _ => db.to_owned(),
+    }
 }

@@ -71,7 +71,7 @@ where
             Err(problem) => problem_response(&problem),
         },
         Method::DELETE => write(&state, Mutation::Delete(id), StatusCode::NO_CONTENT).await,
-        _ => match state.store.snapshot().species.get(&id) {
+        _ => match state.source.snapshot().species.get(&id) {
             Some(species) => json_response(StatusCode::OK, species),
             None => store_error(&StoreError::NotFound(id)),
         },
@@ -87,7 +87,7 @@ fn parse_id(raw: &str) -> Option<SpeciesId> {
 }
 
 fn list(state: &State, headers: &HeaderMap) -> Response {
-    let snapshot = state.store.snapshot();
+    let snapshot = state.source.snapshot();
     let (body, etag) = snapshot.encoded();
     let not_modified = headers
         .get(IF_NONE_MATCH)
@@ -121,7 +121,7 @@ fn etag_matches(header: &str, etag: &str) -> bool {
 
 /// Applies one write; `201` answers also say where the new species lives.
 async fn write(state: &State, mutation: Mutation, status: StatusCode) -> Response {
-    match state.store.write(mutation).await {
+    match state.source.write(mutation).await {
         Ok(change) => {
             let mut r = if status == StatusCode::NO_CONTENT {
                 empty(status)

@@ -40,6 +40,17 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
             json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
         })
     });
+    // Readiness, for load balancers: 503 while the store or the broker is
+    // unreachable. `/healthz` stays plain liveness.
+    let readyz = warp::path!("readyz")
+        .and(with_state.clone())
+        .and(warp::method())
+        .map(|state: State, method| {
+            read_only(&method, || match state.unready() {
+                None => json_response(StatusCode::OK, &serde_json::json!({"status": "ready"})),
+                Some(problem) => crate::rest::problem_response(&problem),
+            })
+        });
     let stats = warp::path!("stats")
         .and(with_state.clone())
         .and(warp::method())
@@ -97,6 +108,8 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
         .or(species_item)
         .unify()
         .or(healthz)
+        .unify()
+        .or(readyz)
         .unify()
         .or(stats)
         .unify()

@@ -10,7 +10,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
 
-use crate::store::{Mutation, Store};
+use crate::source::ChangeSource;
+use crate::store::Mutation;
 
 const MIN_SPECIES: usize = 2;
 const MAX_SPECIES: usize = 50;
@@ -53,7 +54,7 @@ impl SimulatorHandle {
 
 /// Starts the simulator task; it ends when `shutdown` fires.
 pub fn spawn(
-    store: Store,
+    source: ChangeSource,
     rate: f64,
     seed: Option<u64>,
     mut shutdown: watch::Receiver<bool>,
@@ -74,8 +75,8 @@ pub fn spawn(
                 _ = shutdown.changed() => break,
                 changed = rx.changed() => if changed.is_err() { break },
                 () = tokio::time::sleep(wait), if rate > 0.0 => {
-                    let mutation = pick(&store, &mut rng);
-                    if let Err(e) = store.write(mutation).await {
+                    let mutation = pick(&source, &mut rng);
+                    if let Err(e) = source.write(mutation).await {
                         tracing::debug!("simulated change skipped: {e}");
                     }
                 }
@@ -85,8 +86,8 @@ pub fn spawn(
     handle
 }
 
-fn pick(store: &Store, rng: &mut StdRng) -> Mutation {
-    let snapshot = store.snapshot();
+fn pick(source: &ChangeSource, rng: &mut StdRng) -> Mutation {
+    let snapshot = source.snapshot();
     let ids: Vec<u64> = snapshot.species.keys().copied().collect();
     let roll: f64 = rng.random();
     if ids.is_empty() || (roll < 0.05 && ids.len() < MAX_SPECIES) {

@@ -50,7 +50,7 @@ fn on_connect(s: &SocketRef, state: State) {
     s.on("hi!", async move |s: SocketRef, ack: AckSender| {
         st.stats.socketio_messages_in.fetch_add(1, Relaxed);
         // A 1-tuple: socketioxide would spread a bare list into many arguments.
-        let list = st.store.snapshot().list();
+        let list = st.source.snapshot().list();
         emit_counted(&st, &s, "species", &(list,));
         let _ = ack.send(&Value::Null);
     });
@@ -77,13 +77,13 @@ fn on_connect(s: &SocketRef, state: State) {
             }
             s.join(room.clone());
             if room != SPECIES_ROOM {
-                let revision = st.store.snapshot().revision;
+                let revision = st.source.snapshot().revision;
                 let _ = ack.send(&json!({ "room": room, "revision": revision }));
                 return;
             }
             // Joined first, so no change can fall between the room and the start point;
             // a change may arrive twice, and clients drop what is not newer than they hold.
-            match st.feed.subscribe_from(&st.store, since).await {
+            match st.feed.subscribe_from(&st.source, since).await {
                 Ok((Start::Snapshot(snapshot), _)) => {
                     let revision = snapshot.revision;
                     let _ = ack.send(&json!({ "room": room, "revision": revision }));
@@ -127,6 +127,15 @@ fn on_connect(s: &SocketRef, state: State) {
             if !valid_room_name(&arg.room) || arg.room == SPECIES_ROOM {
                 return ack_error(ack, "not a room clients may broadcast to");
             }
+            if let Some(broker) = &st.broker {
+                broker.sender().publish_room(
+                    &arg.room,
+                    crate::broker::RoomPayload::SocketIo {
+                        event: arg.event.clone(),
+                        data: arg.data.clone(),
+                    },
+                );
+            }
             let members = s.to(arg.room.clone()).sockets().len() as u64;
             if s.to(arg.room.clone())
                 .emit(&arg.event, &arg.data)
@@ -161,7 +170,7 @@ fn ack_error(ack: AckSender, message: &str) {
 
 /// Pushes every change to the `species` room: serialized once by socketioxide for all members.
 async fn forward_changes(io: SocketIo, state: State) {
-    let Ok((_, mut sub)) = state.feed.subscribe_from(&state.store, None).await else {
+    let Ok((_, mut sub)) = state.feed.subscribe_from(&state.source, None).await else {
         return;
     };
     loop {
@@ -184,7 +193,7 @@ async fn forward_changes(io: SocketIo, state: State) {
             Next::Lagged => {
                 // The forwarder itself fell behind: tell the room to take a fresh snapshot.
                 state.stats.resyncs.fetch_add(1, Relaxed);
-                let snapshot = sub.resync(&state.store);
+                let snapshot = sub.resync(&state.source);
                 let body = json!({ "room": SPECIES_ROOM, "revision": snapshot.revision, "species": snapshot.list() });
                 let _ = io
                     .to(SPECIES_ROOM)

@@ -161,6 +161,13 @@ impl DirectTarget for Shared {
             Gate::Live => self.offer_live(&mut out, frame),
         }
     }
+
+    fn resync(&self) {
+        let mut out = self.lock();
+        if out.gate != Gate::Off {
+            out.lag();
+        }
+    }
 }
 
 impl Shared {

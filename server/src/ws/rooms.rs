@@ -9,6 +9,9 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 /// Identifies one session in the registry.
 pub type SessionId = u64;
 
+/// The sender of a broadcast that came from another node: no member here.
+pub const NOBODY: SessionId = SessionId::MAX;
+
 /// Who is in which room, and how to reach them.
 #[derive(Debug, Default)]
 pub struct Rooms {

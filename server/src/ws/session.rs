@@ -83,7 +83,7 @@ where
     let hello = ServerMessage::Hello {
         protocol: PROTOCOL_VERSION,
         server: crate::server_name(),
-        revision: session.state.store.snapshot().revision,
+        revision: session.state.source.snapshot().revision,
         server_time: pollpush_shared::time::now(),
     };
     let mut end = session.send(&hello).await.err();
@@ -225,7 +225,7 @@ where
         }
         self.state.stats.resyncs.fetch_add(1, Relaxed);
         self.wire.hold(self.state.feed.capacity());
-        let snapshot = self.state.store.snapshot();
+        let snapshot = self.state.source.snapshot();
         let revision = snapshot.revision;
         self.send(&ServerMessage::Resync { revision }).await?;
         self.send_text(snapshot.message()).await?;

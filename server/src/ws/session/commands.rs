@@ -42,7 +42,7 @@ where
         if room != SPECIES_ROOM {
             self.state.rooms.join(&room, self.id, self.outbox.clone());
             self.rooms.insert(room.clone());
-            let revision = self.state.store.snapshot().revision;
+            let revision = self.state.source.snapshot().revision;
             return self
                 .send(&ServerMessage::Subscribed { room, revision })
                 .await;
@@ -51,7 +51,7 @@ where
         self.wire.hold(feed.capacity());
         let target = self.wire.feed_target();
         let (start, last, registered) = match feed
-            .subscribe_direct(&self.state.store, since, target)
+            .subscribe_direct(&self.state.source, since, target)
             .await
         {
             Ok(started) => started,
@@ -110,7 +110,7 @@ where
     ) -> Result<(), End> {
         match (event, ack) {
             ("hi!", _) => {
-                let list = self.state.store.snapshot().list();
+                let list = self.state.source.snapshot().list();
                 let data = serde_json::to_value(list).unwrap_or(Value::Null);
                 self.send(&ServerMessage::Event {
                     room: None,
@@ -186,6 +186,11 @@ where
         let Ok(text) = serde_json::to_string(&msg) else {
             return self.error("bad_message", "data could not be encoded").await;
         };
+        if let Some(broker) = &self.state.broker {
+            broker
+                .sender()
+                .publish_room(&room, crate::broker::RoomPayload::Ws { text: text.clone() });
+        }
         let (_, full) = self.state.rooms.broadcast(&room, self.id, &text.into());
         if full > 0 {
             tracing::debug!("room {room}: {full} members too slow for a broadcast");

@@ -1,0 +1,138 @@
+//! The list of species at one revision, as every read and every new
+//! subscriber sees it; its JSON body, ETag and `/ws` message are made once.
+//!
+//! Every node of a cluster builds the same snapshot for the same revision
+//! (same map, same bytes, same ETag), whether it committed the change itself
+//! or learned it from the broker or the history.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use pollpush_shared::message::SPECIES_ROOM;
+use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// The list of species at one revision; cheap to clone, lazily serialized.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub revision: Revision,
+    pub species: Arc<BTreeMap<SpeciesId, Species>>,
+    encoded: OnceLock<(Bytes, String)>,
+    message: OnceLock<Utf8Bytes>,
+}
+
+impl Snapshot {
+    pub fn new(revision: Revision, species: Arc<BTreeMap<SpeciesId, Species>>) -> Self {
+        Self {
+            revision,
+            species,
+            encoded: OnceLock::new(),
+            message: OnceLock::new(),
+        }
+    }
+
+    /// The list one revision later, with `change` applied.
+    pub fn apply(&self, change: &Change) -> Self {
+        let mut map = (*self.species).clone();
+        if change.op == ChangeOp::Deleted {
+            map.remove(&change.species.id);
+        } else {
+            map.insert(change.species.id, change.species.clone());
+        }
+        Self::new(change.revision, Arc::new(map))
+    }
+
+    /// The species sorted by id.
+    pub fn list(&self) -> Vec<Species> {
+        self.species.values().cloned().collect()
+    }
+
+    /// The JSON array and its ETag (a hash of exactly those bytes), computed once.
+    pub fn encoded(&self) -> (&Bytes, &str) {
+        let (body, etag) = self.encoded.get_or_init(|| {
+            let list: Vec<&Species> = self.species.values().collect();
+            let body = serde_json::to_vec(&list).unwrap_or_else(|_| b"[]".to_vec());
+            // SipHash with fixed keys: the same bytes hash the same on every node.
+            let mut hasher = std::hash::DefaultHasher::new();
+            body.hash(&mut hasher);
+            (Bytes::from(body), format!("\"{:016x}\"", hasher.finish()))
+        });
+        (body, etag)
+    }
+
+    /// The `/ws` `snapshot` message for this list, built once per revision from
+    /// the cached JSON body: a reconnect storm of 10,000 subscribers serializes
+    /// the list once, not 10,000 times.
+    pub fn message(&self) -> Utf8Bytes {
+        self.message
+            .get_or_init(|| {
+                let (body, _) = self.encoded();
+                let head = format!(
+                    r#"{{"type":"snapshot","room":"{SPECIES_ROOM}","revision":{},"species":"#,
+                    self.revision
+                );
+                let mut text = String::with_capacity(head.len() + body.len() + 1);
+                text.push_str(&head);
+                text.push_str(std::str::from_utf8(body).unwrap_or("[]"));
+                text.push('}');
+                text.into()
+            })
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn species(id: SpeciesId, name: &str) -> Species {
+        Species {
+            id,
+            name: name.to_owned(),
+            observations: 0,
+            updated_at: pollpush_shared::time::now(),
+        }
+    }
+
+    fn seeded() -> Snapshot {
+        let map = [(1, species(1, "AThaliana")), (2, species(2, "Tomate"))];
+        Snapshot::new(0, Arc::new(map.into_iter().collect()))
+    }
+
+    #[test]
+    fn the_cached_snapshot_message_is_the_serialized_message() {
+        let snapshot = seeded();
+        let expected = pollpush_shared::ServerMessage::Snapshot {
+            room: SPECIES_ROOM.to_owned(),
+            revision: snapshot.revision,
+            species: snapshot.list(),
+        };
+        let built: serde_json::Value = serde_json::from_str(&snapshot.message()).unwrap();
+        assert_eq!(built, serde_json::to_value(&expected).unwrap());
+    }
+
+    #[test]
+    fn applying_changes_gives_the_same_etag_as_the_same_list_built_directly() {
+        let base = seeded();
+        let created = species(3, "Vitis");
+        let change = |revision, op, species| Change {
+            room: SPECIES_ROOM.to_owned(),
+            revision,
+            op,
+            species,
+            at: pollpush_shared::time::now(),
+        };
+        let next = base
+            .apply(&change(1, ChangeOp::Created, created.clone()))
+            .apply(&change(2, ChangeOp::Deleted, species(1, "AThaliana")));
+        let direct = Snapshot::new(
+            2,
+            Arc::new([(2, base.species[&2].clone()), (3, created)].into()),
+        );
+        assert_eq!(next.revision, 2);
+        assert_eq!(next.encoded(), direct.encoded());
+        assert_ne!(next.encoded().1, base.encoded().1);
+    }
+}

@@ -1,0 +1,113 @@
+//! What every handler and session shares: the node's view of the store, its
+//! fan-out, its rooms, its counters and, in a cluster, its broker.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use ::http::HeaderValue;
+use pollpush_shared::{NodeStats, Problem, ServerInfo, ServerStats};
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::config::Config;
+use crate::source::ChangeSource;
+use crate::{feed, server_name, stats, ws};
+
+/// What every handler and session shares. Clone it freely.
+#[derive(Debug, Clone)]
+pub struct State(pub(crate) Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    /// This node's id (`--node-id`, default `host:port`).
+    pub node: String,
+    pub source: ChangeSource,
+    pub feed: feed::ChangeFeed,
+    pub stats: Arc<stats::Stats>,
+    pub rooms: ws::rooms::Rooms,
+    /// The cluster's broker, when the node has one.
+    pub broker: Option<Broker>,
+    pub(crate) cors_origins: Arc<Vec<String>>,
+    pub(crate) allowed_origins: Arc<Vec<String>>,
+    /// The store revision when this process opened it.
+    pub(crate) start_revision: u64,
+    /// Flips to `true` once when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Deref for State {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl State {
+    pub(crate) fn cors_allows(&self, origin: &HeaderValue) -> bool {
+        crate::http::origin_allowed(&self.cors_origins, origin)
+    }
+
+    /// Push clients of either protocol.
+    fn push_clients(&self) -> u64 {
+        self.stats.ws.connections.load(Relaxed) + self.stats.socketio_sockets.load(Relaxed)
+    }
+
+    /// What the `info` event answers, on `/ws` and socket.io alike.
+    pub fn server_info(&self) -> ServerInfo {
+        let snapshot = self.source.snapshot();
+        ServerInfo {
+            server: server_name(),
+            protocol: pollpush_shared::PROTOCOL_VERSION,
+            revision: snapshot.revision,
+            species: snapshot.species.len(),
+            clients: self.push_clients(),
+            uptime_s: self.stats.uptime_s(),
+        }
+    }
+
+    /// The `/stats` body, now.
+    pub fn stats_snapshot(&self) -> ServerStats {
+        let mut s = self
+            .stats
+            .snapshot(&server_name(), self.source.snapshot().revision);
+        s.changes_applied = s.revision.saturating_sub(self.start_revision);
+        s.node = Some(self.node.clone());
+        s.cluster = self.broker.as_ref().and_then(Broker::cluster);
+        s
+    }
+
+    /// This node's heartbeat: what the cluster view shows of it.
+    pub fn node_stats(&self) -> NodeStats {
+        let s = self.stats.snapshot(&server_name(), 0);
+        NodeStats {
+            id: self.node.clone(),
+            addr: self.config.advertise.clone().unwrap_or_default(),
+            revision: self.source.snapshot().revision,
+            connections: s.rest.connections + s.ws.connections + s.socketio.connections,
+            subscribers: s.ws.subscribers + s.socketio.sockets,
+            cpu_seconds: s.process.cpu_seconds,
+            rss_bytes: s.process.rss_bytes,
+        }
+    }
+
+    /// `None` when the node can serve; otherwise what a load balancer is told.
+    pub fn unready(&self) -> Option<Problem> {
+        let mut down = Vec::new();
+        if !self.source.store_up() {
+            down.push("store");
+        }
+        if self.broker.as_ref().is_some_and(|b| !b.connected()) {
+            down.push("broker");
+        }
+        (!down.is_empty()).then(|| {
+            Problem::new(
+                "not-ready",
+                "Not Ready",
+                503,
+                format!("unreachable: {}", down.join(", ")),
+            )
+        })
+    }
+}
