@@ -6,6 +6,10 @@
 # pollpush's ({room, revision, op, species, at}).
 #
 #   PORT=5001 /tmp/peers-venv/bin/python bench/flask_socketio_fanout.py
+#
+# With MESSAGE_QUEUE=redis://127.0.0.1:6379 several such processes share one Redis
+# message queue, the talk's way to scale out: an emit in one process reaches the
+# clients of every process (bench/cluster.sh writes on one, subscribes on another).
 import datetime
 import logging
 import os
@@ -15,7 +19,8 @@ from flask import Flask, jsonify, request
 from flask_socketio import SocketIO, emit, join_room
 
 app = Flask(__name__)
-socketio = SocketIO(app, cors_allowed_origins="*")
+socketio = SocketIO(app, cors_allowed_origins="*",
+                    message_queue=os.environ.get("MESSAGE_QUEUE") or None)
 
 species = [{'id': 1, 'name': 'ATHALINA'}, {'id': 2, 'name': 'Tomate'}]
 revision = 0

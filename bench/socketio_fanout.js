@@ -1,6 +1,7 @@
 // Push fan-out to many subscribers, measured at the last one:
 //   node socketio_fanout.js --proto socketio|ws --url http://127.0.0.1:PORT --pid SERVER_PID
 //        [--clients 1000] [--writes 30] [--interval-ms 200] [--workers 2] [--label NAME]
+//        [--write-url http://127.0.0.1:OTHER]   (writes on another node of a cluster)
 // Connects --clients subscribers (socket.io-client 4.x over the WebSocket transport, or
 // `ws` on /ws), split over --workers child processes so the clients' own parsing does not
 // queue behind one event loop. Then issues --writes REST writes, one every --interval-ms,
@@ -196,7 +197,7 @@ async function coordinate(opt) {
     for (let i = -WARMUP; i < opt.writes; i++) {
       const name = `${run}-${i}`;
       const issued = now();
-      const status = await post(opt.url, { name });
+      const status = await post(opt['write-url'] || opt.url, { name });
       if (i >= 0) postLat.push(now() - issued);
       if (status !== 201) throw new Error(`POST /species answered ${status}`);
       let last = null;

@@ -2,7 +2,9 @@
 //!
 //! The counters live in [`crate::stats::Stats`]; this renders a snapshot of
 //! them through prometheus-client so the exposition format is the library's.
+//! Each series has a `node` label (the node's id).
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
 
 use pollpush_shared::ServerStats;
@@ -116,7 +118,13 @@ pub fn render(s: &ServerStats) -> String {
             s.process.rss_bytes as f64,
         ),
     ];
-    let mut reg = Registry::with_prefix("pollpush");
+    // Every series carries the node, so a cluster's nodes can be told apart
+    // (and summed) by one Prometheus.
+    let node = s.node.clone().unwrap_or_default();
+    let mut reg = Registry::with_prefix_and_labels(
+        "pollpush",
+        std::iter::once((Cow::Borrowed("node"), Cow::Owned(node))),
+    );
     for (name, help, value) in counters {
         let c = Counter::<u64>::default();
         c.inc_by(value);

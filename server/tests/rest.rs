@@ -342,5 +342,14 @@ async fn stats_count_the_exact_bytes_on_the_wire() {
     assert_eq!(after.rest.by_status.get(&200), Some(&1));
     let metrics = get(&server, "/metrics").await.text().await.unwrap();
     assert!(metrics.contains("pollpush_rest_bytes_out_total"));
-    assert!(metrics.contains("pollpush_rest_responses_total{status=\"200\"}"));
+    let node = after.node.expect("the node's id");
+    let responses = metrics
+        .lines()
+        .find(|l| l.starts_with("pollpush_rest_responses_total{"))
+        .expect("responses by status");
+    assert!(responses.contains("status=\"200\""), "{responses}");
+    assert!(
+        responses.contains(&format!("node=\"{node}\"")),
+        "{responses}"
+    );
 }
