@@ -27,7 +27,6 @@ use tokio::sync::mpsc;
 use crate::error::StoreError;
 pub use crate::frames::ChangeFrame;
 use crate::snapshot::Snapshot;
-use crate::source::ChangeSource;
 
 /// A subscriber the fan-out hands each change to directly, on the fan-out's
 /// own task: it must not block (a WebSocket connection writes what its socket
@@ -161,6 +160,18 @@ pub struct ChangeFeed {
     publish: FeedSender,
 }
 
+/// What a subscription starts from: the node's delivered changes and list
+/// (the change source), so the feed need not know where they come from.
+pub trait Origin {
+    /// Every change after `since`, or `None` when only a snapshot will do.
+    fn history(
+        &self,
+        since: Revision,
+    ) -> impl Future<Output = Option<Vec<Arc<ChangeFrame>>>> + Send;
+    /// The list at the last delivered revision.
+    fn snapshot(&self) -> Arc<Snapshot>;
+}
+
 /// Where a new subscription starts.
 #[derive(Debug)]
 pub enum Start {
@@ -223,7 +234,7 @@ impl ChangeFeed {
     /// no change can fall between the two.
     pub async fn subscribe_from(
         &self,
-        source: &ChangeSource,
+        source: &impl Origin,
         since: Option<Revision>,
     ) -> Result<(Start, Subscription), StoreError> {
         let (queue, rx) = mpsc::channel(self.capacity);
@@ -249,7 +260,7 @@ impl ChangeFeed {
     /// the start's last revision here) and skip those the start covers.
     pub async fn subscribe_direct(
         &self,
-        source: &ChangeSource,
+        source: &impl Origin,
         since: Option<Revision>,
         target: Arc<dyn DirectTarget>,
     ) -> Result<(Start, Revision, Registered), StoreError> {
@@ -260,7 +271,7 @@ impl ChangeFeed {
 }
 
 /// The replay or snapshot a subscription starts with, and its last revision.
-async fn start_from(source: &ChangeSource, since: Option<Revision>) -> (Start, Revision) {
+async fn start_from(source: &impl Origin, since: Option<Revision>) -> (Start, Revision) {
     let replay = match since {
         Some(since) => source.history(since).await.map(|frames| (since, frames)),
         None => None,
@@ -303,7 +314,7 @@ impl Subscription {
     }
 
     /// Restarts after a lag from a fresh snapshot, dropping everything queued.
-    pub fn resync(&mut self, source: &ChangeSource) -> Arc<Snapshot> {
+    pub fn resync(&mut self, source: &impl Origin) -> Arc<Snapshot> {
         self.lagged.store(false, Relaxed);
         while self.rx.try_recv().is_ok() {}
         let snapshot = source.snapshot();

@@ -19,7 +19,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::broker::BrokerSender;
 use crate::error::StoreError;
-use crate::feed::{ChangeFeed, FeedSender};
+use crate::feed::{ChangeFeed, FeedSender, Origin};
 use crate::frames::ChangeFrame;
 use crate::snapshot::Snapshot;
 use crate::store::{Mutation, Store};
@@ -262,5 +262,15 @@ impl ChangeSource {
                 Err(e) => tracing::debug!("position check: {e}"),
             }
         }
+    }
+}
+
+impl Origin for ChangeSource {
+    async fn history(&self, since: Revision) -> Option<Vec<Arc<ChangeFrame>>> {
+        ChangeSource::history(self, since).await
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        ChangeSource::snapshot(self)
     }
 }
