@@ -46,14 +46,10 @@ pub async fn record(
     mut each_second: impl FnMut(f64, &App) -> std::io::Result<()>,
 ) -> Result<App, HeadlessError> {
     let (events, mut inbox) = mpsc::channel(4096);
-    let producers = Producers::spawn(
-        &target.endpoints,
-        options.settings,
-        options.cadence,
-        &events,
-    );
+    let producers = Producers::spawn(&target.nodes, options.settings, options.cadence, &events);
     drop(events);
-    let mut app = App::new(target.mode, options.settings, pollpush_shared::time::now());
+    let mut app = App::new(target.mode, options.settings, pollpush_shared::time::now())
+        .with_nodes(target.nodes.labels());
     let start = Instant::now();
     let end = start + options.duration;
     let mut next_second = start + Duration::from_secs(1);
@@ -93,6 +89,12 @@ pub fn summarize(app: &App, options: &RecordOptions, server: &str) -> Summary {
         server: server.to_owned(),
         rest: ProtocolReport::of(app, PaneKind::Poll),
         ws: ProtocolReport::of(app, PaneKind::Push),
+        cluster: app
+            .server
+            .stats
+            .as_ref()
+            .and_then(|s| s.cluster.as_ref())
+            .map(|c| c.totals.clone()),
     }
 }
 
@@ -100,10 +102,14 @@ pub fn summarize(app: &App, options: &RecordOptions, server: &str) -> Summary {
 pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, HeadlessError> {
     let target = connect.target().await?;
     if connect.server.is_some() {
+        // Every node named must answer now: a typo in a cluster's list would
+        // otherwise show up only as a failover in the report.
         let client = control::client();
-        if let Err(error) = control::stats(&client, &target.endpoints).await {
-            let url = target.endpoints.http.clone();
-            return Err(HeadlessError::Unreachable { url, error });
+        for node in target.nodes.all() {
+            if let Err(error) = control::stats(&client, node).await {
+                let url = node.http.clone();
+                return Err(HeadlessError::Unreachable { url, error });
+            }
         }
     }
     let mut out: Box<dyn Write> = match &args.output {

@@ -178,7 +178,7 @@ async fn measure(
     let idle = server.cost().await?;
     let ramp_started = Instant::now();
     let mut fleet = Fleet::start(
-        &server.endpoints,
+        &server.nodes,
         pollers,
         subscribers,
         s.connect.poll_settings(),

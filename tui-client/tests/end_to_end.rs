@@ -29,7 +29,7 @@ impl Client {
             tick: Duration::from_millis(50),
             stats: Duration::from_millis(500),
         };
-        let producers = Producers::spawn(&target.endpoints, settings, cadence, &events);
+        let producers = Producers::spawn(&target.nodes, settings, cadence, &events);
         let app = App::new(target.mode, settings, pollpush_shared::time::now());
         Self {
             app,
@@ -70,12 +70,12 @@ async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
         .await;
 
     let writer = control::client();
-    let wrote = control::write_now(&writer, &target.endpoints)
+    let wrote = control::write_now(&writer, target.nodes.poll())
         .await
         .expect("REST write");
     assert!(wrote.contains("revision"), "{wrote}");
     target.set_simulator_rate(0.0);
-    let last = control::stats(&writer, &target.endpoints)
+    let last = control::stats(&writer, target.nodes.poll())
         .await
         .expect("stats")
         .revision;
@@ -102,7 +102,7 @@ async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
 
     // The only WebSocket is ours: both ends must have counted the same bytes,
     // the upgrade request and its 101 included.
-    let server = control::stats(&writer, &target.endpoints)
+    let server = control::stats(&writer, target.nodes.poll())
         .await
         .expect("stats");
     assert_eq!(server.ws.bytes_out, push.traffic().bytes_in);

@@ -49,7 +49,10 @@ fn demo() -> App {
     app.update(Event::Push(PushEvent {
         at: t(0),
         traffic: traffic(200, 120),
-        kind: PushKind::Connected { resume_from: None },
+        kind: PushKind::Connected {
+            resume_from: None,
+            node: "127.0.0.1:40123".into(),
+        },
     }));
     app.update(push(
         1,
@@ -166,6 +169,7 @@ fn retrying_pane_shows_the_error_and_countdown() {
         kind: PushKind::Disconnected {
             error: "closed by the server (1001 going away)".into(),
             retry_in: Duration::from_millis(2_400),
+            next_node: "127.0.0.1:40123".into(),
         },
     }));
     app.update(Event::Tick { at: t(10_100) });
