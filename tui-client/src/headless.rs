@@ -149,3 +149,44 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
     target.shutdown().await;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use pollpush_shared::{ClusterStats, ClusterTotals};
+
+    use super::*;
+    use crate::app::Mode;
+    use crate::app::fixtures::{stats, t};
+
+    fn options() -> RecordOptions {
+        RecordOptions {
+            duration: Duration::from_secs(1),
+            settings: PollSettings::default(),
+            cadence: Cadence::default(),
+        }
+    }
+
+    #[test]
+    fn the_summary_has_the_cluster_totals_only_from_a_cluster() {
+        let mut app = App::new(Mode::Remote, PollSettings::default(), t(0))
+            .with_nodes(vec!["a:1".into(), "b:2".into()]);
+        app.update(stats(0, 1.0, 0.0, |_| {}));
+        let lone = serde_json::to_value(summarize(&app, &options(), "a")).expect("json");
+        assert!(lone.get("cluster").is_none(), "{lone}");
+        assert_eq!(lone["rest"]["node"], "a:1");
+
+        let totals = ClusterTotals {
+            nodes: 3,
+            connections: 12,
+            subscribers: 9,
+            rss_bytes: 3_000,
+        };
+        let cluster = ClusterStats {
+            nodes: Vec::new(),
+            totals: totals.clone(),
+        };
+        app.update(stats(1_000, 2.0, 0.0, |s| s.cluster = Some(cluster)));
+        let summary = summarize(&app, &options(), "a");
+        assert_eq!(summary.cluster, Some(totals));
+    }
+}

@@ -167,10 +167,11 @@ impl Screen<'_> {
         let theme = self.theme;
         let server = &self.app.server;
         let cluster = server.stats.as_ref().and_then(|s| s.cluster.as_ref());
-        let label = if cluster.is_some() {
-            " cluster "
-        } else {
-            " server "
+        // Several nodes without a broker: the figures are one node's, so name it.
+        let label = match (cluster, &server.node, &server.error) {
+            (Some(_), _, None) => " cluster ".to_owned(),
+            (None, Some(node), None) if self.app.clustered() => format!(" {node} "),
+            _ => " server ".to_owned(),
         };
         let mut line = Fit::new(width, Span::styled(label, theme.title()));
         let cpu = || {

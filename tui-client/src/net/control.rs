@@ -47,7 +47,8 @@ async fn first_answer(
             Ok(stats) => return (label, Ok(Box::new(stats))),
             Err(error) if nodes.len() == 1 => failed = (label, Err(error.to_string())),
             Err(error) => {
-                let error = format!("none of {} nodes answers ({label}: {error})", nodes.len());
+                // The footer has one line for it: which node failed last is in `label`.
+                let error = format!("no node answers ({error})");
                 failed = (label, Err(error));
             }
         }

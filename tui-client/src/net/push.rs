@@ -48,6 +48,10 @@ pub async fn run<S: Sink<PushEvent>>(nodes: Nodes, start: usize, traffic: Arc<Tr
     loop {
         let error = match subscriber.session(&mut backoff).await {
             End::Consumer => return,
+            // Of a cluster, say which node failed: the next attempt goes elsewhere.
+            End::Lost(error) if subscriber.nodes.len() > 1 => {
+                format!("{}: {error}", subscriber.node())
+            }
             End::Lost(error) => error,
         };
         let retry_in = backoff.next_delay();

@@ -265,6 +265,16 @@ fn a_push_lane_moving_to_another_node_says_where() {
     );
 }
 
+#[test]
+fn several_nodes_without_a_broker_name_the_node_whose_figures_show() {
+    let nodes = vec!["127.0.0.1:5101".to_owned(), "127.0.0.1:5102".to_owned()];
+    let app = App::new(Mode::Remote, PollSettings::default(), t(0)).with_nodes(nodes);
+    let mut app = demo_on(app, "127.0.0.1:5102");
+    app.update(stats_from("127.0.0.1:5101", 9_990, 10.0, 0.5, |_| {}));
+    let screen = render_for(&app, CLUSTER, 80, 24);
+    assert!(screen.contains("\" 127.0.0.1:5101 CPU"), "{screen}");
+}
+
 fn colours_used(theme: Theme) -> usize {
     let app = demo();
     let mut terminal = Terminal::new(TestBackend::new(120, 30)).expect("test backend");
