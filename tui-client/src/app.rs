@@ -5,19 +5,22 @@
 //! renders this state; a headless run reports it.
 
 pub mod clock;
+pub mod nodes;
 pub mod pane;
+pub mod server_load;
 pub mod staleness;
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use pollpush_shared::{Revision, ServerMessage, ServerStats};
+use pollpush_shared::{Revision, ServerMessage};
 
 use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
 use crate::net::poll::PollSettings;
 pub use clock::{Clock, ClockSource};
 use pane::{PaneKind, PaneState};
+pub use server_load::ServerLoad;
 use staleness::ChangeTimes;
 
 /// Polling periods `+`/`-` step through.
@@ -38,29 +41,6 @@ pub enum Mode {
     Remote,
 }
 
-/// The server's own cost, from `GET /stats`.
-#[derive(Debug, Clone, Default)]
-pub struct ServerLoad {
-    pub stats: Option<ServerStats>,
-    /// CPU use between the last two samples, in percent of one core.
-    pub cpu_percent: Option<f64>,
-    pub error: Option<String>,
-}
-
-impl ServerLoad {
-    fn record(&mut self, stats: ServerStats) {
-        if let Some(prev) = &self.stats {
-            let wall = stats.uptime_s - prev.uptime_s;
-            if wall > 0.0 {
-                let cpu = stats.process.cpu_seconds - prev.process.cpu_seconds;
-                self.cpu_percent = Some((cpu / wall * 100.0).max(0.0));
-            }
-        }
-        self.stats = Some(stats);
-        self.error = None;
-    }
-}
-
 /// A side effect `update` asks for; the caller performs it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -77,6 +57,8 @@ pub enum Effect {
 #[derive(Debug, Clone)]
 pub struct App {
     pub mode: Mode,
+    /// The labels of the nodes `--server` named (one for a single server).
+    pub nodes: Vec<String>,
     pub poll: PaneState,
     pub push: PaneState,
     pub poll_settings: PollSettings,
@@ -101,6 +83,7 @@ impl App {
         };
         Self {
             mode,
+            nodes: Vec::new(),
             poll: PaneState::new(PaneKind::Poll),
             push: PaneState::new(PaneKind::Push),
             poll_settings,
@@ -116,6 +99,18 @@ impl App {
             help: false,
             dirty: true,
         }
+    }
+
+    /// Names the nodes the producers use, in `--server` order; the poll pane's is the first.
+    pub fn with_nodes(mut self, labels: Vec<String>) -> Self {
+        self.poll.node = labels.get(nodes::POLL_NODE).cloned();
+        self.nodes = labels;
+        self
+    }
+
+    /// Whether the panes talk to several nodes, so each shows its own.
+    pub fn clustered(&self) -> bool {
+        self.nodes.len() > 1
     }
 
     /// The simulator rate, when the simulator is ours to drive.
@@ -149,12 +144,12 @@ impl App {
                 self.on_push(push);
                 None
             }
-            Event::Stats { at, result } => {
+            Event::Stats { at, node, result } => {
                 self.now = self.now.max(at);
                 match result {
                     Ok(stats) => {
                         self.see_revision(stats.revision);
-                        self.server.record(stats);
+                        self.server.record(node, *stats);
                     }
                     Err(error) => self.server.error = Some(error),
                 }
@@ -267,8 +262,15 @@ impl App {
         self.dirty = true;
         self.push.set_traffic(traffic);
         match kind {
-            PushKind::Connected { .. } => self.push.connected(),
-            PushKind::Disconnected { error, retry_in } => self.push.failed(at, error, retry_in),
+            PushKind::Connected { node, .. } => self.push.connected_to(node),
+            PushKind::Disconnected {
+                error,
+                retry_in,
+                next_node,
+            } => {
+                self.push.failed(at, error, retry_in);
+                self.push.next_node = Some(next_node);
+            }
             PushKind::Message(message) => {
                 self.push.counters.messages += 1;
                 self.push.last_heard = Some(at);

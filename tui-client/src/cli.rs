@@ -30,7 +30,7 @@ pub struct Cli {
 pub enum Command {
     /// Record what the two panes see, without a terminal, as JSON, NDJSON or CSV.
     Run(RunArgs),
-    /// Many pollers and subscribers against one server: freshness, traffic and server cost.
+    /// Many pollers and subscribers against a server or a cluster: freshness, traffic and server cost.
     Load(crate::load::LoadArgs),
 }
 
@@ -64,11 +64,19 @@ impl RunArgs {
 /// Where the panes connect and how they poll: shared by the UI and every mode.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectArgs {
-    /// A running pollpush-server to attach to, e.g. http://host:5000.
-    #[arg(long, global = true, env = "POLLPUSH_SERVER", value_name = "URL")]
+    /// A running pollpush-server to attach to, e.g. http://host:5000; or a
+    /// cluster's nodes, comma-separated: the REST pane polls the first, the push
+    /// pane subscribes to the second and fails over to the next, and `load`
+    /// spreads its clients over all of them.
+    #[arg(
+        long,
+        global = true,
+        env = "POLLPUSH_SERVER",
+        value_name = "URL[,URL…]"
+    )]
     pub server: Option<String>,
 
-    /// The WebSocket URL, when it is not <server>/ws.
+    /// The WebSocket URL, when it is not <server>/ws (a single --server only).
     #[arg(long, global = true, env = "POLLPUSH_WS_URL", value_name = "URL")]
     pub ws_url: Option<String>,
 

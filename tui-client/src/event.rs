@@ -29,7 +29,10 @@ pub enum Event {
     /// `GET /stats` answered (or failed).
     Stats {
         at: DateTime<Utc>,
-        result: Result<ServerStats, String>,
+        /// The node asked last (the one that answered, on success).
+        node: String,
+        /// Boxed: a cluster's stats would make every event as large.
+        result: Result<Box<ServerStats>, String>,
     },
     /// The outcome of a user action, shown briefly in the footer.
     Notice { at: DateTime<Utc>, text: String },
@@ -71,12 +74,20 @@ pub struct PushEvent {
 
 #[derive(Debug, Clone)]
 pub enum PushKind {
-    /// The handshake succeeded; `resume_from` is the `since` we will subscribe with.
-    Connected { resume_from: Option<Revision> },
+    /// The handshake with `node` succeeded; `resume_from` is the `since` we will subscribe with.
+    Connected {
+        resume_from: Option<Revision>,
+        node: String,
+    },
     /// A frame from the server, parsed.
     Message(ServerMessage),
-    /// The connection failed or closed; the task reconnects after `retry_in`.
-    Disconnected { error: String, retry_in: Duration },
+    /// The connection failed or closed; the task reconnects after `retry_in`,
+    /// to `next_node` (the same node unless there are several).
+    Disconnected {
+        error: String,
+        retry_in: Duration,
+        next_node: String,
+    },
 }
 
 impl From<PollEvent> for Event {

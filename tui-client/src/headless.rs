@@ -46,14 +46,10 @@ pub async fn record(
     mut each_second: impl FnMut(f64, &App) -> std::io::Result<()>,
 ) -> Result<App, HeadlessError> {
     let (events, mut inbox) = mpsc::channel(4096);
-    let producers = Producers::spawn(
-        &target.endpoints,
-        options.settings,
-        options.cadence,
-        &events,
-    );
+    let producers = Producers::spawn(&target.nodes, options.settings, options.cadence, &events);
     drop(events);
-    let mut app = App::new(target.mode, options.settings, pollpush_shared::time::now());
+    let mut app = App::new(target.mode, options.settings, pollpush_shared::time::now())
+        .with_nodes(target.nodes.labels());
     let start = Instant::now();
     let end = start + options.duration;
     let mut next_second = start + Duration::from_secs(1);
@@ -93,6 +89,12 @@ pub fn summarize(app: &App, options: &RecordOptions, server: &str) -> Summary {
         server: server.to_owned(),
         rest: ProtocolReport::of(app, PaneKind::Poll),
         ws: ProtocolReport::of(app, PaneKind::Push),
+        cluster: app
+            .server
+            .stats
+            .as_ref()
+            .and_then(|s| s.cluster.as_ref())
+            .map(|c| c.totals.clone()),
     }
 }
 
@@ -100,10 +102,14 @@ pub fn summarize(app: &App, options: &RecordOptions, server: &str) -> Summary {
 pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, HeadlessError> {
     let target = connect.target().await?;
     if connect.server.is_some() {
+        // Every node named must answer now: a typo in a cluster's list would
+        // otherwise show up only as a failover in the report.
         let client = control::client();
-        if let Err(error) = control::stats(&client, &target.endpoints).await {
-            let url = target.endpoints.http.clone();
-            return Err(HeadlessError::Unreachable { url, error });
+        for node in target.nodes.all() {
+            if let Err(error) = control::stats(&client, node).await {
+                let url = node.http.clone();
+                return Err(HeadlessError::Unreachable { url, error });
+            }
         }
     }
     let mut out: Box<dyn Write> = match &args.output {
@@ -142,4 +148,45 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
     writer.summary(&summary)?;
     target.shutdown().await;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use pollpush_shared::{ClusterStats, ClusterTotals};
+
+    use super::*;
+    use crate::app::Mode;
+    use crate::app::fixtures::{stats, t};
+
+    fn options() -> RecordOptions {
+        RecordOptions {
+            duration: Duration::from_secs(1),
+            settings: PollSettings::default(),
+            cadence: Cadence::default(),
+        }
+    }
+
+    #[test]
+    fn the_summary_has_the_cluster_totals_only_from_a_cluster() {
+        let mut app = App::new(Mode::Remote, PollSettings::default(), t(0))
+            .with_nodes(vec!["a:1".into(), "b:2".into()]);
+        app.update(stats(0, 1.0, 0.0, |_| {}));
+        let lone = serde_json::to_value(summarize(&app, &options(), "a")).expect("json");
+        assert!(lone.get("cluster").is_none(), "{lone}");
+        assert_eq!(lone["rest"]["node"], "a:1");
+
+        let totals = ClusterTotals {
+            nodes: 3,
+            connections: 12,
+            subscribers: 9,
+            rss_bytes: 3_000,
+        };
+        let cluster = ClusterStats {
+            nodes: Vec::new(),
+            totals: totals.clone(),
+        };
+        app.update(stats(1_000, 2.0, 0.0, |s| s.cluster = Some(cluster)));
+        let summary = summarize(&app, &options(), "a");
+        assert_eq!(summary.cluster, Some(totals));
+    }
 }

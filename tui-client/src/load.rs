@@ -1,5 +1,6 @@
-//! `pollpush load`: many pollers and many subscribers against one server, to
-//! answer "what does push cost the server?" with measured numbers.
+//! `pollpush load`: many pollers and many subscribers against one server (or
+//! spread round-robin over a cluster's nodes), to answer "what does push cost
+//! the server?" with measured numbers.
 //!
 //! A run starts a server (or attaches to one), connects every client, then
 //! measures a window of `--duration`: what the clients saw (freshness, missed
@@ -26,8 +27,9 @@ use progress::Progress;
 use report::{LoadReport, ProtocolReport, RunReport, ServerCost};
 use server::ServerUnderTest;
 
-/// Run many REST pollers and WebSocket subscribers against one server and
-/// report freshness, traffic and the server's own cost per protocol.
+/// Run many REST pollers and WebSocket subscribers against one server (or
+/// round-robin over the nodes of `--server A,B,C`) and report freshness,
+/// traffic and the server's own cost per protocol (summed over the nodes).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
     /// REST pollers, each on its own keep-alive connection, sending If-None-Match.
@@ -178,7 +180,7 @@ async fn measure(
     let idle = server.cost().await?;
     let ramp_started = Instant::now();
     let mut fleet = Fleet::start(
-        &server.endpoints,
+        &server.nodes,
         pollers,
         subscribers,
         s.connect.poll_settings(),

@@ -18,6 +18,7 @@ use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::app::nodes;
 use crate::event::Event;
 use counting::Traffic;
 use poll::PollSettings;
@@ -40,6 +41,8 @@ impl<T: Into<Event> + Send + 'static> Sink<T> for mpsc::Sender<Event> {
 pub enum NetError {
     #[error("bad server URL {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
+    #[error("--ws-url names one WebSocket URL, but --server names {0} nodes: drop --ws-url")]
+    WsUrlWithNodes(usize),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("HTTP: {0}")]
@@ -101,6 +104,11 @@ impl Endpoints {
         })
     }
 
+    /// How a pane and a report name this node: `host:port`.
+    pub fn label(&self) -> &str {
+        &self.authority
+    }
+
     /// The endpoints of a server listening on `addr`.
     pub fn local(addr: std::net::SocketAddr) -> Self {
         Self {
@@ -108,6 +116,66 @@ impl Endpoints {
             authority: addr.to_string(),
             ws: format!("ws://{addr}/ws"),
         }
+    }
+}
+
+/// The nodes `--server` names, in the order given: one server, or several
+/// nodes of a cluster that serve the same API. Never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nodes(Vec<Endpoints>);
+
+impl Nodes {
+    /// Parses a comma-separated list of base URLs; `ws` overrides the WebSocket
+    /// URL, which only makes sense for a single node.
+    pub fn parse(list: &str, ws: Option<&str>) -> Result<Self, NetError> {
+        let urls: Vec<&str> = list.split(',').map(str::trim).collect();
+        if urls.iter().any(|url| url.is_empty()) {
+            return Err(NetError::BadUrl {
+                url: list.to_owned(),
+                reason: "an empty entry; separate node URLs with single commas".to_owned(),
+            });
+        }
+        if ws.is_some() && urls.len() > 1 {
+            return Err(NetError::WsUrlWithNodes(urls.len()));
+        }
+        let nodes = urls
+            .into_iter()
+            .map(|url| Endpoints::new(url, ws))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self(nodes))
+    }
+
+    /// A single node.
+    pub fn one(endpoints: Endpoints) -> Self {
+        Self(vec![endpoints])
+    }
+
+    pub fn all(&self) -> &[Endpoints] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false; here because clippy expects it next to `len`.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Node `index`, wrapping, so any index from the rotation rules is valid.
+    pub fn get(&self, index: usize) -> &Endpoints {
+        &self.0[index % self.0.len()]
+    }
+
+    /// The node the poll pane polls and the `n` key writes through.
+    pub fn poll(&self) -> &Endpoints {
+        self.get(nodes::POLL_NODE)
+    }
+
+    /// Every node's label, in order.
+    pub fn labels(&self) -> Vec<String> {
+        self.0.iter().map(|e| e.label().to_owned()).collect()
     }
 }
 
@@ -160,9 +228,10 @@ pub struct Producers {
 }
 
 impl Producers {
-    /// Starts the poller, the WebSocket subscriber, the `/stats` watcher and the ticker.
+    /// Starts the poller (on the first node), the WebSocket subscriber (on the
+    /// second, when there is one), the `/stats` watcher and the ticker.
     pub fn spawn(
-        endpoints: &Endpoints,
+        nodes: &Nodes,
         settings: PollSettings,
         cadence: Cadence,
         events: &mpsc::Sender<Event>,
@@ -170,13 +239,14 @@ impl Producers {
         let (poll_settings, settings_rx) = watch::channel(settings);
         let mut tasks = vec![
             tokio::spawn(poll::run(
-                endpoints.clone(),
+                nodes.poll().clone(),
                 settings_rx,
                 Arc::new(Traffic::default()),
                 events.clone(),
             )),
             tokio::spawn(push::run(
-                endpoints.clone(),
+                nodes.clone(),
+                nodes::push_start(nodes.len()),
                 Arc::new(Traffic::default()),
                 events.clone(),
             )),
@@ -184,7 +254,7 @@ impl Producers {
         ];
         if !cadence.stats.is_zero() {
             tasks.push(tokio::spawn(control::watch_stats(
-                endpoints.clone(),
+                nodes.clone(),
                 cadence.stats,
                 events.clone(),
             )));
@@ -238,6 +308,33 @@ mod tests {
         );
         assert!(Endpoints::new("https://h", None).is_err());
         assert!(Endpoints::new("nonsense", None).is_err());
+    }
+
+    #[test]
+    fn a_server_list_is_split_on_commas_and_keeps_its_order() {
+        let nodes = Nodes::parse("http://a:1, http://b:2/,http://c", None).expect("valid");
+        assert_eq!(nodes.labels(), ["a:1", "b:2", "c:80"]);
+        assert_eq!(nodes.poll().http, "http://a:1");
+        assert_eq!(nodes.get(4).label(), "b:2", "indices wrap");
+        let one = Nodes::parse("http://a:1", Some("ws://a:1/x")).expect("valid");
+        assert_eq!((one.len(), one.poll().ws.as_str()), (1, "ws://a:1/x"));
+    }
+
+    #[test]
+    fn a_bad_server_list_names_the_bad_entry() {
+        let error =
+            |list: &str, ws: Option<&str>| Nodes::parse(list, ws).expect_err(list).to_string();
+        let bad = error("http://a:1,ftp://b:2", None);
+        assert!(
+            bad.contains("\"ftp://b:2\"") && bad.contains("http://host:port"),
+            "{bad}"
+        );
+        assert!(error("http://a:1,,http://b:2", None).contains("empty entry"));
+        assert!(error("http://a:1,", None).contains("empty entry"));
+        assert!(error("", None).contains("empty entry"));
+        assert!(error("http://a:1,https://b", None).contains("https is not supported"));
+        assert!(error("http://a:1,http://b:2", Some("ws://a:1/ws")).contains("--ws-url"));
+        assert!(!bad.contains('\n'), "one line: {bad}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use tokio::net::TcpListener;
 
 use crate::app::Mode;
-use crate::net::{Endpoints, NetError};
+use crate::net::{Endpoints, NetError, Nodes};
 
 /// Why the client could not start.
 #[derive(Debug, thiserror::Error)]
@@ -21,22 +21,29 @@ pub enum TargetError {
     WsUrlWithoutServer,
 }
 
-/// The server both panes talk to.
+/// The server (or the cluster's nodes) the panes talk to.
 pub struct Target {
-    pub endpoints: Endpoints,
+    pub nodes: Nodes,
     pub mode: Mode,
-    /// For the header: `embedded · http://127.0.0.1:40123` or the remote URL.
+    /// For the header: `embedded · http://127.0.0.1:40123`, the remote URL, or
+    /// the first of a cluster's and how many more.
     pub label: String,
     embedded: Option<pollpush_server::Server>,
 }
 
 impl Target {
-    /// Attaches to a running server; nothing is contacted yet.
+    /// Attaches to a running server, or to the nodes of a cluster (`server` is
+    /// a comma-separated list); nothing is contacted yet.
     pub fn remote(server: &str, ws: Option<&str>) -> Result<Self, TargetError> {
-        let endpoints = Endpoints::new(server, ws)?;
+        let nodes = Nodes::parse(server, ws)?;
+        let first = nodes.poll().http.clone();
+        let label = match nodes.len() {
+            1 => first,
+            n => format!("{first} + {} more", n - 1),
+        };
         Ok(Self {
-            label: endpoints.http.clone(),
-            endpoints,
+            label,
+            nodes,
             mode: Mode::Remote,
             embedded: None,
         })
@@ -58,7 +65,7 @@ impl Target {
         let endpoints = Endpoints::local(server.local_addr());
         Ok(Self {
             label: format!("embedded · {}", endpoints.http),
-            endpoints,
+            nodes: Nodes::one(endpoints),
             mode: Mode::Embedded { simulate },
             embedded: Some(server),
         })

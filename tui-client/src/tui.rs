@@ -60,8 +60,9 @@ pub async fn run(cli: Cli) -> Result<(), TuiError> {
 async fn run_on(target: &Target, cli: &Cli) -> Result<(), TuiError> {
     let settings = cli.connect.poll_settings();
     let (events, mut inbox) = mpsc::channel(1024);
-    let producers = Producers::spawn(&target.endpoints, settings, Cadence::default(), &events);
-    let mut app = App::new(target.mode, settings, pollpush_shared::time::now());
+    let producers = Producers::spawn(&target.nodes, settings, Cadence::default(), &events);
+    let mut app = App::new(target.mode, settings, pollpush_shared::time::now())
+        .with_nodes(target.nodes.labels());
     let mut guard = TerminalGuard::new()?;
     let input = tokio::spawn(forward_input(events.clone()));
     let theme = Theme::from_env();
@@ -121,7 +122,7 @@ fn apply(
         }
         Some(Effect::WriteNow) => {
             let (writer, endpoints, events) =
-                (writer.clone(), target.endpoints.clone(), events.clone());
+                (writer.clone(), target.nodes.poll().clone(), events.clone());
             tokio::spawn(async move {
                 let text = match control::write_now(&writer, &endpoints).await {
                     Ok(done) => done,

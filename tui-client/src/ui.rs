@@ -3,6 +3,7 @@
 //! The screen is a header line, the two panes (side by side from 100 columns,
 //! stacked below) and a two-line footer; [`pane`] draws one pane.
 
+mod fit;
 pub mod format;
 pub mod pane;
 
@@ -13,7 +14,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Widget, Wrap};
 
 use crate::app::{App, ClockSource, Mode};
-use format::{bytes, signed_ms};
+use fit::Fit;
+use format::{bytes, count, signed_ms};
 
 /// Smallest terminal the layout works in.
 pub const MIN_WIDTH: u16 = 60;
@@ -151,7 +153,7 @@ impl Screen<'_> {
 
     fn footer(&self, area: Rect, buf: &mut Buffer) {
         let [load, keys] = Layout::vertical([Constraint::Length(1); 2]).areas(area);
-        Paragraph::new(self.load_line()).render(load, buf);
+        Paragraph::new(self.load_line(usize::from(area.width))).render(load, buf);
         let line = match &self.app.notice {
             Some((_, text)) => Line::from(Span::styled(format!(" {text}"), self.theme.warn())),
             None => self.keys_line(),
@@ -159,46 +161,68 @@ impl Screen<'_> {
         Paragraph::new(line).render(keys, buf);
     }
 
-    fn load_line(&self) -> Line<'static> {
+    /// The server's figures (a cluster's, when `/stats` has them), then what
+    /// fits of the rest in `width` columns.
+    fn load_line(&self, width: usize) -> Line<'static> {
         let theme = self.theme;
-        let mut spans = vec![Span::styled(" server ", theme.title())];
-        match (&self.app.server.stats, &self.app.server.error) {
-            (_, Some(error)) => spans.push(Span::styled(format!("/stats: {error}"), theme.bad())),
-            (None, None) => spans.push(Span::styled("waiting for /stats…", theme.dim())),
-            (Some(stats), None) => {
-                let cpu = self
-                    .app
-                    .server
-                    .cpu_percent
-                    .map_or_else(|| "—".to_owned(), |c| format!("{c:.1}%"));
-                spans.push(Span::raw(format!(
-                    "CPU {cpu} · RSS {} · conns REST {} WS {}",
+        let server = &self.app.server;
+        let cluster = server.stats.as_ref().and_then(|s| s.cluster.as_ref());
+        // Several nodes without a broker: the figures are one node's, so name it.
+        let label = match (cluster, &server.node, &server.error) {
+            (Some(_), _, None) => " cluster ".to_owned(),
+            (None, Some(node), None) if self.app.clustered() => format!(" {node} "),
+            _ => " server ".to_owned(),
+        };
+        let mut line = Fit::new(width, Span::styled(label, theme.title()));
+        let cpu = || {
+            server
+                .cpu_percent
+                .map_or_else(|| "—".to_owned(), |c| format!("{c:.1}%"))
+        };
+        match (&server.stats, &server.error) {
+            (_, Some(error)) => line.push(Span::styled(format!("/stats: {error}"), theme.bad())),
+            (None, None) => line.push(Span::styled("waiting for /stats…", theme.dim())),
+            (Some(stats), None) => match cluster {
+                Some(cluster) => {
+                    let t = &cluster.totals;
+                    line.push(Span::raw(format!(
+                        "{} nodes · {} subscribers",
+                        count(t.nodes),
+                        count(t.subscribers)
+                    )));
+                    line.try_push(&[format!(" · {} conns", count(t.connections))]);
+                    line.try_push(&[format!(" · RSS {}", bytes(t.rss_bytes))]);
+                    if let Some(node) = &server.node {
+                        line.try_push(&[format!(" · CPU {} on {node}", cpu())]);
+                    }
+                }
+                None => line.push(Span::raw(format!(
+                    "CPU {} · RSS {} · conns REST {} WS {}",
+                    cpu(),
                     bytes(stats.process.rss_bytes),
                     stats.rest.connections,
                     stats.ws.connections
-                )));
-            }
+                ))),
+            },
         }
         if let Some(rate) = self.app.simulator_rate() {
-            spans.push(Span::raw(format!(" · sim {rate}/s")));
+            line.try_push(&[format!(" · sim {rate}/s")]);
         }
+        let offset = signed_ms(self.app.clock.offset);
         let clock = match self.app.clock.source {
-            ClockSource::SameProcess => "same clock".to_owned(),
-            ClockSource::Unknown => "clock offset unknown".to_owned(),
-            // Short enough to fit 80 columns after the load figures.
-            ClockSource::HttpDate => format!(
-                "clock {} corrected (Date ±1 s)",
-                signed_ms(self.app.clock.offset)
-            ),
-            ClockSource::Hello => {
-                format!(
-                    "clock {} corrected (hello)",
-                    signed_ms(self.app.clock.offset)
-                )
-            }
+            ClockSource::SameProcess => vec![" · same clock".to_owned()],
+            ClockSource::Unknown => vec![" · clock offset unknown".to_owned()],
+            ClockSource::HttpDate => vec![
+                format!(" · clock {offset} corrected (Date ±1 s)"),
+                format!(" · clock {offset}"),
+            ],
+            ClockSource::Hello => vec![
+                format!(" · clock {offset} corrected (hello)"),
+                format!(" · clock {offset}"),
+            ],
         };
-        spans.push(Span::styled(format!(" · {clock}"), theme.dim()));
-        Line::from(spans)
+        line.styled(theme.dim()).try_push(&clock);
+        line.into()
     }
 
     fn keys_line(&self) -> Line<'static> {

@@ -1,60 +1,13 @@
 //! Both producers against the embedded server on port 0, no terminal: what a
 //! user sees in the panes must match what the server did.
 
+mod common;
+
 use std::time::Duration;
 
-use pollpush_client::app::{App, Effect};
-use pollpush_client::event::Event;
-use pollpush_client::net::poll::PollSettings;
-use pollpush_client::net::{Cadence, Producers, control};
+use common::Client;
+use pollpush_client::net::control;
 use pollpush_client::target::Target;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
-
-/// The client side of a test: the app and the events feeding it.
-struct Client {
-    app: App,
-    inbox: mpsc::Receiver<Event>,
-    _producers: Producers,
-}
-
-impl Client {
-    fn start(target: &Target, interval: Duration) -> Self {
-        let settings = PollSettings {
-            interval,
-            ..PollSettings::default()
-        };
-        let (events, inbox) = mpsc::channel(1024);
-        let cadence = Cadence {
-            tick: Duration::from_millis(50),
-            stats: Duration::from_millis(500),
-        };
-        let producers = Producers::spawn(&target.endpoints, settings, cadence, &events);
-        let app = App::new(target.mode, settings, pollpush_shared::time::now());
-        Self {
-            app,
-            inbox,
-            _producers: producers,
-        }
-    }
-
-    /// Applies events until `done` holds; fails the test at `within`.
-    async fn until(&mut self, what: &str, within: Duration, done: impl Fn(&App) -> bool) {
-        let deadline = Instant::now() + within;
-        while !done(&self.app) {
-            let event = tokio::time::timeout_at(deadline, self.inbox.recv())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "timed out waiting for {what}: {:#?}",
-                        self.app.poll.counters
-                    )
-                })
-                .expect("producers stopped");
-            assert_ne!(self.app.update(event), Some(Effect::Quit));
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
@@ -70,12 +23,12 @@ async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
         .await;
 
     let writer = control::client();
-    let wrote = control::write_now(&writer, &target.endpoints)
+    let wrote = control::write_now(&writer, target.nodes.poll())
         .await
         .expect("REST write");
     assert!(wrote.contains("revision"), "{wrote}");
     target.set_simulator_rate(0.0);
-    let last = control::stats(&writer, &target.endpoints)
+    let last = control::stats(&writer, target.nodes.poll())
         .await
         .expect("stats")
         .revision;
@@ -102,7 +55,7 @@ async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
 
     // The only WebSocket is ours: both ends must have counted the same bytes,
     // the upgrade request and its 101 included.
-    let server = control::stats(&writer, &target.endpoints)
+    let server = control::stats(&writer, target.nodes.poll())
         .await
         .expect("stats");
     assert_eq!(server.ws.bytes_out, push.traffic().bytes_in);

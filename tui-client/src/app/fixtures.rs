@@ -25,8 +25,22 @@ pub fn species(id: u64, observations: u64, at_ms: i64) -> Species {
     }
 }
 
+/// The node the fixtures' `/stats` answers come from.
+pub const NODE: &str = "127.0.0.1:5001";
+
 /// A `/stats` answer received at `at_ms` from a server up for `uptime_s` that used `cpu_seconds`.
 pub fn stats(
+    at_ms: i64,
+    uptime_s: f64,
+    cpu_seconds: f64,
+    edit: impl FnOnce(&mut ServerStats),
+) -> Event {
+    stats_from(NODE, at_ms, uptime_s, cpu_seconds, edit)
+}
+
+/// [`stats`] from another node.
+pub fn stats_from(
+    node: &str,
     at_ms: i64,
     uptime_s: f64,
     cpu_seconds: f64,
@@ -40,6 +54,7 @@ pub fn stats(
     edit(&mut stats);
     Event::Stats {
         at: t(at_ms),
-        result: Ok(stats),
+        node: node.to_owned(),
+        result: Ok(Box::new(stats)),
     }
 }

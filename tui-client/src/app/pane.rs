@@ -58,6 +58,8 @@ pub struct PaneCounters {
     /// WebSocket messages received.
     pub messages: u64,
     pub reconnects: u64,
+    /// Reconnections that landed on another node than the last connection's.
+    pub failovers: u64,
     pub resyncs: u64,
     pub errors: u64,
 }
@@ -129,6 +131,10 @@ pub struct PaneState {
     connections: u64,
     /// Local time of the last answer or message.
     pub last_heard: Option<DateTime<Utc>>,
+    /// The node the pane talks to (the last one it connected to).
+    pub node: Option<String>,
+    /// Where the producer goes after a disconnect; cleared once connected.
+    pub next_node: Option<String>,
 }
 
 impl PaneState {
@@ -146,6 +152,8 @@ impl PaneState {
             traffic_base: TrafficTotals::default(),
             connections: 0,
             last_heard: None,
+            node: None,
+            next_node: None,
         }
     }
 
@@ -169,6 +177,16 @@ impl PaneState {
             self.counters.reconnects += 1;
         }
         self.link = Link::Live;
+    }
+
+    /// Connected to `node`: a failover when the last connection was to another one.
+    pub fn connected_to(&mut self, node: String) {
+        if self.node.as_ref().is_some_and(|last| *last != node) {
+            self.counters.failovers += 1;
+        }
+        self.node = Some(node);
+        self.next_node = None;
+        self.connected();
     }
 
     pub fn failed(&mut self, at: DateTime<Utc>, error: String, retry_in: Duration) {

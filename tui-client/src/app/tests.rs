@@ -5,7 +5,7 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use pollpush_shared::{Change, ChangeOp, Revision, ServerMessage, Species};
 
-use super::fixtures::{species, stats, t};
+use super::fixtures::{species, stats, stats_from, t};
 use super::pane::Link;
 use super::*;
 use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
@@ -191,27 +191,60 @@ fn a_failed_poll_keeps_the_data_and_shows_the_retry() {
 #[test]
 fn reconnects_are_counted_and_resume_misses_nothing() {
     let mut app = embedded();
-    app.update(push(0, PushKind::Connected { resume_from: None }));
+    app.update(connected(0, None, "a:1"));
     app.update(snapshot(1, 10, vec![]));
-    app.update(push(
-        500,
-        PushKind::Disconnected {
-            error: "closed".into(),
-            retry_in: Duration::from_millis(250),
-        },
-    ));
-    app.update(push(
-        800,
-        PushKind::Connected {
-            resume_from: Some(10),
-        },
-    ));
+    app.update(disconnected(500, "a:1"));
+    app.update(connected(800, Some(10), "a:1"));
     app.update(change(801, 11, 600, species(1, 1, 600)));
     app.update(change(802, 12, 700, species(1, 2, 700)));
     assert_eq!(app.push.counters.reconnects, 1);
+    assert_eq!(app.push.counters.failovers, 0, "same node");
     assert_eq!(app.push.counters.missed, 0);
     assert_eq!(app.push.counters.seen, 2);
     assert_eq!(app.push.link, Link::Live);
+}
+
+fn connected(at_ms: i64, resume_from: Option<Revision>, node: &str) -> Event {
+    let node = node.to_owned();
+    push(at_ms, PushKind::Connected { resume_from, node })
+}
+
+fn disconnected(at_ms: i64, next_node: &str) -> Event {
+    push(
+        at_ms,
+        PushKind::Disconnected {
+            error: "closed".into(),
+            retry_in: Duration::from_millis(250),
+            next_node: next_node.to_owned(),
+        },
+    )
+}
+
+#[test]
+fn a_failover_to_another_node_is_counted_and_resumes_without_a_gap() {
+    let mut app = embedded().with_nodes(vec!["a:1".into(), "b:2".into()]);
+    assert_eq!(app.poll.node.as_deref(), Some("a:1"), "polls the first");
+    app.update(connected(0, None, "b:2"));
+    app.update(snapshot(1, 10, vec![]));
+    app.update(disconnected(500, "a:1"));
+    assert_eq!(app.push.next_node.as_deref(), Some("a:1"));
+    app.update(connected(800, Some(10), "a:1"));
+    app.update(change(801, 11, 600, species(1, 1, 600)));
+    let p = &app.push;
+    assert_eq!(
+        (p.node.as_deref(), p.next_node.as_deref()),
+        (Some("a:1"), None)
+    );
+    assert_eq!((p.counters.failovers, p.counters.reconnects), (1, 1));
+    assert_eq!((p.counters.seen, p.counters.missed), (1, 0));
+}
+
+#[test]
+fn a_first_connection_elsewhere_is_not_a_failover() {
+    let mut app = embedded().with_nodes(vec!["a:1".into(), "b:2".into()]);
+    app.update(disconnected(0, "a:1"));
+    app.update(connected(300, None, "a:1"));
+    assert_eq!(app.push.counters.failovers, 0);
 }
 
 #[test]
@@ -317,4 +350,13 @@ fn server_cpu_percent_comes_from_two_stats_samples() {
     app.update(stats(2_000, 12.0, 1.1, |_| {}));
     let cpu = app.server.cpu_percent.expect("two samples");
     assert!((cpu - 5.0).abs() < 1e-9);
+}
+
+#[test]
+fn server_cpu_percent_is_not_taken_across_two_nodes() {
+    let mut app = embedded();
+    app.update(stats(0, 10.0, 1.0, |_| {}));
+    app.update(stats_from("other:2", 2_000, 12.0, 9.0, |_| {}));
+    assert_eq!(app.server.cpu_percent, None);
+    assert_eq!(app.server.node.as_deref(), Some("other:2"));
 }

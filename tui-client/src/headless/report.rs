@@ -4,6 +4,7 @@
 
 use std::io::{self, Write};
 
+use pollpush_shared::ClusterTotals;
 use serde::Serialize;
 
 use crate::app::App;
@@ -41,6 +42,10 @@ pub struct ProtocolReport {
     pub bytes_per_change: Option<u64>,
     pub reconnects: u64,
     pub errors: u64,
+    /// The node this lane talks to (`host:port`); for `ws`, the last it connected to.
+    pub node: Option<String>,
+    /// Reconnections that landed on another node (`ws` of a cluster; else 0).
+    pub failovers: u64,
 }
 
 /// A per-second row.
@@ -64,6 +69,9 @@ pub struct Summary {
     pub server: String,
     pub rest: ProtocolReport,
     pub ws: ProtocolReport,
+    /// The cluster's totals from the last `/stats`; absent without a broker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterTotals>,
 }
 
 /// Output formats of `pollpush run`.
@@ -110,6 +118,8 @@ impl ProtocolReport {
             bytes_per_change: pane.bytes_per_change(),
             reconnects: pane.counters.reconnects,
             errors: pane.counters.errors,
+            node: pane.node.clone(),
+            failovers: pane.counters.failovers,
         }
     }
 }
@@ -117,7 +127,7 @@ impl ProtocolReport {
 /// The CSV columns, for rows and summary alike.
 pub const CSV_HEADER: &str = "kind,t_s,protocol,changes_server,changes_seen,changes_missed,\
 staleness_p50_ms,staleness_p90_ms,staleness_p99_ms,staleness_max_ms,requests,messages,\
-not_modified,bytes_in,bytes_out,bytes_per_change,reconnects,errors";
+not_modified,bytes_in,bytes_out,bytes_per_change,reconnects,errors,node,failovers";
 
 fn csv_line(out: &mut dyn Write, kind: &str, t_s: f64, r: &ProtocolReport) -> io::Result<()> {
     let s = &r.staleness_ms;
@@ -127,7 +137,7 @@ fn csv_line(out: &mut dyn Write, kind: &str, t_s: f64, r: &ProtocolReport) -> io
         .unwrap_or_default();
     writeln!(
         out,
-        "{kind},{t_s:.3},{},{},{},{},{:.1},{:.1},{:.1},{:.1},{},{},{},{},{},{per_change},{},{}",
+        "{kind},{t_s:.3},{},{},{},{},{:.1},{:.1},{:.1},{:.1},{},{},{},{},{},{per_change},{},{},{},{}",
         r.protocol,
         r.changes_server,
         r.changes_seen,
@@ -143,6 +153,9 @@ fn csv_line(out: &mut dyn Write, kind: &str, t_s: f64, r: &ProtocolReport) -> io
         r.bytes_out,
         r.reconnects,
         r.errors,
+        // host:port holds no comma or quote, so it needs no CSV quoting.
+        r.node.as_deref().unwrap_or_default(),
+        r.failovers,
     )
 }
 

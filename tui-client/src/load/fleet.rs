@@ -2,6 +2,9 @@
 //! [`net::poll`] and [`net::push`] code), each reporting to a light sink that
 //! updates its protocol's shared counters instead of an event channel.
 //!
+//! Against several nodes, client `i` of each protocol talks to node `i mod
+//! nodes` (a subscriber moves on to the next node if its own drops it).
+//!
 //! One extra, uncounted subscriber (the observer) learns every change's commit
 //! time, so a poller's staleness and latency can be measured even when no
 //! counted subscriber runs.
@@ -17,11 +20,12 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::protocol::{Protocol, lock};
+use crate::app::nodes;
 use crate::app::staleness::ChangeTimes;
 use crate::event::{PollEvent, PollOutcome, PushEvent, PushKind};
 use crate::net::counting::Traffic;
 use crate::net::poll::PollSettings;
-use crate::net::{Endpoints, Sink, poll, push};
+use crate::net::{Nodes, Sink, poll, push};
 
 /// One poller's sink.
 struct PollClient {
@@ -115,7 +119,7 @@ const BATCH_DEADLINE: Duration = Duration::from_secs(20);
 
 /// The running clients of both protocols; dropping it stops them.
 pub struct Fleet {
-    endpoints: Endpoints,
+    nodes: Nodes,
     pub rest: Arc<Protocol>,
     pub ws: Arc<Protocol>,
     pub times: Arc<Mutex<ChangeTimes>>,
@@ -137,14 +141,14 @@ pub struct RampError {
 impl Fleet {
     /// Starts the observer and the sampler; no counted client yet.
     pub async fn start(
-        endpoints: &Endpoints,
+        nodes: &Nodes,
         pollers: usize,
         subscribers: usize,
         poll_settings: PollSettings,
     ) -> Result<Self, RampError> {
         let (settings, _) = watch::channel(poll_settings);
         let mut fleet = Self {
-            endpoints: endpoints.clone(),
+            nodes: nodes.clone(),
             rest: Arc::new(Protocol::new(pollers)),
             ws: Arc::new(Protocol::new(subscribers)),
             times: Arc::new(Mutex::new(ChangeTimes::default())),
@@ -159,7 +163,7 @@ impl Fleet {
         let uncounted = Arc::new(Traffic::default());
         fleet
             .tasks
-            .spawn(push::run(endpoints.clone(), uncounted, observer));
+            .spawn(push::run(nodes.clone(), 0, uncounted, observer));
         let deadline = Duration::from_secs(10);
         if !wait_for(|| ready.load(Relaxed) == 1, deadline).await {
             return Err(RampError {
@@ -192,8 +196,9 @@ impl Fleet {
                     connected_before: false,
                 };
                 let traffic = self.ws.traffic.clone();
+                let node = nodes::for_client(id, self.nodes.len());
                 self.tasks
-                    .spawn(push::run(self.endpoints.clone(), traffic, sink));
+                    .spawn(push::run(self.nodes.clone(), node, traffic, sink));
             }
             self.ramp_wait(&self.ws, "subscribers", end, BATCH_DEADLINE)
                 .await?;
@@ -213,7 +218,8 @@ impl Fleet {
                 id,
                 protocol: self.rest.clone(),
             };
-            let (endpoints, settings) = (self.endpoints.clone(), self.settings.subscribe());
+            let node = self.nodes.get(nodes::for_client(id, self.nodes.len()));
+            let (endpoints, settings) = (node.clone(), self.settings.subscribe());
             let traffic = self.rest.traffic.clone();
             self.tasks.spawn(async move {
                 tokio::time::sleep(offset).await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::protocol::{Protocol, lock};
-use super::server::Cost;
+use super::server::{Cost, NodeSample};
 use crate::app::staleness::Staleness;
 use crate::net::counting::TrafficTotals;
 
@@ -48,6 +48,21 @@ pub struct ServerCost {
     pub rss_idle_bytes: u64,
     /// RSS at the end of the window minus `rss_idle_bytes`: the clients' memory.
     pub rss_growth_bytes: i64,
+    /// Against several nodes, each one's share (the figures above are their sums).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeCost>,
+}
+
+/// One node's cost over the window, and the load clients it served.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeCost {
+    pub node: String,
+    pub cpu_seconds: f64,
+    pub cpu_percent: f64,
+    pub rss_idle_bytes: u64,
+    pub rss_growth_bytes: i64,
+    /// WebSocket subscribers on this node at the end of the window.
+    pub ws_subscribers: u64,
 }
 
 /// What one protocol's clients saw over the window.
@@ -108,6 +123,13 @@ impl ServerCost {
     pub fn between(measured: &str, idle: &Cost, start: &Cost, end: &Cost) -> Self {
         let cpu_seconds = (end.cpu_seconds - start.cpu_seconds).max(0.0);
         let wall = (end.at - start.at).as_secs_f64().max(f64::EPSILON);
+        let nodes = idle
+            .nodes
+            .iter()
+            .zip(&start.nodes)
+            .zip(&end.nodes)
+            .map(|((idle, start), end)| NodeCost::between(idle, start, end, wall))
+            .collect();
         Self {
             measured: measured.to_owned(),
             changes: end.stats.revision.saturating_sub(start.stats.revision),
@@ -115,6 +137,21 @@ impl ServerCost {
             cpu_percent: round3(cpu_seconds / wall * 100.0),
             rss_idle_bytes: idle.rss_bytes,
             rss_growth_bytes: end.rss_bytes as i64 - idle.rss_bytes as i64,
+            nodes,
+        }
+    }
+}
+
+impl NodeCost {
+    fn between(idle: &NodeSample, start: &NodeSample, end: &NodeSample, wall: f64) -> Self {
+        let cpu_seconds = (end.cpu_seconds - start.cpu_seconds).max(0.0);
+        Self {
+            node: end.node.clone(),
+            cpu_seconds: round3(cpu_seconds),
+            cpu_percent: round3(cpu_seconds / wall * 100.0),
+            rss_idle_bytes: idle.rss_bytes,
+            rss_growth_bytes: end.rss_bytes as i64 - idle.rss_bytes as i64,
+            ws_subscribers: end.ws_subscribers,
         }
     }
 }

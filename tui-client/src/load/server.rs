@@ -6,6 +6,10 @@
 //! clients, so the server gets its own tokio runtime with named threads and its
 //! CPU is read from those threads alone; RSS cannot be split and is reported
 //! as the whole process's.
+//!
+//! Against several nodes (`--server A,B,C`), each node's `/stats` is read at
+//! once and CPU and RSS are summed over the nodes' processes; each node's own
+//! figures are kept too. The broker's and the database's cost is in neither.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -18,7 +22,7 @@ use tokio::process::{Child, Command};
 use tokio::runtime::Runtime;
 use tokio::time::Instant;
 
-use crate::net::{Endpoints, control};
+use crate::net::{Endpoints, Nodes, control};
 use crate::target::Target;
 
 /// The name of the embedded server's threads (at most 15 bytes: Linux truncates `comm`).
@@ -53,14 +57,27 @@ impl Drop for ServerRuntime {
 #[derive(Debug, Clone)]
 pub struct Cost {
     pub at: Instant,
+    /// Summed over the nodes, when there are several.
     pub cpu_seconds: f64,
     pub rss_bytes: u64,
+    /// The first node's counters.
     pub stats: ServerStats,
+    /// Each node's own, in `--server` order, when there are several.
+    pub nodes: Vec<NodeSample>,
 }
 
-/// The server the load runs against.
+/// One node's `/stats` at one moment.
+#[derive(Debug, Clone)]
+pub struct NodeSample {
+    pub node: String,
+    pub cpu_seconds: f64,
+    pub rss_bytes: u64,
+    pub ws_subscribers: u64,
+}
+
+/// The server (or the cluster's nodes) the load runs against.
 pub struct ServerUnderTest {
-    pub endpoints: Endpoints,
+    pub nodes: Nodes,
     place: Place,
     client: reqwest::Client,
 }
@@ -81,7 +98,7 @@ impl ServerUnderTest {
             .await
             .context("the embedded server's runtime failed")??;
         Ok(Self {
-            endpoints: target.endpoints.clone(),
+            nodes: target.nodes.clone(),
             place: Place::Embedded {
                 target,
                 runtime: ServerRuntime(Some(runtime)),
@@ -117,23 +134,21 @@ impl ServerUnderTest {
             .strip_prefix("listening on ")
             .with_context(|| format!("unexpected first line from pollpush-server: {line:?}"))?;
         Ok(Self {
-            endpoints: Endpoints::new(url, None)?,
+            nodes: Nodes::one(Endpoints::new(url, None)?),
             place: Place::Child(child),
             client: control::client(),
         })
     }
 
-    /// A running server at `url`; fails when its `/stats` does not answer.
-    pub async fn remote(url: &str, ws: Option<&str>) -> anyhow::Result<Self> {
+    /// A running server, or the nodes of a cluster (`urls` is a comma-separated
+    /// list); fails when a node's `/stats` does not answer.
+    pub async fn remote(urls: &str, ws: Option<&str>) -> anyhow::Result<Self> {
         let server = Self {
-            endpoints: Endpoints::new(url, ws)?,
+            nodes: Nodes::parse(urls, ws)?,
             place: Place::Remote,
             client: control::client(),
         };
-        server
-            .cost()
-            .await
-            .with_context(|| format!("cannot reach the server at {url}"))?;
+        server.cost().await?;
         Ok(server)
     }
 
@@ -144,6 +159,9 @@ impl ServerUnderTest {
                 "embedded: CPU of the server's own threads; RSS of the whole process, load clients included"
             }
             Place::Child(_) => "child process: CPU and RSS of the server process alone",
+            Place::Remote if self.nodes.len() > 1 => {
+                "remote cluster: CPU and RSS summed over the nodes' processes, each from its own /stats (per node in `nodes`)"
+            }
             Place::Remote => "remote: CPU and RSS of the server process, from its /stats",
         }
     }
@@ -160,18 +178,42 @@ impl ServerUnderTest {
         }
     }
 
-    /// The server's CPU, RSS and counters now.
+    /// The server's CPU, RSS and counters now: every node read at once, summed.
     pub async fn cost(&self) -> anyhow::Result<Cost> {
-        let stats = control::stats(&self.client, &self.endpoints).await?;
-        let cpu_seconds = match self.place {
-            Place::Embedded { .. } => threads_cpu_seconds(SERVER_THREAD)?,
-            _ => stats.process.cpu_seconds,
-        };
+        let reads = self.nodes.all().iter().map(|node| async move {
+            control::stats(&self.client, node)
+                .await
+                .with_context(|| format!("cannot reach the server at {}", node.http))
+        });
+        let all = futures_util::future::join_all(reads)
+            .await
+            .into_iter()
+            .collect::<anyhow::Result<Vec<ServerStats>>>()?;
+        let mut nodes: Vec<NodeSample> = all
+            .iter()
+            .zip(self.nodes.all())
+            .map(|(stats, node)| NodeSample {
+                node: node.label().to_owned(),
+                cpu_seconds: stats.process.cpu_seconds,
+                rss_bytes: stats.process.rss_bytes,
+                ws_subscribers: stats.ws.subscribers,
+            })
+            .collect();
+        let mut cpu_seconds = nodes.iter().map(|n| n.cpu_seconds).sum();
+        if let Place::Embedded { .. } = self.place {
+            cpu_seconds = threads_cpu_seconds(SERVER_THREAD)?;
+        }
+        let rss_bytes = nodes.iter().map(|n| n.rss_bytes).sum();
+        if nodes.len() == 1 {
+            nodes.clear();
+        }
+        let stats = all.into_iter().next().unwrap_or_default();
         Ok(Cost {
             at: Instant::now(),
             cpu_seconds,
-            rss_bytes: stats.process.rss_bytes,
+            rss_bytes,
             stats,
+            nodes,
         })
     }
 

@@ -7,26 +7,54 @@ use pollpush_shared::{NewSpecies, ServerStats, Species, UpdateSpecies};
 use rand::Rng;
 use tokio::sync::mpsc;
 
-use super::{Endpoints, NetError};
+use super::{Endpoints, NetError, Nodes};
+use crate::app::nodes::next_node;
 use crate::event::Event;
 
-/// Reads `GET /stats` every `period` until the event channel closes.
-pub async fn watch_stats(
-    endpoints: Endpoints,
-    period: std::time::Duration,
-    events: mpsc::Sender<Event>,
-) {
+/// Reads `GET /stats` every `period` until the event channel closes, from the
+/// node that answered last; when it does not answer, from the next one that does.
+pub async fn watch_stats(nodes: Nodes, period: std::time::Duration, events: mpsc::Sender<Event>) {
     let client = client();
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut current = 0;
     loop {
         interval.tick().await;
-        let result = stats(&client, &endpoints).await.map_err(|e| e.to_string());
+        let (node, result) = first_answer(&client, &nodes, &mut current).await;
         let at = pollpush_shared::time::now();
-        if events.send(Event::Stats { at, result }).await.is_err() {
+        if events
+            .send(Event::Stats { at, node, result })
+            .await
+            .is_err()
+        {
             return;
         }
     }
+}
+
+/// Asks node `current` and, while they fail, the nodes after it, each once;
+/// leaves `current` on the node that answered. Returns who answered (or failed last).
+async fn first_answer(
+    client: &reqwest::Client,
+    nodes: &Nodes,
+    current: &mut usize,
+) -> (String, Result<Box<ServerStats>, String>) {
+    let mut failed = (String::new(), Err(String::new()));
+    for _ in 0..nodes.len() {
+        let node = nodes.get(*current);
+        let label = node.label().to_owned();
+        match stats(client, node).await {
+            Ok(stats) => return (label, Ok(Box::new(stats))),
+            Err(error) if nodes.len() == 1 => failed = (label, Err(error.to_string())),
+            Err(error) => {
+                // The footer has one line for it: which node failed last is in `label`.
+                let error = format!("no node answers ({error})");
+                failed = (label, Err(error));
+            }
+        }
+        *current = next_node(*current, nodes.len());
+    }
+    failed
 }
 
 /// A client for the uncounted calls.

@@ -1,6 +1,10 @@
 //! The subscriber: one WebSocket to `/ws`, over a socket that counts every
 //! byte (the upgrade and the framing included), resubscribing with `since`
 //! after a reconnect so no change is lost across it.
+//!
+//! Given several nodes of a cluster, it moves to the next one whenever its
+//! node drops it: every node replays the shared history after `since`, so a
+//! failover loses nothing either.
 
 use std::sync::Arc;
 
@@ -12,7 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::counting::{CountingStream, Traffic};
-use super::{Backoff, Endpoints, NetError, Sink};
+use super::{Backoff, NetError, Nodes, Sink};
+use crate::app::nodes::next_node;
 use crate::event::{PushEvent, PushKind};
 
 /// Read buffer per connection: tungstenite's default zero-fills 128 KiB on the
@@ -28,11 +33,13 @@ enum End {
     Lost(String),
 }
 
-/// Subscribes, and resubscribes after every failure, until the sink refuses an event.
-/// `traffic` counts this subscriber's bytes; subscribers may share one.
-pub async fn run<S: Sink<PushEvent>>(endpoints: Endpoints, traffic: Arc<Traffic>, sink: S) {
+/// Subscribes to node `start` of `nodes`, and resubscribes to the next node
+/// after every failure, until the sink refuses an event. `traffic` counts this
+/// subscriber's bytes; subscribers may share one.
+pub async fn run<S: Sink<PushEvent>>(nodes: Nodes, start: usize, traffic: Arc<Traffic>, sink: S) {
     let mut subscriber = Subscriber {
-        endpoints,
+        current: start % nodes.len(),
+        nodes,
         traffic,
         sink,
         last_revision: None,
@@ -41,13 +48,21 @@ pub async fn run<S: Sink<PushEvent>>(endpoints: Endpoints, traffic: Arc<Traffic>
     loop {
         let error = match subscriber.session(&mut backoff).await {
             End::Consumer => return,
+            // Of a cluster, say which node failed: the next attempt goes elsewhere.
+            End::Lost(error) if subscriber.nodes.len() > 1 => {
+                format!("{}: {error}", subscriber.node())
+            }
             End::Lost(error) => error,
         };
         let retry_in = backoff.next_delay();
-        if !subscriber
-            .emit(PushKind::Disconnected { error, retry_in })
-            .await
-        {
+        subscriber.current = next_node(subscriber.current, subscriber.nodes.len());
+        let next_node = subscriber.node().to_owned();
+        let disconnected = PushKind::Disconnected {
+            error,
+            retry_in,
+            next_node,
+        };
+        if !subscriber.emit(disconnected).await {
             return;
         }
         tokio::time::sleep(retry_in).await;
@@ -55,7 +70,9 @@ pub async fn run<S: Sink<PushEvent>>(endpoints: Endpoints, traffic: Arc<Traffic>
 }
 
 struct Subscriber<S> {
-    endpoints: Endpoints,
+    nodes: Nodes,
+    /// Index of the node this subscriber talks to.
+    current: usize,
     traffic: Arc<Traffic>,
     sink: S,
     /// The newest revision forwarded: where a resumed subscription starts.
@@ -63,6 +80,10 @@ struct Subscriber<S> {
 }
 
 impl<S: Sink<PushEvent>> Subscriber<S> {
+    fn node(&self) -> &str {
+        self.nodes.get(self.current).label()
+    }
+
     /// Sends an event; false when the consumer is gone.
     async fn emit(&mut self, kind: PushKind) -> bool {
         let event = PushEvent {
@@ -80,7 +101,12 @@ impl<S: Sink<PushEvent>> Subscriber<S> {
         };
         backoff.reset();
         let since = self.last_revision;
-        if !self.emit(PushKind::Connected { resume_from: since }).await {
+        let node = self.node().to_owned();
+        let connected = PushKind::Connected {
+            resume_from: since,
+            node,
+        };
+        if !self.emit(connected).await {
             return End::Consumer;
         }
         let subscribe = ClientMessage::Subscribe {
@@ -119,19 +145,25 @@ impl<S: Sink<PushEvent>> Subscriber<S> {
     }
 
     fn remember(&mut self, message: &ServerMessage) {
-        let revision = match message {
-            ServerMessage::Snapshot { revision, .. } => *revision,
-            ServerMessage::Change(change) => change.revision,
+        self.last_revision = match message {
+            // A snapshot is the whole state: resume from it even when it is older
+            // (a node with a store of its own, or a restarted one), or every later
+            // resume would ask for a future revision and get a snapshot again.
+            ServerMessage::Snapshot { revision, .. } => Some(*revision),
+            ServerMessage::Change(change) => Some(
+                self.last_revision
+                    .map_or(change.revision, |r| r.max(change.revision)),
+            ),
             _ => return,
         };
-        self.last_revision = Some(self.last_revision.map_or(revision, |r| r.max(revision)));
     }
 
     async fn connect(
         &self,
     ) -> Result<tokio_tungstenite::WebSocketStream<CountingStream<TcpStream>>, NetError> {
-        let uri: http::Uri = self.endpoints.ws.parse().map_err(|_| NetError::BadUrl {
-            url: self.endpoints.ws.clone(),
+        let endpoints = self.nodes.get(self.current);
+        let uri: http::Uri = endpoints.ws.parse().map_err(|_| NetError::BadUrl {
+            url: endpoints.ws.clone(),
             reason: "not a URL".into(),
         })?;
         let host = uri.host().unwrap_or("localhost");
@@ -141,7 +173,7 @@ impl<S: Sink<PushEvent>> Subscriber<S> {
         let stream = CountingStream::new(tcp, self.traffic.clone());
         let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
         let (ws, _response) = tokio_tungstenite::client_async_with_config(
-            self.endpoints.ws.as_str(),
+            endpoints.ws.as_str(),
             stream,
             Some(config),
         )

@@ -18,6 +18,19 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// A count with thousands separators: `30,012`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// A short duration, unit glued on to stay narrow: `420ms`, `1.2s`.
 pub fn duration(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1e3;
@@ -57,6 +70,11 @@ mod tests {
         assert_eq!(bytes(999), "999 B");
         assert_eq!(bytes(1_234), "1.2 kB");
         assert_eq!(bytes(25_300_000), "25.3 MB");
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_000), "1,000");
+        assert_eq!(count(30_012), "30,012");
+        assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(duration(Duration::from_millis(420)), "420ms");
         assert_eq!(duration(Duration::from_millis(1_250)), "1.2s");
         assert_eq!(duration(Duration::ZERO), "0ms");

@@ -13,6 +13,7 @@ use ratatui::widgets::{
 };
 
 use super::Theme;
+use super::fit::Fit;
 use super::format::{bytes, duration, interval};
 use crate::app::App;
 use crate::app::pane::{HIGHLIGHT, Link, PaneKind, PaneState, Row, Trend};
@@ -35,14 +36,27 @@ impl<'a> PaneView<'a> {
     }
 
     fn title(&self, width: u16) -> Line<'static> {
+        // Of a cluster, each pane names its node; "poll every" goes first when narrow.
+        let node = self
+            .pane
+            .node
+            .as_deref()
+            .filter(|_| self.app.clustered())
+            .map(|node| format!(" · {node}"))
+            .unwrap_or_default();
         let text = match self.pane.kind {
             PaneKind::Poll => {
                 let s = self.app.poll_settings;
                 let etag = if s.etag { "ETag" } else { "no ETag" };
-                let every = if width >= 60 { "poll every" } else { "poll" };
-                format!(" REST · {every} {} · {etag} ", interval(s.interval))
+                let every = match width {
+                    70.. => "poll every ",
+                    60.. if node.is_empty() => "poll every ",
+                    _ if node.is_empty() => "poll ",
+                    _ => "",
+                };
+                format!(" REST · {every}{} · {etag}{node} ", interval(s.interval))
             }
-            PaneKind::Push => " WebSocket · push ".to_owned(),
+            PaneKind::Push => format!(" WebSocket · push{node} "),
         };
         Line::styled(text, self.theme.title())
     }
@@ -50,19 +64,27 @@ impl<'a> PaneView<'a> {
     fn link(&self) -> Line<'static> {
         let theme = self.theme;
         let paused = self.pane.kind == PaneKind::Poll && self.app.poll_settings.paused;
+        // Of a cluster, where a lost connection goes next, when that is another node.
+        let moving = match (&self.pane.next_node, &self.pane.node) {
+            (Some(next), current) if self.app.clustered() && current.as_ref() != Some(next) => {
+                format!(" → {next}")
+            }
+            _ => String::new(),
+        };
         let (text, style) = match &self.pane.link {
             _ if paused => ("‖ paused".to_owned(), theme.warn()),
             Link::Connecting => ("○ connecting".to_owned(), theme.warn()),
             Link::Live => ("● live".to_owned(), theme.good()),
             Link::Retrying { retry_at, .. } => {
                 let ms = (*retry_at - self.app.now).num_milliseconds().max(0);
-                (format!("✖ retrying in {}s", (ms + 999) / 1000), theme.bad())
+                let secs = (ms + 999) / 1000;
+                (format!("✖ retrying{moving} in {secs}s"), theme.bad())
             }
         };
         Line::styled(format!(" {text} "), style).right_aligned()
     }
 
-    fn revision_line(&self) -> Line<'static> {
+    fn revision_line(&self, width: u16) -> Line<'static> {
         let p = self.pane;
         let c = &p.counters;
         let shown = p.revision.map_or_else(|| "—".to_owned(), |r| r.to_string());
@@ -74,25 +96,27 @@ impl<'a> PaneView<'a> {
             .app
             .server_revision
             .map_or_else(|| "—".to_owned(), |r| r.to_string());
-        let mut spans = vec![
-            Span::raw("rev "),
-            Span::styled(shown, self.theme.title()),
-            Span::raw(format!("/{latest}")),
-        ];
+        let mut line = Fit::new(usize::from(width), Span::raw("rev "));
+        line.push(Span::styled(shown, self.theme.title()));
+        line.push(Span::raw(format!("/{latest}")));
         if let Some(n) = behind {
-            spans.push(Span::styled(format!(" ({n} behind)"), self.theme.warn()));
+            line.push(Span::styled(format!(" ({n} behind)"), self.theme.warn()));
         }
-        spans.push(Span::raw(format!(" · seen {} · missed ", c.seen)));
+        line.push(Span::raw(format!(" · seen {} · missed ", c.seen)));
         let missed_style = if c.missed > 0 {
             self.theme.bad()
         } else {
             self.theme.good()
         };
-        spans.push(Span::styled(c.missed.to_string(), missed_style));
+        line.push(Span::styled(c.missed.to_string(), missed_style));
         if p.kind == PaneKind::Push {
-            spans.push(Span::raw(format!(" · reconnects {}", c.reconnects)));
+            // Failovers first: of a cluster, they are the number to watch.
+            if self.app.clustered() {
+                line.try_push(&[format!(" · failovers {}", c.failovers)]);
+            }
+            line.try_push(&[format!(" · reconnects {}", c.reconnects)]);
         }
-        Line::from(spans)
+        line.into()
     }
 
     fn staleness_line(&self) -> Line<'static> {
@@ -302,7 +326,7 @@ impl Widget for PaneView<'_> {
         let inner = block.inner(area);
         block.render(area, buf);
         let mut lines = vec![
-            self.revision_line(),
+            self.revision_line(inner.width),
             self.staleness_line(),
             self.traffic_line(),
         ];

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use insta::assert_snapshot;
-use pollpush_shared::{Change, ChangeOp, ServerMessage, Species};
+use pollpush_shared::{Change, ChangeOp, ClusterStats, ClusterTotals, ServerMessage, Species};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use super::{Screen, Theme};
-use crate::app::fixtures::{species, stats, t};
+use crate::app::fixtures::{species, stats, stats_from, t};
 use crate::app::{App, Mode};
 use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
 use crate::net::counting::TrafficTotals;
@@ -40,16 +40,24 @@ fn push(at_ms: i64, bytes: u64, message: ServerMessage) -> Event {
 
 /// Ten seconds of a demo: 6 species, one change every 500 ms, a 1 s poll.
 fn demo() -> App {
-    let mut app = App::new(
+    let app = App::new(
         Mode::Embedded { simulate: 2.0 },
         PollSettings::default(),
         t(0),
     );
+    demo_on(app, "127.0.0.1:40123")
+}
+
+/// The demo's timeline on `app`, the push lane connected to `push_node`.
+fn demo_on(mut app: App, push_node: &str) -> App {
     let mut list: Vec<Species> = (1..=6).map(|id| species(id, id * 3, 0)).collect();
     app.update(Event::Push(PushEvent {
         at: t(0),
         traffic: traffic(200, 120),
-        kind: PushKind::Connected { resume_from: None },
+        kind: PushKind::Connected {
+            resume_from: None,
+            node: push_node.into(),
+        },
     }));
     app.update(push(
         1,
@@ -119,6 +127,11 @@ fn demo() -> App {
 }
 
 fn render(app: &App, width: u16, height: u16) -> String {
+    render_for(app, "embedded · http://127.0.0.1:40123", width, height)
+}
+
+/// The screen, its header naming `server`.
+fn render_for(app: &App, server: &str, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
     terminal
         .draw(|frame| {
@@ -126,7 +139,7 @@ fn render(app: &App, width: u16, height: u16) -> String {
                 Screen {
                     app,
                     theme: Theme { color: false },
-                    server: "embedded · http://127.0.0.1:40123",
+                    server,
                 },
                 frame.area(),
             );
@@ -166,10 +179,100 @@ fn retrying_pane_shows_the_error_and_countdown() {
         kind: PushKind::Disconnected {
             error: "closed by the server (1001 going away)".into(),
             retry_in: Duration::from_millis(2_400),
+            next_node: "127.0.0.1:40123".into(),
         },
     }));
     app.update(Event::Tick { at: t(10_100) });
     assert_snapshot!(render(&app, 120, 30));
+}
+
+/// What the header names for `--server http://127.0.0.1:5101,http://127.0.0.1:5102`.
+const CLUSTER: &str = "http://127.0.0.1:5101 + 1 more";
+
+/// The demo against two nodes of a three-node cluster: push failed over from
+/// the second node to the first, and `/stats` reports the cluster.
+fn cluster() -> App {
+    let nodes = vec!["127.0.0.1:5101".to_owned(), "127.0.0.1:5102".to_owned()];
+    let app = App::new(Mode::Remote, PollSettings::default(), t(0)).with_nodes(nodes);
+    let mut app = demo_on(app, "127.0.0.1:5102");
+    app.update(Event::Push(PushEvent {
+        at: t(9_960),
+        traffic: traffic(4_000, 120),
+        kind: PushKind::Disconnected {
+            error: "closed by the server (1001 going away)".into(),
+            retry_in: Duration::from_millis(250),
+            next_node: "127.0.0.1:5101".into(),
+        },
+    }));
+    app.update(Event::Push(PushEvent {
+        at: t(9_980),
+        traffic: traffic(4_200, 240),
+        kind: PushKind::Connected {
+            resume_from: Some(29),
+            node: "127.0.0.1:5101".into(),
+        },
+    }));
+    for (at, cpu) in [(9_000, 0.40), (9_990, 0.43)] {
+        app.update(stats_from(
+            "127.0.0.1:5101",
+            at,
+            at as f64 / 1e3,
+            cpu,
+            |s| {
+                s.revision = 29;
+                s.cluster = Some(ClusterStats {
+                    nodes: Vec::new(),
+                    totals: ClusterTotals {
+                        nodes: 3,
+                        connections: 30_020,
+                        subscribers: 30_012,
+                        rss_bytes: 1_352_000_000,
+                    },
+                });
+            },
+        ));
+    }
+    app.update(Event::Tick { at: t(9_995) });
+    app
+}
+
+#[test]
+fn a_cluster_at_80x24_names_each_panes_node_and_the_cluster() {
+    assert_snapshot!(render_for(&cluster(), CLUSTER, 80, 24));
+}
+
+#[test]
+fn a_cluster_side_by_side_at_100x30() {
+    assert_snapshot!(render_for(&cluster(), CLUSTER, 100, 30));
+}
+
+#[test]
+fn a_push_lane_moving_to_another_node_says_where() {
+    let mut app = cluster();
+    app.update(Event::Push(PushEvent {
+        at: t(10_000),
+        traffic: traffic(4_300, 240),
+        kind: PushKind::Disconnected {
+            error: "Connection refused".into(),
+            retry_in: Duration::from_millis(1_500),
+            next_node: "127.0.0.1:5102".into(),
+        },
+    }));
+    let screen = render(&app, 100, 30);
+    assert!(
+        screen.contains("✖ retrying → 127.0.0.1:5102 in 2s"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn several_nodes_without_a_broker_name_the_node_whose_figures_show() {
+    let nodes = vec!["127.0.0.1:5101".to_owned(), "127.0.0.1:5102".to_owned()];
+    let app = App::new(Mode::Remote, PollSettings::default(), t(0)).with_nodes(nodes);
+    let mut app = demo_on(app, "127.0.0.1:5102");
+    app.update(stats_from("127.0.0.1:5101", 9_990, 10.0, 0.5, |_| {}));
+    let screen = render_for(&app, CLUSTER, 80, 24);
+    assert!(screen.contains("\" 127.0.0.1:5101 CPU"), "{screen}");
 }
 
 fn colours_used(theme: Theme) -> usize {

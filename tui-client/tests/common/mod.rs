@@ -1,7 +1,64 @@
-//! Running the built `pollpush` binary as a user would, for the CLI tests.
+//! Helpers of the integration tests: the client's producers and state driven
+//! without a terminal, and the built `pollpush` binary run as a user would.
 #![allow(dead_code)]
 
 use std::process::{Command, Output};
+use std::time::Duration;
+
+use pollpush_client::app::{App, Effect};
+use pollpush_client::event::Event;
+use pollpush_client::net::poll::PollSettings;
+use pollpush_client::net::{Cadence, Producers};
+use pollpush_client::target::Target;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// The client side of a test: the app and the events feeding it.
+pub struct Client {
+    pub app: App,
+    inbox: mpsc::Receiver<Event>,
+    _producers: Producers,
+}
+
+impl Client {
+    /// The TUI's producers and state against `target`, polling every `interval`.
+    pub fn start(target: &Target, interval: Duration) -> Self {
+        let settings = PollSettings {
+            interval,
+            ..PollSettings::default()
+        };
+        let (events, inbox) = mpsc::channel(1024);
+        let cadence = Cadence {
+            tick: Duration::from_millis(50),
+            stats: Duration::from_millis(200),
+        };
+        let producers = Producers::spawn(&target.nodes, settings, cadence, &events);
+        let app = App::new(target.mode, settings, pollpush_shared::time::now())
+            .with_nodes(target.nodes.labels());
+        Self {
+            app,
+            inbox,
+            _producers: producers,
+        }
+    }
+
+    /// Applies events until `done` holds; fails the test at `within`.
+    pub async fn until(&mut self, what: &str, within: Duration, done: impl Fn(&App) -> bool) {
+        let deadline = Instant::now() + within;
+        while !done(&self.app) {
+            let event = tokio::time::timeout_at(deadline, self.inbox.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "timed out waiting for {what}: poll {:#?} push {:#?} on {:?}",
+                        self.app.poll.counters, self.app.push.counters, self.app.push.node
+                    )
+                })
+                .expect("producers stopped");
+            assert_ne!(self.app.update(event), Some(Effect::Quit));
+        }
+    }
+}
 
 /// `pollpush args`, with its exit status and both outputs.
 pub fn pollpush(args: &[&str]) -> Output {
