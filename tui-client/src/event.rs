@@ -13,7 +13,6 @@ use pollpush_shared::{Revision, ServerMessage, ServerStats, Species};
 use crate::net::counting::TrafficTotals;
 
 /// Everything that can change the client's state.
-#[allow(clippy::large_enum_variant)] // the cluster branch boxes the stats
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A key press from the terminal.
