@@ -108,10 +108,12 @@ impl Database {
             .with_context(|| format!("PostgreSQL at {admin}"))?;
         tokio::spawn(conn);
         let name = format!("pollpush_bench_{}", std::process::id());
+        // Two statements: DROP DATABASE cannot share an implicit transaction.
         client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-            ))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
             .await?;
         let root = admin.rsplit_once('/').map_or(admin, |(r, _)| r);
         Ok(Self {
