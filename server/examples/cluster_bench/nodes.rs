@@ -89,6 +89,17 @@ impl Node {
         Ok(())
     }
 
+    /// The revision this node serves (`X-Revision` of `GET /species`).
+    pub async fn revision(&self) -> anyhow::Result<u64> {
+        let r = self
+            .http
+            .get(format!("http://{}/species", self.addr))
+            .send()
+            .await?;
+        let value = r.headers().get("x-revision").context("no X-Revision")?;
+        Ok(value.to_str()?.parse()?)
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
