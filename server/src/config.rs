@@ -19,6 +19,10 @@ pub struct Config {
     pub advertise: Option<String>,
     /// How often a node on a shared store compares its revision with the store's.
     pub position_interval: Duration,
+    /// Long-poll requests held at once; more get `503` with `Retry-After`.
+    pub max_held: usize,
+    /// SSE streams open at once; more get `503` with `Retry-After`.
+    pub max_streams: usize,
     /// Origins allowed to read the REST API from a browser; empty means any.
     pub cors_origins: Vec<String>,
     /// Origins allowed to open `/ws` from a browser; empty means any.
@@ -79,6 +83,8 @@ impl Default for Config {
             node_id: None,
             advertise: None,
             position_interval: Duration::from_secs(1),
+            max_held: 20_000,
+            max_streams: 20_000,
             cors_origins: Vec::new(),
             allowed_origins: Vec::new(),
             simulate: 0.0,

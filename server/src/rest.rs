@@ -86,7 +86,7 @@ fn parse_id(raw: &str) -> Option<SpeciesId> {
     raw.parse::<SpeciesId>().ok().filter(|&id| id > 0)
 }
 
-fn list(state: &State, headers: &HeaderMap) -> Response {
+pub(crate) fn list(state: &State, headers: &HeaderMap) -> Response {
     let snapshot = state.source.snapshot();
     let (body, etag) = snapshot.encoded();
     let not_modified = headers
@@ -112,7 +112,7 @@ fn list(state: &State, headers: &HeaderMap) -> Response {
 }
 
 /// `If-None-Match` matching per RFC 9110: a list of tags, weak comparison, or `*`.
-fn etag_matches(header: &str, etag: &str) -> bool {
+pub(crate) fn etag_matches(header: &str, etag: &str) -> bool {
     header
         .split(',')
         .map(str::trim)
