@@ -13,4 +13,7 @@ pub mod time;
 pub use message::{Change, ChangeOp, ClientMessage, PROTOCOL_VERSION, ServerInfo, ServerMessage};
 pub use problem::Problem;
 pub use species::{NewSpecies, Revision, Species, SpeciesId, UpdateSpecies, ValidationError};
-pub use stats::{ClusterStats, ClusterTotals, NodeStats, ProcessStats, RestStats, ServerStats, SocketIoStats, WsStats};
+pub use stats::{
+    ClusterStats, ClusterTotals, NodeStats, ProcessStats, RestStats, ServerStats, SocketIoStats,
+    WsStats,
+};
