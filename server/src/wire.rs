@@ -109,6 +109,15 @@ impl Wire {
         }))
     }
 
+    /// Caps the kernel's send buffer (`SO_SNDBUF`), which also stops its
+    /// autotuning: a client that stops reading then fills it soon, and the
+    /// server's own bounded queue and resync take over.
+    pub fn cap_send_buffer(&self, bytes: usize) {
+        if let Err(e) = socket2::SockRef::from(&self.0.tcp).set_send_buffer_size(bytes) {
+            tracing::debug!("cannot cap the send buffer: {e}");
+        }
+    }
+
     /// What the feed's fan-out holds to write changes to this connection.
     pub fn feed_target(&self) -> Arc<dyn DirectTarget> {
         self.0.clone()

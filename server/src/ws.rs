@@ -116,6 +116,9 @@ fn upgrade(
         .max_frame_size(Some(state.config.ws.max_message_bytes));
     let state = state.clone();
     let (on_upgrade, wire) = on_upgrade;
+    if let Some(bytes) = state.config.send_buffer_bytes {
+        wire.cap_send_buffer(bytes);
+    }
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {

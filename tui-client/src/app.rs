@@ -154,7 +154,7 @@ impl App {
                 match result {
                     Ok(stats) => {
                         self.see_revision(stats.revision);
-                        self.server.record(stats);
+                        self.server.record(*stats);
                     }
                     Err(error) => self.server.error = Some(error),
                 }

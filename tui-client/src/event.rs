@@ -28,7 +28,8 @@ pub enum Event {
     /// `GET /stats` answered (or failed).
     Stats {
         at: DateTime<Utc>,
-        result: Result<ServerStats, String>,
+        // Boxed: the stats are larger than every other event.
+        result: Result<Box<ServerStats>, String>,
     },
     /// The outcome of a user action, shown briefly in the footer.
     Notice { at: DateTime<Utc>, text: String },

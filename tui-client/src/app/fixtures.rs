@@ -40,6 +40,6 @@ pub fn stats(
     edit(&mut stats);
     Event::Stats {
         at: t(at_ms),
-        result: Ok(stats),
+        result: Ok(Box::new(stats)),
     }
 }

@@ -21,7 +21,10 @@ pub async fn watch_stats(
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
-        let result = stats(&client, &endpoints).await.map_err(|e| e.to_string());
+        let result = stats(&client, &endpoints)
+            .await
+            .map(Box::new)
+            .map_err(|e| e.to_string());
         let at = pollpush_shared::time::now();
         if events.send(Event::Stats { at, result }).await.is_err() {
             return;
