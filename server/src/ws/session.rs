@@ -223,7 +223,6 @@ where
         if self.species.is_none() {
             return Ok(());
         }
-        self.state.stats.resyncs.fetch_add(1, Relaxed);
         self.wire.hold(self.state.feed.capacity());
         let snapshot = self.state.store.snapshot();
         let revision = snapshot.revision;
