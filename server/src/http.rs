@@ -7,6 +7,7 @@
 //! CORS headers in one place, to bound header sizes and deadlines
 //! ([`watchdog`]), and to shut down gracefully.
 
+pub mod auth;
 mod watchdog;
 
 use std::convert::Infallible;
@@ -200,7 +201,7 @@ fn add_cors(h: &mut HeaderMap, origin: HeaderValue) {
     );
     h.insert(
         ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("ETag, X-Revision, Location"),
+        HeaderValue::from_static("ETag, X-Revision, Location, WWW-Authenticate"),
     );
     h.append(VARY, HeaderValue::from_static("Origin"));
 }
