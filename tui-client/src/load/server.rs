@@ -124,11 +124,12 @@ impl ServerUnderTest {
     }
 
     /// A running server at `url`; fails when its `/stats` does not answer.
-    pub async fn remote(url: &str, ws: Option<&str>) -> anyhow::Result<Self> {
+    /// `token` (its write token) goes with every call made to it.
+    pub async fn remote(url: &str, ws: Option<&str>, token: Option<&str>) -> anyhow::Result<Self> {
         let server = Self {
             endpoints: Endpoints::new(url, ws)?,
             place: Place::Remote,
-            client: control::client(),
+            client: control::writer(token),
         };
         server
             .cost()
