@@ -157,22 +157,8 @@ async fn live_websocket_streams_outlive_the_idle_timeout() {
 #[tokio::test]
 async fn a_held_socketio_long_poll_is_not_idle() {
     let server = spawn_server_with(limits(NEVER, Duration::from_millis(200))).await;
-    let open = common::get(&server, "/socket.io/?EIO=4&transport=polling").await;
-    let body = open.text().await.unwrap();
-    let handshake: serde_json::Value = serde_json::from_str(body.trim_start_matches('0')).unwrap();
-    let sid = handshake["sid"].as_str().unwrap().to_owned();
-    let poll = common::url(
-        &server,
-        &format!("/socket.io/?EIO=4&transport=polling&sid={sid}"),
-    );
-    let post = |body: &'static str| {
-        common::http()
-            .post(&poll)
-            .header("content-type", "text/plain")
-            .body(body)
-            .send()
-    };
-    assert_eq!(post("40").await.unwrap().status(), 200);
+    let poll = common::socketio_session(&server).await;
+    assert_eq!(common::socketio_post(&poll, "40".into()).await, 200);
     let connected = common::http().get(&poll).send().await.unwrap();
     let connected = connected.text().await.unwrap();
     assert!(
@@ -184,7 +170,10 @@ async fn a_held_socketio_long_poll_is_not_idle() {
     let mut probe = idle_probe(&server).await;
     assert_eq!(read_to_close(&mut probe).await, "", "the idle probe closed");
     assert!(!held.is_finished(), "the poll is still held");
-    assert_eq!(post("42[\"hi!\"]").await.unwrap().status(), 200);
+    assert_eq!(
+        common::socketio_post(&poll, "42[\"hi!\"]".into()).await,
+        200
+    );
     let answer = tokio::time::timeout(DEADLINE, held)
         .await
         .expect("the held poll answers")

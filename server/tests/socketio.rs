@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{get, http, spawn_server_with, url};
+use common::{get, http, spawn_server_with};
 use pollpush_server::Config;
 
 /// Set by `.ci/run`: the JavaScript clients must run there.
@@ -157,14 +157,7 @@ async fn bad_socketio_requests_get_4xx_and_the_server_stays_healthy() {
         assert_eq!(r.status(), 400, "{query}");
     }
     // A real handshake, then garbage, an unknown namespace and an oversize payload.
-    let open = get(&server, "/socket.io/?EIO=4&transport=polling").await;
-    let body = open.text().await.unwrap();
-    let handshake: serde_json::Value = serde_json::from_str(body.trim_start_matches('0')).unwrap();
-    let sid = handshake["sid"].as_str().unwrap().to_owned();
-    let poll_url = url(
-        &server,
-        &format!("/socket.io/?EIO=4&transport=polling&sid={sid}"),
-    );
+    let poll_url = common::socketio_session(&server).await;
     let post = |body: String| {
         http()
             .post(&poll_url)

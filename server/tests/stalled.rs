@@ -76,26 +76,7 @@ async fn a_stalled_subscriber_is_resynced_and_fast_ones_beside_it_miss_nothing()
 
     // It reads again: the backlog it fell behind on is gone, a resync and a
     // snapshot replace it, and every later change follows without a gap.
-    let mut at = None;
-    while at != Some(last_revision) {
-        match recv(&mut stalled).await {
-            ServerMessage::Resync { revision } => {
-                let ServerMessage::Snapshot { revision: r, .. } = recv(&mut stalled).await else {
-                    panic!("a snapshot follows resync")
-                };
-                assert_eq!(r, revision);
-                at = Some(revision);
-            }
-            ServerMessage::Change(c) => {
-                if let Some(prev) = at {
-                    assert_eq!(c.revision, prev + 1, "no gap after the resync");
-                }
-                at = Some(c.revision);
-            }
-            ServerMessage::Subscribed { .. } | ServerMessage::Snapshot { .. } => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    assert!(common::read_through_resync(&mut stalled, last_revision).await);
     // And it is live again: a new write arrives as the next change.
     common::create(&server, "Basilic").await;
     let ServerMessage::Change(c) = recv(&mut stalled).await else {

@@ -67,24 +67,12 @@ fn broadcast(text: &str) -> ClientMessage {
     }
 }
 
-async fn join_lab(ws: &mut common::Ws) {
-    send(
-        ws,
-        &ClientMessage::Subscribe {
-            room: "lab".into(),
-            since: None,
-        },
-    )
-    .await;
-    assert!(matches!(recv(ws).await, ServerMessage::Subscribed { .. }));
-}
-
 #[tokio::test]
 async fn ws_broadcast_needs_the_token_by_query_or_header_and_refusal_keeps_the_socket() {
     let server = guarded_server().await;
     let base = format!("ws://{}/ws", server.local_addr());
     let (mut listener, _) = common::ws_client(&server).await;
-    join_lab(&mut listener).await;
+    common::join_room(&mut listener, "lab").await;
 
     // No token: subscriptions work, a broadcast gets an error, the socket stays.
     let (mut anonymous, _) = common::ws_client(&server).await;
