@@ -50,6 +50,7 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
                 .unify(),
         )
         .and(warp::ext::optional::<ConnTag>())
+        .and(warp::ext::optional::<crate::wire::Wire>())
         .then(sse::events);
     let species_item = warp::path!("species" / String)
         .and(with_state.clone())

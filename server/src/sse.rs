@@ -29,6 +29,7 @@ use crate::frames::ChangeFrame;
 use crate::rest::{method_not_allowed, problem_response};
 use crate::snapshot::Snapshot;
 use crate::stats::{ConnTag, Protocol};
+use crate::wire::Wire;
 
 /// A comment line this often keeps proxies from closing an idle stream.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -43,6 +44,7 @@ pub async fn events(
     headers: HeaderMap,
     query: HashMap<String, String>,
     tag: Option<ConnTag>,
+    wire: Option<Wire>,
 ) -> Response {
     if method != Method::GET {
         return method_not_allowed("GET, OPTIONS");
@@ -83,6 +85,11 @@ pub async fn events(
     }
     if let Some(tag) = &tag {
         tag.mark(Protocol::Sse);
+    }
+    // A stream is push: cap what a client that stops reading may hold in the
+    // kernel, so the bounded queue and the resync take over.
+    if let (Some(wire), Some(bytes)) = (&wire, state.config.send_buffer_bytes) {
+        wire.cap_send_buffer(bytes);
     }
     let (tx, rx) = mpsc::channel(BUFFERED);
     tokio::spawn(pump(state, since, tx));

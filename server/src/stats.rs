@@ -206,6 +206,10 @@ struct ConnState {
     /// which moves with the connection if that request switches protocol.
     rest_in: AtomicU64,
     settled_in: AtomicU64,
+    /// Everything this connection read and wrote, whatever its protocol:
+    /// what the idle watchdog looks at to see whether it moves.
+    read: AtomicU64,
+    written: AtomicU64,
 }
 
 impl ConnTag {
@@ -218,6 +222,8 @@ impl ConnTag {
             kind: AtomicU8::new(Protocol::Rest as u8),
             rest_in: AtomicU64::new(0),
             settled_in: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            written: AtomicU64::new(0),
         }))
     }
 
@@ -251,6 +257,11 @@ impl ConnTag {
         }
     }
 
+    /// Bytes this connection has read and written so far.
+    pub fn io_totals(&self) -> (u64, u64) {
+        (self.0.read.load(Relaxed), self.0.written.load(Relaxed))
+    }
+
     /// Whether this connection still speaks plain HTTP to the REST API.
     pub fn is_rest(&self) -> bool {
         self.0.kind.load(Relaxed) == Protocol::Rest as u8
@@ -281,6 +292,7 @@ pub struct ConnCounter(pub ConnTag);
 
 impl ByteCounter for ConnCounter {
     fn read(&self, n: u64) {
+        self.0.0.read.fetch_add(n, Relaxed);
         self.0.traffic().bytes_in.fetch_add(n, Relaxed);
         if self.0.is_rest() {
             self.0.0.rest_in.fetch_add(n, Relaxed);
@@ -288,6 +300,7 @@ impl ByteCounter for ConnCounter {
     }
 
     fn wrote(&self, n: u64) {
+        self.0.0.written.fetch_add(n, Relaxed);
         self.0.traffic().bytes_out.fetch_add(n, Relaxed);
     }
 }

@@ -89,6 +89,9 @@ pub struct WsStats {
     pub messages_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Subscribers that fell a feed capacity behind (1,024 changes by default):
+    /// their backlog was dropped and they get `resync` and a snapshot when they
+    /// read again. Counted when they fall behind.
     pub resyncs: u64,
     pub throttled: u64,
 }
