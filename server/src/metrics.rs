@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 
 /// The exposition text for one stats snapshot.
 pub fn render(s: &ServerStats) -> String {
-    let counters: [(&str, &str, u64); 15] = [
+    let counters: [(&str, &str, u64); 19] = [
         (
             "changes_applied",
             "Writes applied since start",
@@ -88,8 +88,28 @@ pub fn render(s: &ServerStats) -> String {
             "Bytes sent on socket.io connections",
             s.socketio.bytes_out,
         ),
+        (
+            "longpoll_requests",
+            "Requests on long-poll connections",
+            s.longpoll.requests,
+        ),
+        (
+            "longpoll_bytes_out",
+            "Bytes sent on long-poll connections",
+            s.longpoll.bytes_out,
+        ),
+        (
+            "sse_messages_out",
+            "Server-Sent Events sent",
+            s.sse.messages_out,
+        ),
+        (
+            "sse_bytes_out",
+            "Bytes sent on SSE streams",
+            s.sse.bytes_out,
+        ),
     ];
-    let gauges: [(&str, &str, f64); 7] = [
+    let gauges: [(&str, &str, f64); 9] = [
         ("uptime_seconds", "Seconds since start", s.uptime_s),
         ("revision", "Current store revision", s.revision as f64),
         (
@@ -111,6 +131,16 @@ pub fn render(s: &ServerStats) -> String {
             "socketio_sockets",
             "Connected socket.io clients",
             s.socketio.sockets as f64,
+        ),
+        (
+            "longpoll_held",
+            "Long-poll requests held now",
+            s.longpoll.held as f64,
+        ),
+        (
+            "sse_subscribers",
+            "Open SSE streams",
+            s.sse.subscribers as f64,
         ),
         (
             "process_resident_memory_bytes",

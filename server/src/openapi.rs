@@ -14,16 +14,41 @@ use pollpush_shared::{NewSpecies, Problem, Species, UpdateSpecies};
 use utoipa::OpenApi;
 use warp::reply::Response;
 
-/// List every species, sorted by id.
+/// List every species, sorted by id. With `If-None-Match` and `Prefer: wait=N`
+/// this is a long-poll: held until the list differs from the client's, at most N seconds.
 #[utoipa::path(get, path = "/species", tag = "species",
-    params(("If-None-Match" = Option<String>, Header, description = "ETag of a list the client holds")),
+    params(
+        ("If-None-Match" = Option<String>, Header, description = "ETag of a list the client holds"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N` (RFC 7240): with If-None-Match, hold the request until the list changes or N seconds pass (N is clamped to 60; a wait that is not a number is ignored)"),
+    ),
     responses(
         (status = 200, description = "The species, sorted by id", body = [Species],
          headers(("ETag" = String, description = "Changes exactly when the list changes"),
-                 ("X-Revision" = u64, description = "The store revision"))),
-        (status = 304, description = "The list still matches If-None-Match"),
+                 ("X-Revision" = u64, description = "The revision this node serves"),
+                 ("Preference-Applied" = String, description = "`wait=N`, the wait honoured, on held requests"))),
+        (status = 304, description = "The list still matches If-None-Match (for a held request: nothing changed within the wait)"),
+        (status = 503, description = "Too many held requests; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds"))),
     ))]
 fn list_species() {}
+
+/// Every change as Server-Sent Events: `event: snapshot` (the list) first, then
+/// `id: R`, `event: change` and, as data, the same change message `/ws` sends;
+/// `event: resync` and a new snapshot when the stream fell behind; a comment
+/// line every 15 s. `Last-Event-ID` (an `EventSource` reconnecting) or `since`
+/// resumes after that revision.
+#[utoipa::path(get, path = "/species/events", tag = "species",
+    params(
+        ("since" = Option<u64>, Query, description = "Resume after this revision (a snapshot if it is too old)"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Like since; a value that is not a revision gets a snapshot"),
+    ),
+    responses(
+        (status = 200, description = "An endless text/event-stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "since is not a revision", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many open streams; see Retry-After", body = Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds"))),
+    ))]
+fn species_events() {}
 
 /// Create a species.
 #[utoipa::path(post, path = "/species", tag = "species", request_body = NewSpecies,
@@ -85,6 +110,14 @@ fn delete_species() {}
     responses((status = 200, description = "`{\"status\":\"ok\"}`")))]
 fn healthz() {}
 
+/// Readiness, for load balancers: the store answers and, if configured, the broker is connected.
+#[utoipa::path(get, path = "/readyz", tag = "server",
+    responses(
+        (status = 200, description = "`{\"status\":\"ready\"}`"),
+        (status = 503, description = "The detail names what is unreachable: store, broker", body = Problem, content_type = "application/problem+json"),
+    ))]
+fn readyz() {}
+
 /// The server's own counters (traffic on the wire, CPU, RSS) as JSON.
 #[utoipa::path(get, path = "/stats", tag = "server",
     responses((status = 200, description = "Counters, see the README")))]
@@ -119,7 +152,7 @@ impl utoipa::Modify for WriteToken {
 #[openapi(
     modifiers(&WriteToken),
     info(title = "pollpush", description = "The species API of the talk \"Rest ou WebSocket\", with push of every change on /ws."),
-    paths(list_species, create_species, get_species, put_species, delete_species, healthz, stats, metrics),
+    paths(list_species, species_events, create_species, get_species, put_species, delete_species, healthz, readyz, stats, metrics),
     components(schemas(Species, NewSpecies, UpdateSpecies, Problem)),
     tags((name = "species", description = "species operations"), (name = "server", description = "health and cost"))
 )]

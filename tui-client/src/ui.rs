@@ -185,10 +185,13 @@ impl Screen<'_> {
             (Some(stats), None) => match cluster {
                 Some(cluster) => {
                     let t = &cluster.totals;
+                    let plural = |n: u64, one: &str, many: &str| {
+                        format!("{} {}", count(n), if n == 1 { one } else { many })
+                    };
                     line.push(Span::raw(format!(
-                        "{} nodes · {} subscribers",
-                        count(t.nodes),
-                        count(t.subscribers)
+                        "{} · {}",
+                        plural(t.nodes, "node", "nodes"),
+                        plural(t.subscribers, "subscriber", "subscribers")
                     )));
                     line.try_push(&[format!(" · {} conns", count(t.connections))]);
                     line.try_push(&[format!(" · RSS {}", bytes(t.rss_bytes))]);
