@@ -4,10 +4,12 @@
 //! asks for side effects by returning an [`Effect`] the caller performs. The TUI
 //! renders this state; a headless run reports it.
 
+pub mod advance;
 pub mod clock;
 pub mod nodes;
 pub mod pane;
 pub mod server_load;
+pub mod settings;
 pub mod staleness;
 
 use std::time::Duration;
@@ -16,8 +18,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use pollpush_shared::{Revision, ServerMessage};
 
+use crate::app::settings::PollSettings;
 use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
-use crate::net::poll::PollSettings;
 pub use clock::{Clock, ClockSource};
 use pane::{PaneKind, PaneState};
 pub use server_load::ServerLoad;

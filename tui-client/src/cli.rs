@@ -6,8 +6,8 @@ use clap::Parser;
 
 use std::path::PathBuf;
 
+use crate::app::settings::PollSettings;
 use crate::headless::report::Format;
-use crate::net::poll::PollSettings;
 use crate::target::{Target, TargetError};
 
 /// Watch REST polling and WebSocket push side by side over the same data.

@@ -10,8 +10,6 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 use pollpush_shared::{Revision, ServerMessage, ServerStats, Species};
 
-use crate::net::counting::TrafficTotals;
-
 /// Everything that can change the client's state.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -98,5 +96,26 @@ impl From<PollEvent> for Event {
 impl From<PushEvent> for Event {
     fn from(event: PushEvent) -> Self {
         Self::Push(event)
+    }
+}
+
+/// A producer's cumulative bytes on the socket at one moment, carried inside events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficTotals {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl TrafficTotals {
+    /// What was added since `base` (saturating, so a reset never underflows).
+    pub fn since(self, base: TrafficTotals) -> TrafficTotals {
+        TrafficTotals {
+            bytes_in: self.bytes_in.saturating_sub(base.bytes_in),
+            bytes_out: self.bytes_out.saturating_sub(base.bytes_out),
+        }
+    }
+
+    pub fn total(self) -> u64 {
+        self.bytes_in + self.bytes_out
     }
 }

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::app::pane::PaneKind;
+use crate::app::settings::PollSettings;
 use crate::cli::{ConnectArgs, RunArgs};
-use crate::net::poll::PollSettings;
 use crate::net::{Cadence, NetError, Producers, control};
 use crate::target::{Target, TargetError};
 use report::{ProtocolReport, Summary, Writer};

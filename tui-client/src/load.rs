@@ -7,6 +7,7 @@
 //! changes, traffic) and what the server spent (CPU, RSS). `--sweep` repeats it
 //! for each protocol alone at several client counts and can draw the chart.
 
+pub mod chart;
 pub mod fleet;
 pub mod limits;
 pub mod progress;
@@ -91,7 +92,7 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         connect,
     };
     if let Some(chart) = &args.chart {
-        crate::chart::check_path(chart)?;
+        crate::load::chart::check_path(chart)?;
     }
     let plan = plan(args)?;
     let open_files = limits::raise_open_files();
@@ -113,7 +114,7 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         Format::Csv => print!("{}", report.to_csv()),
     }
     if let Some(path) = &args.chart {
-        crate::chart::draw(path, &report.runs, &settings)?;
+        crate::load::chart::draw(path, &report.runs, &settings)?;
     }
     Ok(())
 }

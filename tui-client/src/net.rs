@@ -19,9 +19,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::app::nodes;
+use crate::app::settings::PollSettings;
 use crate::event::Event;
 use counting::Traffic;
-use poll::PollSettings;
 
 /// Where a producer hands what it observed: the TUI's event channel, or a load
 /// client's shared counters.

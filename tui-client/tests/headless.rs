@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use common::{assert_refused, pollpush_ok};
 use pollpush_client::app::pane::PaneKind;
+use pollpush_client::app::settings::PollSettings;
 use pollpush_client::headless::report::ProtocolReport;
 use pollpush_client::headless::{RecordOptions, record, summarize};
 use pollpush_client::net::Cadence;
-use pollpush_client::net::poll::PollSettings;
 use pollpush_client::target::Target;
 use serde_json::Value;
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
 
+use super::advance::Advance;
 use super::staleness::{ChangeTimes, Staleness};
-use crate::net::counting::TrafficTotals;
+use crate::event::TrafficTotals;
 
 /// How long a changed row stays highlighted, and a deleted row stays struck out.
 pub const HIGHLIGHT: TimeDelta = TimeDelta::seconds(1);
@@ -206,22 +207,18 @@ impl PaneState {
         server_now: DateTime<Utc>,
         times: &ChangeTimes,
     ) -> bool {
-        match self.revision {
-            Some(shown) if revision <= shown => false,
-            Some(shown) => {
+        match Advance::of(self.revision, revision) {
+            Advance::Stale => return false,
+            Advance::First => self.baseline = Some(revision),
+            Advance::Forward { from, missed } => {
                 self.staleness
-                    .observe_peak(times.staleness(shown, server_now));
+                    .observe_peak(times.staleness(from, server_now));
                 self.counters.seen += 1;
-                self.counters.missed += revision - shown - 1;
-                self.revision = Some(revision);
-                true
-            }
-            None => {
-                self.revision = Some(revision);
-                self.baseline = Some(revision);
-                true
+                self.counters.missed += missed;
             }
         }
+        self.revision = Some(revision);
+        true
     }
 
     /// A whole list at `revision` (a poll's 200 or a WebSocket snapshot).

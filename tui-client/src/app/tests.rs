@@ -8,8 +8,8 @@ use pollpush_shared::{Change, ChangeOp, Revision, ServerMessage, Species};
 use super::fixtures::{species, stats, stats_from, t};
 use super::pane::Link;
 use super::*;
+use crate::event::TrafficTotals;
 use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
-use crate::net::counting::TrafficTotals;
 
 fn embedded() -> App {
     App::new(

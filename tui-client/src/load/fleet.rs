@@ -21,10 +21,10 @@ use tokio::time::Instant;
 
 use super::protocol::{Protocol, lock};
 use crate::app::nodes;
+use crate::app::settings::PollSettings;
 use crate::app::staleness::ChangeTimes;
 use crate::event::{PollEvent, PollOutcome, PushEvent, PushKind};
 use crate::net::counting::Traffic;
-use crate::net::poll::PollSettings;
 use crate::net::{Nodes, Sink, poll, push};
 
 /// One poller's sink.

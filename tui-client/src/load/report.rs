@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::protocol::{Protocol, lock};
 use super::server::{Cost, NodeSample};
 use crate::app::staleness::Staleness;
-use crate::net::counting::TrafficTotals;
+use crate::event::TrafficTotals;
 
 /// Every run of one `pollpush load` invocation (one, or one per sweep point).
 #[derive(Debug, Clone, Serialize)]

@@ -19,26 +19,8 @@ use tokio::time::Instant;
 
 use super::counting::{CountingStream, Traffic};
 use super::{Backoff, Endpoints, NetError, Sink};
+use crate::app::settings::PollSettings;
 use crate::event::{PollEvent, PollOutcome};
-
-/// What the poller does; changed live by the keys `+ - p e`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PollSettings {
-    pub interval: Duration,
-    pub paused: bool,
-    /// Send `If-None-Match` with the last ETag, so unchanged lists cost a `304`.
-    pub etag: bool,
-}
-
-impl Default for PollSettings {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(1),
-            paused: false,
-            etag: true,
-        }
-    }
-}
 
 /// Longest a request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

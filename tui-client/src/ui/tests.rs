@@ -10,10 +10,10 @@ use ratatui::backend::TestBackend;
 
 use super::{Screen, Theme};
 use crate::app::fixtures::{species, stats, stats_from, t};
+use crate::app::settings::PollSettings;
 use crate::app::{App, Mode};
+use crate::event::TrafficTotals;
 use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
-use crate::net::counting::TrafficTotals;
-use crate::net::poll::PollSettings;
 
 fn traffic(bytes_in: u64, bytes_out: u64) -> TrafficTotals {
     TrafficTotals {
