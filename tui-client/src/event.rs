@@ -1,5 +1,5 @@
-//! The one event type: every producer (terminal, ticker, poller, WebSocket,
-//! stats) sends these over one channel and `App::update` consumes them.
+//! The one event type: every producer (terminal, ticker, each lane, stats)
+//! sends these over one channel and `App::update` consumes them.
 //!
 //! Every event carries the local time it happened (`at`), so `update` never
 //! reads a clock and tests can replay exact timelines.
@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 use pollpush_shared::{Revision, ServerMessage, ServerStats, Species};
 
+use crate::app::lane::LaneKind;
+
 /// Everything that can change the client's state.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -19,10 +21,8 @@ pub enum Event {
     Resize,
     /// Time passed: sample staleness, expire highlights, roll the byte-rate sparklines.
     Tick { at: DateTime<Utc> },
-    /// One poll of `GET /species` finished (or failed).
-    Poll(PollEvent),
-    /// Something happened on the WebSocket.
-    Push(PushEvent),
+    /// Something happened on one lane.
+    Lane(LaneEvent),
     /// `GET /stats` answered (or failed).
     Stats {
         at: DateTime<Utc>,
@@ -35,67 +35,51 @@ pub enum Event {
     Notice { at: DateTime<Utc>, text: String },
 }
 
-/// The result of one poll, with the poller's traffic so far.
+/// One thing a lane's producer saw, with its traffic so far.
 #[derive(Debug, Clone)]
-pub struct PollEvent {
+pub struct LaneEvent {
+    pub lane: LaneKind,
     pub at: DateTime<Utc>,
     pub traffic: TrafficTotals,
-    pub outcome: PollOutcome,
+    pub update: LaneUpdate,
 }
 
+/// What a lane saw. Request lanes answer with lists; streaming lanes connect
+/// and receive messages; any lane can fail.
 #[derive(Debug, Clone)]
-pub enum PollOutcome {
+pub enum LaneUpdate {
+    /// A streaming lane's handshake with `node` succeeded; `resume_from` is
+    /// the revision it resumes after.
+    Connected {
+        resume_from: Option<Revision>,
+        node: String,
+    },
     /// `200`: the whole list at `revision`.
-    Fresh {
+    List {
         revision: Revision,
         etag: Option<String>,
         species: Vec<Species>,
         server_date: Option<DateTime<Utc>>,
     },
-    /// `304`: nothing changed since the ETag we sent.
+    /// `304`: nothing changed since the ETag sent (a poll, or a long-poll that timed out).
     NotModified {
         revision: Option<Revision>,
         server_date: Option<DateTime<Utc>>,
     },
-    /// The request failed; the poller retries after `retry_in`.
-    Failed { error: String, retry_in: Duration },
-}
-
-/// One thing the WebSocket task saw, with its traffic so far.
-#[derive(Debug, Clone)]
-pub struct PushEvent {
-    pub at: DateTime<Utc>,
-    pub traffic: TrafficTotals,
-    pub kind: PushKind,
-}
-
-#[derive(Debug, Clone)]
-pub enum PushKind {
-    /// The handshake with `node` succeeded; `resume_from` is the `since` we will subscribe with.
-    Connected {
-        resume_from: Option<Revision>,
-        node: String,
-    },
-    /// A frame from the server, parsed.
+    /// A message from a stream (a WebSocket frame, an SSE event), parsed.
     Message(ServerMessage),
-    /// The connection failed or closed; the task reconnects after `retry_in`,
-    /// to `next_node` (the same node unless there are several).
-    Disconnected {
+    /// The request or the connection failed; the producer retries after
+    /// `retry_in`, on `next_node` when it moves to another node.
+    Failed {
         error: String,
         retry_in: Duration,
-        next_node: String,
+        next_node: Option<String>,
     },
 }
 
-impl From<PollEvent> for Event {
-    fn from(event: PollEvent) -> Self {
-        Self::Poll(event)
-    }
-}
-
-impl From<PushEvent> for Event {
-    fn from(event: PushEvent) -> Self {
-        Self::Push(event)
+impl From<LaneEvent> for Event {
+    fn from(event: LaneEvent) -> Self {
+        Self::Lane(event)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The state of one pane: what it shows, how it got there and what it cost.
 //!
-//! One type for both panes: polling and push differ in how data arrives, not in
-//! what a user wants to compare, so both are measured by the same rules.
+//! One type for every lane: the lanes differ in how data arrives, not in what
+//! a user wants to compare, so all are measured by the same rules.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
 
 use super::advance::Advance;
+use super::lane::LaneKind;
 use super::staleness::{ChangeTimes, Staleness};
 use crate::event::TrafficTotals;
 
@@ -17,13 +18,6 @@ use crate::event::TrafficTotals;
 pub const HIGHLIGHT: TimeDelta = TimeDelta::seconds(1);
 /// Seconds of byte-rate history kept for the sparkline.
 const RATE_HISTORY: usize = 120;
-
-/// Which protocol feeds the pane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaneKind {
-    Poll,
-    Push,
-}
 
 /// The pane's connection, as a user should read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,14 +43,14 @@ pub struct Row {
 /// Counters since start or the last reset.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PaneCounters {
-    /// Updates of the view: one per change pushed, one per poll that moved the revision.
+    /// Updates of the view: one per change pushed, one per list that moved the revision.
     pub seen: u64,
     /// Revisions jumped over: the ones this pane never showed.
     pub missed: u64,
     /// HTTP requests answered (200 and 304).
     pub requests: u64,
     pub not_modified: u64,
-    /// WebSocket messages received.
+    /// Stream messages received (WebSocket frames, SSE events).
     pub messages: u64,
     pub reconnects: u64,
     /// Reconnections that landed on another node than the last connection's.
@@ -113,7 +107,7 @@ impl Trend {
 /// Everything one pane knows.
 #[derive(Debug, Clone)]
 pub struct PaneState {
-    pub kind: PaneKind,
+    pub kind: LaneKind,
     pub link: Link,
     pub rows: BTreeMap<SpeciesId, Row>,
     /// The revision the pane shows; `None` until the first list arrives.
@@ -139,7 +133,7 @@ pub struct PaneState {
 }
 
 impl PaneState {
-    pub fn new(kind: PaneKind) -> Self {
+    pub fn new(kind: LaneKind) -> Self {
         Self {
             kind,
             link: Link::Connecting,
@@ -221,7 +215,7 @@ impl PaneState {
         true
     }
 
-    /// A whole list at `revision` (a poll's 200 or a WebSocket snapshot).
+    /// A whole list at `revision` (a 200, or a stream's snapshot).
     pub fn apply_list(
         &mut self,
         at: DateTime<Utc>,

@@ -5,6 +5,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use pollpush_client::app::lane::Lanes;
 use pollpush_client::app::settings::PollSettings;
 use pollpush_client::app::{App, Effect};
 use pollpush_client::event::Event;
@@ -23,6 +24,11 @@ pub struct Client {
 impl Client {
     /// The TUI's producers and state against `target`, polling every `interval`.
     pub fn start(target: &Target, interval: Duration) -> Self {
+        Self::start_lanes(target, interval, &Lanes::default())
+    }
+
+    /// [`Client::start`] with these lanes.
+    pub fn start_lanes(target: &Target, interval: Duration, lanes: &Lanes) -> Self {
         let settings = PollSettings {
             interval,
             ..PollSettings::default()
@@ -32,8 +38,9 @@ impl Client {
             tick: Duration::from_millis(50),
             stats: Duration::from_millis(200),
         };
-        let producers = Producers::spawn(&target.nodes, settings, cadence, &events);
+        let producers = Producers::spawn(&target.nodes, lanes, settings, cadence, &events);
         let app = App::new(target.mode, settings, pollpush_shared::time::now())
+            .with_lanes(&lanes.kinds)
             .with_nodes(target.nodes.labels());
         Self {
             app,
@@ -50,8 +57,12 @@ impl Client {
                 .await
                 .unwrap_or_else(|_| {
                     panic!(
-                        "timed out waiting for {what}: poll {:#?} push {:#?} on {:?}",
-                        self.app.poll.counters, self.app.push.counters, self.app.push.node
+                        "timed out waiting for {what}: {:#?}",
+                        self.app
+                            .lanes
+                            .iter()
+                            .map(|p| (p.kind, p.counters, &p.node, &p.link))
+                            .collect::<Vec<_>>()
                     )
                 })
                 .expect("producers stopped");
