@@ -137,7 +137,10 @@ const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
 function post(url, body) {
   return new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
-    const req = http.request(url + '/species', { method: 'POST', agent: keepAlive, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+    const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) };
+    // A server started with --write-token needs it on each write.
+    if (process.env.POLLPUSH_TOKEN) headers.authorization = 'Bearer ' + process.env.POLLPUSH_TOKEN;
+    const req = http.request(url + '/species', { method: 'POST', agent: keepAlive, headers }, (res) => {
       res.resume(); res.on('end', () => resolve(res.statusCode));
     });
     req.on('error', reject);

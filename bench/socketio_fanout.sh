@@ -46,7 +46,8 @@ listening() {
 }
 free_port() { "$V/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-RUST_LOG=warn "$SERVER" --addr 127.0.0.1:0 --db :memory: >"$work/pollpush.log" 2>&1 &
+# With POLLPUSH_TOKEN set the server is guarded and socketio_fanout.js sends the token.
+RUST_LOG=warn "$SERVER" --addr 127.0.0.1:0 --db :memory: ${POLLPUSH_TOKEN:+--write-token "$POLLPUSH_TOKEN"} >"$work/pollpush.log" 2>&1 &
 pollpush_pid=$!; pids+=("$pollpush_pid")
 PORT=$(free_port) "$V/bin/python" "$here/flask_socketio_fanout.py" >"$work/flask.log" 2>&1 &
 flask_pid=$!; pids+=("$flask_pid")

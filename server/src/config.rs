@@ -19,6 +19,10 @@ pub struct Config {
     pub advertise: Option<String>,
     /// How often a node on a shared store compares its revision with the store's.
     pub position_interval: Duration,
+    /// Long-poll requests held at once; more get `503` with `Retry-After`.
+    pub max_held: usize,
+    /// SSE streams open at once; more get `503` with `Retry-After`.
+    pub max_streams: usize,
     /// Origins allowed to read the REST API from a browser; empty means any.
     pub cors_origins: Vec<String>,
     /// Origins allowed to open `/ws` from a browser; empty means any.
@@ -31,10 +35,46 @@ pub struct Config {
     pub ws: WsConfig,
     /// A folder of the user's own pages served at `/`.
     pub static_dir: Option<PathBuf>,
-    /// Caps the kernel send buffer of each connection (default: the kernel's
-    /// autotuning, up to `net.ipv4.tcp_wmem`'s maximum). A small cap bounds
-    /// what a stalled client can hold in the kernel.
+    /// `SO_SNDBUF` of each push connection (`/ws`, socket.io), set when it
+    /// starts speaking push. Without a cap the kernel autotunes it up to
+    /// `net.ipv4.tcp_wmem`'s maximum (MiBs) for a client that stops reading,
+    /// and the server's own bounded queue and resync never start. `None`
+    /// leaves the kernel's autotuning; REST connections always keep it, so
+    /// bulk responses are unaffected. Linux doubles the value for its bookkeeping.
     pub send_buffer_bytes: Option<usize>,
+    /// Limits of plain HTTP connections: header size, header and idle deadlines.
+    pub http: HttpConfig,
+    /// When set, writes (`POST`, `PUT`, `DELETE`, `/ws` and socket.io
+    /// `broadcast`) need this bearer token; reads and subscriptions stay open.
+    pub write_token: Option<String>,
+}
+
+/// Limits of an HTTP connection before it upgrades, if it ever does.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request header section (request line and headers); a larger
+    /// one is answered `431` and the connection closed. At least 8 KiB.
+    pub max_header_bytes: usize,
+    /// A request's whole header section must arrive within this, counted
+    /// from its first byte (or from the accept, for the first request).
+    pub header_timeout: Duration,
+    /// A keep-alive connection with no request in flight and no byte moving
+    /// for this long is closed. Held long-polls and upgraded streams are not idle.
+    pub idle_timeout: Duration,
+}
+
+/// The default `send_buffer_bytes`: enough for a fast client on a LAN, little
+/// enough that a stalled one fills it after a few hundred changes.
+pub const DEFAULT_PUSH_SEND_BUFFER: usize = 64 * 1024;
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            max_header_bytes: 16 * 1024,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_mins(1),
+        }
+    }
 }
 
 /// Limits of one WebSocket session.
@@ -79,13 +119,17 @@ impl Default for Config {
             node_id: None,
             advertise: None,
             position_interval: Duration::from_secs(1),
+            max_held: 20_000,
+            max_streams: 20_000,
             cors_origins: Vec::new(),
             allowed_origins: Vec::new(),
             simulate: 0.0,
             seed: None,
             ws: WsConfig::default(),
             static_dir: None,
-            send_buffer_bytes: None,
+            send_buffer_bytes: Some(DEFAULT_PUSH_SEND_BUFFER),
+            http: HttpConfig::default(),
+            write_token: None,
         }
     }
 }

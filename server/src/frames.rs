@@ -4,7 +4,7 @@
 //! from the bytes another node published on the broker; either way its text
 //! is what every `/ws` subscriber of every node receives, byte for byte.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use pollpush_shared::{Change, Revision, ServerMessage};
@@ -19,6 +19,8 @@ pub struct ChangeFrame {
     /// `text` as a whole WebSocket text frame: server frames are unmasked, so
     /// these bytes are the same for every subscriber.
     pub frame: Bytes,
+    /// The change as a Server-Sent Event, made on first use (see `sse.rs`).
+    pub(crate) sse: OnceLock<Bytes>,
 }
 
 /// Why bytes from the broker are not a change message.
@@ -54,6 +56,7 @@ impl ChangeFrame {
             change,
             text,
             frame,
+            sse: OnceLock::new(),
         })
     }
 

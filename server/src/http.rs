@@ -4,7 +4,11 @@
 //! [`Wire`] (which counts its bytes and lets the change feed write to an
 //! upgraded WebSocket directly), to tag each request with its connection (so a WebSocket
 //! upgrade can move the connection's bytes to the WebSocket counters), to add
-//! CORS headers in one place, and to shut down gracefully.
+//! CORS headers in one place, to bound header sizes and deadlines
+//! ([`watchdog`]), and to shut down gracefully.
+
+pub mod auth;
+mod watchdog;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,6 +31,7 @@ use tower_service::Service;
 use crate::State;
 use crate::stats::{ConnCounter, ConnTag, Protocol};
 use crate::wire::Wire;
+use watchdog::{Requests, Watchdog};
 
 /// Serves `service` (socket.io in front of warp's routes) until `shutdown`
 /// resolves, then lets in-flight requests finish (up to 10 s).
@@ -58,34 +63,42 @@ pub async fn serve<S, B>(
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
-        if let Some(bytes) = state.config.send_buffer_bytes {
-            let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(bytes);
-        }
         let tag = ConnTag::new(state.stats.clone());
         let wire = Wire::new(tcp, ConnCounter(tag.clone()));
         let io = TokioIo::new(wire.clone());
+        let requests = Arc::new(Requests::default());
+        let watchdog = Watchdog::new(tag.clone(), requests.clone(), &state.config.http);
+        let limits = state.config.http.clone();
         let state = state.clone();
         let routes = routes.clone();
         let svc = hyper::service::service_fn(move |req| {
-            handle(
+            let in_flight = requests.dispatch();
+            let answered = handle(
                 req,
                 tag.clone(),
                 wire.clone(),
                 state.clone(),
                 routes.clone(),
-            )
+            );
+            async move {
+                let response = answered.await;
+                drop(in_flight);
+                response
+            }
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
+        // A header section over the limit fills hyper's read buffer: it answers 431 and closes.
+        // The header deadline is the watchdog's, not hyper's (which also cuts idle keep-alives).
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30));
+            .header_read_timeout(None)
+            .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_LIMIT));
+        builder
+            .http2()
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
         let conn = graceful.watch(builder.serve_connection_with_upgrades(io, svc).into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("connection ended with an error: {e}");
-            }
-        });
+        tokio::spawn(watch(conn, watchdog));
     }
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
@@ -93,6 +106,36 @@ pub async fn serve<S, B>(
         .is_err()
     {
         tracing::warn!("some requests were still running after 10 s");
+    }
+}
+
+/// hyper's smallest read buffer: a lower header limit cannot be enforced.
+const MIN_HEADER_LIMIT: usize = 8 * 1024;
+
+/// Drives one connection until it ends, upgrades, or the watchdog closes it
+/// (dropping the connection closes its socket).
+async fn watch<E: std::fmt::Display>(
+    conn: impl Future<Output = Result<(), E>>,
+    mut watchdog: Watchdog,
+) {
+    let mut conn = std::pin::pin!(conn);
+    let mut tick = tokio::time::interval(watchdog.period());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            ended = &mut conn => {
+                if let Err(e) = ended {
+                    tracing::debug!("connection ended with an error: {e}");
+                }
+                return;
+            }
+            now = tick.tick() => {
+                if let Some(verdict) = watchdog.check(now) {
+                    tracing::debug!("closing a connection: {verdict}");
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -116,6 +159,12 @@ where
         preflight(req.headers(), allowed.is_some())
     } else {
         if req.uri().path().starts_with("/socket.io/") {
+            // Polling or WebSocket, a socket.io connection is a push connection.
+            if tag.is_rest()
+                && let Some(bytes) = state.config.send_buffer_bytes
+            {
+                wire.cap_send_buffer(bytes);
+            }
             tag.mark(Protocol::SocketIo);
         }
         req.extensions_mut().insert(tag.clone());
@@ -152,7 +201,7 @@ fn add_cors(h: &mut HeaderMap, origin: HeaderValue) {
     );
     h.insert(
         ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("ETag, X-Revision, Location"),
+        HeaderValue::from_static("ETag, X-Revision, Location, WWW-Authenticate"),
     );
     h.append(VARY, HeaderValue::from_static("Origin"));
 }

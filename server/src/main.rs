@@ -2,10 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use pollpush_server::Config;
+use pollpush_server::config::{DEFAULT_PUSH_SEND_BUFFER, HttpConfig};
 
 /// The pollpush server: the species REST API and WebSocket push of every change.
 #[derive(Debug, Parser)]
@@ -54,6 +56,31 @@ struct Cli {
     /// Folder of your own pages and assets to serve at `/`.
     #[arg(long = "static", env = "POLLPUSH_STATIC")]
     static_dir: Option<PathBuf>,
+    /// Bearer token that POST, PUT, DELETE and WebSocket/socket.io broadcasts
+    /// must present; reads and subscriptions stay open. Unset: anyone may write.
+    #[arg(long, env = "POLLPUSH_WRITE_TOKEN", hide_env_values = true)]
+    write_token: Option<String>,
+    /// Largest request header section in bytes (at least 8192); larger gets 431.
+    #[arg(long, env = "POLLPUSH_MAX_HEADER_BYTES", default_value_t = HttpConfig::default().max_header_bytes)]
+    max_header_bytes: usize,
+    /// Time a client has to send a request's whole header section.
+    #[arg(long, env = "POLLPUSH_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// Idle keep-alive connections (no request in flight) are closed after this.
+    #[arg(long, env = "POLLPUSH_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// SO_SNDBUF of push connections (/ws, socket.io), in bytes; 0 leaves the
+    /// kernel's autotuning. Bounds what a client that stops reading holds in the kernel.
+    #[arg(long, env = "POLLPUSH_SEND_BUFFER", default_value_t = DEFAULT_PUSH_SEND_BUFFER)]
+    send_buffer: usize,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be longer than 0s".to_owned()),
+        Err(e) => Err(format!("{e} (try 500ms, 10s, 2m)")),
+    }
 }
 
 #[tokio::main]
@@ -80,6 +107,17 @@ async fn serve() -> anyhow::Result<()> {
         cli.simulate.is_finite() && cli.simulate >= 0.0,
         "--simulate must be a number of changes per second, 0 or more"
     );
+    anyhow::ensure!(
+        cli.max_header_bytes >= 8192,
+        "--max-header-bytes must be at least 8192 (hyper's smallest buffer)"
+    );
+    let write_token = cli.write_token.filter(|t| !t.is_empty());
+    if write_token.is_none() && !cli.addr.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {} without --write-token: anyone who reaches the port can write",
+            cli.addr
+        );
+    }
     let listener = tokio::net::TcpListener::bind(cli.addr)
         .await
         .with_context(|| format!("cannot listen on {}", cli.addr))?;
@@ -98,6 +136,13 @@ async fn serve() -> anyhow::Result<()> {
         simulate: cli.simulate,
         seed: cli.seed,
         static_dir: cli.static_dir,
+        send_buffer_bytes: Some(cli.send_buffer).filter(|&b| b > 0),
+        http: HttpConfig {
+            max_header_bytes: cli.max_header_bytes,
+            header_timeout: cli.header_timeout,
+            idle_timeout: cli.idle_timeout,
+        },
+        write_token,
         ..Config::default()
     };
     config.ws.max_messages_per_sec = cli.ws_max_rate;

@@ -27,10 +27,13 @@ fn list_species() {}
 
 /// Create a species.
 #[utoipa::path(post, path = "/species", tag = "species", request_body = NewSpecies,
+    security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = Species,
          headers(("Location" = String, description = "/species/{id}"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A write token is set and this request lacks it", body = Problem, content_type = "application/problem+json",
+         headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"pollpush\"`"))),
         (status = 409, description = "The requested id is taken", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
@@ -51,9 +54,12 @@ fn get_species() {}
 /// Replace a species' name and, when given, its observation count.
 #[utoipa::path(put, path = "/species/{id}", tag = "species", request_body = UpdateSpecies,
     params(("id" = u64, Path, minimum = 1, description = "Species id")),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "Replaced", body = Species),
         (status = 400, description = "Malformed JSON or id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A write token is set and this request lacks it", body = Problem, content_type = "application/problem+json",
+         headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"pollpush\"`"))),
         (status = 404, description = "No such species", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
@@ -64,9 +70,12 @@ fn put_species() {}
 /// Delete a species.
 #[utoipa::path(delete, path = "/species/{id}", tag = "species",
     params(("id" = u64, Path, minimum = 1, description = "Species id")),
+    security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a positive integer", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A write token is set and this request lacks it", body = Problem, content_type = "application/problem+json",
+         headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"pollpush\"`"))),
         (status = 404, description = "No such species", body = Problem, content_type = "application/problem+json"),
     ))]
 fn delete_species() {}
@@ -86,8 +95,29 @@ fn stats() {}
     responses((status = 200, description = "Prometheus exposition", content_type = "text/plain")))]
 fn metrics() {}
 
+/// The bearer scheme the write operations declare: `--write-token` on the server.
+struct WriteToken;
+
+impl utoipa::Modify for WriteToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "The server's --write-token (POLLPUSH_WRITE_TOKEN), needed by POST, PUT and DELETE \
+                 when the server has one. Reads never need it.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&WriteToken),
     info(title = "pollpush", description = "The species API of the talk \"Rest ou WebSocket\", with push of every change on /ws."),
     paths(list_species, create_species, get_species, put_species, delete_species, healthz, stats, metrics),
     components(schemas(Species, NewSpecies, UpdateSpecies, Problem)),

@@ -11,6 +11,7 @@ use warp::reply::Response;
 
 use crate::State;
 use crate::error::StoreError;
+use crate::http::auth;
 use crate::store::Mutation;
 
 /// Largest accepted request body.
@@ -24,6 +25,7 @@ where
 {
     match method {
         Method::GET | Method::HEAD => list(&state, &headers),
+        Method::POST if let Some(refused) = refuse_write(&state, &headers) => refused,
         Method::POST => match read_json::<NewSpecies, _, _>(&headers, body).await {
             Ok(new) => match new.validate() {
                 Ok(()) => write(&state, Mutation::Create(new), StatusCode::CREATED).await,
@@ -54,6 +56,11 @@ where
     ) {
         return method_not_allowed(allowed);
     }
+    if matches!(method, Method::PUT | Method::DELETE)
+        && let Some(refused) = refuse_write(&state, &headers)
+    {
+        return refused;
+    }
     let Some(id) = parse_id(&raw_id) else {
         return problem_response(&Problem::new(
             "bad-id",
@@ -78,6 +85,13 @@ where
     }
 }
 
+/// The `401` for a write without the server's write token, if it has one.
+fn refuse_write(state: &State, headers: &HeaderMap) -> Option<Response> {
+    let presented = auth::bearer(headers);
+    let expected = state.config.write_token.as_deref();
+    (!auth::may_write(expected, presented)).then(|| auth::unauthorized(presented.is_some()))
+}
+
 fn parse_id(raw: &str) -> Option<SpeciesId> {
     // Only plain decimal digits: no sign, no spaces, no leading `+`.
     if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
@@ -86,7 +100,7 @@ fn parse_id(raw: &str) -> Option<SpeciesId> {
     raw.parse::<SpeciesId>().ok().filter(|&id| id > 0)
 }
 
-fn list(state: &State, headers: &HeaderMap) -> Response {
+pub(crate) fn list(state: &State, headers: &HeaderMap) -> Response {
     let snapshot = state.source.snapshot();
     let (body, etag) = snapshot.encoded();
     let not_modified = headers
@@ -112,7 +126,7 @@ fn list(state: &State, headers: &HeaderMap) -> Response {
 }
 
 /// `If-None-Match` matching per RFC 9110: a list of tags, weak comparison, or `*`.
-fn etag_matches(header: &str, etag: &str) -> bool {
+pub(crate) fn etag_matches(header: &str, etag: &str) -> bool {
     header
         .split(',')
         .map(str::trim)

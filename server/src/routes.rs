@@ -10,7 +10,8 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use crate::rest::{json_response, method_not_allowed, problem_response};
-use crate::{State, openapi, rest, ws};
+use crate::stats::ConnTag;
+use crate::{State, longpoll, openapi, rest, sse, ws};
 
 /// Every route of the server.
 pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
@@ -28,7 +29,29 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
         .and(warp::method())
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
-        .then(rest::collection);
+        .and(warp::ext::optional::<ConnTag>())
+        .then(
+            |state, method: http::Method, headers: http::HeaderMap, body, tag| async move {
+                match longpoll::requested_wait(&headers) {
+                    Some(wait) if method == http::Method::GET => {
+                        longpoll::hold(state, headers, tag, wait).await
+                    }
+                    _ => rest::collection(state, method, headers, body).await,
+                }
+            },
+        );
+    let species_events = warp::path!("species" / "events")
+        .and(with_state.clone())
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(
+            warp::query::<std::collections::HashMap<String, String>>()
+                .or(warp::any().map(std::collections::HashMap::new))
+                .unify(),
+        )
+        .and(warp::ext::optional::<ConnTag>())
+        .and(warp::ext::optional::<crate::wire::Wire>())
+        .then(sse::events);
     let species_item = warp::path!("species" / String)
         .and(with_state.clone())
         .and(warp::method())
@@ -104,6 +127,8 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
 
     ws::route(state)
         .or(species_collection)
+        .unify()
+        .or(species_events)
         .unify()
         .or(species_item)
         .unify()

@@ -6,7 +6,9 @@
 //! `hi!` → `species`; `info` + ack → the server info; `subscribe`/`unsubscribe`
 //! a room (ack with the revision); `species` subscribers get every change as a
 //! `change` event carrying the same object and revision as `/ws`; `broadcast`
-//! reaches the other members of a room.
+//! reaches the other members of a room, when the socket presented the write
+//! token (if the server has one) in its `auth` payload (`{token}`), an
+//! `access_token` query parameter or an `Authorization: Bearer` header.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -18,6 +20,7 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 
 use crate::State;
 use crate::feed::{Next, Start};
+use crate::http::auth;
 use crate::ws::rooms::valid_room_name;
 
 /// What `subscribe` accepts: a room name, or `{"room": ..., "since": R}`.
@@ -40,11 +43,28 @@ struct BroadcastArg {
 /// Registers the default namespace's handlers and starts the change forwarder.
 pub fn install(io: &SocketIo, state: &State) {
     let st = state.clone();
-    io.ns("/", async move |s: SocketRef| on_connect(&s, st));
+    io.ns(
+        "/",
+        async move |s: SocketRef, TryData(payload): TryData<Value>| {
+            let may_write = may_write(&s, &st, payload.ok().as_ref());
+            on_connect(&s, st, may_write);
+        },
+    );
     tokio::spawn(forward_changes(io.clone(), state.clone()));
 }
 
-fn on_connect(s: &SocketRef, state: State) {
+/// Whether the socket presented the write token (or none is needed).
+fn may_write(s: &SocketRef, state: &State, payload: Option<&Value>) -> bool {
+    let from_payload = payload
+        .and_then(|p| p.get("token").or_else(|| p.get(auth::QUERY_PARAMETER)))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let parts = s.req_parts();
+    let token = from_payload.or_else(|| auth::from_upgrade(&parts.headers, parts.uri.query()));
+    auth::may_write(state.config.write_token.as_deref(), token.as_deref())
+}
+
+fn on_connect(s: &SocketRef, state: State, may_write: bool) {
     state.stats.socketio_sockets.fetch_add(1, Relaxed);
     let st = state.clone();
     s.on("hi!", async move |s: SocketRef, ack: AckSender| {
@@ -126,6 +146,13 @@ fn on_connect(s: &SocketRef, state: State) {
             };
             if !valid_room_name(&arg.room) || arg.room == SPECIES_ROOM {
                 return ack_error(ack, "not a room clients may broadcast to");
+            }
+            if !may_write {
+                return ack_error(
+                    ack,
+                    "unauthorized: broadcast needs the server's write token \
+                     (auth: {token}, or ?access_token=)",
+                );
             }
             if let Some(broker) = &st.broker {
                 broker.sender().publish_room(

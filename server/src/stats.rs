@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use pollpush_shared::counting::ByteCounter;
-use pollpush_shared::{ProcessStats, RestStats, ServerStats, SocketIoStats, WsStats};
+use pollpush_shared::{
+    LongPollStats, ProcessStats, RestStats, ServerStats, SocketIoStats, SseStats, WsStats,
+};
 
 /// Bytes and messages of one protocol.
 #[derive(Debug, Default)]
@@ -29,6 +31,8 @@ pub struct Stats {
     pub rest: Traffic,
     pub ws: Traffic,
     pub socketio: Traffic,
+    pub longpoll: Traffic,
+    pub sse: Traffic,
     pub rest_requests: AtomicU64,
     by_status: Mutex<BTreeMap<u16, u64>>,
     pub ws_messages_in: AtomicU64,
@@ -39,6 +43,13 @@ pub struct Stats {
     pub socketio_sockets: AtomicU64,
     pub socketio_messages_in: AtomicU64,
     pub socketio_messages_out: AtomicU64,
+    pub longpoll_requests: AtomicU64,
+    pub longpoll_held: AtomicU64,
+    pub longpoll_changed: AtomicU64,
+    pub longpoll_timed_out: AtomicU64,
+    pub sse_subscribers: AtomicU64,
+    pub sse_messages_out: AtomicU64,
+    pub sse_resyncs: AtomicU64,
 }
 
 impl Default for Stats {
@@ -48,6 +59,8 @@ impl Default for Stats {
             rest: Traffic::default(),
             ws: Traffic::default(),
             socketio: Traffic::default(),
+            longpoll: Traffic::default(),
+            sse: Traffic::default(),
             rest_requests: AtomicU64::new(0),
             by_status: Mutex::new(BTreeMap::new()),
             ws_messages_in: AtomicU64::new(0),
@@ -58,6 +71,13 @@ impl Default for Stats {
             socketio_sockets: AtomicU64::new(0),
             socketio_messages_in: AtomicU64::new(0),
             socketio_messages_out: AtomicU64::new(0),
+            longpoll_requests: AtomicU64::new(0),
+            longpoll_held: AtomicU64::new(0),
+            longpoll_changed: AtomicU64::new(0),
+            longpoll_timed_out: AtomicU64::new(0),
+            sse_subscribers: AtomicU64::new(0),
+            sse_messages_out: AtomicU64::new(0),
+            sse_resyncs: AtomicU64::new(0),
         }
     }
 }
@@ -119,6 +139,25 @@ impl Stats {
                 bytes_in: self.socketio.bytes_in.load(Relaxed),
                 bytes_out: self.socketio.bytes_out.load(Relaxed),
             },
+            longpoll: LongPollStats {
+                connections: self.longpoll.connections.load(Relaxed),
+                connections_total: self.longpoll.connections_total.load(Relaxed),
+                requests: self.longpoll_requests.load(Relaxed),
+                held: self.longpoll_held.load(Relaxed),
+                changed: self.longpoll_changed.load(Relaxed),
+                timed_out: self.longpoll_timed_out.load(Relaxed),
+                bytes_in: self.longpoll.bytes_in.load(Relaxed),
+                bytes_out: self.longpoll.bytes_out.load(Relaxed),
+            },
+            sse: SseStats {
+                connections: self.sse.connections.load(Relaxed),
+                connections_total: self.sse.connections_total.load(Relaxed),
+                subscribers: self.sse_subscribers.load(Relaxed),
+                messages_out: self.sse_messages_out.load(Relaxed),
+                resyncs: self.sse_resyncs.load(Relaxed),
+                bytes_in: self.sse.bytes_in.load(Relaxed),
+                bytes_out: self.sse.bytes_out.load(Relaxed),
+            },
             process: process_stats(),
             node: None,
             cluster: None,
@@ -148,6 +187,10 @@ pub enum Protocol {
     Rest = 0,
     WebSocket = 1,
     SocketIo = 2,
+    /// Held `GET /species` requests: the connection long-polls from then on.
+    LongPoll = 3,
+    /// A `GET /species/events` stream.
+    Sse = 4,
 }
 
 /// Which protocol a connection speaks now; shared between its stream and its handlers.
@@ -163,6 +206,10 @@ struct ConnState {
     /// which moves with the connection if that request switches protocol.
     rest_in: AtomicU64,
     settled_in: AtomicU64,
+    /// Everything this connection read and wrote, whatever its protocol:
+    /// what the idle watchdog looks at to see whether it moves.
+    read: AtomicU64,
+    written: AtomicU64,
 }
 
 impl ConnTag {
@@ -175,6 +222,8 @@ impl ConnTag {
             kind: AtomicU8::new(Protocol::Rest as u8),
             rest_in: AtomicU64::new(0),
             settled_in: AtomicU64::new(0),
+            read: AtomicU64::new(0),
+            written: AtomicU64::new(0),
         }))
     }
 
@@ -208,6 +257,11 @@ impl ConnTag {
         }
     }
 
+    /// Bytes this connection has read and written so far.
+    pub fn io_totals(&self) -> (u64, u64) {
+        (self.0.read.load(Relaxed), self.0.written.load(Relaxed))
+    }
+
     /// Whether this connection still speaks plain HTTP to the REST API.
     pub fn is_rest(&self) -> bool {
         self.0.kind.load(Relaxed) == Protocol::Rest as u8
@@ -224,6 +278,8 @@ impl ConnTag {
         match self.0.kind.load(Relaxed) {
             1 => &self.0.stats.ws,
             2 => &self.0.stats.socketio,
+            3 => &self.0.stats.longpoll,
+            4 => &self.0.stats.sse,
             _ => &self.0.stats.rest,
         }
     }
@@ -236,6 +292,7 @@ pub struct ConnCounter(pub ConnTag);
 
 impl ByteCounter for ConnCounter {
     fn read(&self, n: u64) {
+        self.0.0.read.fetch_add(n, Relaxed);
         self.0.traffic().bytes_in.fetch_add(n, Relaxed);
         if self.0.is_rest() {
             self.0.0.rest_in.fetch_add(n, Relaxed);
@@ -243,6 +300,7 @@ impl ByteCounter for ConnCounter {
     }
 
     fn wrote(&self, n: u64) {
+        self.0.0.written.fetch_add(n, Relaxed);
         self.0.traffic().bytes_out.fetch_add(n, Relaxed);
     }
 }

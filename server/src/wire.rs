@@ -32,7 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::feed::{ChangeFrame, DirectTarget};
-use crate::stats::ConnCounter;
+use crate::stats::{ConnCounter, Stats};
 
 /// One accepted connection's socket; clones share it.
 #[derive(Debug, Clone)]
@@ -85,8 +85,11 @@ struct Outgoing {
 
 impl Outgoing {
     /// Drops every change not yet started (the first chunk may be partly
-    /// written: it is finished) and leaves the resync to the session.
-    fn lag(&mut self) {
+    /// written: it is finished) and leaves the resync to the session. Counted
+    /// now, not when the session resyncs: a client that never reads again
+    /// is never resynced, and `/stats` should still show it fell behind.
+    fn lag(&mut self, stats: &Stats) {
+        stats.resyncs.fetch_add(1, Relaxed);
         let first = self.pending.pop_front();
         self.pending.clear();
         self.changes = 0;
@@ -107,6 +110,15 @@ impl Wire {
             counter,
             out: Mutex::new(Outgoing::default()),
         }))
+    }
+
+    /// Caps the kernel's send buffer (`SO_SNDBUF`), which also stops its
+    /// autotuning: a client that stops reading then fills it soon, and the
+    /// server's own bounded queue and resync take over.
+    pub fn cap_send_buffer(&self, bytes: usize) {
+        if let Err(e) = socket2::SockRef::from(&self.0.tcp).set_send_buffer_size(bytes) {
+            tracing::debug!("cannot cap the send buffer: {e}");
+        }
     }
 
     /// What the feed's fan-out holds to write changes to this connection.
@@ -156,7 +168,7 @@ impl DirectTarget for Shared {
         let mut out = self.lock();
         match out.gate {
             Gate::Off | Gate::Lagged => {}
-            Gate::Held if out.held.len() >= out.capacity => out.lag(),
+            Gate::Held if out.held.len() >= out.capacity => out.lag(self.counter.0.stats()),
             Gate::Held => out.held.push(frame.clone()),
             Gate::Live => self.offer_live(&mut out, frame),
         }
@@ -165,7 +177,7 @@ impl DirectTarget for Shared {
     fn resync(&self) {
         let mut out = self.lock();
         if out.gate != Gate::Off {
-            out.lag();
+            out.lag(self.counter.0.stats());
         }
     }
 }
@@ -184,7 +196,7 @@ impl Shared {
         let bytes = &frame.frame;
         if !out.pending.is_empty() {
             if out.changes >= out.capacity {
-                out.lag();
+                out.lag(self.counter.0.stats());
             } else {
                 out.changes += 1;
                 out.pending.push_back(Chunk {

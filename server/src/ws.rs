@@ -23,6 +23,7 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use crate::State;
+use crate::http::auth;
 use crate::rest::{method_not_allowed, problem_response};
 use crate::stats::ConnTag;
 use crate::wire::Wire;
@@ -36,12 +37,23 @@ pub fn route(state: &State) -> BoxedFilter<(Response,)> {
     warp::path!("ws")
         .and(warp::method())
         .and(warp::header::headers_cloned())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::ext::optional::<OnUpgrade>())
         .and(warp::ext::optional::<ConnTag>())
         .and(warp::ext::optional::<Wire>())
         .map(
-            move |method, headers, on_upgrade: Option<OnUpgrade>, tag, wire| {
-                upgrade(&state, &method, &headers, on_upgrade.zip(wire), tag)
+            move |method, headers, query: String, on_upgrade: Option<OnUpgrade>, tag, wire| {
+                let token = auth::from_upgrade(&headers, Some(&query));
+                let may_write =
+                    auth::may_write(state.config.write_token.as_deref(), token.as_deref());
+                upgrade(
+                    &state,
+                    &method,
+                    &headers,
+                    on_upgrade.zip(wire),
+                    tag,
+                    may_write,
+                )
             },
         )
         .boxed()
@@ -53,6 +65,7 @@ fn upgrade(
     headers: &HeaderMap,
     on_upgrade: Option<(OnUpgrade, Wire)>,
     tag: Option<ConnTag>,
+    may_write: bool,
 ) -> Response {
     if method != Method::GET {
         return method_not_allowed("GET");
@@ -116,6 +129,9 @@ fn upgrade(
         .max_frame_size(Some(state.config.ws.max_message_bytes));
     let state = state.clone();
     let (on_upgrade, wire) = on_upgrade;
+    if let Some(bytes) = state.config.send_buffer_bytes {
+        wire.cap_send_buffer(bytes);
+    }
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -125,7 +141,7 @@ fn upgrade(
                     Some(ws_config),
                 )
                 .await;
-                session::run(ws, wire, state).await;
+                session::run(ws, wire, state, may_write).await;
             }
             Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
         }

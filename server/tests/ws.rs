@@ -184,15 +184,7 @@ async fn broadcast_reaches_the_other_members_of_a_room_only() {
     let (mut b, _) = ws_client(&server).await;
     let (mut outsider, _) = ws_client(&server).await;
     for ws in [&mut a, &mut b] {
-        send(
-            ws,
-            &ClientMessage::Subscribe {
-                room: "lab".into(),
-                since: None,
-            },
-        )
-        .await;
-        assert!(matches!(recv(ws).await, ServerMessage::Subscribed { .. }));
+        common::join_room(ws, "lab").await;
     }
     send(
         &mut a,
@@ -347,31 +339,7 @@ async fn a_client_that_stops_reading_is_resynced_while_another_keeps_up() {
 
     // Now the stalled client reads: somewhere it must be told to resync, then get a snapshot,
     // and every change after that snapshot follows without a gap.
-    let mut last = None;
-    let mut resynced = false;
-    loop {
-        match recv(&mut stalled).await {
-            ServerMessage::Resync { revision } => {
-                resynced = true;
-                let ServerMessage::Snapshot { revision: r, .. } = recv(&mut stalled).await else {
-                    panic!("a snapshot follows resync")
-                };
-                assert_eq!(r, revision);
-                last = Some(revision);
-            }
-            ServerMessage::Change(c) => {
-                if let Some(prev) = last {
-                    assert_eq!(c.revision, prev + 1, "no gap outside a resync");
-                }
-                last = Some(c.revision);
-            }
-            ServerMessage::Subscribed { .. } | ServerMessage::Snapshot { .. } => {}
-            other => panic!("unexpected {other:?}"),
-        }
-        if last == Some(writes) {
-            break;
-        }
-    }
+    let resynced = common::read_through_resync(&mut stalled, writes).await;
     assert!(resynced, "the stalled client must have been resynchronized");
     assert!(server.stats().ws.resyncs >= 1);
 }

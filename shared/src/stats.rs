@@ -16,6 +16,12 @@ pub struct ServerStats {
     /// Absent from servers older than the socket.io adapter.
     #[serde(default)]
     pub socketio: SocketIoStats,
+    /// Held `GET /species` requests (`Prefer: wait`); absent from older servers.
+    #[serde(default)]
+    pub longpoll: LongPollStats,
+    /// `GET /species/events` streams; absent from older servers.
+    #[serde(default)]
+    pub sse: SseStats,
     pub process: ProcessStats,
     /// This node's id (`--node-id`, default `host:port`); absent from servers
     /// older than clustering.
@@ -83,6 +89,9 @@ pub struct WsStats {
     pub messages_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Subscribers that fell a feed capacity behind (1,024 changes by default):
+    /// their backlog was dropped and they get `resync` and a snapshot when they
+    /// read again. Counted when they fall behind.
     pub resyncs: u64,
     pub throttled: u64,
 }
@@ -97,6 +106,38 @@ pub struct SocketIoStats {
     pub connections_total: u64,
     pub messages_in: u64,
     pub messages_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Long-polling: `GET /species` with `If-None-Match` and `Prefer: wait=N`,
+/// counted on the socket (a connection counts as long-poll from its first held request).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LongPollStats {
+    pub connections: u64,
+    pub connections_total: u64,
+    /// Requests answered on long-poll connections (held or not).
+    pub requests: u64,
+    /// Requests held right now.
+    pub held: u64,
+    /// Held requests answered `200` because the list changed.
+    pub changed: u64,
+    /// Held requests answered `304` when their wait ran out.
+    pub timed_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// Server-Sent Events on `GET /species/events`, counted on the socket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SseStats {
+    pub connections: u64,
+    pub connections_total: u64,
+    /// Streams open right now.
+    pub subscribers: u64,
+    /// Events sent (snapshots, changes, resyncs; not keep-alive comments).
+    pub messages_out: u64,
+    pub resyncs: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
 }

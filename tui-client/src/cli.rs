@@ -108,6 +108,11 @@ pub struct ConnectArgs {
     /// Start with If-None-Match off (toggle with `e`).
     #[arg(long, global = true, env = "POLLPUSH_NO_ETAG")]
     pub no_etag: bool,
+
+    /// The server's write token (its --write-token), sent as a bearer token
+    /// with the `n` key's write and the load's calls to a --server.
+    #[arg(long, global = true, env = "POLLPUSH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 impl ConnectArgs {
@@ -250,6 +255,15 @@ mod tests {
         assert_eq!(cli.connect.interval, Duration::from_secs(2));
         assert!(Cli::try_parse_from(["pollpush", "run", "--duration", "soon"]).is_err());
         assert!(Cli::try_parse_from(["pollpush", "run", "--format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn the_token_is_shared_by_every_mode() {
+        let cli = Cli::try_parse_from(["pollpush", "load", "--subscribers", "1", "--token", "t"])
+            .expect("valid");
+        assert_eq!(cli.connect.token.as_deref(), Some("t"));
+        let cli = Cli::try_parse_from(["pollpush", "--token", "t", "run"]).expect("valid");
+        assert_eq!(cli.connect.token.as_deref(), Some("t"));
     }
 
     #[test]

@@ -174,7 +174,9 @@ fn count(clients: &Clients, kind: LaneKind) -> usize {
 async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
     let c = s.connect;
     match (&c.server, s.load.spawn_server) {
-        (Some(url), _) => ServerUnderTest::remote(url, c.ws_url.as_deref()).await,
+        (Some(url), _) => {
+            ServerUnderTest::remote(url, c.ws_url.as_deref(), c.token.as_deref()).await
+        }
         (None, true) => ServerUnderTest::child(c.simulate, c.seed).await,
         (None, false) => ServerUnderTest::embedded(c.simulate, c.seed).await,
     }

@@ -68,7 +68,7 @@ async fn run_on(target: &Target, cli: &Cli) -> Result<(), TuiError> {
     let mut guard = TerminalGuard::new()?;
     let input = tokio::spawn(forward_input(events.clone()));
     let theme = Theme::from_env();
-    let writer = control::client();
+    let writer = control::writer(cli.connect.token.as_deref());
     let mut next_frame = Instant::now();
     loop {
         if app.dirty && Instant::now() >= next_frame {

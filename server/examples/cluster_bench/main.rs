@@ -147,6 +147,18 @@ async fn run(
         nodes.push(Node::spawn(server, store.as_deref(), broker.as_deref()).await?);
     }
     nodes[0].write().await?; // warm up lazily built state
+    // Every node serves the warm-up write before its crowd subscribes.
+    let warm = nodes[0].revision().await?;
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    for node in &nodes {
+        while node.revision().await? < warm {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < until,
+                "a node never caught up"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
     let mut trackers = Vec::new();
     let mut crowds = Vec::new();
     for node in &nodes {

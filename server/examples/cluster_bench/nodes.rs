@@ -89,6 +89,17 @@ impl Node {
         Ok(())
     }
 
+    /// The revision this node serves (`X-Revision` of `GET /species`).
+    pub async fn revision(&self) -> anyhow::Result<u64> {
+        let r = self
+            .http
+            .get(format!("http://{}/species", self.addr))
+            .send()
+            .await?;
+        let value = r.headers().get("x-revision").context("no X-Revision")?;
+        Ok(value.to_str()?.parse()?)
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
@@ -108,10 +119,12 @@ impl Database {
             .with_context(|| format!("PostgreSQL at {admin}"))?;
         tokio::spawn(conn);
         let name = format!("pollpush_bench_{}", std::process::id());
+        // Two statements: DROP DATABASE cannot share an implicit transaction.
         client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}"
-            ))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
             .await?;
         let root = admin.rsplit_once('/').map_or(admin, |(r, _)| r);
         Ok(Self {

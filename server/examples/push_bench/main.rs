@@ -56,6 +56,10 @@ struct Cli {
     /// through tungstenite: a lighter client, so 10,000 of them pace the run less.
     #[arg(long)]
     raw_clients: bool,
+    /// Start the pollpush servers with this --write-token and send it with each write,
+    /// to measure a guarded server.
+    #[arg(long, env = "POLLPUSH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 /// What one (server, N) run measured.
@@ -141,7 +145,7 @@ fn raise_fd_limit(cli: &Cli) -> anyhow::Result<()> {
 }
 
 async fn measure(kind: Kind, exe: &Path, n: usize, cli: &Cli) -> anyhow::Result<Run> {
-    let mut target = Target::spawn(kind, exe).await?;
+    let mut target = Target::spawn(kind, exe, cli.token.as_deref()).await?;
     // One write first, so lazily built state is not counted as subscriber cost.
     target.write().await?;
     tokio::time::sleep(Duration::from_millis(200)).await;

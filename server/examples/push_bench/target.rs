@@ -46,13 +46,16 @@ pub struct Target {
     pid: i32,
     addr: String,
     http: reqwest::Client,
+    /// The server's write token, sent with each write.
+    token: Option<String>,
     observations: u64,
     _dir: tempfile::TempDir,
 }
 
 impl Target {
     /// Starts `exe` on a free loopback port and waits for its `listening on` line.
-    pub async fn spawn(kind: Kind, exe: &Path) -> anyhow::Result<Self> {
+    /// Starts the server; a pollpush server with `token` needs it on every write.
+    pub async fn spawn(kind: Kind, exe: &Path, token: Option<&str>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temporary directory for the store")?;
         let mut cmd = Command::new(exe);
         match kind {
@@ -66,6 +69,10 @@ impl Target {
             Kind::Baseline => {
                 cmd.arg("127.0.0.1:0");
             }
+        }
+        let token = token.filter(|_| kind != Kind::Baseline).map(str::to_owned);
+        if let Some(token) = &token {
+            cmd.arg("--write-token").arg(token);
         }
         let mut child = cmd
             .env("RUST_LOG", "warn")
@@ -111,6 +118,7 @@ impl Target {
             pid,
             addr: addr.to_owned(),
             http,
+            token,
             observations: 0,
             _dir: dir,
         })
@@ -141,6 +149,10 @@ impl Target {
                 .put(format!("http://{}/species/1", self.addr))
                 .json(&serde_json::json!({"name": "AThaliana", "observations": self.observations})),
             Kind::Baseline => self.http.post(format!("http://{}/change", self.addr)),
+        };
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
         };
         let response = request.send().await.context("write request")?;
         anyhow::ensure!(

@@ -49,10 +49,12 @@ struct Session<S> {
     window_start: Instant,
     window_count: u32,
     throttled: bool,
+    /// Presented the write token on the upgrade (or none is needed): may `broadcast`.
+    may_write: bool,
 }
 
 /// Serves one upgraded connection until it closes.
-pub async fn run<S>(ws: S, wire: Wire, state: State)
+pub async fn run<S>(ws: S, wire: Wire, state: State, may_write: bool)
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
@@ -74,6 +76,7 @@ where
         window_start: Instant::now(),
         window_count: 0,
         throttled: false,
+        may_write,
     };
     let ws_config = session.state.config.ws.clone();
     let mut ping = tokio::time::interval(ws_config.ping_interval);
@@ -223,7 +226,6 @@ where
         if self.species.is_none() {
             return Ok(());
         }
-        self.state.stats.resyncs.fetch_add(1, Relaxed);
         self.wire.hold(self.state.feed.capacity());
         let snapshot = self.state.source.snapshot();
         let revision = snapshot.revision;

@@ -174,3 +174,69 @@ pub async fn raw_upgrade(server: &Server) -> TcpStream {
     tcp.write_all(RAW_UPGRADE.as_bytes()).await.unwrap();
     tcp
 }
+
+/// Joins `room` and reads its `subscribed`.
+pub async fn join_room(ws: &mut Ws, room: &str) {
+    send(
+        ws,
+        &ClientMessage::Subscribe {
+            room: room.into(),
+            since: None,
+        },
+    )
+    .await;
+    assert!(matches!(recv(ws).await, ServerMessage::Subscribed { .. }));
+}
+
+/// Opens an Engine.IO 4 long-polling session; returns its polling URL.
+pub async fn socketio_session(server: &Server) -> String {
+    let open = get(server, "/socket.io/?EIO=4&transport=polling").await;
+    let body = open.text().await.unwrap();
+    let handshake: serde_json::Value = serde_json::from_str(body.trim_start_matches('0')).unwrap();
+    let sid = handshake["sid"].as_str().unwrap();
+    url(
+        server,
+        &format!("/socket.io/?EIO=4&transport=polling&sid={sid}"),
+    )
+}
+
+/// Posts one Engine.IO payload on a polling session; returns the status.
+pub async fn socketio_post(poll: &str, payload: String) -> u16 {
+    http()
+        .post(poll)
+        .header("content-type", "text/plain")
+        .body(payload)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Reads a stalled subscriber's backlog until it reaches `last`: changes in
+/// order up to a `resync`, its snapshot at the same revision, then changes in
+/// order again. Returns whether a resync came.
+pub async fn read_through_resync(ws: &mut Ws, last: u64) -> bool {
+    let (mut at, mut resynced) = (None, false);
+    while at != Some(last) {
+        match recv(ws).await {
+            ServerMessage::Resync { revision } => {
+                resynced = true;
+                let ServerMessage::Snapshot { revision: r, .. } = recv(ws).await else {
+                    panic!("a snapshot follows resync")
+                };
+                assert_eq!(r, revision);
+                at = Some(revision);
+            }
+            ServerMessage::Change(c) => {
+                if let Some(prev) = at {
+                    assert_eq!(c.revision, prev + 1, "no gap outside a resync");
+                }
+                at = Some(c.revision);
+            }
+            ServerMessage::Subscribed { .. } | ServerMessage::Snapshot { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    resynced
+}

@@ -141,12 +141,13 @@ impl ServerUnderTest {
     }
 
     /// A running server, or the nodes of a cluster (`urls` is a comma-separated
-    /// list); fails when a node's `/stats` does not answer.
-    pub async fn remote(urls: &str, ws: Option<&str>) -> anyhow::Result<Self> {
+    /// list); fails when a node's `/stats` does not answer. `token` (the write
+    /// token) goes with every call made to it.
+    pub async fn remote(urls: &str, ws: Option<&str>, token: Option<&str>) -> anyhow::Result<Self> {
         let server = Self {
             nodes: Nodes::parse(urls, ws)?,
             place: Place::Remote,
-            client: control::client(),
+            client: control::writer(token),
         };
         server.cost().await?;
         Ok(server)

@@ -59,8 +59,22 @@ async fn first_answer(
 
 /// A client for the uncounted calls.
 pub fn client() -> reqwest::Client {
+    writer(None)
+}
+
+/// A client for the uncounted calls that sends `Authorization: Bearer TOKEN`
+/// on each, for a server started with `--write-token`.
+pub fn writer(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(Ok(mut value)) =
+        token.map(|t| reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")))
+    {
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
+        .default_headers(headers)
         .build()
         .unwrap_or_default()
 }
@@ -112,6 +126,11 @@ pub async fn write_now(
     };
     let method = if list.is_empty() { "POST" } else { "PUT" };
     let what = format!("{method} {} → {}", response.url().path(), response.status());
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(NetError::Unexpected(format!(
+            "{what}: this server needs its write token (--token or POLLPUSH_TOKEN)"
+        )));
+    }
     let response = response.error_for_status()?;
     let revision = response
         .headers()

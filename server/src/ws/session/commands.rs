@@ -178,6 +178,15 @@ where
                 .error("forbidden", "only the server writes to the species room")
                 .await;
         }
+        if !self.may_write {
+            return self
+                .error(
+                    "unauthorized",
+                    "broadcast needs the server's write token: connect to /ws?access_token=TOKEN \
+                     or with Authorization: Bearer TOKEN",
+                )
+                .await;
+        }
         let msg = ServerMessage::Event {
             room: Some(room.clone()),
             event,

@@ -1,0 +1,130 @@
+//! Long-polling on the poll lane's own resource: `GET /species` with
+//! `If-None-Match: <etag>` and `Prefer: wait=N` (RFC 7240) is held until the
+//! list's ETag differs, then answered `200` with the list; if nothing changes
+//! within N seconds (at most 60), `304`.
+//!
+//! A held request costs its connection and one `watch` receiver on the
+//! change source's delivered revision: no task, no database query, no copy of
+//! the list (every waiter wakes to the same cached body).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use http::header::{IF_NONE_MATCH, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue};
+use pollpush_shared::Problem;
+use warp::reply::Response;
+
+use crate::State;
+use crate::rest::{etag_matches, list, problem_response};
+use crate::stats::{ConnTag, Protocol};
+
+/// The longest wait a client may ask for, in seconds; longer ones are clamped.
+pub const MAX_WAIT_S: u64 = 60;
+
+/// The wait asked for with `Prefer: wait=N`, if any. A preference that is
+/// not a number is ignored, as RFC 7240 says of any preference not understood.
+pub fn requested_wait(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .find_map(|pref| {
+            let (name, value) = pref.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("wait")
+                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())
+                .flatten()
+        })
+}
+
+/// Counts one held request while it lives.
+struct Held<'a>(&'a State);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.stats.longpoll_held.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Answers a `GET /species` that asked to wait `wanted` seconds.
+pub async fn hold(state: State, headers: HeaderMap, tag: Option<ConnTag>, wanted: u64) -> Response {
+    let wait = wanted.min(MAX_WAIT_S);
+    let stats = &state.stats;
+    if let Some(tag) = &tag {
+        tag.mark(Protocol::LongPoll);
+    }
+    stats.longpoll_requests.fetch_add(1, Relaxed);
+    let Some(known) = headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()) else {
+        // Nothing to compare with: the client has no list yet.
+        return list(&state, &headers);
+    };
+    if stats.longpoll_held.fetch_add(1, Relaxed) >= state.config.max_held as u64 {
+        stats.longpoll_held.fetch_sub(1, Relaxed);
+        return too_many(&state);
+    }
+    let _held = Held(&state);
+    let mut delivered = state.source.delivered();
+    let mut shutdown = state.shutdown.clone();
+    let until = tokio::time::sleep(Duration::from_secs(wait));
+    tokio::pin!(until);
+    loop {
+        let snapshot = state.source.snapshot();
+        if !etag_matches(known, snapshot.encoded().1) {
+            stats.longpoll_changed.fetch_add(1, Relaxed);
+            break;
+        }
+        tokio::select! {
+            changed = delivered.changed() => if changed.is_err() { break },
+            () = &mut until => {
+                stats.longpoll_timed_out.fetch_add(1, Relaxed);
+                break;
+            }
+            // Answered now (a 304 if nothing changed): the client asks again elsewhere.
+            () = crate::stopped(&mut shutdown) => break,
+        }
+    }
+    let mut response = list(&state, &headers);
+    let applied = format!("wait={wait}");
+    if let Ok(v) = HeaderValue::from_str(&applied) {
+        response.headers_mut().insert("preference-applied", v);
+    }
+    response
+}
+
+fn too_many(state: &State) -> Response {
+    let mut r = problem_response(&Problem::new(
+        "too-many-waiting",
+        "Service Unavailable",
+        503,
+        format!(
+            "{} requests are already held; try again shortly",
+            state.config.max_held
+        ),
+    ));
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefer(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("prefer", HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn the_wait_preference_is_read_as_rfc_7240_writes_it() {
+        assert_eq!(requested_wait(&prefer("wait=20")), Some(20));
+        assert_eq!(requested_wait(&prefer("respond-async, wait=5")), Some(5));
+        assert_eq!(requested_wait(&prefer("WAIT = \"7\"")), Some(7));
+        assert_eq!(requested_wait(&prefer("wait=soon")), None);
+        assert_eq!(requested_wait(&prefer("return=minimal")), None);
+        assert_eq!(requested_wait(&HeaderMap::new()), None);
+    }
+}
