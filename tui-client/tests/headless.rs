@@ -214,3 +214,44 @@ fn piped_plain_pollpush_records_instead_of_drawing() {
     assert_eq!(summary["kind"], "summary");
     assert_eq!(summary["duration_s"], 10.0);
 }
+
+#[test]
+fn a_run_of_all_lanes_has_a_section_for_each() {
+    let text = pollpush_ok(&[
+        "run",
+        "--lanes",
+        "all",
+        "--long-poll-wait",
+        "5s",
+        "--duration",
+        "2s",
+        "--simulate",
+        "5",
+    ]);
+    let summary: Value = serde_json::from_str(&text).unwrap();
+    for lane in ["rest", "longpoll", "sse", "ws"] {
+        let section = &summary[lane];
+        assert_eq!(section["protocol"], lane, "{summary:#}");
+        assert!(
+            section["bytes_in"].as_u64().unwrap() > 0,
+            "{lane}: {section:#}"
+        );
+    }
+    assert_eq!(summary["sse"]["changes_missed"], 0);
+    assert_eq!(summary["long_poll_wait_s"], 5);
+    let csv = pollpush_ok(&[
+        "run",
+        "--lanes",
+        "sse,longpoll",
+        "--duration",
+        "1s",
+        "--format",
+        "csv",
+    ]);
+    let protocols: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap())
+        .collect();
+    assert_eq!(protocols, ["longpoll", "sse"], "{csv}");
+}

@@ -82,3 +82,98 @@ async fn open(
     }
     Ok((sender, response.into_body()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::app::lane::LaneKind;
+    use crate::event::{Event, LaneUpdate};
+    use crate::net::{Nodes, resume};
+
+    /// Reads a request's head; returns it, lower-cased.
+    async fn read_head(socket: &mut tokio::net::TcpStream) -> String {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            socket.read_exact(&mut byte).await.expect("a request");
+            head.push(byte[0]);
+        }
+        String::from_utf8_lossy(&head).to_lowercase()
+    }
+
+    fn snapshot(revision: u64) -> String {
+        let json =
+            format!(r#"{{"type":"snapshot","room":"species","revision":{revision},"species":[]}}"#);
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n: keep-alive\r\n\r\nid: {revision}\r\nevent: snapshot\r\ndata: {json}\r\n\r\n"
+        )
+    }
+
+    #[tokio::test]
+    async fn a_reconnect_resumes_with_last_event_id_and_every_byte_out_is_counted() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        // Two connections, each one event then closed by the "server".
+        let server = tokio::spawn(async move {
+            let mut heads = Vec::new();
+            for revision in [7, 9] {
+                let (mut socket, _) = listener.accept().await.expect("accept");
+                heads.push(read_head(&mut socket).await);
+                socket
+                    .write_all(snapshot(revision).as_bytes())
+                    .await
+                    .expect("write");
+            }
+            heads
+        });
+        let (events, mut inbox) = mpsc::channel::<Event>(16);
+        let traffic = Arc::new(Traffic::default());
+        let nodes = Nodes::one(crate::net::Endpoints::local(addr));
+        let lane = tokio::spawn(resume::run(
+            LaneKind::Sse,
+            nodes,
+            0,
+            traffic.clone(),
+            events,
+            Sse,
+        ));
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while seen.len() < 2 {
+            let event = tokio::time::timeout_at(deadline, inbox.recv()).await;
+            let Ok(Some(Event::Lane(event))) = event else {
+                panic!("no second snapshot in time: {seen:?}")
+            };
+            match event.update {
+                LaneUpdate::Message(ServerMessage::Snapshot { revision, .. }) => {
+                    seen.push(revision);
+                }
+                LaneUpdate::Connected { resume_from, .. } => {
+                    assert_eq!(resume_from, seen.last().copied());
+                }
+                _ => {}
+            }
+        }
+        lane.abort();
+        let heads = server.await.expect("server");
+        assert_eq!(seen, [7, 9]);
+        assert!(
+            heads[0].starts_with("get ")
+                && heads[0].contains("/species/events ")
+                && !heads[0].contains("last-event-id")
+        );
+        assert!(heads[1].contains("last-event-id: 7\r\n"), "{}", heads[1]);
+        let sent: usize = heads.iter().map(String::len).sum();
+        assert_eq!(
+            traffic.totals().bytes_out,
+            sent as u64,
+            "requests counted on the socket"
+        );
+    }
+}

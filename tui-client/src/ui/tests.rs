@@ -75,7 +75,12 @@ fn demo_on(mut app: App, push_node: &str) -> App {
         server_date: None,
     };
     app.update(poll(2, 1_100, fresh(10, &list)));
-    app.update(on(LaneKind::LongPoll, 3, traffic(1_300, 260), fresh(10, &list)));
+    app.update(on(
+        LaneKind::LongPoll,
+        3,
+        traffic(1_300, 260),
+        fresh(10, &list),
+    ));
     let mut revision = 10;
     let mut push_bytes = 900;
     for step in 1..=19_i64 {
@@ -93,12 +98,22 @@ fn demo_on(mut app: App, push_node: &str) -> App {
         });
         // The SSE lane gets the same messages, a little later and a little bigger.
         let sse = LaneUpdate::Message(change.clone());
-        app.update(on(LaneKind::Sse, at + 3, traffic(push_bytes + 200, 150), sse));
+        app.update(on(
+            LaneKind::Sse,
+            at + 3,
+            traffic(push_bytes + 200, 150),
+            sse,
+        ));
         app.update(push(at + 1, push_bytes, change));
         if step % 3 == 0 {
             let bytes = 1_300 * (step as u64 + 2);
             let list = fresh(revision, &list);
-            app.update(on(LaneKind::LongPoll, at + 5, traffic(bytes, bytes / 5), list));
+            app.update(on(
+                LaneKind::LongPoll,
+                at + 5,
+                traffic(bytes, bytes / 5),
+                list,
+            ));
         }
         if step % 2 == 0 {
             app.update(Event::Tick { at: t(at + 100) });
@@ -180,10 +195,16 @@ fn the_view_key_forces_a_scoreboard_or_panes() {
     let mut app = four_lanes();
     app.view = View::Panes;
     let panes = render(&app, 100, 30);
-    assert!(panes.contains("SSE · push") && !panes.contains(" lanes "), "{panes}");
+    assert!(
+        panes.contains("SSE · push") && !panes.contains(" lanes "),
+        "{panes}"
+    );
     app.view = View::Scoreboard;
     let board = render(&app, 200, 50);
-    assert!(board.contains(" lanes ") && board.contains("long-poll"), "{board}");
+    assert!(
+        board.contains(" lanes ") && board.contains("long-poll"),
+        "{board}"
+    );
 }
 
 #[test]
