@@ -5,7 +5,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use pollpush_client::app::lane::Lanes;
+use pollpush_client::app::lane::{LaneKind, Lanes};
 use pollpush_client::app::settings::PollSettings;
 use pollpush_client::app::{App, Effect};
 use pollpush_client::event::Event;
@@ -68,6 +68,38 @@ impl Client {
                 .expect("producers stopped");
             assert_ne!(self.app.update(event), Some(Effect::Quit));
         }
+    }
+}
+
+/// A node on a free loopback port, its simulator making `simulate` changes per second.
+pub async fn node(simulate: f64, seed: u64) -> pollpush_server::Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let config = pollpush_server::Config {
+        simulate,
+        seed: Some(seed),
+        ..pollpush_server::Config::default()
+    };
+    pollpush_server::Server::start(listener, config)
+        .await
+        .expect("a node")
+}
+
+impl Client {
+    /// After its node went away: waits until streaming lane `kind` is on
+    /// `node`, checks that was one failover, and that changes flow again.
+    pub async fn fails_over_to(&mut self, kind: LaneKind, node: &str, within: Duration) {
+        self.until("a failover", within, |app| {
+            app[kind].node.as_deref() == Some(node)
+        })
+        .await;
+        let after = self.app[kind].counters;
+        assert_eq!((after.failovers, after.reconnects), (1, 1), "{kind:?}");
+        self.until("changes after the failover", within, |app| {
+            app[kind].counters.seen >= after.seen + 3
+        })
+        .await;
     }
 }
 
