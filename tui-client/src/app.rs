@@ -4,31 +4,27 @@
 //! asks for side effects by returning an [`Effect`] the caller performs. The TUI
 //! renders this state; a headless run reports it.
 
+pub mod advance;
 pub mod clock;
+mod keys;
+pub mod lane;
 pub mod nodes;
 pub mod pane;
 pub mod server_load;
+pub mod settings;
 pub mod staleness;
 
-use std::time::Duration;
-
 use chrono::{DateTime, TimeDelta, Utc};
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use pollpush_shared::{Revision, ServerMessage};
 
-use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
-use crate::net::poll::PollSettings;
+use crate::event::{Event, LaneEvent, LaneUpdate};
 pub use clock::{Clock, ClockSource};
-use pane::{PaneKind, PaneState};
+use lane::LaneKind;
+use pane::PaneState;
 pub use server_load::ServerLoad;
+use settings::PollSettings;
 use staleness::ChangeTimes;
 
-/// Polling periods `+`/`-` step through.
-const INTERVALS_MS: [u64; 11] = [
-    100, 200, 500, 1_000, 2_000, 5_000, 10_000, 15_000, 20_000, 30_000, 60_000,
-];
-/// Simulator rates `s`/`S` step through, in changes per second.
-const SIM_RATES: [f64; 10] = [0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0];
 /// How long a notice stays in the footer.
 const NOTICE: TimeDelta = TimeDelta::seconds(4);
 
@@ -53,14 +49,26 @@ pub enum Effect {
     SetSimulatorRate(f64),
 }
 
+/// How the screen arranges the lanes; the `v` key cycles through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// A pane per lane where they fit, else the scoreboard.
+    #[default]
+    Auto,
+    /// A pane per lane, however small.
+    Panes,
+    /// One row per lane and the freshest lane's table.
+    Scoreboard,
+}
+
 /// Everything the client knows.
 #[derive(Debug, Clone)]
 pub struct App {
     pub mode: Mode,
     /// The labels of the nodes `--server` named (one for a single server).
     pub nodes: Vec<String>,
-    pub poll: PaneState,
-    pub push: PaneState,
+    /// One pane per lane, in [`LaneKind`] order.
+    pub lanes: Vec<PaneState>,
     pub poll_settings: PollSettings,
     pub changes: ChangeTimes,
     pub clock: Clock,
@@ -71,11 +79,13 @@ pub struct App {
     pub now: DateTime<Utc>,
     pub notice: Option<(DateTime<Utc>, String)>,
     pub help: bool,
+    pub view: View,
     /// Something visible changed since the last draw.
     pub dirty: bool,
 }
 
 impl App {
+    /// The talk's two lanes, polling and WebSocket; see [`App::with_lanes`].
     pub fn new(mode: Mode, poll_settings: PollSettings, now: DateTime<Utc>) -> Self {
         let source = match mode {
             Mode::Embedded { .. } => ClockSource::SameProcess,
@@ -84,8 +94,7 @@ impl App {
         Self {
             mode,
             nodes: Vec::new(),
-            poll: PaneState::new(PaneKind::Poll),
-            push: PaneState::new(PaneKind::Push),
+            lanes: LaneKind::DEFAULT.map(PaneState::new).to_vec(),
             poll_settings,
             changes: ChangeTimes::default(),
             clock: Clock {
@@ -97,15 +106,34 @@ impl App {
             now,
             notice: None,
             help: false,
+            view: View::Auto,
             dirty: true,
         }
     }
 
-    /// Names the nodes the producers use, in `--server` order; the poll pane's is the first.
-    pub fn with_nodes(mut self, labels: Vec<String>) -> Self {
-        self.poll.node = labels.get(nodes::POLL_NODE).cloned();
-        self.nodes = labels;
+    /// Shows these lanes (in [`LaneKind`] order) instead of the default two.
+    pub fn with_lanes(mut self, kinds: &[LaneKind]) -> Self {
+        let mut kinds = kinds.to_vec();
+        kinds.sort();
+        kinds.dedup();
+        self.lanes = kinds.into_iter().map(PaneState::new).collect();
+        self.name_request_nodes();
         self
+    }
+
+    /// Names the nodes the producers use, in `--server` order.
+    pub fn with_nodes(mut self, labels: Vec<String>) -> Self {
+        self.nodes = labels;
+        self.name_request_nodes();
+        self
+    }
+
+    /// Request lanes stay on the first node; streaming lanes say where they connect.
+    fn name_request_nodes(&mut self) {
+        let first = self.nodes.get(nodes::POLL_NODE).cloned();
+        for pane in self.lanes.iter_mut().filter(|p| !p.kind.streaming()) {
+            pane.node.clone_from(&first);
+        }
     }
 
     /// Whether the panes talk to several nodes, so each shows its own.
@@ -119,6 +147,20 @@ impl App {
             Mode::Embedded { simulate } => Some(simulate),
             Mode::Remote => None,
         }
+    }
+
+    /// The pane of lane `kind`, when that lane runs.
+    pub fn lane(&self, kind: LaneKind) -> Option<&PaneState> {
+        self.lanes.iter().find(|p| p.kind == kind)
+    }
+
+    /// The lane that shows the newest revision, the least stale of those.
+    pub fn freshest(&self) -> Option<&PaneState> {
+        self.lanes
+            .iter()
+            .filter(|p| p.revision.is_some())
+            .max_by_key(|p| (p.revision, std::cmp::Reverse(p.staleness.now)))
+            .or_else(|| self.lanes.first())
     }
 
     /// Applies one event. Pure: no I/O, no clock.
@@ -136,12 +178,8 @@ impl App {
                 self.on_tick(at);
                 None
             }
-            Event::Poll(poll) => {
-                self.on_poll(poll);
-                None
-            }
-            Event::Push(push) => {
-                self.on_push(push);
+            Event::Lane(event) => {
+                self.on_lane(event);
                 None
             }
             Event::Stats { at, node, result } => {
@@ -169,17 +207,22 @@ impl App {
         self.server_revision = Some(self.server_revision.map_or(revision, |r| r.max(revision)));
     }
 
+    /// What a tick can change on screen: every lane's staleness and row count.
+    fn tick_view(&self) -> Vec<(std::time::Duration, usize)> {
+        self.lanes
+            .iter()
+            .map(|p| (p.staleness.now, p.rows.len()))
+            .collect()
+    }
+
     fn on_tick(&mut self, at: DateTime<Utc>) {
-        let before = (
-            self.poll.staleness.now,
-            self.push.staleness.now,
-            self.poll.rows.len() + self.push.rows.len(),
-        );
+        let before = self.tick_view();
         let second_rolled = at.timestamp() != self.now.timestamp();
         self.now = self.now.max(at);
         let server_now = self.clock.server_now(at);
-        self.poll.tick(at, server_now, &self.changes);
-        self.push.tick(at, server_now, &self.changes);
+        for pane in &mut self.lanes {
+            pane.tick(at, server_now, &self.changes);
+        }
         if self
             .notice
             .as_ref()
@@ -188,98 +231,93 @@ impl App {
             self.notice = None;
             self.dirty = true;
         }
-        let after = (
-            self.poll.staleness.now,
-            self.push.staleness.now,
-            self.poll.rows.len() + self.push.rows.len(),
-        );
-        let highlights = [&self.poll, &self.push].iter().any(|p| {
+        let highlights = self.lanes.iter().any(|p| {
             p.rows.values().any(|r| {
                 r.changed_at
                     .is_some_and(|c| at - c < pane::HIGHLIGHT + TimeDelta::milliseconds(200))
             })
         });
-        self.dirty |= second_rolled || before != after || highlights;
+        self.dirty |= second_rolled || before != self.tick_view() || highlights;
     }
 
-    fn on_poll(&mut self, event: PollEvent) {
-        let PollEvent {
+    /// One lane's event, whichever the lane: the same rules measure them all.
+    fn on_lane(&mut self, event: LaneEvent) {
+        let LaneEvent {
+            lane,
             at,
             traffic,
-            outcome,
+            update,
         } = event;
         self.now = self.now.max(at);
         self.dirty = true;
-        self.poll.set_traffic(traffic);
-        match outcome {
-            PollOutcome::Fresh {
+        let Some(index) = self.lanes.iter().position(|p| p.kind == lane) else {
+            return;
+        };
+        self.lanes[index].set_traffic(traffic);
+        match update {
+            LaneUpdate::Connected { node, .. } => self.lanes[index].connected_to(node),
+            LaneUpdate::Failed {
+                error,
+                retry_in,
+                next_node,
+            } => {
+                let pane = &mut self.lanes[index];
+                pane.failed(at, error, retry_in);
+                pane.next_node = next_node;
+            }
+            LaneUpdate::List {
                 revision,
                 species,
                 server_date,
                 etag: _,
             } => {
-                if let Some(date) = server_date {
-                    self.clock.adopt_date(date, at);
-                }
-                self.poll_answered(at);
-                self.see_revision(revision);
-                // Estimate when this revision happened if push has not told us exactly.
+                self.answered(index, at, server_date, Some(revision));
+                // Estimate when this revision happened if a stream has not told us exactly.
                 if let Some(newest) = species.iter().map(|s| s.updated_at).max() {
                     self.changes.insert(revision, newest);
                 }
                 let server_now = self.clock.server_now(at);
-                self.poll
-                    .apply_list(at, server_now, revision, species, &self.changes);
+                self.lanes[index].apply_list(at, server_now, revision, species, &self.changes);
             }
-            PollOutcome::NotModified {
+            LaneUpdate::NotModified {
                 revision,
                 server_date,
             } => {
-                if let Some(date) = server_date {
-                    self.clock.adopt_date(date, at);
-                }
-                self.poll_answered(at);
-                self.poll.counters.not_modified += 1;
-                if let Some(revision) = revision {
-                    self.see_revision(revision);
-                }
+                self.answered(index, at, server_date, revision);
+                self.lanes[index].counters.not_modified += 1;
             }
-            PollOutcome::Failed { error, retry_in } => self.poll.failed(at, error, retry_in),
-        }
-    }
-
-    fn poll_answered(&mut self, at: DateTime<Utc>) {
-        self.poll.counters.requests += 1;
-        self.poll.last_heard = Some(at);
-        if self.poll.link != pane::Link::Live {
-            self.poll.connected();
-        }
-    }
-
-    fn on_push(&mut self, event: PushEvent) {
-        let PushEvent { at, traffic, kind } = event;
-        self.now = self.now.max(at);
-        self.dirty = true;
-        self.push.set_traffic(traffic);
-        match kind {
-            PushKind::Connected { node, .. } => self.push.connected_to(node),
-            PushKind::Disconnected {
-                error,
-                retry_in,
-                next_node,
-            } => {
-                self.push.failed(at, error, retry_in);
-                self.push.next_node = Some(next_node);
-            }
-            PushKind::Message(message) => {
-                self.push.counters.messages += 1;
-                self.push.last_heard = Some(at);
-                self.on_message(at, message);
+            LaneUpdate::Message(message) => {
+                let pane = &mut self.lanes[index];
+                pane.counters.messages += 1;
+                pane.last_heard = Some(at);
+                self.on_message(index, at, message);
             }
         }
     }
 
-    fn on_message(&mut self, at: DateTime<Utc>, message: ServerMessage) {
+    /// An HTTP answer (200 or 304) on lane `index`.
+    fn answered(
+        &mut self,
+        index: usize,
+        at: DateTime<Utc>,
+        server_date: Option<DateTime<Utc>>,
+        revision: Option<Revision>,
+    ) {
+        if let Some(date) = server_date {
+            self.clock.adopt_date(date, at);
+        }
+        if let Some(revision) = revision {
+            self.see_revision(revision);
+        }
+        let pane = &mut self.lanes[index];
+        pane.counters.requests += 1;
+        pane.last_heard = Some(at);
+        if pane.link != pane::Link::Live {
+            pane.connected();
+        }
+    }
+
+    fn on_message(&mut self, index: usize, at: DateTime<Utc>, message: ServerMessage) {
         match message {
             ServerMessage::Hello {
                 revision,
@@ -295,22 +333,20 @@ impl App {
             } => {
                 self.see_revision(revision);
                 let server_now = self.clock.server_now(at);
-                self.push
-                    .apply_list(at, server_now, revision, species, &self.changes);
+                self.lanes[index].apply_list(at, server_now, revision, species, &self.changes);
             }
             ServerMessage::Change(change) => {
                 self.see_revision(change.revision);
                 self.changes.insert_exact(change.revision, change.at);
                 let server_now = self.clock.server_now(at);
-                self.push
-                    .apply_change(at, server_now, change, &self.changes);
+                self.lanes[index].apply_change(at, server_now, change, &self.changes);
             }
             ServerMessage::Resync { revision } => {
                 self.see_revision(revision);
-                self.push.counters.resyncs += 1;
+                self.lanes[index].counters.resyncs += 1;
             }
             ServerMessage::Error { code, message } => {
-                self.push.counters.errors += 1;
+                self.lanes[index].counters.errors += 1;
                 self.notice = Some((at, format!("server: {code}: {message}")));
             }
             ServerMessage::Unsubscribed { .. }
@@ -318,68 +354,15 @@ impl App {
             | ServerMessage::Ack { .. } => {}
         }
     }
+}
 
-    fn on_key(&mut self, key: KeyEvent) -> Option<Effect> {
-        if key.kind == KeyEventKind::Release {
-            return None;
-        }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Esc if self.help => {
-                self.help = false;
-                None
-            }
-            KeyCode::Char('c') if ctrl => Some(Effect::Quit),
-            KeyCode::Char('q') | KeyCode::Esc => Some(Effect::Quit),
-            KeyCode::Char('?') | KeyCode::F(1) => {
-                self.help = !self.help;
-                None
-            }
-            KeyCode::Char('+' | '=') => self.step_interval(true),
-            KeyCode::Char('-' | '_') => self.step_interval(false),
-            KeyCode::Char('p') => {
-                self.poll_settings.paused = !self.poll_settings.paused;
-                Some(Effect::ApplyPollSettings(self.poll_settings))
-            }
-            KeyCode::Char('e') => {
-                self.poll_settings.etag = !self.poll_settings.etag;
-                Some(Effect::ApplyPollSettings(self.poll_settings))
-            }
-            KeyCode::Char('n') => Some(Effect::WriteNow),
-            KeyCode::Char('s') => self.step_simulator(false),
-            KeyCode::Char('S') => self.step_simulator(true),
-            KeyCode::Char('r') => {
-                self.poll.reset();
-                self.push.reset();
-                self.notice = Some((self.now, "counters reset".into()));
-                None
-            }
-            _ => None,
-        }
-    }
+/// For tests and snapshots: a lane that must be running.
+impl std::ops::Index<LaneKind> for App {
+    type Output = PaneState;
 
-    fn step_interval(&mut self, longer: bool) -> Option<Effect> {
-        let current = self.poll_settings.interval.as_millis() as u64;
-        let next = if longer {
-            INTERVALS_MS.iter().copied().find(|&ms| ms > current)
-        } else {
-            INTERVALS_MS.iter().rev().copied().find(|&ms| ms < current)
-        }?;
-        self.poll_settings.interval = Duration::from_millis(next);
-        Some(Effect::ApplyPollSettings(self.poll_settings))
-    }
-
-    fn step_simulator(&mut self, up: bool) -> Option<Effect> {
-        let Mode::Embedded { simulate } = self.mode else {
-            return None;
-        };
-        let next = if up {
-            SIM_RATES.iter().copied().find(|&r| r > simulate)
-        } else {
-            SIM_RATES.iter().rev().copied().find(|&r| r < simulate)
-        }?;
-        self.mode = Mode::Embedded { simulate: next };
-        Some(Effect::SetSimulatorRate(next))
+    fn index(&self, kind: LaneKind) -> &PaneState {
+        self.lane(kind)
+            .unwrap_or_else(|| panic!("lane {} is not running", kind.name()))
     }
 }
 

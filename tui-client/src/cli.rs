@@ -6,14 +6,16 @@ use clap::Parser;
 
 use std::path::PathBuf;
 
+use crate::app::lane::{LaneKind, Lanes, MAX_LONG_POLL_WAIT};
+use crate::app::settings::PollSettings;
 use crate::headless::report::Format;
-use crate::net::poll::PollSettings;
 use crate::target::{Target, TargetError};
 
-/// Watch REST polling and WebSocket push side by side over the same data.
+/// Watch the ways to learn about a change side by side over the same data:
+/// polling, long-polling, Server-Sent Events and WebSocket push.
 ///
 /// With no --server, starts a pollpush server in this process (in-memory store,
-/// simulator on) and connects both panes to it. With no subcommand it is the
+/// simulator on) and connects every lane to it. With no subcommand it is the
 /// terminal UI; when stdout is not a terminal it behaves as `run --duration 10s`.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "pollpush", version, about, long_about)]
@@ -28,7 +30,7 @@ pub struct Cli {
 /// What to run instead of the terminal UI.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Record what the two panes see, without a terminal, as JSON, NDJSON or CSV.
+    /// Record what the lanes see, without a terminal, as JSON, NDJSON or CSV.
     Run(RunArgs),
     /// Many pollers and subscribers against a server or a cluster: freshness, traffic and server cost.
     Load(crate::load::LoadArgs),
@@ -65,9 +67,10 @@ impl RunArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectArgs {
     /// A running pollpush-server to attach to, e.g. http://host:5000; or a
-    /// cluster's nodes, comma-separated: the REST pane polls the first, the push
-    /// pane subscribes to the second and fails over to the next, and `load`
-    /// spreads its clients over all of them.
+    /// cluster's nodes, comma-separated: the request lanes (poll, longpoll) stay
+    /// on the first, the streaming lanes (sse, ws) start on the second and fail
+    /// over to the next, resuming where they were; `load` spreads its clients
+    /// over all of them.
     #[arg(
         long,
         global = true,
@@ -79,6 +82,16 @@ pub struct ConnectArgs {
     /// The WebSocket URL, when it is not <server>/ws (a single --server only).
     #[arg(long, global = true, env = "POLLPUSH_WS_URL", value_name = "URL")]
     pub ws_url: Option<String>,
+
+    /// The lanes to run, comma-separated, or `all`: poll (GET on a timer),
+    /// longpoll (GET held until the list changes), sse (Server-Sent Events),
+    /// ws (WebSocket push).
+    #[arg(long, global = true, env = "POLLPUSH_LANES", default_value = "poll,ws", value_parser = parse_lanes, value_name = "LANE[,LANE…]")]
+    pub lanes: LaneList,
+
+    /// How long the server may hold a long-poll (`Prefer: wait`, 1s … 60s).
+    #[arg(long, global = true, env = "POLLPUSH_LONG_POLL_WAIT", default_value = "30s", value_parser = parse_wait)]
+    pub long_poll_wait: Duration,
 
     /// How often the REST pane polls (100ms … 60s).
     #[arg(long, global = true, env = "POLLPUSH_INTERVAL", default_value = "1s", value_parser = parse_interval)]
@@ -112,12 +125,36 @@ impl ConnectArgs {
         }
     }
 
+    pub fn lanes(&self) -> Lanes {
+        Lanes {
+            kinds: self.lanes.0.clone(),
+            long_poll_wait: self.long_poll_wait,
+        }
+    }
+
     pub fn poll_settings(&self) -> PollSettings {
         PollSettings {
             interval: self.interval,
             paused: false,
             etag: !self.no_etag,
         }
+    }
+}
+
+/// The lanes `--lanes` named, in canonical order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneList(pub Vec<LaneKind>);
+
+fn parse_lanes(text: &str) -> Result<LaneList, String> {
+    Lanes::parse_kinds(text).map(LaneList)
+}
+
+fn parse_wait(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (try 30s)"))?;
+    if (Duration::from_secs(1)..=MAX_LONG_POLL_WAIT).contains(&d) && d.subsec_nanos() == 0 {
+        Ok(d)
+    } else {
+        Err("must be whole seconds between 1s and 60s".to_owned())
     }
 }
 
@@ -167,6 +204,23 @@ mod tests {
         assert_eq!(c.interval, Duration::from_secs(1));
         assert!((c.simulate - 2.0).abs() < f64::EPSILON);
         assert!(c.poll_settings().etag);
+        assert_eq!(c.lanes(), Lanes::default());
+    }
+
+    #[test]
+    fn lanes_are_chosen_by_name_or_all() {
+        let cli = Cli::try_parse_from(["pollpush", "--lanes", "all", "--long-poll-wait", "5s"])
+            .expect("valid");
+        assert_eq!(cli.connect.lanes().kinds, LaneKind::ALL);
+        assert_eq!(cli.connect.lanes().long_poll_wait, Duration::from_secs(5));
+        let cli =
+            Cli::try_parse_from(["pollpush", "run", "--lanes", "sse,longpoll"]).expect("valid");
+        assert_eq!(
+            cli.connect.lanes().kinds,
+            [LaneKind::LongPoll, LaneKind::Sse]
+        );
+        assert!(Cli::try_parse_from(["pollpush", "--lanes", "rest"]).is_err());
+        assert!(Cli::try_parse_from(["pollpush", "--long-poll-wait", "90s"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The one event type: every producer (terminal, ticker, poller, WebSocket,
-//! stats) sends these over one channel and `App::update` consumes them.
+//! The one event type: every producer (terminal, ticker, each lane, stats)
+//! sends these over one channel and `App::update` consumes them.
 //!
 //! Every event carries the local time it happened (`at`), so `update` never
 //! reads a clock and tests can replay exact timelines.
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 use pollpush_shared::{Revision, ServerMessage, ServerStats, Species};
 
-use crate::net::counting::TrafficTotals;
+use crate::app::lane::LaneKind;
 
 /// Everything that can change the client's state.
 #[derive(Debug, Clone)]
@@ -21,10 +21,8 @@ pub enum Event {
     Resize,
     /// Time passed: sample staleness, expire highlights, roll the byte-rate sparklines.
     Tick { at: DateTime<Utc> },
-    /// One poll of `GET /species` finished (or failed).
-    Poll(PollEvent),
-    /// Something happened on the WebSocket.
-    Push(PushEvent),
+    /// Something happened on one lane.
+    Lane(LaneEvent),
     /// `GET /stats` answered (or failed).
     Stats {
         at: DateTime<Utc>,
@@ -37,66 +35,71 @@ pub enum Event {
     Notice { at: DateTime<Utc>, text: String },
 }
 
-/// The result of one poll, with the poller's traffic so far.
+/// One thing a lane's producer saw, with its traffic so far.
 #[derive(Debug, Clone)]
-pub struct PollEvent {
+pub struct LaneEvent {
+    pub lane: LaneKind,
     pub at: DateTime<Utc>,
     pub traffic: TrafficTotals,
-    pub outcome: PollOutcome,
+    pub update: LaneUpdate,
 }
 
+/// What a lane saw. Request lanes answer with lists; streaming lanes connect
+/// and receive messages; any lane can fail.
 #[derive(Debug, Clone)]
-pub enum PollOutcome {
+pub enum LaneUpdate {
+    /// A streaming lane's handshake with `node` succeeded; `resume_from` is
+    /// the revision it resumes after.
+    Connected {
+        resume_from: Option<Revision>,
+        node: String,
+    },
     /// `200`: the whole list at `revision`.
-    Fresh {
+    List {
         revision: Revision,
         etag: Option<String>,
         species: Vec<Species>,
         server_date: Option<DateTime<Utc>>,
     },
-    /// `304`: nothing changed since the ETag we sent.
+    /// `304`: nothing changed since the ETag sent (a poll, or a long-poll that timed out).
     NotModified {
         revision: Option<Revision>,
         server_date: Option<DateTime<Utc>>,
     },
-    /// The request failed; the poller retries after `retry_in`.
-    Failed { error: String, retry_in: Duration },
-}
-
-/// One thing the WebSocket task saw, with its traffic so far.
-#[derive(Debug, Clone)]
-pub struct PushEvent {
-    pub at: DateTime<Utc>,
-    pub traffic: TrafficTotals,
-    pub kind: PushKind,
-}
-
-#[derive(Debug, Clone)]
-pub enum PushKind {
-    /// The handshake with `node` succeeded; `resume_from` is the `since` we will subscribe with.
-    Connected {
-        resume_from: Option<Revision>,
-        node: String,
-    },
-    /// A frame from the server, parsed.
+    /// A message from a stream (a WebSocket frame, an SSE event), parsed.
     Message(ServerMessage),
-    /// The connection failed or closed; the task reconnects after `retry_in`,
-    /// to `next_node` (the same node unless there are several).
-    Disconnected {
+    /// The request or the connection failed; the producer retries after
+    /// `retry_in`, on `next_node` when it moves to another node.
+    Failed {
         error: String,
         retry_in: Duration,
-        next_node: String,
+        next_node: Option<String>,
     },
 }
 
-impl From<PollEvent> for Event {
-    fn from(event: PollEvent) -> Self {
-        Self::Poll(event)
+impl From<LaneEvent> for Event {
+    fn from(event: LaneEvent) -> Self {
+        Self::Lane(event)
     }
 }
 
-impl From<PushEvent> for Event {
-    fn from(event: PushEvent) -> Self {
-        Self::Push(event)
+/// A producer's cumulative bytes on the socket at one moment, carried inside events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrafficTotals {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl TrafficTotals {
+    /// What was added since `base` (saturating, so a reset never underflows).
+    pub fn since(self, base: TrafficTotals) -> TrafficTotals {
+        TrafficTotals {
+            bytes_in: self.bytes_in.saturating_sub(base.bytes_in),
+            bytes_out: self.bytes_out.saturating_sub(base.bytes_out),
+        }
+    }
+
+    pub fn total(self) -> u64 {
+        self.bytes_in + self.bytes_out
     }
 }

@@ -1,4 +1,4 @@
-//! `pollpush run`: the two panes' producers and state without a terminal.
+//! `pollpush run`: the lanes' producers and state without a terminal.
 //!
 //! The same [`Producers`] feed the same [`App::update`] as in the TUI; only the
 //! consumer differs: instead of drawing, it writes a row per second and a
@@ -13,9 +13,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::app::App;
-use crate::app::pane::PaneKind;
+use crate::app::lane::{LaneKind, Lanes};
+use crate::app::settings::PollSettings;
 use crate::cli::{ConnectArgs, RunArgs};
-use crate::net::poll::PollSettings;
 use crate::net::{Cadence, NetError, Producers, control};
 use crate::target::{Target, TargetError};
 use report::{ProtocolReport, Summary, Writer};
@@ -31,24 +31,32 @@ pub enum HeadlessError {
 }
 
 /// What one recording needs besides its target.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RecordOptions {
     pub duration: Duration,
+    pub lanes: Lanes,
     pub settings: PollSettings,
     pub cadence: Cadence,
 }
 
-/// Runs both producers against `target` for `duration`, calling `each_second`
+/// Runs every lane's producer against `target` for `duration`, calling `each_second`
 /// with the seconds elapsed and the state at every whole second; returns the final state.
 pub async fn record(
     target: &Target,
-    options: RecordOptions,
+    options: &RecordOptions,
     mut each_second: impl FnMut(f64, &App) -> std::io::Result<()>,
 ) -> Result<App, HeadlessError> {
     let (events, mut inbox) = mpsc::channel(4096);
-    let producers = Producers::spawn(&target.nodes, options.settings, options.cadence, &events);
+    let producers = Producers::spawn(
+        &target.nodes,
+        &options.lanes,
+        options.settings,
+        options.cadence,
+        &events,
+    );
     drop(events);
     let mut app = App::new(target.mode, options.settings, pollpush_shared::time::now())
+        .with_lanes(&options.lanes.kinds)
         .with_nodes(target.nodes.labels());
     let start = Instant::now();
     let end = start + options.duration;
@@ -87,8 +95,11 @@ pub fn summarize(app: &App, options: &RecordOptions, server: &str) -> Summary {
         interval_ms: options.settings.interval.as_millis() as u64,
         etag: options.settings.etag,
         server: server.to_owned(),
-        rest: ProtocolReport::of(app, PaneKind::Poll),
-        ws: ProtocolReport::of(app, PaneKind::Push),
+        long_poll_wait_s: options
+            .lanes
+            .has(LaneKind::LongPoll)
+            .then_some(options.lanes.long_poll_wait.as_secs()),
+        lanes: report::lane_reports(app),
         cluster: app
             .server
             .stats
@@ -118,25 +129,24 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
     };
     let options = RecordOptions {
         duration: args.duration,
+        lanes: connect.lanes(),
         settings: connect.poll_settings(),
         cadence: Cadence::default(),
     };
     let progress = std::io::stderr().is_terminal();
     let mut writer = Writer::new(&mut *out, args.format)?;
-    let recorded = record(&target, options, |t, app| {
-        let rows = [
-            ProtocolReport::of(app, PaneKind::Poll),
-            ProtocolReport::of(app, PaneKind::Push),
-        ];
+    let recorded = record(&target, &options, |t, app| {
+        let rows: Vec<ProtocolReport> = report::lane_reports(app).values().cloned().collect();
         if progress {
-            eprint!(
-                "\r{t:>5.0}/{:.0} s · REST seen {} missed {} · WS seen {} missed {}   ",
-                options.duration.as_secs_f64(),
-                rows[0].changes_seen,
-                rows[0].changes_missed,
-                rows[1].changes_seen,
-                rows[1].changes_missed,
-            );
+            let lanes: Vec<String> = rows
+                .iter()
+                .map(|r| {
+                    let (seen, missed) = (r.changes_seen, r.changes_missed);
+                    format!("{} seen {seen} missed {missed}", r.protocol)
+                })
+                .collect();
+            let total = options.duration.as_secs_f64();
+            eprint!("\r{t:>5.0}/{total:.0} s · {}   ", lanes.join(" · "));
         }
         writer.second(t, &rows)
     })
@@ -161,6 +171,7 @@ mod tests {
     fn options() -> RecordOptions {
         RecordOptions {
             duration: Duration::from_secs(1),
+            lanes: Lanes::default(),
             settings: PollSettings::default(),
             cadence: Cadence::default(),
         }
@@ -174,6 +185,7 @@ mod tests {
         let lone = serde_json::to_value(summarize(&app, &options(), "a")).expect("json");
         assert!(lone.get("cluster").is_none(), "{lone}");
         assert_eq!(lone["rest"]["node"], "a:1");
+        assert!(lone.get("longpoll").is_none(), "only the lanes that ran");
 
         let totals = ClusterTotals {
             nodes: 3,

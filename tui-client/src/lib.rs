@@ -6,7 +6,6 @@
 //! consumer reuses [`target::Target`], [`net::Producers`] and [`app::App`] as they are.
 
 pub mod app;
-pub mod chart;
 pub mod cli;
 pub mod event;
 pub mod headless;

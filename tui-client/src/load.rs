@@ -1,12 +1,14 @@
-//! `pollpush load`: many pollers and many subscribers against one server (or
-//! spread round-robin over a cluster's nodes), to answer "what does push cost
-//! the server?" with measured numbers.
+//! `pollpush load`: many clients of each lane (pollers, long-pollers, SSE and
+//! WebSocket subscribers) against one server (or spread round-robin over a
+//! cluster's nodes), to answer "what does each way cost the server?" with
+//! measured numbers.
 //!
 //! A run starts a server (or attaches to one), connects every client, then
 //! measures a window of `--duration`: what the clients saw (freshness, missed
 //! changes, traffic) and what the server spent (CPU, RSS). `--sweep` repeats it
-//! for each protocol alone at several client counts and can draw the chart.
+//! for each lane alone at several client counts and can draw the chart.
 
+pub mod chart;
 pub mod fleet;
 pub mod limits;
 pub mod progress;
@@ -21,20 +23,34 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::time::Instant;
 
+use crate::app::lane::{Exchange, LaneKind, LaneMap};
 use crate::cli::{ConnectArgs, parse_duration};
 use fleet::Fleet;
 use progress::Progress;
 use report::{LoadReport, ProtocolReport, RunReport, ServerCost};
 use server::ServerUnderTest;
 
-/// Run many REST pollers and WebSocket subscribers against one server (or
-/// round-robin over the nodes of `--server A,B,C`) and report freshness,
-/// traffic and the server's own cost per protocol (summed over the nodes).
+/// Run many clients of each lane against one server (or round-robin over the
+/// nodes of `--server A,B,C`) and report freshness, traffic and the server's
+/// own cost per lane (summed over the nodes).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
     /// REST pollers, each on its own keep-alive connection, sending If-None-Match.
     #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
     pub pollers: usize,
+
+    /// Long-pollers, each on its own keep-alive connection (`--long-poll-wait`).
+    #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
+    pub longpollers: usize,
+
+    /// Server-Sent Events subscribers, each on its own connection.
+    #[arg(
+        long = "sse",
+        value_name = "N",
+        default_value_t = 0,
+        conflicts_with = "sweep"
+    )]
+    pub sse_subscribers: usize,
 
     /// WebSocket subscribers, each on its own connection.
     #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
@@ -57,7 +73,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE.svg", requires = "sweep")]
     pub chart: Option<PathBuf>,
 
-    /// Client counts: run each protocol alone at each count, e.g. 10,100,1000.
+    /// Client counts: run each lane of `--lanes` alone at each count, e.g. 10,100,1000.
     #[arg(long, value_name = "COUNTS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub sweep: Option<Vec<u32>>,
 }
@@ -67,12 +83,13 @@ pub struct LoadArgs {
 pub enum Format {
     /// One JSON object: `{"runs": [...]}`.
     Json,
-    /// A header, then one row per run and protocol.
+    /// A header, then one row per run and lane.
     Csv,
 }
 
 /// What one run needs to know: the load's own flags and the shared connection flags
-/// (`--server`, `--ws-url`, `--interval`, `--simulate`, `--seed`, `--no-etag`).
+/// (`--server`, `--ws-url`, `--lanes`, `--interval`, `--long-poll-wait`,
+/// `--simulate`, `--seed`, `--no-etag`).
 pub struct Settings<'a> {
     pub load: &'a LoadArgs,
     pub connect: &'a ConnectArgs,
@@ -91,16 +108,15 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         connect,
     };
     if let Some(chart) = &args.chart {
-        crate::chart::check_path(chart)?;
+        chart::check_path(chart)?;
     }
-    let plan = plan(args)?;
+    let plan = plan(args, &connect.lanes().kinds)?;
     let open_files = limits::raise_open_files();
     let progress = Progress::new();
     let mut runs = Vec::with_capacity(plan.len());
-    for (index, &(pollers, subscribers)) in plan.iter().enumerate() {
+    for (index, clients) in plan.iter().enumerate() {
         let run = OneRun {
-            pollers,
-            subscribers,
+            clients: clients.clone(),
             open_files,
             label: format!("run {}/{}", index + 1, plan.len()),
         };
@@ -113,23 +129,46 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         Format::Csv => print!("{}", report.to_csv()),
     }
     if let Some(path) = &args.chart {
-        crate::chart::draw(path, &report.runs, &settings)?;
+        chart::draw(path, &report.runs, &settings)?;
     }
     Ok(())
 }
 
-/// The `(pollers, subscribers)` of every run.
-fn plan(args: &LoadArgs) -> anyhow::Result<Vec<(usize, usize)>> {
+/// How many clients of each lane one run starts (lanes without clients left out).
+pub type Clients = Vec<(LaneKind, usize)>;
+
+/// The clients of every run: the flags' counts, or each lane alone at each sweep count.
+fn plan(args: &LoadArgs, lanes: &[LaneKind]) -> anyhow::Result<Vec<Clients>> {
     if let Some(counts) = &args.sweep {
-        let counts = counts.iter().map(|&n| n as usize);
-        let rest = counts.clone().map(|n| (n, 0));
-        let ws = counts.map(|n| (0, n));
-        return Ok(rest.chain(ws).collect());
+        return Ok(lanes
+            .iter()
+            .flat_map(|&kind| counts.iter().map(move |&n| vec![(kind, n as usize)]))
+            .collect());
     }
-    if args.pollers == 0 && args.subscribers == 0 {
-        bail!("nothing to load: give --pollers N and/or --subscribers M, or --sweep 10,100,1000");
+    let clients: Clients = [
+        (LaneKind::Poll, args.pollers),
+        (LaneKind::LongPoll, args.longpollers),
+        (LaneKind::Sse, args.sse_subscribers),
+        (LaneKind::Ws, args.subscribers),
+    ]
+    .into_iter()
+    .filter(|&(_, n)| n > 0)
+    .collect();
+    if clients.is_empty() {
+        bail!(
+            "nothing to load: give --pollers, --longpollers, --sse and/or --subscribers, \
+             or --sweep 10,100,1000"
+        );
     }
-    Ok(vec![(args.pollers, args.subscribers)])
+    Ok(vec![clients])
+}
+
+/// Clients of lane `kind` in `clients`.
+fn count(clients: &Clients, kind: LaneKind) -> usize {
+    clients
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(0, |(_, n)| *n)
 }
 
 async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
@@ -145,8 +184,7 @@ async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
 
 /// One run of the plan.
 struct OneRun {
-    pollers: usize,
-    subscribers: usize,
+    clients: Clients,
     /// The open-file limit in force.
     open_files: u64,
     label: String,
@@ -171,56 +209,70 @@ async fn measure(
     progress: &Progress,
 ) -> anyhow::Result<RunReport> {
     let OneRun {
-        pollers,
-        subscribers,
+        ref clients,
         open_files,
         ref label,
     } = *run;
-    limits::check_open_files(pollers + subscribers + 1, server.is_embedded(), open_files)?;
+    let total = clients.iter().map(|(_, n)| n).sum::<usize>();
+    limits::check_open_files(total + 1, server.is_embedded(), open_files)?;
     // No changes while clients connect, so the ramp does not pile up catch-up work.
     server.set_simulator_rate(0.0);
     let idle = server.cost().await?;
     let ramp_started = Instant::now();
+    let lanes = s.connect.lanes();
     let mut fleet = Fleet::start(
         &server.nodes,
-        pollers,
-        subscribers,
+        clients,
         s.connect.poll_settings(),
+        lanes.long_poll_wait,
     )
     .await
     .context("the server does not answer on /ws")?;
     let result = async {
-        fleet
-            .connect_subscribers(&|done, all| {
-                progress.phase(format!("{label}: {done}/{all} subscribers connected"));
-            })
-            .await?;
-        progress.phase(format!("{label}: starting {pollers} pollers"));
-        fleet.connect_pollers().await?;
+        // Streams first and pollers last, so no poll waits for a slow ramp.
+        for kind in [
+            LaneKind::Ws,
+            LaneKind::Sse,
+            LaneKind::LongPoll,
+            LaneKind::Poll,
+        ] {
+            let name = kind.name();
+            progress.phase(format!("{label}: connecting {name} clients"));
+            fleet
+                .connect(kind, &|done, all| {
+                    progress.phase(format!("{label}: {done}/{all} {name} clients connected"));
+                })
+                .await?;
+        }
         anyhow::Ok(())
     }
     .await;
     if let Err(error) = result {
         fleet.stop().await;
-        return Err(error.context(format!(
-            "cannot open {pollers} pollers and {subscribers} subscribers"
-        )));
+        let wanted: Vec<String> = clients
+            .iter()
+            .map(|(kind, n)| format!("{n} {}", kind.name()))
+            .collect();
+        return Err(error.context(format!("cannot open {} clients", wanted.join(" + "))));
     }
     let ramp_s = ramp_started.elapsed().as_secs_f64();
     server.set_simulator_rate(s.connect.simulate);
     let run = window(s.load.duration, server, &fleet, idle, label, progress).await;
     fleet.stop().await;
-    let (cost, rest, ws) = run?;
+    let (cost, lane_reports) = run?;
     Ok(RunReport {
-        pollers,
-        subscribers,
+        pollers: count(clients, LaneKind::Poll),
+        longpollers: count(clients, LaneKind::LongPoll),
+        sse_subscribers: count(clients, LaneKind::Sse),
+        subscribers: count(clients, LaneKind::Ws),
         interval_ms: s.connect.interval.as_millis() as u64,
         simulate: s.connect.simulate,
         duration_s: s.load.duration.as_secs_f64(),
         ramp_s: (ramp_s * 10.0).round() / 10.0,
+        long_poll_wait_s: (count(clients, LaneKind::LongPoll) > 0)
+            .then_some(lanes.long_poll_wait.as_secs()),
         server: cost,
-        rest: (pollers > 0).then_some(rest),
-        ws: (subscribers > 0).then_some(ws),
+        lanes: lane_reports,
     })
 }
 
@@ -232,10 +284,12 @@ async fn window(
     idle: server::Cost,
     label: &str,
     progress: &Progress,
-) -> anyhow::Result<(ServerCost, ProtocolReport, ProtocolReport)> {
-    fleet.rest.reset();
-    fleet.ws.reset();
-    let base = (fleet.rest.traffic.totals(), fleet.ws.traffic.totals());
+) -> anyhow::Result<(ServerCost, LaneMap<ProtocolReport>)> {
+    let mut bases = Vec::new();
+    for protocol in fleet.lanes.values() {
+        protocol.reset();
+        bases.push(protocol.traffic.totals());
+    }
     let start = server.cost().await?;
     progress.window(label, duration.as_secs());
     let end_at = start.at + duration;
@@ -248,20 +302,38 @@ async fn window(
     }
     let end = server.cost().await?;
     let wall = (end.at - start.at).as_secs_f64();
-    fleet.rest.resolve_deliveries(&protocol::lock(&fleet.times));
+    let times = protocol::lock(&fleet.times).clone();
     let cost = ServerCost::between(server.measured(), &idle, &start, &end);
-    let rest = ProtocolReport::read(&fleet.rest, base.0, wall, true);
-    let ws = ProtocolReport::read(&fleet.ws, base.1, wall, false);
-    Ok((cost, rest, ws))
+    let reports = fleet
+        .lanes
+        .0
+        .iter()
+        .zip(bases)
+        .map(|((kind, protocol), base)| {
+            protocol.resolve_deliveries(&times);
+            let polling = kind.exchange() == Exchange::Requests;
+            (*kind, ProtocolReport::read(protocol, base, wall, polling))
+        })
+        .collect();
+    Ok((cost, LaneMap(reports)))
 }
 
 fn live_line(fleet: &Fleet) -> String {
-    format!(
-        "rest {} req, ws {} msg, errors {}",
-        fleet.rest.requests.load(Relaxed),
-        fleet.ws.messages.load(Relaxed),
-        fleet.rest.errors.load(Relaxed) + fleet.ws.errors.load(Relaxed),
-    )
+    let mut errors = 0;
+    let mut parts: Vec<String> = fleet
+        .lanes
+        .0
+        .iter()
+        .map(|(kind, p)| {
+            errors += p.errors.load(Relaxed);
+            match kind.exchange() {
+                Exchange::Requests => format!("{} {} req", kind.name(), p.requests.load(Relaxed)),
+                Exchange::Messages => format!("{} {} msg", kind.name(), p.messages.load(Relaxed)),
+            }
+        })
+        .collect();
+    parts.push(format!("errors {errors}"));
+    parts.join(", ")
 }
 
 #[cfg(test)]
@@ -280,11 +352,32 @@ mod tests {
     }
 
     #[test]
-    fn a_sweep_runs_each_protocol_alone_at_each_count() {
+    fn a_sweep_runs_each_lane_alone_at_each_count() {
         let args = parse(&["--sweep", "10,100"]).expect("valid");
         assert_eq!(
-            plan(&args).expect("a plan"),
-            vec![(10, 0), (100, 0), (0, 10), (0, 100)]
+            plan(&args, &LaneKind::DEFAULT).expect("a plan"),
+            vec![
+                vec![(LaneKind::Poll, 10)],
+                vec![(LaneKind::Poll, 100)],
+                vec![(LaneKind::Ws, 10)],
+                vec![(LaneKind::Ws, 100)],
+            ]
+        );
+        let four = plan(&args, &LaneKind::ALL).expect("a plan");
+        assert_eq!(four.len(), 8);
+        assert_eq!(four[2], vec![(LaneKind::LongPoll, 10)]);
+    }
+
+    #[test]
+    fn every_lane_has_its_own_count() {
+        let args = parse(&["--pollers", "1", "--longpollers", "2", "--sse", "3"]).expect("valid");
+        assert_eq!(
+            plan(&args, &LaneKind::DEFAULT).expect("a plan"),
+            vec![vec![
+                (LaneKind::Poll, 1),
+                (LaneKind::LongPoll, 2),
+                (LaneKind::Sse, 3)
+            ]]
         );
     }
 
@@ -297,8 +390,12 @@ mod tests {
             "a chart needs a sweep"
         );
         assert!(parse(&["--sweep", "10", "--pollers", "3"]).is_err());
+        assert!(parse(&["--sweep", "10", "--sse", "3"]).is_err());
         assert!(parse(&["--sweep", "0"]).is_err());
         let none = parse(&[]).expect("parses");
-        assert!(plan(&none).is_err(), "no clients is nothing to do");
+        assert!(
+            plan(&none, &LaneKind::DEFAULT).is_err(),
+            "no clients is nothing to do"
+        );
     }
 }

@@ -1,14 +1,19 @@
-//! The producers that talk to the server: a poller, a WebSocket subscriber and
-//! a `/stats` watcher, each a task that sends [`Event`]s and never touches state.
+//! The producers that talk to the server: one task per lane (poll, long-poll,
+//! SSE, WebSocket) and a `/stats` watcher, each sending [`Event`]s and never
+//! touching state.
 //!
 //! The TUI and the headless run start the same [`Producers`]; they only differ
-//! in what consumes the events. The load mode runs thousands of the same poller
-//! and subscriber, each reporting to a lighter [`Sink`] than the event channel.
+//! in what consumes the events. The load mode runs thousands of the same lanes
+//! ([`run_lane`]), each reporting to a lighter [`Sink`] than the event channel.
 
 pub mod control;
 pub mod counting;
+mod http;
+pub mod longpoll;
 pub mod poll;
-pub mod push;
+pub mod resume;
+pub mod sse;
+pub mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,10 +23,11 @@ use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::app::lane::{LaneKind, Lanes};
 use crate::app::nodes;
-use crate::event::Event;
+use crate::app::settings::PollSettings;
+use crate::event::{Event, LaneEvent};
 use counting::Traffic;
-use poll::PollSettings;
 
 /// Where a producer hands what it observed: the TUI's event channel, or a load
 /// client's shared counters.
@@ -87,7 +93,7 @@ impl Endpoints {
             url: server.to_owned(),
             reason: reason.to_owned(),
         };
-        let uri: http::Uri = server.parse().map_err(|_| bad("not a URL"))?;
+        let uri: ::http::Uri = server.parse().map_err(|_| bad("not a URL"))?;
         match uri.scheme_str() {
             Some("http") => {}
             Some("https") => return Err(bad("https is not supported; use http")),
@@ -228,30 +234,31 @@ pub struct Producers {
 }
 
 impl Producers {
-    /// Starts the poller (on the first node), the WebSocket subscriber (on the
-    /// second, when there is one), the `/stats` watcher and the ticker.
+    /// Starts a task per lane (request lanes on the first node, streaming
+    /// lanes on the second when there is one), the `/stats` watcher and the ticker.
     pub fn spawn(
         nodes: &Nodes,
+        lanes: &Lanes,
         settings: PollSettings,
         cadence: Cadence,
         events: &mpsc::Sender<Event>,
     ) -> Self {
         let (poll_settings, settings_rx) = watch::channel(settings);
-        let mut tasks = vec![
-            tokio::spawn(poll::run(
-                nodes.poll().clone(),
-                settings_rx,
-                Arc::new(Traffic::default()),
-                events.clone(),
-            )),
-            tokio::spawn(push::run(
-                nodes.clone(),
-                nodes::push_start(nodes.len()),
-                Arc::new(Traffic::default()),
-                events.clone(),
-            )),
-            tokio::spawn(tick(cadence.tick, events.clone())),
-        ];
+        let mut tasks: Vec<JoinHandle<()>> = lanes
+            .kinds
+            .iter()
+            .map(|&kind| {
+                let config = LaneConfig {
+                    nodes: nodes.clone(),
+                    node: nodes::start(kind, nodes.len()),
+                    poll: settings_rx.clone(),
+                    long_poll_wait: lanes.long_poll_wait,
+                };
+                let traffic = Arc::new(Traffic::default());
+                tokio::spawn(run_lane(kind, config, traffic, events.clone()))
+            })
+            .collect();
+        tasks.push(tokio::spawn(tick(cadence.tick, events.clone())));
         if !cadence.stats.is_zero() {
             tasks.push(tokio::spawn(control::watch_stats(
                 nodes.clone(),
@@ -276,6 +283,41 @@ impl Drop for Producers {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+/// What a lane's task needs besides its sink and byte counter.
+#[derive(Debug, Clone)]
+pub struct LaneConfig {
+    pub nodes: Nodes,
+    /// The node it starts on (request lanes stay there).
+    pub node: usize,
+    /// The poll lane's live settings.
+    pub poll: watch::Receiver<PollSettings>,
+    pub long_poll_wait: Duration,
+}
+
+/// Runs lane `kind` until its sink refuses an event: the one place that maps a
+/// lane to its producer.
+pub async fn run_lane<S: Sink<LaneEvent>>(
+    kind: LaneKind,
+    config: LaneConfig,
+    traffic: Arc<Traffic>,
+    sink: S,
+) {
+    let LaneConfig {
+        nodes,
+        node,
+        poll,
+        long_poll_wait,
+    } = config;
+    match kind {
+        LaneKind::Poll => poll::run(nodes.get(node).clone(), poll, traffic, sink).await,
+        LaneKind::LongPoll => {
+            longpoll::run(nodes.get(node).clone(), long_poll_wait, traffic, sink).await;
+        }
+        LaneKind::Sse => resume::run(kind, nodes, node, traffic, sink, sse::Sse).await,
+        LaneKind::Ws => resume::run(kind, nodes, node, traffic, sink, ws::Ws).await,
     }
 }
 

@@ -49,7 +49,7 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// Runs the two-pane TUI until the user quits.
+/// Runs the TUI until the user quits.
 pub async fn run(cli: Cli) -> Result<(), TuiError> {
     let target = cli.connect.target().await?;
     let result = run_on(&target, &cli).await;
@@ -59,9 +59,11 @@ pub async fn run(cli: Cli) -> Result<(), TuiError> {
 
 async fn run_on(target: &Target, cli: &Cli) -> Result<(), TuiError> {
     let settings = cli.connect.poll_settings();
+    let lanes = cli.connect.lanes();
     let (events, mut inbox) = mpsc::channel(1024);
-    let producers = Producers::spawn(&target.nodes, settings, Cadence::default(), &events);
+    let producers = Producers::spawn(&target.nodes, &lanes, settings, Cadence::default(), &events);
     let mut app = App::new(target.mode, settings, pollpush_shared::time::now())
+        .with_lanes(&lanes.kinds)
         .with_nodes(target.nodes.labels());
     let mut guard = TerminalGuard::new()?;
     let input = tokio::spawn(forward_input(events.clone()));

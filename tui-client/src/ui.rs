@@ -1,11 +1,13 @@
 //! Rendering: reads an [`App`], draws it, changes nothing.
 //!
-//! The screen is a header line, the two panes (side by side from 100 columns,
-//! stacked below) and a two-line footer; [`pane`] draws one pane.
+//! The screen is a header line, the lanes and a two-line footer. Two lanes sit
+//! side by side from 100 columns (stacked below); three or four make a 2×2
+//! grid where there is room, else the [`scoreboard`]. [`pane`] draws one pane.
 
 mod fit;
 pub mod format;
 pub mod pane;
+pub mod scoreboard;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
@@ -13,7 +15,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Widget, Wrap};
 
-use crate::app::{App, ClockSource, Mode};
+use crate::app::lane::LaneKind;
+use crate::app::{App, ClockSource, Mode, View};
 use fit::Fit;
 use format::{bytes, count, signed_ms};
 
@@ -22,6 +25,9 @@ pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 16;
 /// From this width the panes sit side by side.
 pub const SIDE_BY_SIDE_WIDTH: u16 = 100;
+/// From this size three or four lanes get a pane each, in a 2×2 grid.
+pub const GRID_WIDTH: u16 = 140;
+pub const GRID_HEIGHT: u16 = 36;
 
 /// Colours, or none at all when `NO_COLOR` is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,8 +92,14 @@ impl Theme {
         self.fg(Color::Red).add_modifier(Modifier::CROSSED_OUT)
     }
 
-    pub fn sparkline(self, push: bool) -> Style {
-        self.fg(if push { Color::Magenta } else { Color::Blue })
+    /// Each lane's colour in the sparklines.
+    pub fn lane(self, kind: LaneKind) -> Style {
+        self.fg(match kind {
+            LaneKind::Poll => Color::Blue,
+            LaneKind::LongPoll => Color::Cyan,
+            LaneKind::Sse => Color::Green,
+            LaneKind::Ws => Color::Magenta,
+        })
     }
 }
 
@@ -112,21 +124,51 @@ impl Widget for Screen<'_> {
         ])
         .areas(area);
         self.header(header, buf);
-        let direction = if area.width >= SIDE_BY_SIDE_WIDTH {
-            Direction::Horizontal
+        if scoreboard_fits(self.app, area) {
+            scoreboard::Scoreboard::new(self.app, self.theme).render(panes, buf);
         } else {
-            Direction::Vertical
-        };
-        let [left, right] = Layout::default()
-            .direction(direction)
-            .constraints([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)])
-            .areas(panes);
-        pane::PaneView::new(self.app, &self.app.poll, self.theme).render(left, buf);
-        pane::PaneView::new(self.app, &self.app.push, self.theme).render(right, buf);
+            for (pane, rect) in self
+                .app
+                .lanes
+                .iter()
+                .zip(pane_areas(panes, self.app.lanes.len()))
+            {
+                pane::PaneView::new(self.app, pane, self.theme).render(rect, buf);
+            }
+        }
         self.footer(footer, buf);
         if self.app.help {
             help(panes, buf, self.theme, self.app.simulator_rate().is_some());
         }
+    }
+}
+
+/// Whether the lanes show as a scoreboard rather than a pane each.
+fn scoreboard_fits(app: &App, area: Rect) -> bool {
+    match app.view {
+        View::Scoreboard => true,
+        View::Panes => false,
+        View::Auto => app.lanes.len() > 2 && (area.width < GRID_WIDTH || area.height < GRID_HEIGHT),
+    }
+}
+
+/// One rectangle per lane: the whole area, two halves, or a 2×2 grid.
+fn pane_areas(area: Rect, lanes: usize) -> Vec<Rect> {
+    let halves = |area: Rect, direction| {
+        Layout::default()
+            .direction(direction)
+            .constraints([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)])
+            .split(area)
+            .to_vec()
+    };
+    match lanes {
+        0 | 1 => vec![area],
+        2 if area.width >= SIDE_BY_SIDE_WIDTH => halves(area, Direction::Horizontal),
+        2 => halves(area, Direction::Vertical),
+        _ => halves(area, Direction::Vertical)
+            .into_iter()
+            .flat_map(|row| halves(row, Direction::Horizontal))
+            .collect(),
     }
 }
 
@@ -136,18 +178,24 @@ impl Screen<'_> {
             .app
             .server_revision
             .map_or_else(|| "—".to_owned(), |r| r.to_string());
-        let mut spans = vec![Span::styled(" pollpush", self.theme.title())];
-        if area.width >= SIDE_BY_SIDE_WIDTH {
-            spans.push(Span::styled(
-                " · REST polling vs WebSocket push",
-                self.theme.dim(),
-            ));
-        }
-        spans.extend([
+        let tail = [
             Span::raw(format!(" · {} · server rev ", self.server)),
             Span::styled(revision, self.theme.title()),
-        ]);
-        let line = Line::from(spans);
+        ];
+        let room = usize::from(area.width).saturating_sub(tail.iter().map(Span::width).sum());
+        let mut line = Fit::new(room, Span::styled(" pollpush", self.theme.title()));
+        if area.width >= SIDE_BY_SIDE_WIDTH {
+            let lanes = |name: fn(LaneKind) -> &'static str, between| {
+                let names: Vec<&str> = self.app.lanes.iter().map(|p| name(p.kind)).collect();
+                format!(" · {}", names.join(between))
+            };
+            line.styled(self.theme.dim()).try_push(&[
+                lanes(LaneKind::title, " vs "),
+                lanes(LaneKind::short, " · "),
+            ]);
+        }
+        let mut line = Line::from(line);
+        line.spans.extend(tail);
         Paragraph::new(line).render(area, buf);
     }
 
@@ -156,7 +204,7 @@ impl Screen<'_> {
         Paragraph::new(self.load_line(usize::from(area.width))).render(load, buf);
         let line = match &self.app.notice {
             Some((_, text)) => Line::from(Span::styled(format!(" {text}"), self.theme.warn())),
-            None => self.keys_line(),
+            None => self.keys_line(usize::from(area.width)),
         };
         Paragraph::new(line).render(keys, buf);
     }
@@ -228,24 +276,46 @@ impl Screen<'_> {
         line.into()
     }
 
-    fn keys_line(&self) -> Line<'static> {
-        let mut keys = vec![
-            ("q", "quit"),
-            ("+/-", "interval"),
-            ("p", "pause"),
-            ("e", "ETag"),
-            ("n", "change"),
-        ];
+    /// The keys, the least needed dropped first when narrow; polling's own
+    /// keys are grouped under "poll", and absent without a poll lane.
+    fn keys_line(&self, width: usize) -> Line<'static> {
+        let theme = self.theme;
+        let help = [Span::styled("?", theme.key()), Span::raw(" help")];
+        let room = width.saturating_sub(help.iter().map(Span::width).sum());
+        let mut line = Fit::new(room, Span::raw(" "));
+        let group = |line: &mut Fit, label: &str, keys: &[(&str, &str)]| {
+            let width: usize = keys
+                .iter()
+                .map(|(k, what)| Span::raw(format!("{k} {what}  ")).width())
+                .sum();
+            if Span::raw(label.to_owned()).width() + width > line.left() {
+                return;
+            }
+            if !label.is_empty() {
+                line.push(Span::styled(label.to_owned(), theme.dim()));
+            }
+            for (key, what) in keys {
+                line.push(Span::styled((*key).to_owned(), theme.key()));
+                line.push(Span::raw(format!(" {what}  ")));
+            }
+        };
+        group(&mut line, "", &[("q", "quit")]);
+        if self.app.lane(LaneKind::Poll).is_some() {
+            group(
+                &mut line,
+                "poll: ",
+                &[("+/-", "interval"), ("p", "pause"), ("e", "ETag")],
+            );
+        }
+        group(&mut line, "", &[("n", "change")]);
+        group(&mut line, "", &[("v", "view")]);
         if matches!(self.app.mode, Mode::Embedded { .. }) {
-            keys.push(("s/S", "sim"));
+            group(&mut line, "", &[("s/S", "sim")]);
         }
-        keys.extend([("r", "reset"), ("?", "help")]);
-        let mut spans = vec![Span::raw(" ")];
-        for (key, what) in keys {
-            spans.push(Span::styled(key, self.theme.key()));
-            spans.push(Span::raw(format!(" {what}  ")));
-        }
-        Line::from(spans)
+        group(&mut line, "", &[("r", "reset")]);
+        let mut line = Line::from(line);
+        line.spans.extend(help);
+        line
     }
 }
 
@@ -269,10 +339,11 @@ fn too_small(area: Rect, buf: &mut Buffer, theme: Theme) {
 fn help(area: Rect, buf: &mut Buffer, theme: Theme, simulator: bool) {
     let mut rows = vec![
         ("q Esc Ctrl-C", "quit"),
-        ("+  -", "poll less / more often (100 ms … 60 s)"),
-        ("p", "pause or resume polling"),
-        ("e", "send If-None-Match or not: see what 304s save"),
+        ("+  -", "poll lane: poll less / more often (100 ms … 60 s)"),
+        ("p", "poll lane: pause or resume polling"),
+        ("e", "poll lane: send If-None-Match or not (what 304s save)"),
         ("n", "make one change now, through REST"),
+        ("v", "view: auto, scoreboard, a pane per lane"),
     ];
     if simulator {
         rows.push(("s  S", "simulator slower / faster"));
@@ -294,7 +365,7 @@ fn help(area: Rect, buf: &mut Buffer, theme: Theme, simulator: bool) {
             theme.dim(),
         ),
         Line::styled(
-            " missed: revisions a poll jumped over (push should stay at 0)",
+            " missed: revisions a (long-)poll jumped over (streams stay at 0)",
             theme.dim(),
         ),
         Line::styled(

@@ -8,24 +8,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, assert_refused};
-use pollpush_client::app::pane::PaneKind;
+use common::{Client, assert_refused, node};
+use pollpush_client::app::lane::LaneKind::{Poll, Ws};
 use pollpush_client::headless::report::ProtocolReport;
 use pollpush_client::target::Target;
-use pollpush_server::{Config, Server};
+use pollpush_server::Server;
 use serde_json::Value;
-use tokio::net::TcpListener;
-
-/// A node on a free loopback port, its simulator making `simulate` changes per second.
-async fn node(simulate: f64, seed: u64) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = Config {
-        simulate,
-        seed: Some(seed),
-        ..Config::default()
-    };
-    Server::start(listener, config).await.unwrap()
-}
 
 fn url(server: &Server) -> String {
     format!("http://{}", server.local_addr())
@@ -48,31 +36,20 @@ async fn push_subscribes_to_the_second_node_and_fails_over_to_the_first() {
 
     client
         .until("push live on B, poll answered by A", WITHIN, |app| {
-            app.push.counters.seen >= 3 && app.poll.counters.requests >= 1
+            app[Ws].counters.seen >= 3 && app[Poll].counters.requests >= 1
         })
         .await;
-    assert_eq!(client.app.push.node.as_deref(), Some(b_label.as_str()));
-    assert_eq!(client.app.poll.node.as_deref(), Some(a_label.as_str()));
+    assert_eq!(client.app[Ws].node.as_deref(), Some(b_label.as_str()));
+    assert_eq!(client.app[Poll].node.as_deref(), Some(a_label.as_str()));
     assert_eq!(b.stats().ws.connections, 1, "the subscriber is on B");
     assert_eq!(a.stats().ws.connections, 0, "A only answers polls");
 
     b.shutdown().await;
-    client
-        .until("push on A after a failover", WITHIN, |app| {
-            app.push.node.as_deref() == Some(a_label.as_str())
-        })
-        .await;
-    let after = client.app.push.counters;
-    assert_eq!((after.failovers, after.reconnects), (1, 1));
-    client
-        .until("changes pushed by A", WITHIN, |app| {
-            app.push.counters.seen >= after.seen + 3
-        })
-        .await;
+    client.fails_over_to(Ws, &a_label, WITHIN).await;
     assert_eq!(a.stats().ws.connections, 1, "the subscriber moved to A");
 
-    let ws = ProtocolReport::of(&client.app, PaneKind::Push);
-    let rest = ProtocolReport::of(&client.app, PaneKind::Poll);
+    let ws = ProtocolReport::of(&client.app, &client.app[Ws]);
+    let rest = ProtocolReport::of(&client.app, &client.app[Poll]);
     assert_eq!(
         (ws.node.as_deref(), ws.failovers),
         (Some(a_label.as_str()), 1)

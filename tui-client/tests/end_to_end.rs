@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::Client;
+use pollpush_client::app::lane::LaneKind::{Poll, Ws};
 use pollpush_client::net::control;
 use pollpush_client::target::Target;
 
@@ -18,7 +19,7 @@ async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
 
     client
         .until("a few seconds of changes", Duration::from_secs(15), |app| {
-            app.push.counters.seen >= 20 && app.poll.counters.seen >= 3
+            app[Ws].counters.seen >= 20 && app[Poll].counters.seen >= 3
         })
         .await;
 
@@ -36,11 +37,11 @@ async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
         .until(
             "both panes at the last revision",
             Duration::from_secs(10),
-            |app| app.push.revision == Some(last) && app.poll.revision == Some(last),
+            |app| app[Ws].revision == Some(last) && app[Poll].revision == Some(last),
         )
         .await;
 
-    let (push, poll) = (&client.app.push, &client.app.poll);
+    let (push, poll) = (&client.app[Ws], &client.app[Poll]);
     let span = |p: &pollpush_client::app::pane::PaneState| last - p.baseline.expect("baseline");
     assert_eq!(push.counters.missed, 0);
     assert_eq!(push.counters.seen, span(push));
@@ -71,9 +72,9 @@ async fn an_unchanged_list_costs_a_304() {
     let mut client = Client::start(&target, Duration::from_millis(100));
     client
         .until("two 304s", Duration::from_secs(10), |app| {
-            app.poll.counters.not_modified >= 2
+            app[Poll].counters.not_modified >= 2
         })
         .await;
-    assert_eq!(client.app.poll.counters.missed, 0);
+    assert_eq!(client.app[Poll].counters.missed, 0);
     target.shutdown().await;
 }

@@ -7,17 +7,19 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{assert_refused, pollpush_ok};
-use pollpush_client::app::pane::PaneKind;
+use pollpush_client::app::lane::LaneKind::{Poll, Ws};
+use pollpush_client::app::lane::Lanes;
+use pollpush_client::app::settings::PollSettings;
 use pollpush_client::headless::report::ProtocolReport;
 use pollpush_client::headless::{RecordOptions, record, summarize};
 use pollpush_client::net::Cadence;
-use pollpush_client::net::poll::PollSettings;
 use pollpush_client::target::Target;
 use serde_json::Value;
 
 fn options(duration: Duration, interval: Duration, stats: Duration) -> RecordOptions {
     RecordOptions {
         duration,
+        lanes: Lanes::default(),
         settings: PollSettings {
             interval,
             ..PollSettings::default()
@@ -38,7 +40,7 @@ async fn a_run_reports_every_field_push_misses_nothing_and_slow_polling_does() {
         Duration::from_millis(500),
     );
     let mut seconds = 0;
-    let app = record(&target, opts, |_, _| {
+    let app = record(&target, &opts, |_, _| {
         seconds += 1;
         Ok(())
     })
@@ -76,9 +78,12 @@ async fn a_run_reports_every_field_push_misses_nothing_and_slow_polling_does() {
             );
         }
     }
-    let (ws, rest) = (&summary.ws, &summary.rest);
+    let (ws, rest) = (
+        &summary.lanes.get("ws").unwrap(),
+        &summary.lanes.get("rest").unwrap(),
+    );
     assert_eq!(ws.changes_missed, 0);
-    let push = &app.push;
+    let push = &app[Ws];
     assert_eq!(
         ws.changes_seen,
         push.revision.unwrap() - push.baseline.unwrap(),
@@ -117,7 +122,7 @@ async fn byte_counters_agree_with_the_servers_own() {
         Duration::from_millis(200),
         Duration::ZERO,
     );
-    let app = record(&target, opts, |_, _| Ok(())).await.unwrap();
+    let app = record(&target, &opts, |_, _| Ok(())).await.unwrap();
     let stats = server.stats();
     let close = |client: u64, server: u64| {
         let diff = client.abs_diff(server) as f64;
@@ -126,8 +131,8 @@ async fn byte_counters_agree_with_the_servers_own() {
             "client {client} vs server {server}"
         );
     };
-    let rest = ProtocolReport::of(&app, PaneKind::Poll);
-    let ws = ProtocolReport::of(&app, PaneKind::Push);
+    let rest = ProtocolReport::of(&app, &app[Poll]);
+    let ws = ProtocolReport::of(&app, &app[Ws]);
     close(rest.bytes_out, stats.rest.bytes_in);
     close(rest.bytes_in, stats.rest.bytes_out);
     close(ws.bytes_out, stats.ws.bytes_in);
@@ -208,4 +213,45 @@ fn piped_plain_pollpush_records_instead_of_drawing() {
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["kind"], "summary");
     assert_eq!(summary["duration_s"], 10.0);
+}
+
+#[test]
+fn a_run_of_all_lanes_has_a_section_for_each() {
+    let text = pollpush_ok(&[
+        "run",
+        "--lanes",
+        "all",
+        "--long-poll-wait",
+        "5s",
+        "--duration",
+        "2s",
+        "--simulate",
+        "5",
+    ]);
+    let summary: Value = serde_json::from_str(&text).unwrap();
+    for lane in ["rest", "longpoll", "sse", "ws"] {
+        let section = &summary[lane];
+        assert_eq!(section["protocol"], lane, "{summary:#}");
+        assert!(
+            section["bytes_in"].as_u64().unwrap() > 0,
+            "{lane}: {section:#}"
+        );
+    }
+    assert_eq!(summary["sse"]["changes_missed"], 0);
+    assert_eq!(summary["long_poll_wait_s"], 5);
+    let csv = pollpush_ok(&[
+        "run",
+        "--lanes",
+        "sse,longpoll",
+        "--duration",
+        "1s",
+        "--format",
+        "csv",
+    ]);
+    let protocols: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap())
+        .collect();
+    assert_eq!(protocols, ["longpoll", "sse"], "{csv}");
 }

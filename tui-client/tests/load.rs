@@ -89,6 +89,45 @@ fn a_small_load_reports_every_field_and_push_misses_nothing() {
 }
 
 #[test]
+fn long_pollers_and_sse_subscribers_are_measured_like_the_others() {
+    let report: Value = serde_json::from_str(&pollpush_ok(&[
+        "load",
+        "--longpollers",
+        "5",
+        "--sse",
+        "5",
+        "--long-poll-wait",
+        "5s",
+        "--duration",
+        "2s",
+        "--simulate",
+        "5",
+    ]))
+    .unwrap();
+    let run = &field(&report, "runs")[0];
+    assert_eq!(
+        (field(run, "longpollers"), field(run, "sse_subscribers")),
+        (&Value::from(5), &Value::from(5))
+    );
+    for (lane, extra) in [("longpoll", "requests"), ("sse", "messages")] {
+        let p = field(run, lane);
+        for name in PROTOCOL_FIELDS.iter().chain(&[extra]) {
+            field(p, name);
+        }
+        assert_eq!(field(p, "errors"), 0, "{lane}: {p:#}");
+        assert!(
+            field(p, "changes_seen").as_u64().unwrap() > 0,
+            "{lane}: {p:#}"
+        );
+    }
+    assert_eq!(field(field(run, "sse"), "changes_missed"), 0);
+    assert!(
+        run.get("rest").is_none() && run.get("ws").is_none(),
+        "{run:#}"
+    );
+}
+
+#[test]
 fn a_sweep_draws_an_svg_chart_and_prints_csv() {
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("sweep.svg");

@@ -4,13 +4,25 @@
 //! Every node serves the same API over one shared store, so any node will do;
 //! the choices below exist to make the cluster visible.
 
+use super::lane::LaneKind;
+
 /// The poll pane polls the first node (and the `n` key writes through it).
 pub const POLL_NODE: usize = 0;
 
-/// The push pane starts on the second node, so a change made through the first
+/// The push pane (and every streaming lane) starts on the second node, so a change made through the first
 /// is seen to cross the cluster; on the only node when there is one.
 pub fn push_start(count: usize) -> usize {
     usize::from(count > 1)
+}
+
+/// Where lane `kind` starts: request lanes on the poll node, streaming lanes
+/// where push starts.
+pub fn start(kind: LaneKind, count: usize) -> usize {
+    if kind.streaming() {
+        push_start(count)
+    } else {
+        POLL_NODE
+    }
 }
 
 /// Where a lane goes after losing `current`: the next node, wrapping, so a

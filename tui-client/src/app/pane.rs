@@ -1,7 +1,7 @@
 //! The state of one pane: what it shows, how it got there and what it cost.
 //!
-//! One type for both panes: polling and push differ in how data arrives, not in
-//! what a user wants to compare, so both are measured by the same rules.
+//! One type for every lane: the lanes differ in how data arrives, not in what
+//! a user wants to compare, so all are measured by the same rules.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -9,20 +9,15 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
 
+use super::advance::Advance;
+use super::lane::LaneKind;
 use super::staleness::{ChangeTimes, Staleness};
-use crate::net::counting::TrafficTotals;
+use crate::event::TrafficTotals;
 
 /// How long a changed row stays highlighted, and a deleted row stays struck out.
 pub const HIGHLIGHT: TimeDelta = TimeDelta::seconds(1);
 /// Seconds of byte-rate history kept for the sparkline.
 const RATE_HISTORY: usize = 120;
-
-/// Which protocol feeds the pane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaneKind {
-    Poll,
-    Push,
-}
 
 /// The pane's connection, as a user should read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,14 +43,14 @@ pub struct Row {
 /// Counters since start or the last reset.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PaneCounters {
-    /// Updates of the view: one per change pushed, one per poll that moved the revision.
+    /// Updates of the view: one per change pushed, one per list that moved the revision.
     pub seen: u64,
     /// Revisions jumped over: the ones this pane never showed.
     pub missed: u64,
     /// HTTP requests answered (200 and 304).
     pub requests: u64,
     pub not_modified: u64,
-    /// WebSocket messages received.
+    /// Stream messages received (WebSocket frames, SSE events).
     pub messages: u64,
     pub reconnects: u64,
     /// Reconnections that landed on another node than the last connection's.
@@ -112,7 +107,7 @@ impl Trend {
 /// Everything one pane knows.
 #[derive(Debug, Clone)]
 pub struct PaneState {
-    pub kind: PaneKind,
+    pub kind: LaneKind,
     pub link: Link,
     pub rows: BTreeMap<SpeciesId, Row>,
     /// The revision the pane shows; `None` until the first list arrives.
@@ -138,7 +133,7 @@ pub struct PaneState {
 }
 
 impl PaneState {
-    pub fn new(kind: PaneKind) -> Self {
+    pub fn new(kind: LaneKind) -> Self {
         Self {
             kind,
             link: Link::Connecting,
@@ -206,25 +201,21 @@ impl PaneState {
         server_now: DateTime<Utc>,
         times: &ChangeTimes,
     ) -> bool {
-        match self.revision {
-            Some(shown) if revision <= shown => false,
-            Some(shown) => {
+        match Advance::of(self.revision, revision) {
+            Advance::Stale => return false,
+            Advance::First => self.baseline = Some(revision),
+            Advance::Forward { from, missed } => {
                 self.staleness
-                    .observe_peak(times.staleness(shown, server_now));
+                    .observe_peak(times.staleness(from, server_now));
                 self.counters.seen += 1;
-                self.counters.missed += revision - shown - 1;
-                self.revision = Some(revision);
-                true
-            }
-            None => {
-                self.revision = Some(revision);
-                self.baseline = Some(revision);
-                true
+                self.counters.missed += missed;
             }
         }
+        self.revision = Some(revision);
+        true
     }
 
-    /// A whole list at `revision` (a poll's 200 or a WebSocket snapshot).
+    /// A whole list at `revision` (a 200, or a stream's snapshot).
     pub fn apply_list(
         &mut self,
         at: DateTime<Utc>,

@@ -1,5 +1,7 @@
 //! `App::update` driven by exact timelines.
 
+mod lanes;
+
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -8,8 +10,8 @@ use pollpush_shared::{Change, ChangeOp, Revision, ServerMessage, Species};
 use super::fixtures::{species, stats, stats_from, t};
 use super::pane::Link;
 use super::*;
-use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
-use crate::net::counting::TrafficTotals;
+use crate::event::{Event, LaneEvent, LaneUpdate, TrafficTotals};
+use lane::LaneKind::{Poll, Ws};
 
 fn embedded() -> App {
     App::new(
@@ -19,40 +21,43 @@ fn embedded() -> App {
     )
 }
 
-fn fresh(at_ms: i64, revision: Revision, list: Vec<Species>) -> Event {
-    Event::Poll(PollEvent {
+fn on(lane: LaneKind, at_ms: i64, update: LaneUpdate) -> Event {
+    Event::Lane(LaneEvent {
+        lane,
         at: t(at_ms),
         traffic: TrafficTotals::default(),
-        outcome: PollOutcome::Fresh {
-            revision,
-            etag: Some(format!("\"{revision}\"")),
-            species: list,
-            server_date: None,
-        },
+        update,
     })
+}
+
+fn list(revision: Revision, species: Vec<Species>) -> LaneUpdate {
+    LaneUpdate::List {
+        revision,
+        etag: Some(format!("\"{revision}\"")),
+        species,
+        server_date: None,
+    }
+}
+
+/// A poll lane's `200`.
+fn fresh(at_ms: i64, revision: Revision, species: Vec<Species>) -> Event {
+    on(Poll, at_ms, list(revision, species))
 }
 
 fn not_modified(at_ms: i64) -> Event {
-    Event::Poll(PollEvent {
-        at: t(at_ms),
-        traffic: TrafficTotals::default(),
-        outcome: PollOutcome::NotModified {
-            revision: None,
-            server_date: None,
-        },
-    })
+    let update = LaneUpdate::NotModified {
+        revision: None,
+        server_date: None,
+    };
+    on(Poll, at_ms, update)
 }
 
-fn push(at_ms: i64, kind: PushKind) -> Event {
-    Event::Push(PushEvent {
-        at: t(at_ms),
-        traffic: TrafficTotals::default(),
-        kind,
-    })
+fn push(at_ms: i64, update: LaneUpdate) -> Event {
+    on(Ws, at_ms, update)
 }
 
 fn message(at_ms: i64, message: ServerMessage) -> Event {
-    push(at_ms, PushKind::Message(message))
+    push(at_ms, LaneUpdate::Message(message))
 }
 
 fn snapshot(at_ms: i64, revision: Revision, list: Vec<Species>) -> Event {
@@ -89,10 +94,10 @@ fn a_poll_that_jumps_revisions_counts_them_as_missed() {
     let mut app = embedded();
     app.update(fresh(0, 10, vec![species(1, 0, 0)]));
     app.update(fresh(1_000, 14, vec![species(1, 4, 900)]));
-    assert_eq!(app.poll.revision, Some(14));
-    assert_eq!(app.poll.counters.seen, 1);
-    assert_eq!(app.poll.counters.missed, 3);
-    assert_eq!(app.poll.counters.requests, 2);
+    assert_eq!(app[Poll].revision, Some(14));
+    assert_eq!(app[Poll].counters.seen, 1);
+    assert_eq!(app[Poll].counters.missed, 3);
+    assert_eq!(app[Poll].counters.requests, 2);
 }
 
 #[test]
@@ -103,9 +108,9 @@ fn push_in_revision_order_misses_nothing() {
         let ms = (rev as i64 - 10) * 100;
         app.update(change(ms + 1, rev, ms, species(1, rev, ms)));
     }
-    assert_eq!(app.push.counters.seen, 5);
-    assert_eq!(app.push.counters.missed, 0);
-    assert_eq!(app.push.rows[&1].species.observations, 15);
+    assert_eq!(app[Ws].counters.seen, 5);
+    assert_eq!(app[Ws].counters.missed, 0);
+    assert_eq!(app[Ws].rows[&1].species.observations, 15);
 }
 
 #[test]
@@ -114,7 +119,7 @@ fn a_replayed_change_is_not_counted_twice() {
     app.update(snapshot(0, 10, vec![]));
     app.update(change(10, 11, 5, species(1, 1, 5)));
     app.update(change(20, 11, 5, species(1, 1, 5)));
-    assert_eq!(app.push.counters.seen, 1);
+    assert_eq!(app[Ws].counters.seen, 1);
 }
 
 #[test]
@@ -124,12 +129,12 @@ fn staleness_is_measured_from_the_server_change_time() {
     app.update(snapshot(0, 10, vec![species(1, 0, 0)]));
     app.update(change(1_002, 11, 1_000, species(1, 1, 1_000)));
     app.update(Event::Tick { at: t(1_300) });
-    assert_eq!(app.poll.staleness.now, Duration::from_millis(300));
-    assert_eq!(app.push.staleness.now, Duration::ZERO);
+    assert_eq!(app[Poll].staleness.now, Duration::from_millis(300));
+    assert_eq!(app[Ws].staleness.now, Duration::ZERO);
     app.update(fresh(1_800, 11, vec![species(1, 1, 1_000)]));
-    assert_eq!(app.poll.staleness.max(), Duration::from_millis(800));
+    assert_eq!(app[Poll].staleness.max(), Duration::from_millis(800));
     app.update(Event::Tick { at: t(1_900) });
-    assert_eq!(app.poll.staleness.now, Duration::ZERO);
+    assert_eq!(app[Poll].staleness.now, Duration::ZERO);
 }
 
 #[test]
@@ -150,7 +155,7 @@ fn a_remote_clock_offset_from_hello_corrects_staleness() {
     app.update(snapshot(0, 10, vec![]));
     app.update(change(1, 11, 5_000, species(1, 1, 5_000)));
     app.update(Event::Tick { at: t(200) });
-    assert_eq!(app.poll.staleness.now, Duration::from_millis(200));
+    assert_eq!(app[Poll].staleness.now, Duration::from_millis(200));
 }
 
 #[test]
@@ -158,34 +163,35 @@ fn not_modified_counts_a_request_and_changes_nothing() {
     let mut app = embedded();
     app.update(fresh(0, 10, vec![species(1, 0, 0)]));
     app.update(not_modified(1_000));
-    assert_eq!(app.poll.counters.requests, 2);
-    assert_eq!(app.poll.counters.not_modified, 1);
-    assert_eq!(app.poll.counters.seen, 0);
-    assert_eq!(app.poll.revision, Some(10));
+    assert_eq!(app[Poll].counters.requests, 2);
+    assert_eq!(app[Poll].counters.not_modified, 1);
+    assert_eq!(app[Poll].counters.seen, 0);
+    assert_eq!(app[Poll].revision, Some(10));
 }
 
 #[test]
 fn a_failed_poll_keeps_the_data_and_shows_the_retry() {
     let mut app = embedded();
     app.update(fresh(0, 10, vec![species(1, 0, 0)]));
-    app.update(Event::Poll(PollEvent {
-        at: t(1_000),
-        traffic: TrafficTotals::default(),
-        outcome: PollOutcome::Failed {
+    app.update(on(
+        Poll,
+        1_000,
+        LaneUpdate::Failed {
             error: "connection refused".into(),
             retry_in: Duration::from_secs(2),
+            next_node: None,
         },
-    }));
-    assert_eq!(app.poll.rows.len(), 1);
+    ));
+    assert_eq!(app[Poll].rows.len(), 1);
     assert_eq!(
-        app.poll.link,
+        app[Poll].link,
         Link::Retrying {
             error: "connection refused".into(),
             retry_at: t(3_000)
         }
     );
     app.update(fresh(3_000, 10, vec![species(1, 0, 0)]));
-    assert_eq!(app.poll.link, Link::Live);
+    assert_eq!(app[Poll].link, Link::Live);
 }
 
 #[test]
@@ -197,25 +203,25 @@ fn reconnects_are_counted_and_resume_misses_nothing() {
     app.update(connected(800, Some(10), "a:1"));
     app.update(change(801, 11, 600, species(1, 1, 600)));
     app.update(change(802, 12, 700, species(1, 2, 700)));
-    assert_eq!(app.push.counters.reconnects, 1);
-    assert_eq!(app.push.counters.failovers, 0, "same node");
-    assert_eq!(app.push.counters.missed, 0);
-    assert_eq!(app.push.counters.seen, 2);
-    assert_eq!(app.push.link, Link::Live);
+    assert_eq!(app[Ws].counters.reconnects, 1);
+    assert_eq!(app[Ws].counters.failovers, 0, "same node");
+    assert_eq!(app[Ws].counters.missed, 0);
+    assert_eq!(app[Ws].counters.seen, 2);
+    assert_eq!(app[Ws].link, Link::Live);
 }
 
 fn connected(at_ms: i64, resume_from: Option<Revision>, node: &str) -> Event {
     let node = node.to_owned();
-    push(at_ms, PushKind::Connected { resume_from, node })
+    push(at_ms, LaneUpdate::Connected { resume_from, node })
 }
 
 fn disconnected(at_ms: i64, next_node: &str) -> Event {
     push(
         at_ms,
-        PushKind::Disconnected {
+        LaneUpdate::Failed {
             error: "closed".into(),
             retry_in: Duration::from_millis(250),
-            next_node: next_node.to_owned(),
+            next_node: Some(next_node.to_owned()),
         },
     )
 }
@@ -223,14 +229,14 @@ fn disconnected(at_ms: i64, next_node: &str) -> Event {
 #[test]
 fn a_failover_to_another_node_is_counted_and_resumes_without_a_gap() {
     let mut app = embedded().with_nodes(vec!["a:1".into(), "b:2".into()]);
-    assert_eq!(app.poll.node.as_deref(), Some("a:1"), "polls the first");
+    assert_eq!(app[Poll].node.as_deref(), Some("a:1"), "polls the first");
     app.update(connected(0, None, "b:2"));
     app.update(snapshot(1, 10, vec![]));
     app.update(disconnected(500, "a:1"));
-    assert_eq!(app.push.next_node.as_deref(), Some("a:1"));
+    assert_eq!(app[Ws].next_node.as_deref(), Some("a:1"));
     app.update(connected(800, Some(10), "a:1"));
     app.update(change(801, 11, 600, species(1, 1, 600)));
-    let p = &app.push;
+    let p = &app[Ws];
     assert_eq!(
         (p.node.as_deref(), p.next_node.as_deref()),
         (Some("a:1"), None)
@@ -244,7 +250,7 @@ fn a_first_connection_elsewhere_is_not_a_failover() {
     let mut app = embedded().with_nodes(vec!["a:1".into(), "b:2".into()]);
     app.update(disconnected(0, "a:1"));
     app.update(connected(300, None, "a:1"));
-    assert_eq!(app.push.counters.failovers, 0);
+    assert_eq!(app[Ws].counters.failovers, 0);
 }
 
 #[test]
@@ -253,8 +259,8 @@ fn a_snapshot_after_resync_counts_the_gap_as_missed() {
     app.update(snapshot(0, 10, vec![]));
     app.update(message(10, ServerMessage::Resync { revision: 20 }));
     app.update(snapshot(11, 20, vec![]));
-    assert_eq!(app.push.counters.resyncs, 1);
-    assert_eq!(app.push.counters.missed, 9);
+    assert_eq!(app[Ws].counters.resyncs, 1);
+    assert_eq!(app[Ws].counters.missed, 9);
 }
 
 #[test]
@@ -262,21 +268,21 @@ fn deleted_rows_stay_struck_for_a_second_then_go() {
     let mut app = embedded();
     app.update(fresh(0, 10, vec![species(1, 0, 0), species(2, 0, 0)]));
     app.update(fresh(1_000, 11, vec![species(1, 0, 0)]));
-    assert_eq!(app.poll.rows[&2].deleted_at, Some(t(1_000)));
+    assert_eq!(app[Poll].rows[&2].deleted_at, Some(t(1_000)));
     app.update(Event::Tick { at: t(1_500) });
-    assert!(app.poll.rows.contains_key(&2));
+    assert!(app[Poll].rows.contains_key(&2));
     app.update(Event::Tick { at: t(2_100) });
-    assert!(!app.poll.rows.contains_key(&2));
+    assert!(!app[Poll].rows.contains_key(&2));
 }
 
 #[test]
 fn changed_rows_are_stamped_for_highlighting() {
     let mut app = embedded();
     app.update(fresh(0, 10, vec![species(1, 0, 0), species(2, 0, 0)]));
-    assert_eq!(app.poll.rows[&1].changed_at, None);
+    assert_eq!(app[Poll].rows[&1].changed_at, None);
     app.update(fresh(1_000, 11, vec![species(1, 1, 900), species(2, 0, 0)]));
-    assert_eq!(app.poll.rows[&1].changed_at, Some(t(1_000)));
-    assert_eq!(app.poll.rows[&2].changed_at, None);
+    assert_eq!(app[Poll].rows[&1].changed_at, Some(t(1_000)));
+    assert_eq!(app[Poll].rows[&2].changed_at, None);
 }
 
 #[test]
@@ -337,10 +343,10 @@ fn reset_zeroes_counters_but_keeps_the_data() {
     app.update(fresh(0, 10, vec![species(1, 0, 0)]));
     app.update(fresh(1_000, 14, vec![species(1, 4, 900)]));
     app.update(key(KeyCode::Char('r')));
-    assert_eq!(app.poll.counters.missed, 0);
-    assert_eq!(app.poll.revision, Some(14));
+    assert_eq!(app[Poll].counters.missed, 0);
+    assert_eq!(app[Poll].revision, Some(14));
     app.update(fresh(2_000, 16, vec![species(1, 6, 1_900)]));
-    assert_eq!(app.poll.counters.missed, 1);
+    assert_eq!(app[Poll].counters.missed, 1);
 }
 
 #[test]

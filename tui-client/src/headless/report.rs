@@ -1,4 +1,4 @@
-//! What a headless run prints: one row per second per protocol while it runs
+//! What a headless run prints: one row per second per lane while it runs
 //! (`ndjson`, `csv`), and a summary at the end (`json`, and last in the others).
 //! The field names are the documented schema (README, "Headless runs").
 
@@ -8,7 +8,8 @@ use pollpush_shared::ClusterTotals;
 use serde::Serialize;
 
 use crate::app::App;
-use crate::app::pane::{PaneKind, PaneState};
+use crate::app::lane::LaneMap;
+use crate::app::pane::PaneState;
 
 /// Staleness over the run, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -19,21 +20,21 @@ pub struct StalenessMs {
     pub max: f64,
 }
 
-/// One protocol's numbers, so far (per-second rows) or for the whole run (summary).
+/// One lane's numbers, so far (per-second rows) or for the whole run (summary).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProtocolReport {
-    /// `rest` or `ws`.
+    /// The lane: `rest` (polling), `longpoll`, `sse` or `ws`.
     pub protocol: &'static str,
     /// Revisions the server made while this pane watched.
     pub changes_server: u64,
     pub changes_seen: u64,
     pub changes_missed: u64,
     pub staleness_ms: StalenessMs,
-    /// REST: polls answered (200 and 304). Zero for `ws`.
+    /// `rest`, `longpoll`: requests answered (200 and 304). Zero for the streams.
     pub requests: u64,
-    /// WebSocket: messages received. Zero for `rest`.
+    /// `sse`, `ws`: messages (events, frames) received. Zero for the request lanes.
     pub messages: u64,
-    /// REST: 304 answers.
+    /// `rest`, `longpoll`: 304 answers (a long-poll's wait ran out).
     pub not_modified: u64,
     /// Bytes on the wire, headers and framing included.
     pub bytes_in: u64,
@@ -42,9 +43,9 @@ pub struct ProtocolReport {
     pub bytes_per_change: Option<u64>,
     pub reconnects: u64,
     pub errors: u64,
-    /// The node this lane talks to (`host:port`); for `ws`, the last it connected to.
+    /// The node this lane talks to (`host:port`); for a stream, the last it connected to.
     pub node: Option<String>,
-    /// Reconnections that landed on another node (`ws` of a cluster; else 0).
+    /// Reconnections that landed on another node (a stream of a cluster; else 0).
     pub failovers: u64,
 }
 
@@ -67,11 +68,28 @@ pub struct Summary {
     pub interval_ms: u64,
     pub etag: bool,
     pub server: String,
-    pub rest: ProtocolReport,
-    pub ws: ProtocolReport,
+    /// What `Prefer: wait` asked, when the long-poll lane ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub long_poll_wait_s: Option<u64>,
+    /// One section per lane that ran, keyed by its protocol.
+    #[serde(flatten)]
+    pub lanes: LaneReports,
     /// The cluster's totals from the last `/stats`; absent without a broker.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterTotals>,
+}
+
+/// Every lane's report, in lane order.
+pub type LaneReports = LaneMap<ProtocolReport>;
+
+/// The numbers of every lane of `app` as they stand.
+pub fn lane_reports(app: &App) -> LaneReports {
+    LaneMap(
+        app.lanes
+            .iter()
+            .map(|p| (p.kind, ProtocolReport::of(app, p)))
+            .collect(),
+    )
 }
 
 /// Output formats of `pollpush run`.
@@ -84,11 +102,7 @@ pub enum Format {
 
 impl ProtocolReport {
     /// The numbers of one pane of `app` as they stand.
-    pub fn of(app: &App, kind: PaneKind) -> Self {
-        let pane: &PaneState = match kind {
-            PaneKind::Poll => &app.poll,
-            PaneKind::Push => &app.push,
-        };
+    pub fn of(app: &App, pane: &PaneState) -> Self {
         // Whole microseconds, so the JSON prints 12.345 rather than binary noise.
         let ms = |d: std::time::Duration| d.as_micros() as f64 / 1000.0;
         let traffic = pane.traffic();
@@ -97,10 +111,7 @@ impl ProtocolReport {
             _ => 0,
         };
         Self {
-            protocol: match kind {
-                PaneKind::Poll => "rest",
-                PaneKind::Push => "ws",
-            },
+            protocol: pane.kind.report_key(),
             changes_server,
             changes_seen: pane.counters.seen,
             changes_missed: pane.counters.missed,
@@ -173,7 +184,7 @@ impl<'a> Writer<'a> {
         Ok(Self { out, format })
     }
 
-    /// One row per protocol for the second ending at `t_s` (nothing in `json`).
+    /// One row per lane for the second ending at `t_s` (nothing in `json`).
     pub fn second(&mut self, t_s: f64, rows: &[ProtocolReport]) -> io::Result<()> {
         for report in rows {
             match self.format {
@@ -204,7 +215,7 @@ impl<'a> Writer<'a> {
                 writeln!(self.out)?;
             }
             Format::Csv => {
-                for r in [&summary.rest, &summary.ws] {
+                for r in summary.lanes.values() {
                     csv_line(self.out, "summary", summary.duration_s, r)?;
                 }
             }

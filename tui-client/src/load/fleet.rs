@@ -1,13 +1,13 @@
-//! The load clients: N of the TUI's pollers and M of its subscribers (the same
-//! [`net::poll`] and [`net::push`] code), each reporting to a light sink that
-//! updates its protocol's shared counters instead of an event channel.
+//! The load clients: N clients of each lane (the same [`net::run_lane`] code
+//! as the TUI's), each reporting to a light sink that updates its lane's
+//! shared counters instead of an event channel.
 //!
-//! Against several nodes, client `i` of each protocol talks to node `i mod
-//! nodes` (a subscriber moves on to the next node if its own drops it).
+//! Against several nodes, client `i` of each lane talks to node `i mod
+//! nodes` (a streaming client moves on to the next node if its own drops it).
 //!
-//! One extra, uncounted subscriber (the observer) learns every change's commit
-//! time, so a poller's staleness and latency can be measured even when no
-//! counted subscriber runs.
+//! One extra, uncounted WebSocket subscriber (the observer) learns every
+//! change's commit time, so a request lane's staleness and latency can be
+//! measured even when no counted stream runs.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -20,57 +20,42 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::protocol::{Protocol, lock};
+use crate::app::lane::{LaneKind, LaneMap};
 use crate::app::nodes;
+use crate::app::settings::PollSettings;
 use crate::app::staleness::ChangeTimes;
-use crate::event::{PollEvent, PollOutcome, PushEvent, PushKind};
+use crate::event::{LaneEvent, LaneUpdate};
 use crate::net::counting::Traffic;
-use crate::net::poll::PollSettings;
-use crate::net::{Nodes, Sink, poll, push};
+use crate::net::{LaneConfig, Nodes, Sink, run_lane};
 
-/// One poller's sink.
-struct PollClient {
-    id: usize,
-    protocol: Arc<Protocol>,
-}
-
-impl Sink<PollEvent> for PollClient {
-    fn deliver(&mut self, event: PollEvent) -> impl Future<Output = bool> + Send {
-        let p = &self.protocol;
-        match event.outcome {
-            PollOutcome::Fresh { revision, .. } => {
-                p.requests.fetch_add(1, Relaxed);
-                if let Some(from) = p.advance(self.id, revision) {
-                    lock(&p.deliveries).push((from, revision, event.at));
-                }
-            }
-            PollOutcome::NotModified { .. } => {
-                p.requests.fetch_add(1, Relaxed);
-                p.not_modified.fetch_add(1, Relaxed);
-            }
-            PollOutcome::Failed { error, .. } => p.failed(error),
-        }
-        std::future::ready(true)
-    }
-}
-
-/// One subscriber's sink.
-struct PushClient {
+/// One load client's sink, whichever its lane: the same rules as the panes.
+struct LaneClient {
     id: usize,
     protocol: Arc<Protocol>,
     connected_before: bool,
 }
 
-impl Sink<PushEvent> for PushClient {
-    fn deliver(&mut self, event: PushEvent) -> impl Future<Output = bool> + Send {
+impl Sink<LaneEvent> for LaneClient {
+    fn deliver(&mut self, event: LaneEvent) -> impl Future<Output = bool> + Send {
         let p = &self.protocol;
-        match event.kind {
-            PushKind::Connected { .. } => {
+        match event.update {
+            LaneUpdate::List { revision, .. } => {
+                p.requests.fetch_add(1, Relaxed);
+                if let Some(from) = p.advance(self.id, revision) {
+                    lock(&p.deliveries).push((from, revision, event.at));
+                }
+            }
+            LaneUpdate::NotModified { .. } => {
+                p.requests.fetch_add(1, Relaxed);
+                p.not_modified.fetch_add(1, Relaxed);
+            }
+            LaneUpdate::Connected { .. } => {
                 if self.connected_before {
                     p.reconnects.fetch_add(1, Relaxed);
                 }
                 self.connected_before = true;
             }
-            PushKind::Message(message) => {
+            LaneUpdate::Message(message) => {
                 p.messages.fetch_add(1, Relaxed);
                 match message {
                     ServerMessage::Snapshot { revision, .. } => {
@@ -85,7 +70,7 @@ impl Sink<PushEvent> for PushClient {
                     _ => {}
                 }
             }
-            PushKind::Disconnected { error, .. } => p.failed(error),
+            LaneUpdate::Failed { error, .. } => p.failed(error),
         }
         std::future::ready(true)
     }
@@ -97,13 +82,13 @@ struct Observer {
     ready: Arc<AtomicUsize>,
 }
 
-impl Sink<PushEvent> for Observer {
-    fn deliver(&mut self, event: PushEvent) -> impl Future<Output = bool> + Send {
-        match event.kind {
-            PushKind::Message(ServerMessage::Change(change)) => {
+impl Sink<LaneEvent> for Observer {
+    fn deliver(&mut self, event: LaneEvent) -> impl Future<Output = bool> + Send {
+        match event.update {
+            LaneUpdate::Message(ServerMessage::Change(change)) => {
                 lock(&self.times).insert_exact(change.revision, change.at);
             }
-            PushKind::Message(ServerMessage::Snapshot { .. }) => {
+            LaneUpdate::Message(ServerMessage::Snapshot { .. }) => {
                 self.ready.store(1, Relaxed);
             }
             _ => {}
@@ -117,19 +102,20 @@ const BATCH: usize = 500;
 /// How long one batch may take to connect.
 const BATCH_DEADLINE: Duration = Duration::from_secs(20);
 
-/// The running clients of both protocols; dropping it stops them.
+/// The running clients of every lane; dropping it stops them.
 pub struct Fleet {
     nodes: Nodes,
-    pub rest: Arc<Protocol>,
-    pub ws: Arc<Protocol>,
+    /// Each lane's shared counters, in lane order.
+    pub lanes: LaneMap<Arc<Protocol>>,
     pub times: Arc<Mutex<ChangeTimes>>,
     settings: watch::Sender<PollSettings>,
+    long_poll_wait: Duration,
     tasks: JoinSet<()>,
 }
 
 /// Why the clients could not all be started.
 #[derive(Debug, thiserror::Error)]
-#[error("only {ready} of {wanted} {what} connected within {waited:?}{}", last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
+#[error("only {ready} of {wanted} {what} clients connected within {waited:?}{}", last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
 pub struct RampError {
     pub what: &'static str,
     pub ready: usize,
@@ -142,17 +128,21 @@ impl Fleet {
     /// Starts the observer and the sampler; no counted client yet.
     pub async fn start(
         nodes: &Nodes,
-        pollers: usize,
-        subscribers: usize,
+        clients: &[(LaneKind, usize)],
         poll_settings: PollSettings,
+        long_poll_wait: Duration,
     ) -> Result<Self, RampError> {
         let (settings, _) = watch::channel(poll_settings);
+        let lanes = clients
+            .iter()
+            .map(|&(kind, n)| (kind, Arc::new(Protocol::new(n))))
+            .collect();
         let mut fleet = Self {
             nodes: nodes.clone(),
-            rest: Arc::new(Protocol::new(pollers)),
-            ws: Arc::new(Protocol::new(subscribers)),
+            lanes: LaneMap(lanes),
             times: Arc::new(Mutex::new(ChangeTimes::default())),
             settings,
+            long_poll_wait,
             tasks: JoinSet::new(),
         };
         let ready = Arc::new(AtomicUsize::new(0));
@@ -161,99 +151,115 @@ impl Fleet {
             ready: ready.clone(),
         };
         let uncounted = Arc::new(Traffic::default());
+        let config = fleet.config(0);
         fleet
             .tasks
-            .spawn(push::run(nodes.clone(), 0, uncounted, observer));
+            .spawn(run_lane(LaneKind::Ws, config, uncounted, observer));
         let deadline = Duration::from_secs(10);
         if !wait_for(|| ready.load(Relaxed) == 1, deadline).await {
             return Err(RampError {
-                what: "observer subscribers",
+                what: "observer",
                 ready: 0,
                 wanted: 1,
                 waited: deadline,
                 last_error: None,
             });
         }
-        fleet.tasks.spawn(sample(
-            [fleet.rest.clone(), fleet.ws.clone()],
-            fleet.times.clone(),
-        ));
+        let protocols = fleet.lanes.values().cloned().collect();
+        fleet.tasks.spawn(sample(protocols, fleet.times.clone()));
         Ok(fleet)
     }
 
-    /// Connects every subscriber, a batch at a time, waiting for each batch's snapshot.
-    pub async fn connect_subscribers(
+    fn config(&self, node: usize) -> LaneConfig {
+        LaneConfig {
+            nodes: self.nodes.clone(),
+            node,
+            poll: self.settings.subscribe(),
+            long_poll_wait: self.long_poll_wait,
+        }
+    }
+
+    fn spawn_client(
         &mut self,
+        kind: LaneKind,
+        protocol: &Arc<Protocol>,
+        id: usize,
+        delay: Duration,
+    ) {
+        let sink = LaneClient {
+            id,
+            protocol: protocol.clone(),
+            connected_before: false,
+        };
+        let config = self.config(nodes::for_client(id, self.nodes.len()));
+        let traffic = protocol.traffic.clone();
+        self.tasks.spawn(async move {
+            tokio::time::sleep(delay).await;
+            run_lane(kind, config, traffic, sink).await;
+        });
+    }
+
+    /// Connects every client of lane `kind`: pollers have their first polls
+    /// spread evenly over one interval (real pollers are not in step); the
+    /// other lanes connect a batch at a time, each waited for until it shows
+    /// its first revision.
+    pub async fn connect(
+        &mut self,
+        kind: LaneKind,
         progress: &dyn Fn(usize, usize),
     ) -> Result<(), RampError> {
-        let wanted = self.ws.clients();
+        let Some(protocol) = self
+            .lanes
+            .0
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, p)| p.clone())
+        else {
+            return Ok(());
+        };
+        let wanted = protocol.clients();
+        if kind == LaneKind::Poll {
+            let interval = self.settings.borrow().interval;
+            for id in 0..wanted {
+                let offset = interval.mul_f64(id as f64 / wanted as f64);
+                self.spawn_client(kind, &protocol, id, offset);
+            }
+            let deadline = interval + BATCH_DEADLINE + Duration::from_millis(wanted as u64 * 10);
+            return ramp_wait(&protocol, kind, wanted, deadline).await;
+        }
         for start in (0..wanted).step_by(BATCH) {
             let end = (start + BATCH).min(wanted);
             for id in start..end {
-                let sink = PushClient {
-                    id,
-                    protocol: self.ws.clone(),
-                    connected_before: false,
-                };
-                let traffic = self.ws.traffic.clone();
-                let node = nodes::for_client(id, self.nodes.len());
-                self.tasks
-                    .spawn(push::run(self.nodes.clone(), node, traffic, sink));
+                self.spawn_client(kind, &protocol, id, Duration::ZERO);
             }
-            self.ramp_wait(&self.ws, "subscribers", end, BATCH_DEADLINE)
-                .await?;
+            ramp_wait(&protocol, kind, end, BATCH_DEADLINE).await?;
             progress(end, wanted);
         }
         Ok(())
-    }
-
-    /// Starts every poller, their first polls spread evenly over one interval
-    /// (real pollers are not in step), and waits for each one's first answer.
-    pub async fn connect_pollers(&mut self) -> Result<(), RampError> {
-        let wanted = self.rest.clients();
-        let interval = self.settings.borrow().interval;
-        for id in 0..wanted {
-            let offset = interval.mul_f64(id as f64 / wanted as f64);
-            let sink = PollClient {
-                id,
-                protocol: self.rest.clone(),
-            };
-            let node = self.nodes.get(nodes::for_client(id, self.nodes.len()));
-            let (endpoints, settings) = (node.clone(), self.settings.subscribe());
-            let traffic = self.rest.traffic.clone();
-            self.tasks.spawn(async move {
-                tokio::time::sleep(offset).await;
-                poll::run(endpoints, settings, traffic, sink).await;
-            });
-        }
-        let deadline = interval + BATCH_DEADLINE + Duration::from_millis(wanted as u64 * 10);
-        self.ramp_wait(&self.rest, "pollers", wanted, deadline)
-            .await
-    }
-
-    async fn ramp_wait(
-        &self,
-        protocol: &Protocol,
-        what: &'static str,
-        wanted: usize,
-        deadline: Duration,
-    ) -> Result<(), RampError> {
-        if wait_for(|| protocol.ready.load(Relaxed) >= wanted, deadline).await {
-            return Ok(());
-        }
-        Err(RampError {
-            what,
-            ready: protocol.ready.load(Relaxed),
-            wanted,
-            waited: deadline,
-            last_error: lock(&protocol.last_error).clone(),
-        })
     }
 
     /// Stops every client and waits until they are gone.
     pub async fn stop(mut self) {
         self.tasks.shutdown().await;
     }
+}
+
+async fn ramp_wait(
+    protocol: &Protocol,
+    kind: LaneKind,
+    wanted: usize,
+    deadline: Duration,
+) -> Result<(), RampError> {
+    if wait_for(|| protocol.ready.load(Relaxed) >= wanted, deadline).await {
+        return Ok(());
+    }
+    Err(RampError {
+        what: kind.name(),
+        ready: protocol.ready.load(Relaxed),
+        wanted,
+        waited: deadline,
+        last_error: lock(&protocol.last_error).clone(),
+    })
 }
 
 /// Polls `done` every 20 ms until it holds or `within` passes.
@@ -271,7 +277,7 @@ async fn wait_for(done: impl Fn() -> bool, within: Duration) -> bool {
 /// How often every client's staleness is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
-async fn sample(protocols: [Arc<Protocol>; 2], times: Arc<Mutex<ChangeTimes>>) {
+async fn sample(protocols: Vec<Arc<Protocol>>, times: Arc<Mutex<ChangeTimes>>) {
     let mut interval = tokio::time::interval(SAMPLE_EVERY);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {

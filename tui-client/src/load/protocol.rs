@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use pollpush_shared::Revision;
 
+use crate::app::advance::Advance;
 use crate::app::staleness::{ChangeTimes, Staleness};
 use crate::net::counting::Traffic;
 
@@ -91,19 +92,21 @@ impl Protocol {
     /// Moves client `id` to `revision`, counting what it jumped over.
     /// Returns the revision it showed before, when it moved forward.
     pub(super) fn advance(&self, id: usize, revision: Revision) -> Option<Revision> {
-        let shown = self.shown[id].load(Relaxed);
-        if shown == NONE {
-            self.shown[id].store(revision, Relaxed);
-            self.ready.fetch_add(1, Relaxed);
-            return None;
+        let shown = Some(self.shown[id].load(Relaxed)).filter(|&s| s != NONE);
+        match Advance::of(shown, revision) {
+            Advance::Stale => None,
+            Advance::First => {
+                self.shown[id].store(revision, Relaxed);
+                self.ready.fetch_add(1, Relaxed);
+                None
+            }
+            Advance::Forward { from, missed } => {
+                self.shown[id].store(revision, Relaxed);
+                self.seen.fetch_add(1, Relaxed);
+                self.missed.fetch_add(missed, Relaxed);
+                Some(from)
+            }
         }
-        if revision <= shown {
-            return None;
-        }
-        self.shown[id].store(revision, Relaxed);
-        self.seen.fetch_add(1, Relaxed);
-        self.missed.fetch_add(revision - shown - 1, Relaxed);
-        Some(shown)
     }
 
     pub(super) fn failed(&self, error: String) {

@@ -1,4 +1,4 @@
-//! What one load run measured, per protocol, and its JSON and CSV forms.
+//! What one load run measured, per lane, and its JSON and CSV forms.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use super::protocol::{Protocol, lock};
 use super::server::{Cost, NodeSample};
+use crate::app::lane::LaneMap;
 use crate::app::staleness::Staleness;
-use crate::net::counting::TrafficTotals;
+use crate::event::TrafficTotals;
 
 /// Every run of one `pollpush load` invocation (one, or one per sweep point).
 #[derive(Debug, Clone, Serialize)]
@@ -17,10 +18,14 @@ pub struct LoadReport {
     pub runs: Vec<RunReport>,
 }
 
-/// One run: its settings, the server's cost, and what each protocol's clients saw.
+/// One run: its settings, the server's cost, and what each lane's clients saw.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub pollers: usize,
+    pub longpollers: usize,
+    /// SSE subscribers.
+    pub sse_subscribers: usize,
+    /// WebSocket subscribers.
     pub subscribers: usize,
     pub interval_ms: u64,
     pub simulate: f64,
@@ -28,14 +33,16 @@ pub struct RunReport {
     pub duration_s: f64,
     /// How long connecting every client took, before the window.
     pub ramp_s: f64,
+    /// What `Prefer: wait` asked, when long-pollers ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub long_poll_wait_s: Option<u64>,
     pub server: ServerCost,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rest: Option<ProtocolReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ws: Option<ProtocolReport>,
+    /// One section per lane that had clients: `rest`, `longpoll`, `sse`, `ws`.
+    #[serde(flatten)]
+    pub lanes: LaneMap<ProtocolReport>,
 }
 
-/// The server's own cost over the window (shared by both protocols when both run).
+/// The server's own cost over the window (shared by every lane that runs).
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerCost {
     pub measured: String,
@@ -65,7 +72,7 @@ pub struct NodeCost {
     pub ws_subscribers: u64,
 }
 
-/// What one protocol's clients saw over the window.
+/// What one lane's clients saw over the window.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProtocolReport {
     pub clients: usize,
@@ -157,7 +164,7 @@ impl NodeCost {
 }
 
 impl ProtocolReport {
-    /// Reads a protocol's counters at the end of a window of `seconds` whose
+    /// Reads a lane's counters at the end of a window of `seconds` whose
     /// traffic started at `base`. `polling` picks requests or messages.
     pub fn read(protocol: &Protocol, base: TrafficTotals, seconds: f64, polling: bool) -> Self {
         let traffic = protocol.traffic.totals().since(base);
@@ -195,7 +202,7 @@ fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
-/// The CSV columns: one row per run and protocol.
+/// The CSV columns: one row per run and lane.
 const CSV_HEADER: &str = "run,protocol,clients,interval_ms,simulate,duration_s,changes_server,\
 changes_seen,changes_missed,staleness_p50_ms,staleness_p90_ms,staleness_p99_ms,staleness_max_ms,\
 latency_p50_ms,latency_p90_ms,latency_p99_ms,latency_max_ms,requests,requests_per_s,not_modified,\
@@ -206,8 +213,8 @@ impl LoadReport {
     pub fn to_csv(&self) -> String {
         let mut out = format!("{CSV_HEADER}\n");
         for (index, run) in self.runs.iter().enumerate() {
-            for (name, p) in [("rest", &run.rest), ("ws", &run.ws)] {
-                let Some(p) = p else { continue };
+            for (kind, p) in &run.lanes.0 {
+                let name = kind.report_key();
                 let opt = |v: Option<String>| v.unwrap_or_default();
                 let s = &p.staleness_ms;
                 let l = &p.latency_ms;

@@ -4,18 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::event::TrafficTotals;
+
 /// Cumulative bytes through every connection one producer opened.
 #[derive(Debug, Default)]
 pub struct Traffic {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
-}
-
-/// A copy of [`Traffic`] at one moment, carried inside events.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TrafficTotals {
-    pub bytes_in: u64,
-    pub bytes_out: u64,
 }
 
 impl Traffic {
@@ -24,20 +19,6 @@ impl Traffic {
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
         }
-    }
-}
-
-impl TrafficTotals {
-    /// What was added since `base` (saturating, so a reset never underflows).
-    pub fn since(self, base: TrafficTotals) -> TrafficTotals {
-        TrafficTotals {
-            bytes_in: self.bytes_in.saturating_sub(base.bytes_in),
-            bytes_out: self.bytes_out.saturating_sub(base.bytes_out),
-        }
-    }
-
-    pub fn total(self) -> u64 {
-        self.bytes_in + self.bytes_out
     }
 }
 

@@ -1,47 +1,24 @@
-//! The poller: `GET /species` on a timer, over one keep-alive HTTP/1.1
-//! connection whose socket counts every byte (headers included).
-//!
-//! hyper's connection API is used rather than reqwest because a reqwest
-//! connector layer cannot wrap its connection type, so it cannot count bytes.
+//! The poll lane: `GET /species` on a timer, over one keep-alive HTTP/1.1
+//! connection whose socket counts every byte. [`Lister`] is the request both
+//! request lanes send; the long-poll lane only adds `Prefer: wait`.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use pollpush_shared::{Revision, Species};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::counting::{CountingStream, Traffic};
+use super::counting::Traffic;
+use super::http::{self, header, parse_http_date};
 use super::{Backoff, Endpoints, NetError, Sink};
-use crate::event::{PollEvent, PollOutcome};
-
-/// What the poller does; changed live by the keys `+ - p e`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PollSettings {
-    pub interval: Duration,
-    pub paused: bool,
-    /// Send `If-None-Match` with the last ETag, so unchanged lists cost a `304`.
-    pub etag: bool,
-}
-
-impl Default for PollSettings {
-    fn default() -> Self {
-        Self {
-            interval: Duration::from_secs(1),
-            paused: false,
-            etag: true,
-        }
-    }
-}
+use crate::app::lane::LaneKind;
+use crate::app::settings::PollSettings;
+use crate::event::{LaneEvent, LaneUpdate};
 
 /// Longest a request may take before it counts as failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Polls until the sink refuses an event or the settings sender is gone.
 /// `traffic` counts this poller's bytes; pollers may share one.
@@ -49,14 +26,9 @@ pub async fn run(
     endpoints: Endpoints,
     mut settings: watch::Receiver<PollSettings>,
     traffic: Arc<Traffic>,
-    mut sink: impl Sink<PollEvent>,
+    mut sink: impl Sink<LaneEvent>,
 ) {
-    let mut poller = Poller {
-        endpoints,
-        traffic: traffic.clone(),
-        connection: None,
-        etag: None,
-    };
+    let mut lister = Lister::new(endpoints, traffic.clone());
     let mut backoff = Backoff::default();
     loop {
         let current = *settings.borrow_and_update();
@@ -67,26 +39,14 @@ pub async fn run(
             continue;
         }
         let started = Instant::now();
-        let result = tokio::time::timeout(REQUEST_TIMEOUT, poller.poll(current.etag)).await;
-        let at = pollpush_shared::time::now();
-        let outcome = match result {
-            Ok(Ok(outcome)) => {
-                backoff.reset();
-                outcome
-            }
-            Ok(Err(error)) => poller.failed(error.to_string(), &mut backoff),
-            Err(_) => poller.failed(NetError::Timeout(REQUEST_TIMEOUT).to_string(), &mut backoff),
-        };
-        let next = match &outcome {
-            PollOutcome::Failed { retry_in, .. } => Instant::now() + *retry_in,
+        let update = lister
+            .fetch(current.etag, None, REQUEST_TIMEOUT, &mut backoff)
+            .await;
+        let next = match &update {
+            LaneUpdate::Failed { retry_in, .. } => Instant::now() + *retry_in,
             _ => started + current.interval,
         };
-        let event = PollEvent {
-            at,
-            traffic: traffic.totals(),
-            outcome,
-        };
-        if !sink.deliver(event).await {
+        if !sink.deliver(lister.event(LaneKind::Poll, update)).await {
             return;
         }
         if !wait_until(next, started, &mut settings).await {
@@ -119,70 +79,104 @@ async fn wait_until(
     }
 }
 
-/// One poller's connection and ETag.
-struct Poller {
+/// `GET /species` over one kept-alive connection, remembering the last ETag.
+pub(super) struct Lister {
     endpoints: Endpoints,
     traffic: Arc<Traffic>,
     connection: Option<SendRequest<String>>,
     etag: Option<String>,
 }
 
-impl Poller {
-    fn failed(&mut self, error: String, backoff: &mut Backoff) -> PollOutcome {
+impl Lister {
+    pub(super) fn new(endpoints: Endpoints, traffic: Arc<Traffic>) -> Self {
+        Self {
+            endpoints,
+            traffic,
+            connection: None,
+            etag: None,
+        }
+    }
+
+    /// The event of lane `lane` carrying `update` and the traffic so far.
+    pub(super) fn event(&self, lane: LaneKind, update: LaneUpdate) -> LaneEvent {
+        LaneEvent {
+            lane,
+            at: pollpush_shared::time::now(),
+            traffic: self.traffic.totals(),
+            update,
+        }
+    }
+
+    /// One request, failed after `timeout`; a failure drops the connection and
+    /// says when to retry.
+    pub(super) async fn fetch(
+        &mut self,
+        use_etag: bool,
+        wait: Option<Duration>,
+        timeout: Duration,
+        backoff: &mut Backoff,
+    ) -> LaneUpdate {
+        let error = match tokio::time::timeout(timeout, self.get(use_etag, wait)).await {
+            Ok(Ok(update)) => {
+                backoff.reset();
+                return update;
+            }
+            Ok(Err(error)) => error,
+            Err(_) => NetError::Timeout(timeout),
+        };
         self.connection = None;
-        PollOutcome::Failed {
-            error,
+        LaneUpdate::Failed {
+            error: error.to_string(),
             retry_in: backoff.next_delay(),
+            next_node: None,
         }
     }
 
     async fn connection(&mut self) -> Result<&mut SendRequest<String>, NetError> {
         if self.connection.as_ref().is_none_or(SendRequest::is_closed) {
-            let tcp = TcpStream::connect(&self.endpoints.authority).await?;
-            tcp.set_nodelay(true)?;
-            let io = TokioIo::new(CountingStream::new(tcp, self.traffic.clone()));
-            let (sender, connection) = hyper::client::conn::http1::handshake(io).await?;
-            tokio::spawn(async move {
-                // Ends when the server closes the connection; the next poll reconnects.
-                let _ = connection.await;
-            });
-            self.connection = Some(sender);
+            self.connection = Some(http::connect(&self.endpoints, self.traffic.clone()).await?);
         }
         self.connection
             .as_mut()
             .ok_or_else(|| NetError::Unexpected("no connection".into()))
     }
 
-    async fn poll(&mut self, use_etag: bool) -> Result<PollOutcome, NetError> {
-        let mut request = http::Request::get(format!("{}/species", self.endpoints.http))
-            .header(http::header::HOST, &self.endpoints.authority)
-            .header(http::header::ACCEPT, "application/json");
+    async fn get(
+        &mut self,
+        use_etag: bool,
+        wait: Option<Duration>,
+    ) -> Result<LaneUpdate, NetError> {
+        let mut headers = vec![(::http::header::ACCEPT, "application/json".to_owned())];
         if let (true, Some(etag)) = (use_etag, &self.etag) {
-            request = request.header(http::header::IF_NONE_MATCH, etag);
+            headers.push((::http::header::IF_NONE_MATCH, etag.clone()));
         }
-        let request = request
-            .body(String::new())
-            .map_err(|e| NetError::Unexpected(e.to_string()))?;
+        if let Some(wait) = wait {
+            headers.push((
+                ::http::HeaderName::from_static("prefer"),
+                format!("wait={}", wait.as_secs()),
+            ));
+        }
+        let request = http::get(&self.endpoints, "/species", &headers)?;
         let sender = self.connection().await?;
         sender.ready().await?;
         let response = sender.send_request(request).await?;
         let (parts, body) = response.into_parts();
-        let body = read_body(body).await?;
+        let body = http::read_body(body).await?;
         let revision =
             header(&parts.headers, "x-revision").and_then(|v| v.parse::<Revision>().ok());
         let server_date = header(&parts.headers, "date").and_then(parse_http_date);
         match parts.status {
-            http::StatusCode::NOT_MODIFIED => Ok(PollOutcome::NotModified {
+            ::http::StatusCode::NOT_MODIFIED => Ok(LaneUpdate::NotModified {
                 revision,
                 server_date,
             }),
-            http::StatusCode::OK => {
+            ::http::StatusCode::OK => {
                 let species: Vec<Species> = serde_json::from_slice(&body)?;
                 let revision =
                     revision.ok_or_else(|| NetError::Unexpected("no X-Revision header".into()))?;
                 let etag = header(&parts.headers, "etag").map(str::to_owned);
                 self.etag.clone_from(&etag);
-                Ok(PollOutcome::Fresh {
+                Ok(LaneUpdate::List {
                     revision,
                     etag,
                     species,
@@ -191,41 +185,5 @@ impl Poller {
             }
             status => Err(NetError::Unexpected(format!("HTTP {status}"))),
         }
-    }
-}
-
-fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Parses an HTTP `Date` (IMF-fixdate, e.g. `Wed, 25 Nov 2026 10:00:00 GMT`).
-pub fn parse_http_date(value: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc2822(value)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-async fn read_body(mut body: Incoming) -> Result<Vec<u8>, hyper::Error> {
-    let mut bytes = Vec::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        if let Ok(data) = frame?.into_data() {
-            bytes.extend_from_slice(&data);
-        }
-    }
-    Ok(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http_dates_parse() {
-        let at = parse_http_date("Wed, 25 Nov 2026 10:00:00 GMT").expect("valid date");
-        assert_eq!(
-            pollpush_shared::time::format(&at),
-            "2026-11-25T10:00:00.000000Z"
-        );
-        assert!(parse_http_date("yesterday").is_none());
     }
 }

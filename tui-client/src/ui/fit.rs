@@ -28,6 +28,11 @@ impl Fit {
         self
     }
 
+    /// Columns still free.
+    pub fn left(&self) -> usize {
+        self.left
+    }
+
     /// Adds a part that must show, fitting or not.
     pub fn push(&mut self, span: Span<'static>) {
         self.left = self.left.saturating_sub(span.width());

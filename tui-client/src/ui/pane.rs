@@ -1,5 +1,5 @@
 //! One pane: title and link state, the numbers to compare, a byte-rate
-//! sparkline and the species table. The same widget draws both panes.
+//! sparkline and the species table. The same widget draws every lane's pane.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -16,7 +16,8 @@ use super::Theme;
 use super::fit::Fit;
 use super::format::{bytes, duration, interval};
 use crate::app::App;
-use crate::app::pane::{HIGHLIGHT, Link, PaneKind, PaneState, Row, Trend};
+use crate::app::lane::{Exchange, LaneKind};
+use crate::app::pane::{HIGHLIGHT, Link, PaneState, Row, Trend};
 
 /// Picks one per-second series out of a pane's trend.
 type Series = fn(&Trend) -> &VecDeque<u64>;
@@ -45,7 +46,7 @@ impl<'a> PaneView<'a> {
             .map(|node| format!(" · {node}"))
             .unwrap_or_default();
         let text = match self.pane.kind {
-            PaneKind::Poll => {
+            LaneKind::Poll => {
                 let s = self.app.poll_settings;
                 let etag = if s.etag { "ETag" } else { "no ETag" };
                 let every = match width {
@@ -56,34 +57,42 @@ impl<'a> PaneView<'a> {
                 };
                 format!(" REST · {every}{} · {etag}{node} ", interval(s.interval))
             }
-            PaneKind::Push => format!(" WebSocket · push{node} "),
+            LaneKind::LongPoll => format!(" REST · long-poll{node} "),
+            LaneKind::Sse => format!(" SSE · push{node} "),
+            LaneKind::Ws => format!(" WebSocket · push{node} "),
         };
         Line::styled(text, self.theme.title())
     }
 
     fn link(&self) -> Line<'static> {
-        let theme = self.theme;
-        let paused = self.pane.kind == PaneKind::Poll && self.app.poll_settings.paused;
-        // Of a cluster, where a lost connection goes next, when that is another node.
-        let moving = match (&self.pane.next_node, &self.pane.node) {
-            (Some(next), current) if self.app.clustered() && current.as_ref() != Some(next) => {
-                format!(" → {next}")
-            }
-            _ => String::new(),
-        };
-        let (text, style) = match &self.pane.link {
-            _ if paused => ("‖ paused".to_owned(), theme.warn()),
-            Link::Connecting => ("○ connecting".to_owned(), theme.warn()),
-            Link::Live => ("● live".to_owned(), theme.good()),
-            Link::Retrying { retry_at, .. } => {
-                let ms = (*retry_at - self.app.now).num_milliseconds().max(0);
-                let secs = (ms + 999) / 1000;
-                (format!("✖ retrying{moving} in {secs}s"), theme.bad())
-            }
-        };
+        let (text, style) = link(self.app, self.pane, self.theme);
         Line::styled(format!(" {text} "), style).right_aligned()
     }
+}
 
+/// The lane's connection as a symbol and words, and their style.
+pub fn link(app: &App, pane: &PaneState, theme: Theme) -> (String, Style) {
+    let paused = pane.kind == LaneKind::Poll && app.poll_settings.paused;
+    // Of a cluster, where a lost connection goes next, when that is another node.
+    let moving = match (&pane.next_node, &pane.node) {
+        (Some(next), current) if app.clustered() && current.as_ref() != Some(next) => {
+            format!(" → {next}")
+        }
+        _ => String::new(),
+    };
+    match &pane.link {
+        _ if paused => ("‖ paused".to_owned(), theme.warn()),
+        Link::Connecting => ("○ connecting".to_owned(), theme.warn()),
+        Link::Live => ("● live".to_owned(), theme.good()),
+        Link::Retrying { retry_at, .. } => {
+            let ms = (*retry_at - app.now).num_milliseconds().max(0);
+            let secs = (ms + 999) / 1000;
+            (format!("✖ retrying{moving} in {secs}s"), theme.bad())
+        }
+    }
+}
+
+impl PaneView<'_> {
     fn revision_line(&self, width: u16) -> Line<'static> {
         let p = self.pane;
         let c = &p.counters;
@@ -109,7 +118,7 @@ impl<'a> PaneView<'a> {
             self.theme.good()
         };
         line.push(Span::styled(c.missed.to_string(), missed_style));
-        if p.kind == PaneKind::Push {
+        if p.kind.streaming() {
             // Failovers first: of a cluster, they are the number to watch.
             if self.app.clustered() {
                 line.try_push(&[format!(" · failovers {}", c.failovers)]);
@@ -147,9 +156,9 @@ impl<'a> PaneView<'a> {
     fn traffic_line(&self) -> Line<'static> {
         let c = &self.pane.counters;
         let t = self.pane.traffic();
-        let count = match self.pane.kind {
-            PaneKind::Poll => format!("{} req ({}×304)", c.requests, c.not_modified),
-            PaneKind::Push => format!("{} msgs", c.messages),
+        let count = match self.pane.kind.exchange() {
+            Exchange::Requests => format!("{} req ({}×304)", c.requests, c.not_modified),
+            Exchange::Messages => format!("{} msgs", c.messages),
         };
         let per_change = self
             .pane
@@ -176,7 +185,7 @@ impl<'a> PaneView<'a> {
         }
     }
 
-    /// Draws the last `area.width` values on the same scale as the other pane's.
+    /// Draws the last `area.width` values on the same scale as the other panes'.
     fn sparkline(&self, pick: Series, area: Rect, buf: &mut Buffer) {
         let width = usize::from(area.width);
         let recent = |trend: &Trend| -> Vec<u64> {
@@ -186,8 +195,14 @@ impl<'a> PaneView<'a> {
                 .copied()
                 .collect()
         };
-        let both = [recent(&self.app.poll.trend), recent(&self.app.push.trend)];
-        let max = both.iter().flatten().copied().max().unwrap_or(0).max(1);
+        let max = self
+            .app
+            .lanes
+            .iter()
+            .flat_map(|p| recent(&p.trend))
+            .max()
+            .unwrap_or(0)
+            .max(1);
         // Any traffic at all shows as at least the lowest bar, even next to a
         // pane a hundred times busier.
         let lowest = max.div_ceil(8 * u64::from(area.height.max(1)));
@@ -201,7 +216,7 @@ impl<'a> PaneView<'a> {
             .data(&mine)
             .direction(RenderDirection::RightToLeft)
             .max(max)
-            .style(self.theme.sparkline(self.pane.kind == PaneKind::Push))
+            .style(self.theme.lane(self.pane.kind))
             .render(area, buf);
     }
 
@@ -265,10 +280,13 @@ impl<'a> PaneView<'a> {
         (recent, rows.len() - keep)
     }
 
-    fn render_table(&self, area: Rect, buf: &mut Buffer) {
+    /// The species table, alone (the scoreboard shows the freshest lane's).
+    pub fn render_table(&self, area: Rect, buf: &mut Buffer) {
         let (rows, hidden) = self.visible_rows(usize::from(area.height.saturating_sub(1)));
-        // Measured over both panes, so their columns line up.
-        let name_width = [&self.app.poll, &self.app.push]
+        // Measured over every pane, so their columns line up.
+        let name_width = self
+            .app
+            .lanes
             .iter()
             .flat_map(|pane| pane.rows.values())
             .map(|r| r.species.name.chars().count())

@@ -10,10 +10,11 @@ use ratatui::backend::TestBackend;
 
 use super::{Screen, Theme};
 use crate::app::fixtures::{species, stats, stats_from, t};
-use crate::app::{App, Mode};
-use crate::event::{Event, PollEvent, PollOutcome, PushEvent, PushKind};
-use crate::net::counting::TrafficTotals;
-use crate::net::poll::PollSettings;
+use crate::app::lane::LaneKind;
+use crate::app::settings::PollSettings;
+use crate::app::{App, Mode, View};
+use crate::event::TrafficTotals;
+use crate::event::{Event, LaneEvent, LaneUpdate};
 
 fn traffic(bytes_in: u64, bytes_out: u64) -> TrafficTotals {
     TrafficTotals {
@@ -22,20 +23,22 @@ fn traffic(bytes_in: u64, bytes_out: u64) -> TrafficTotals {
     }
 }
 
-fn poll(at_ms: i64, bytes: u64, outcome: PollOutcome) -> Event {
-    Event::Poll(PollEvent {
+fn on(lane: LaneKind, at_ms: i64, traffic: TrafficTotals, update: LaneUpdate) -> Event {
+    Event::Lane(LaneEvent {
+        lane,
         at: t(at_ms),
-        traffic: traffic(bytes, bytes / 4),
-        outcome,
+        traffic,
+        update,
     })
 }
 
+fn poll(at_ms: i64, bytes: u64, update: LaneUpdate) -> Event {
+    on(LaneKind::Poll, at_ms, traffic(bytes, bytes / 4), update)
+}
+
 fn push(at_ms: i64, bytes: u64, message: ServerMessage) -> Event {
-    Event::Push(PushEvent {
-        at: t(at_ms),
-        traffic: traffic(bytes, 120),
-        kind: PushKind::Message(message),
-    })
+    let update = LaneUpdate::Message(message);
+    on(LaneKind::Ws, at_ms, traffic(bytes, 120), update)
 }
 
 /// Ten seconds of a demo: 6 species, one change every 500 ms, a 1 s poll.
@@ -51,30 +54,33 @@ fn demo() -> App {
 /// The demo's timeline on `app`, the push lane connected to `push_node`.
 fn demo_on(mut app: App, push_node: &str) -> App {
     let mut list: Vec<Species> = (1..=6).map(|id| species(id, id * 3, 0)).collect();
-    app.update(Event::Push(PushEvent {
-        at: t(0),
-        traffic: traffic(200, 120),
-        kind: PushKind::Connected {
-            resume_from: None,
-            node: push_node.into(),
-        },
-    }));
-    app.update(push(
-        1,
-        900,
-        ServerMessage::Snapshot {
-            room: "species".into(),
-            revision: 10,
-            species: list.clone(),
-        },
-    ));
-    let fresh = |revision, species: &Vec<Species>| PollOutcome::Fresh {
+    let connected = LaneUpdate::Connected {
+        resume_from: None,
+        node: push_node.into(),
+    };
+    app.update(on(LaneKind::Sse, 0, traffic(250, 150), connected.clone()));
+    app.update(on(LaneKind::Ws, 0, traffic(200, 120), connected));
+    let snapshot = ServerMessage::Snapshot {
+        room: "species".into(),
+        revision: 10,
+        species: list.clone(),
+    };
+    let sse = LaneUpdate::Message(snapshot.clone());
+    app.update(on(LaneKind::Sse, 2, traffic(1_000, 150), sse));
+    app.update(push(1, 900, snapshot));
+    let fresh = |revision, species: &Vec<Species>| LaneUpdate::List {
         revision,
         etag: Some(format!("\"{revision}\"")),
         species: species.clone(),
         server_date: None,
     };
     app.update(poll(2, 1_100, fresh(10, &list)));
+    app.update(on(
+        LaneKind::LongPoll,
+        3,
+        traffic(1_300, 260),
+        fresh(10, &list),
+    ));
     let mut revision = 10;
     let mut push_bytes = 900;
     for step in 1..=19_i64 {
@@ -83,17 +89,32 @@ fn demo_on(mut app: App, push_node: &str) -> App {
         let id = (step as u64 % 6) + 1;
         list[id as usize - 1] = species(id, 3 * id + step as u64, at);
         push_bytes += 160;
-        app.update(push(
-            at + 1,
-            push_bytes,
-            ServerMessage::Change(Change {
-                room: "species".into(),
-                revision,
-                op: ChangeOp::Updated,
-                species: list[id as usize - 1].clone(),
-                at: t(at),
-            }),
+        let change = ServerMessage::Change(Change {
+            room: "species".into(),
+            revision,
+            op: ChangeOp::Updated,
+            species: list[id as usize - 1].clone(),
+            at: t(at),
+        });
+        // The SSE lane gets the same messages, a little later and a little bigger.
+        let sse = LaneUpdate::Message(change.clone());
+        app.update(on(
+            LaneKind::Sse,
+            at + 3,
+            traffic(push_bytes + 200, 150),
+            sse,
         ));
+        app.update(push(at + 1, push_bytes, change));
+        if step % 3 == 0 {
+            let bytes = 1_300 * (step as u64 + 2);
+            let list = fresh(revision, &list);
+            app.update(on(
+                LaneKind::LongPoll,
+                at + 5,
+                traffic(bytes, bytes / 5),
+                list,
+            ));
+        }
         if step % 2 == 0 {
             app.update(Event::Tick { at: t(at + 100) });
         }
@@ -108,7 +129,7 @@ fn demo_on(mut app: App, push_node: &str) -> App {
     app.update(poll(
         9_600,
         25_000,
-        PollOutcome::NotModified {
+        LaneUpdate::NotModified {
             revision: Some(29),
             server_date: None,
         },
@@ -148,6 +169,44 @@ fn render_for(app: &App, server: &str, width: u16, height: u16) -> String {
     terminal.backend().to_string()
 }
 
+/// The demo with all four lanes.
+fn four_lanes() -> App {
+    let app = App::new(
+        Mode::Embedded { simulate: 2.0 },
+        PollSettings::default(),
+        t(0),
+    )
+    .with_lanes(&LaneKind::ALL);
+    demo_on(app, "127.0.0.1:40123")
+}
+
+#[test]
+fn four_lanes_in_a_grid_at_160x40() {
+    assert_snapshot!(render(&four_lanes(), 160, 40));
+}
+
+#[test]
+fn four_lanes_as_a_scoreboard_at_80x24() {
+    assert_snapshot!(render(&four_lanes(), 80, 24));
+}
+
+#[test]
+fn the_view_key_forces_a_scoreboard_or_panes() {
+    let mut app = four_lanes();
+    app.view = View::Panes;
+    let panes = render(&app, 100, 30);
+    assert!(
+        panes.contains("SSE · push") && !panes.contains(" lanes "),
+        "{panes}"
+    );
+    app.view = View::Scoreboard;
+    let board = render(&app, 200, 50);
+    assert!(
+        board.contains(" lanes ") && board.contains("long-poll"),
+        "{board}"
+    );
+}
+
 #[test]
 fn stacked_at_80x24() {
     assert_snapshot!(render(&demo(), 80, 24));
@@ -173,15 +232,16 @@ fn help_overlay() {
 #[test]
 fn retrying_pane_shows_the_error_and_countdown() {
     let mut app = demo();
-    app.update(Event::Push(PushEvent {
-        at: t(10_000),
-        traffic: traffic(4_000, 120),
-        kind: PushKind::Disconnected {
+    app.update(on(
+        LaneKind::Ws,
+        10_000,
+        traffic(4_000, 120),
+        LaneUpdate::Failed {
             error: "closed by the server (1001 going away)".into(),
             retry_in: Duration::from_millis(2_400),
-            next_node: "127.0.0.1:40123".into(),
+            next_node: Some("127.0.0.1:40123".into()),
         },
-    }));
+    ));
     app.update(Event::Tick { at: t(10_100) });
     assert_snapshot!(render(&app, 120, 30));
 }
@@ -195,23 +255,21 @@ fn cluster() -> App {
     let nodes = vec!["127.0.0.1:5101".to_owned(), "127.0.0.1:5102".to_owned()];
     let app = App::new(Mode::Remote, PollSettings::default(), t(0)).with_nodes(nodes);
     let mut app = demo_on(app, "127.0.0.1:5102");
-    app.update(Event::Push(PushEvent {
-        at: t(9_960),
-        traffic: traffic(4_000, 120),
-        kind: PushKind::Disconnected {
+    app.update(on(
+        LaneKind::Ws,
+        9_960,
+        traffic(4_000, 120),
+        LaneUpdate::Failed {
             error: "closed by the server (1001 going away)".into(),
             retry_in: Duration::from_millis(250),
-            next_node: "127.0.0.1:5101".into(),
+            next_node: Some("127.0.0.1:5101".into()),
         },
-    }));
-    app.update(Event::Push(PushEvent {
-        at: t(9_980),
-        traffic: traffic(4_200, 240),
-        kind: PushKind::Connected {
-            resume_from: Some(29),
-            node: "127.0.0.1:5101".into(),
-        },
-    }));
+    ));
+    let connected = LaneUpdate::Connected {
+        resume_from: Some(29),
+        node: "127.0.0.1:5101".into(),
+    };
+    app.update(on(LaneKind::Ws, 9_980, traffic(4_200, 240), connected));
     for (at, cpu) in [(9_000, 0.40), (9_990, 0.43)] {
         app.update(stats_from(
             "127.0.0.1:5101",
@@ -249,15 +307,16 @@ fn a_cluster_side_by_side_at_100x30() {
 #[test]
 fn a_push_lane_moving_to_another_node_says_where() {
     let mut app = cluster();
-    app.update(Event::Push(PushEvent {
-        at: t(10_000),
-        traffic: traffic(4_300, 240),
-        kind: PushKind::Disconnected {
+    app.update(on(
+        LaneKind::Ws,
+        10_000,
+        traffic(4_300, 240),
+        LaneUpdate::Failed {
             error: "Connection refused".into(),
             retry_in: Duration::from_millis(1_500),
-            next_node: "127.0.0.1:5102".into(),
+            next_node: Some("127.0.0.1:5102".into()),
         },
-    }));
+    ));
     let screen = render(&app, 100, 30);
     assert!(
         screen.contains("✖ retrying → 127.0.0.1:5102 in 2s"),

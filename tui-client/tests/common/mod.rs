@@ -5,9 +5,10 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use pollpush_client::app::lane::{LaneKind, Lanes};
+use pollpush_client::app::settings::PollSettings;
 use pollpush_client::app::{App, Effect};
 use pollpush_client::event::Event;
-use pollpush_client::net::poll::PollSettings;
 use pollpush_client::net::{Cadence, Producers};
 use pollpush_client::target::Target;
 use tokio::sync::mpsc;
@@ -23,6 +24,11 @@ pub struct Client {
 impl Client {
     /// The TUI's producers and state against `target`, polling every `interval`.
     pub fn start(target: &Target, interval: Duration) -> Self {
+        Self::start_lanes(target, interval, &Lanes::default())
+    }
+
+    /// [`Client::start`] with these lanes.
+    pub fn start_lanes(target: &Target, interval: Duration, lanes: &Lanes) -> Self {
         let settings = PollSettings {
             interval,
             ..PollSettings::default()
@@ -32,8 +38,9 @@ impl Client {
             tick: Duration::from_millis(50),
             stats: Duration::from_millis(200),
         };
-        let producers = Producers::spawn(&target.nodes, settings, cadence, &events);
+        let producers = Producers::spawn(&target.nodes, lanes, settings, cadence, &events);
         let app = App::new(target.mode, settings, pollpush_shared::time::now())
+            .with_lanes(&lanes.kinds)
             .with_nodes(target.nodes.labels());
         Self {
             app,
@@ -50,13 +57,49 @@ impl Client {
                 .await
                 .unwrap_or_else(|_| {
                     panic!(
-                        "timed out waiting for {what}: poll {:#?} push {:#?} on {:?}",
-                        self.app.poll.counters, self.app.push.counters, self.app.push.node
+                        "timed out waiting for {what}: {:#?}",
+                        self.app
+                            .lanes
+                            .iter()
+                            .map(|p| (p.kind, p.counters, &p.node, &p.link))
+                            .collect::<Vec<_>>()
                     )
                 })
                 .expect("producers stopped");
             assert_ne!(self.app.update(event), Some(Effect::Quit));
         }
+    }
+}
+
+/// A node on a free loopback port, its simulator making `simulate` changes per second.
+pub async fn node(simulate: f64, seed: u64) -> pollpush_server::Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let config = pollpush_server::Config {
+        simulate,
+        seed: Some(seed),
+        ..pollpush_server::Config::default()
+    };
+    pollpush_server::Server::start(listener, config)
+        .await
+        .expect("a node")
+}
+
+impl Client {
+    /// After its node went away: waits until streaming lane `kind` is on
+    /// `node`, checks that was one failover, and that changes flow again.
+    pub async fn fails_over_to(&mut self, kind: LaneKind, node: &str, within: Duration) {
+        self.until("a failover", within, |app| {
+            app[kind].node.as_deref() == Some(node)
+        })
+        .await;
+        let after = self.app[kind].counters;
+        assert_eq!((after.failovers, after.reconnects), (1, 1), "{kind:?}");
+        self.until("changes after the failover", within, |app| {
+            app[kind].counters.seen >= after.seen + 3
+        })
+        .await;
     }
 }
 

@@ -1,5 +1,5 @@
 //! The sweep chart: server CPU, bytes per second and p99 staleness against the
-//! number of clients, REST polling and WebSocket push as two lines each.
+//! number of clients, a line per lane.
 //!
 //! SVG only: plotters writes SVG text as `<text>` elements, so no font is
 //! needed; PNG text would need a TTF shipped in the repository.
@@ -13,11 +13,19 @@ use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use crate::app::lane::LaneKind;
 use crate::load::Settings;
 use crate::load::report::{ProtocolReport, RunReport};
 
-const REST_COLOR: RGBColor = RGBColor(214, 39, 40);
-const WS_COLOR: RGBColor = RGBColor(31, 119, 180);
+/// Each lane's line colour.
+fn color(kind: LaneKind) -> RGBColor {
+    match kind {
+        LaneKind::Poll => RGBColor(214, 39, 40),
+        LaneKind::LongPoll => RGBColor(255, 127, 14),
+        LaneKind::Sse => RGBColor(44, 160, 44),
+        LaneKind::Ws => RGBColor(31, 119, 180),
+    }
+}
 
 /// Refuses, before any run, a chart path that could not be written.
 pub fn check_path(path: &Path) -> anyhow::Result<()> {
@@ -67,23 +75,31 @@ const STALENESS: Metric = Metric {
     value: |_, p| p.staleness_ms.p99,
 };
 
-/// `(clients, value)` for each protocol, in client order.
-type Lines = [Vec<(f64, f64)>; 2];
+/// `(clients, value)` for each lane, in client order.
+type Lines = Vec<(LaneKind, Vec<(f64, f64)>)>;
 
 fn lines(runs: &[RunReport], metric: &Metric) -> Lines {
-    let mut rest = Vec::new();
-    let mut ws = Vec::new();
+    let mut lines: Lines = Vec::new();
     for run in runs {
-        if let Some(p) = &run.rest {
-            rest.push((p.clients as f64, (metric.value)(run, p)));
-        }
-        if let Some(p) = &run.ws {
-            ws.push((p.clients as f64, (metric.value)(run, p)));
+        for (kind, p) in &run.lanes.0 {
+            let point = (p.clients as f64, (metric.value)(run, p));
+            match lines.iter_mut().find(|(k, _)| k == kind) {
+                Some((_, points)) => points.push(point),
+                None => lines.push((*kind, vec![point])),
+            }
         }
     }
-    rest.sort_by(|a, b| a.0.total_cmp(&b.0));
-    ws.sort_by(|a, b| a.0.total_cmp(&b.0));
-    [rest, ws]
+    lines.sort_by_key(|(kind, _)| *kind);
+    for (_, points) in &mut lines {
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    lines
+}
+
+/// Every value of every line.
+fn values(data: &Lines) -> impl Iterator<Item = f64> + '_ {
+    data.iter()
+        .flat_map(|(_, points)| points.iter().map(|p| p.1))
 }
 
 /// Draws the sweep's three panels side by side into an SVG file.
@@ -91,7 +107,7 @@ pub fn draw(path: &Path, runs: &[RunReport], settings: &Settings<'_>) -> anyhow:
     let root = SVGBackend::new(path, (1500, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let title = format!(
-        "pollpush load: each protocol alone, poll every {}, {} changes/s, {} per point",
+        "pollpush load: each lane alone, poll every {}, {} changes/s, {} per point",
         humantime::format_duration(settings.connect.interval),
         settings.connect.simulate,
         humantime::format_duration(settings.load.duration),
@@ -104,9 +120,9 @@ pub fn draw(path: &Path, runs: &[RunReport], settings: &Settings<'_>) -> anyhow:
     let x = || -> LogCoord<f64> { (min_x..max_x).log_scale().into() };
     for (panel, metric) in panels.iter().zip([&CPU, &BYTES, &STALENESS]) {
         let data = lines(runs, metric);
-        let top = data.iter().flatten().map(|p| p.1).fold(0.0, f64::max);
+        let top = values(&data).fold(0.0, f64::max);
         if std::ptr::eq(metric, &BYTES) {
-            let low = data.iter().flatten().map(|p| p.1).fold(top, f64::min);
+            let low = values(&data).fold(top, f64::min);
             let y: LogCoord<f64> = ((low / 2.0).max(1.0)..(top * 2.0).max(10.0))
                 .log_scale()
                 .into();
@@ -122,12 +138,9 @@ pub fn draw(path: &Path, runs: &[RunReport], settings: &Settings<'_>) -> anyhow:
 }
 
 fn x_range(runs: &[RunReport]) -> (f64, f64) {
-    let counts = runs.iter().flat_map(|r| {
-        [r.rest.as_ref(), r.ws.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|p| p.clients as f64)
-    });
+    let counts = runs
+        .iter()
+        .flat_map(|r| r.lanes.values().map(|p| p.clients as f64));
     let (lo, hi) = counts.fold((f64::MAX, 1.0_f64), |(lo, hi), c| (lo.min(c), hi.max(c)));
     let lo = lo.min(hi).max(1.0);
     (lo / 1.5, hi * 1.5)
@@ -160,10 +173,8 @@ where
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(plot_error)?;
-    for (points, color, name) in [
-        (&data[0], REST_COLOR, "REST polling"),
-        (&data[1], WS_COLOR, "WebSocket push"),
-    ] {
+    for (kind, points) in data {
+        let (color, name) = (color(*kind), kind.title());
         chart
             .draw_series(
                 LineSeries::new(points.iter().copied(), color.stroke_width(3)).point_size(4),
