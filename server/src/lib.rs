@@ -194,7 +194,10 @@ fn room_delivery(state: &State, io: &socketioxide::SocketIo) -> broker::RoomDeli
         RoomPayload::SocketIo { event, data } => {
             let io = io.clone();
             tokio::spawn(async move {
-                let _ = io.to(msg.room).emit(&event, &data).await;
+                // No default namespace once socket.io has closed (shutdown).
+                if let Some(all) = io.of("/") {
+                    let _ = all.to(msg.room).emit(&event, &data).await;
+                }
             });
         }
     })

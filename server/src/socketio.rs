@@ -201,16 +201,15 @@ async fn forward_changes(io: SocketIo, state: State) {
         return;
     };
     loop {
-        match sub.next().await {
+        let next = sub.next().await;
+        // The default namespace is gone once socket.io has closed (shutdown):
+        // `io.to` would panic, so the forwarder ends instead.
+        let Some(all) = io.of("/") else { break };
+        let room = all.to(SPECIES_ROOM);
+        match next {
             Next::Change(frame) => {
-                let members = io.to(SPECIES_ROOM).sockets().len() as u64;
-                if members > 0
-                    && io
-                        .to(SPECIES_ROOM)
-                        .emit("change", &frame.change)
-                        .await
-                        .is_ok()
-                {
+                let members = room.clone().sockets().len() as u64;
+                if members > 0 && room.emit("change", &frame.change).await.is_ok() {
                     state
                         .stats
                         .socketio_messages_out
@@ -222,11 +221,11 @@ async fn forward_changes(io: SocketIo, state: State) {
                 state.stats.resyncs.fetch_add(1, Relaxed);
                 let snapshot = sub.resync(&state.source);
                 let body = json!({ "room": SPECIES_ROOM, "revision": snapshot.revision, "species": snapshot.list() });
-                let _ = io
-                    .to(SPECIES_ROOM)
+                let _ = room
+                    .clone()
                     .emit("resync", &json!({ "revision": snapshot.revision }))
                     .await;
-                let _ = io.to(SPECIES_ROOM).emit("snapshot", &body).await;
+                let _ = room.emit("snapshot", &body).await;
             }
             Next::Closed => break,
         }

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::species::{Revision, Species};
 
@@ -17,7 +18,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const SPECIES_ROOM: &str = "species";
 
 /// What a client may send.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// Join a room. For `species`, `since` asks for a replay of every change after it.
@@ -46,7 +47,7 @@ pub enum ClientMessage {
 }
 
 /// What the server sends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// First frame of every connection.
@@ -55,6 +56,7 @@ pub enum ServerMessage {
         server: String,
         revision: Revision,
         #[serde(with = "crate::time::micros")]
+        #[schema(value_type = String, format = DateTime)]
         server_time: DateTime<Utc>,
     },
     /// A subscription took effect.
@@ -91,7 +93,7 @@ pub enum ServerMessage {
 }
 
 /// What a write did to a species.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeOp {
     Created,
@@ -111,7 +113,7 @@ impl ChangeOp {
 }
 
 /// One committed write. For `deleted`, `species` is the last state before deletion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Change {
     pub room: String,
     pub revision: Revision,
@@ -119,11 +121,12 @@ pub struct Change {
     pub species: Species,
     /// When the server committed the write (RFC 3339, µs).
     #[serde(with = "crate::time::micros")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: DateTime<Utc>,
 }
 
 /// The data of the `info` ack: the server as it is now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ServerInfo {
     pub server: String,
     pub protocol: u32,
