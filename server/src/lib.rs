@@ -7,6 +7,7 @@
 //! or another's (through the [`broker`]), in revision order to the [`feed`],
 //! which pushes it to every `/ws`, socket.io and other subscriber.
 
+mod asyncapi;
 pub mod broker;
 pub mod config;
 pub mod error;

@@ -122,6 +122,18 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
                 openapi::swagger_file(tail.as_str()).unwrap_or_else(not_found)
             }
         });
+    let asyncapi = warp::path!("asyncapi.json")
+        .and(warp::method())
+        .map(|method| {
+            read_only(&method, || {
+                let mut r = Response::new(crate::asyncapi::document().into());
+                r.headers_mut().insert(
+                    CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                r
+            })
+        });
     let not_found_route = warp::any().map(not_found);
     let pages = static_pages(state.config.static_dir.clone());
 
@@ -137,6 +149,8 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
         .or(readyz)
         .unify()
         .or(stats)
+        .unify()
+        .or(asyncapi)
         .unify()
         .or(metrics)
         .unify()

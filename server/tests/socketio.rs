@@ -9,64 +9,19 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{get, http, spawn_server_with};
 use pollpush_server::Config;
 
-/// Set by `.ci/run`: the JavaScript clients must run there.
-const REQUIRE_NODE: &str = "POLLPUSH_REQUIRE_NODE";
-
-/// Installs the pinned clients once (later runs reuse them), or says why it cannot.
-fn clients_dir() -> Result<PathBuf, String> {
-    for tool in ["node", "npm"] {
-        let found = Command::new(tool)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return Err(format!("{tool} is not on the PATH"));
-        }
-    }
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/socketio");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("socketio-clients");
-    let marker = dir.join("node_modules/socket.io-client-v2/package.json");
-    if !marker.exists() {
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(here.join("package.json"), dir.join("package.json")).unwrap();
-        let installed = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !installed {
-            return Err("npm install of the pinned socket.io clients failed".into());
-        }
-    }
-    Ok(dir)
-}
-
-/// The clients' folder, or `None` after one visible line saying why they are skipped.
+/// The pinned clients' folder, or `None` after one line saying why they are skipped.
 fn clients_or_skip() -> Option<PathBuf> {
-    match clients_dir() {
-        Ok(dir) => Some(dir),
-        Err(why) if std::env::var_os(REQUIRE_NODE).is_some() => {
-            panic!("{REQUIRE_NODE} is set but the socket.io clients cannot run: {why}")
-        }
-        Err(why) => {
-            // Straight to stderr: libtest would swallow `eprintln!` of a passing test.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: socket.io JavaScript client tests ({why}; install node and npm, \
-                 or set {REQUIRE_NODE}=1 to make this a failure)"
-            );
-            None
-        }
-    }
+    common::node::packages_or_skip(
+        "socketio",
+        "node_modules/socket.io-client-v2/package.json",
+        "socket.io JavaScript client tests",
+    )
 }
 
 fn run_client(dir: &Path, module: &str, base: &str) {

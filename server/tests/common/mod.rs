@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
+pub mod node;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
