@@ -7,8 +7,7 @@ mod common;
 #[path = "cluster/engines.rs"]
 mod engines;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 
 use common::{http, recv, send, subscribe_species};
@@ -16,26 +15,16 @@ use engines::{TestDb, shared_redis};
 use pollpush_shared::ServerMessage;
 use serde_json::json;
 
-/// One node process on port 0; returns it and the address it printed.
+/// One node process on port 0 over `db` and the broker `redis` (url, prefix).
 fn start_node(db: &str, redis: &(String, String)) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pollpush-server"))
-        .args(["--addr", "127.0.0.1:0", "--db", db, "--broker", &redis.0])
-        .args(["--broker-prefix", &redis.1])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("expected the listening line, got {line:?}"))
-        .to_owned();
-    (child, addr)
+    common::start_binary(&[
+        "--db",
+        db,
+        "--broker",
+        &redis.0,
+        "--broker-prefix",
+        &redis.1,
+    ])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -144,15 +133,7 @@ async fn a_killed_nodes_subscribers_resume_elsewhere_and_miss_nothing() {
     assert_eq!(seen, (start + 1..=last).collect::<Vec<_>>());
 
     // Every acknowledged write is in the database.
-    let names: std::collections::HashSet<String> = db
-        .client()
-        .await
-        .query("SELECT name FROM species", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let names = db.species_names().await;
     for (revision, name) in &acked {
         assert!(
             names.contains(name),

@@ -3,34 +3,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 
 use common::{http, recv, send, subscribe_species};
 use pollpush_shared::{ServerMessage, Species};
 use serde_json::json;
 
-/// The real binary on port 0; returns the child and the address it printed.
+/// The real binary on port 0 over the SQLite file `db`.
 fn start_binary(db: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pollpush-server"))
-        .args(["--addr", "127.0.0.1:0", "--db"])
-        .arg(db)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .expect("listening line")
-        .to_owned();
-    (child, addr)
+    common::start_binary(&["--db", db.to_str().unwrap()])
 }
 
 #[tokio::test]

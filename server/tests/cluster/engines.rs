@@ -76,6 +76,20 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Every species name in the database, read behind the server's back.
+    pub async fn species_names(&self) -> std::collections::HashSet<String> {
+        self.client()
+            .await
+            .query("SELECT name FROM species", &[])
+            .await
+            .expect("read the species table")
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let (admin, name) = (self.admin.clone(), self.name.clone());

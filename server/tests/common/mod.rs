@@ -242,3 +242,28 @@ pub async fn read_through_resync(ws: &mut Ws, last: u64) -> bool {
     }
     resynced
 }
+
+/// The real `pollpush-server` binary on port 0 with `args` after `--addr`;
+/// returns the child and the address it printed.
+pub fn start_binary(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pollpush-server"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("expected the listening line, got {line:?}"))
+        .to_owned();
+    (child, addr)
+}
