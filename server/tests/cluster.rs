@@ -328,3 +328,46 @@ async fn a_cut_database_refuses_writes_with_503_and_the_node_recovers() {
     assert!(!names.contains("during"), "{names:?}");
     assert!(names.contains("after"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn socketio_changes_and_room_broadcasts_cross_nodes() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let Some(redis) = shared_redis().await else {
+        return;
+    };
+    let Some(clients) = tokio::task::spawn_blocking(|| {
+        common::node::packages_or_skip(
+            "socketio",
+            "node_modules/socket.io-client-v2/package.json",
+            "socket.io clients across nodes",
+        )
+    })
+    .await
+    .unwrap() else {
+        return;
+    };
+    let (a, b) = (
+        node(&db.url, Some(&redis)).await,
+        node(&db.url, Some(&redis)).await,
+    );
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/socketio/across.js");
+    let (base_a, base_b) = (
+        format!("http://{}", a.local_addr()),
+        format!("http://{}", b.local_addr()),
+    );
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(clients.join("node_modules/socket.io-client"))
+        .args([&base_a, &base_b])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
