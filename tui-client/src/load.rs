@@ -11,6 +11,8 @@
 pub mod chart;
 pub mod fleet;
 pub mod limits;
+pub mod map;
+pub mod plan;
 pub mod progress;
 pub mod protocol;
 pub mod report;
@@ -26,6 +28,7 @@ use tokio::time::Instant;
 use crate::app::lane::{Exchange, LaneKind, LaneMap};
 use crate::cli::{ConnectArgs, parse_duration};
 use fleet::Fleet;
+use plan::{Clients, count, plan};
 use progress::Progress;
 use report::{LoadReport, ProtocolReport, RunReport, ServerCost};
 use server::ServerUnderTest;
@@ -76,6 +79,9 @@ pub struct LoadArgs {
     /// Client counts: run each lane of `--lanes` alone at each count, e.g. 10,100,1000.
     #[arg(long, value_name = "COUNTS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub sweep: Option<Vec<u32>>,
+
+    #[command(flatten)]
+    pub map: map::MapArgs,
 }
 
 /// How the report is printed.
@@ -107,6 +113,17 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         load: args,
         connect,
     };
+    if args.map.map {
+        let map = map::run(connect, args).await?;
+        match args.format {
+            Format::Json => println!("{}", serde_json::to_string_pretty(&map)?),
+            Format::Csv => print!("{}", map.to_csv()),
+        }
+        if let Some(path) = &args.map.map_chart {
+            map::chart::draw(path, &map)?;
+        }
+        return Ok(());
+    }
     if let Some(chart) = &args.chart {
         chart::check_path(chart)?;
     }
@@ -132,43 +149,6 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         chart::draw(path, &report.runs, &settings)?;
     }
     Ok(())
-}
-
-/// How many clients of each lane one run starts (lanes without clients left out).
-pub type Clients = Vec<(LaneKind, usize)>;
-
-/// The clients of every run: the flags' counts, or each lane alone at each sweep count.
-fn plan(args: &LoadArgs, lanes: &[LaneKind]) -> anyhow::Result<Vec<Clients>> {
-    if let Some(counts) = &args.sweep {
-        return Ok(lanes
-            .iter()
-            .flat_map(|&kind| counts.iter().map(move |&n| vec![(kind, n as usize)]))
-            .collect());
-    }
-    let clients: Clients = [
-        (LaneKind::Poll, args.pollers),
-        (LaneKind::LongPoll, args.longpollers),
-        (LaneKind::Sse, args.sse_subscribers),
-        (LaneKind::Ws, args.subscribers),
-    ]
-    .into_iter()
-    .filter(|&(_, n)| n > 0)
-    .collect();
-    if clients.is_empty() {
-        bail!(
-            "nothing to load: give --pollers, --longpollers, --sse and/or --subscribers, \
-             or --sweep 10,100,1000"
-        );
-    }
-    Ok(vec![clients])
-}
-
-/// Clients of lane `kind` in `clients`.
-fn count(clients: &Clients, kind: LaneKind) -> usize {
-    clients
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map_or(0, |(_, n)| *n)
 }
 
 async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
@@ -334,68 +314,4 @@ fn live_line(fleet: &Fleet) -> String {
         .collect();
     parts.push(format!("errors {errors}"));
     parts.join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    #[derive(Debug, Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        load: LoadArgs,
-    }
-
-    fn parse(args: &[&str]) -> Result<LoadArgs, clap::Error> {
-        Wrapper::try_parse_from(std::iter::once("load").chain(args.iter().copied())).map(|w| w.load)
-    }
-
-    #[test]
-    fn a_sweep_runs_each_lane_alone_at_each_count() {
-        let args = parse(&["--sweep", "10,100"]).expect("valid");
-        assert_eq!(
-            plan(&args, &LaneKind::DEFAULT).expect("a plan"),
-            vec![
-                vec![(LaneKind::Poll, 10)],
-                vec![(LaneKind::Poll, 100)],
-                vec![(LaneKind::Ws, 10)],
-                vec![(LaneKind::Ws, 100)],
-            ]
-        );
-        let four = plan(&args, &LaneKind::ALL).expect("a plan");
-        assert_eq!(four.len(), 8);
-        assert_eq!(four[2], vec![(LaneKind::LongPoll, 10)]);
-    }
-
-    #[test]
-    fn every_lane_has_its_own_count() {
-        let args = parse(&["--pollers", "1", "--longpollers", "2", "--sse", "3"]).expect("valid");
-        assert_eq!(
-            plan(&args, &LaneKind::DEFAULT).expect("a plan"),
-            vec![vec![
-                (LaneKind::Poll, 1),
-                (LaneKind::LongPoll, 2),
-                (LaneKind::Sse, 3)
-            ]]
-        );
-    }
-
-    #[test]
-    fn bad_arguments_are_refused() {
-        assert!(parse(&["--duration", "soon"]).is_err());
-        assert!(parse(&["--format", "xml"]).is_err());
-        assert!(
-            parse(&["--chart", "x.svg"]).is_err(),
-            "a chart needs a sweep"
-        );
-        assert!(parse(&["--sweep", "10", "--pollers", "3"]).is_err());
-        assert!(parse(&["--sweep", "10", "--sse", "3"]).is_err());
-        assert!(parse(&["--sweep", "0"]).is_err());
-        let none = parse(&[]).expect("parses");
-        assert!(
-            plan(&none, &LaneKind::DEFAULT).is_err(),
-            "no clients is nothing to do"
-        );
-    }
 }

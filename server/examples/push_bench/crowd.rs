@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::raw;
 
 /// Every network step of a subscriber must finish within this.
-const STEP: Duration = Duration::from_secs(30);
+pub const STEP: Duration = Duration::from_secs(30);
 
 /// Arrival times of the benchmark's writes, shared by every subscriber.
 pub struct Tracker {
@@ -55,7 +55,8 @@ impl Tracker {
         self.first.store(revision, Relaxed);
     }
 
-    fn arrived(&self, revision: u64) {
+    /// Stamps the arrival of `revision` at one subscriber.
+    pub fn arrived(&self, revision: u64) {
         let at = self.now();
         let Some(i) = revision.checked_sub(self.first.load(Relaxed) + 1) else {
             return;
@@ -98,7 +99,7 @@ pub async fn connect(
     deadline: Duration,
 ) -> anyhow::Result<Crowd> {
     let gate = Arc::new(Semaphore::new(concurrency));
-    let (ready_tx, mut ready) = mpsc::channel(n.max(1));
+    let (ready_tx, ready) = mpsc::channel(n.max(1));
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for _ in 0..n {
@@ -112,6 +113,19 @@ pub async fn connect(
         tasks.spawn(sub.run(gate, ready_tx));
     }
     drop(ready_tx);
+    gather(tasks, stop, ready, n, deadline).await
+}
+
+/// Waits until each of `n` subscriber tasks has reported its start revision on
+/// `ready` (all the same), within `deadline`: the crowd they make. Any lane's
+/// subscribers can be gathered, so every lane is measured the same way.
+pub async fn gather(
+    tasks: JoinSet<anyhow::Result<u64>>,
+    stop: watch::Sender<bool>,
+    mut ready: mpsc::Receiver<anyhow::Result<u64>>,
+    n: usize,
+    deadline: Duration,
+) -> anyhow::Result<Crowd> {
     let mut revisions = Vec::with_capacity(n);
     let until = tokio::time::Instant::now() + deadline;
     while revisions.len() < n {

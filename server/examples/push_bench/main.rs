@@ -14,7 +14,10 @@
 
 mod crowd;
 mod raw;
+// Shared with lanes_bench, which uses parts push_bench does not.
+#[allow(dead_code)]
 mod target;
+mod writes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,9 +82,6 @@ struct Run {
     connect_s: f64,
     cpu_ms_per_write: f64,
 }
-
-/// How long one write may take to reach everyone before it counts as undelivered.
-const WRITE_DEADLINE: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -173,27 +173,14 @@ async fn measure(kind: Kind, exe: &Path, n: usize, cli: &Cli) -> anyhow::Result<
     );
 
     tracker.start_at(crowd.revision);
-    let mut latency_us = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-    let mut ack_us = latency_us.clone();
-    let mut undelivered = 0;
-    let cpu_before = target.cpu_seconds()?;
-    for i in 0..cli.writes {
-        let issued = tracker.now();
-        target.write().await?;
-        ack_us.record(((tracker.now() - issued) / 1_000).max(1))?;
-        let until = tokio::time::Instant::now() + WRITE_DEADLINE;
-        while tracker.delivered(i) < n && tokio::time::Instant::now() < until {
-            tokio::time::sleep(Duration::from_micros(500)).await;
-        }
-        if tracker.delivered(i) < n {
-            undelivered += 1;
-        } else {
-            let us = tracker.last_arrival(i).saturating_sub(issued) / 1_000;
-            latency_us.record(us.max(1))?;
-        }
-        tokio::time::sleep(Duration::from_millis(cli.gap_ms)).await;
-    }
-    let cpu_ms_per_write = (target.cpu_seconds()? - cpu_before) * 1_000.0 / cli.writes as f64;
+    let gap = Duration::from_millis(cli.gap_ms);
+    let timed = writes::timed(&mut target, &tracker, n, cli.writes, gap, async |_| Ok(())).await?;
+    let writes::Timed {
+        latency_us,
+        ack_us,
+        undelivered,
+        cpu_ms_per_write,
+    } = timed;
     let final_revision = crowd.revision + cli.writes as u64;
     let behind = crowd.finish(final_revision).await?;
     target.stop().await;

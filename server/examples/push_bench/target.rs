@@ -124,6 +124,22 @@ impl Target {
         })
     }
 
+    /// `host:port` of the server.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The server's `/stats`, for conditions such as "every long-poll is held".
+    pub async fn stats(&self) -> anyhow::Result<serde_json::Value> {
+        let response = self
+            .http
+            .get(format!("http://{}/stats", self.addr))
+            .send()
+            .await
+            .context("GET /stats")?;
+        response.json().await.context("/stats body")
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }

@@ -18,7 +18,7 @@ use crate::load::Settings;
 use crate::load::report::{ProtocolReport, RunReport};
 
 /// Each lane's line colour.
-fn color(kind: LaneKind) -> RGBColor {
+pub(super) fn color(kind: LaneKind) -> RGBColor {
     match kind {
         LaneKind::Poll => RGBColor(214, 39, 40),
         LaneKind::LongPoll => RGBColor(255, 127, 14),
@@ -196,7 +196,7 @@ where
 }
 
 /// 1500 → "1.5k", 2000000 → "2M", 0.5 → "0.5".
-fn human(v: f64) -> String {
+pub(super) fn human(v: f64) -> String {
     let (scaled, suffix) = match v.abs() {
         a if a >= 1e9 => (v / 1e9, "G"),
         a if a >= 1e6 => (v / 1e6, "M"),
@@ -208,7 +208,7 @@ fn human(v: f64) -> String {
     format!("{text}{suffix}")
 }
 
-fn plot_error<E: std::error::Error + Send + Sync + 'static>(error: E) -> anyhow::Error {
+pub(super) fn plot_error<E: std::error::Error + Send + Sync + 'static>(error: E) -> anyhow::Error {
     anyhow::anyhow!("cannot draw the chart: {error}")
 }
 

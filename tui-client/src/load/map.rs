@@ -1,0 +1,360 @@
+//! `pollpush load --map`: a fixed number of clients of each lane over a grid
+//! of change rates and polling intervals, one short run per lane and cell, to
+//! show where each lane is the cheapest way to get the freshness it gets.
+//!
+//! Per cell and lane: the server's CPU, the bytes on the wire and the p99
+//! staleness the clients saw. Only polling depends on the interval, so the
+//! other lanes are measured once per change rate and shown in every column.
+
+pub mod chart;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::report::{ProtocolReport, RunReport};
+use super::{OneRun, Settings, limits, run_once};
+use crate::app::lane::LaneKind;
+use crate::cli::{ConnectArgs, parse_duration, parse_interval, parse_rate};
+use crate::load::progress::Progress;
+
+/// The map's own flags (`pollpush load --map …`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct MapArgs {
+    /// Map the lanes of `--lanes` over change rates × polling intervals.
+    #[arg(long, conflicts_with_all = ["sweep", "pollers", "longpollers", "sse_subscribers", "subscribers"])]
+    pub map: bool,
+
+    /// Clients of each lane in every cell.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..), requires = "map")]
+    pub map_clients: u32,
+
+    /// Change rates (changes per second), the map's rows.
+    #[arg(long, value_delimiter = ',', default_value = "0.1,1,10,50", value_parser = parse_rate, requires = "map")]
+    pub map_rates: Vec<f64>,
+
+    /// Polling intervals, the map's columns.
+    #[arg(long, value_delimiter = ',', default_value = "250ms,1s,5s", value_parser = parse_interval, requires = "map")]
+    pub map_intervals: Vec<Duration>,
+
+    /// The measured window of each run (one per lane and cell).
+    #[arg(long, default_value = "4s", value_parser = parse_duration, requires = "map")]
+    pub map_cell_seconds: Duration,
+
+    /// Draw the map into this SVG file.
+    #[arg(long, value_name = "FILE.svg", requires = "map")]
+    pub map_chart: Option<PathBuf>,
+}
+
+/// The whole map, as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Map {
+    pub clients: u32,
+    pub cell_seconds: f64,
+    pub measured: String,
+    /// The rows, in order.
+    pub changes_per_s: Vec<f64>,
+    /// The columns, in order.
+    pub intervals_ms: Vec<u64>,
+    /// Row by row (every interval of the first rate, then the next rate).
+    pub cells: Vec<Cell>,
+}
+
+/// One change rate × polling interval.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    pub changes_per_s: f64,
+    pub interval_ms: u64,
+    /// The cheapest lane for the freshness it gets ([`cheapest`]).
+    pub cheapest: Option<&'static str>,
+    pub lanes: Vec<LaneCost>,
+}
+
+/// What one lane cost and got in one cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct LaneCost {
+    pub lane: &'static str,
+    #[serde(skip)]
+    pub kind: LaneKind,
+    /// Server CPU in percent of one core over the window.
+    pub cpu_percent: f64,
+    /// Both directions, all clients.
+    pub bytes_per_s: f64,
+    pub staleness_p99_ms: f64,
+    /// Changes the clients never showed, summed.
+    pub changes_missed: u64,
+    pub errors: u64,
+}
+
+impl LaneCost {
+    fn read(kind: LaneKind, run: &RunReport, p: &ProtocolReport) -> Self {
+        Self {
+            lane: kind.name(),
+            kind,
+            cpu_percent: run.server.cpu_percent,
+            bytes_per_s: p.bytes_per_s,
+            staleness_p99_ms: p.staleness_ms.p99,
+            changes_missed: p.changes_missed,
+            errors: p.errors,
+        }
+    }
+}
+
+/// Staleness differences below one 100 ms sample, plus half again, are noise:
+/// lanes within this of the freshest count as equally fresh.
+const FRESH_SLACK_MS: f64 = 100.0;
+const FRESH_RATIO: f64 = 1.5;
+
+/// The lane to mark in a cell: among the lanes about as fresh as the freshest
+/// (p99 staleness within ×1.5 + 100 ms of the best), the one using the least
+/// server CPU; bytes on the wire break a tie. Paying more CPU for the same
+/// freshness is never marked, and neither is being cheap by being stale.
+pub fn cheapest(lanes: &[LaneCost]) -> Option<usize> {
+    let best = lanes
+        .iter()
+        .map(|l| l.staleness_p99_ms)
+        .min_by(f64::total_cmp)?;
+    let fresh_enough = best * FRESH_RATIO + FRESH_SLACK_MS;
+    lanes
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.staleness_p99_ms <= fresh_enough)
+        .min_by(|(_, a), (_, b)| {
+            a.cpu_percent
+                .total_cmp(&b.cpu_percent)
+                .then(a.bytes_per_s.total_cmp(&b.bytes_per_s))
+        })
+        .map(|(i, _)| i)
+}
+
+/// Whether a lane's cost depends on the polling interval.
+fn polls(kind: LaneKind) -> bool {
+    kind == LaneKind::Poll
+}
+
+/// Runs every (rate, lane) and, for polling, every interval; returns the map.
+pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Result<Map> {
+    let args = &load.map;
+    if let Some(chart) = &args.map_chart {
+        super::chart::check_path(chart)?;
+    }
+    let lanes = connect.lanes().kinds;
+    let open_files = limits::raise_open_files();
+    let progress = Progress::new();
+    let clients = args.map_clients as usize;
+    let per_rate = lanes.iter().filter(|&&k| !polls(k)).count()
+        + lanes.iter().filter(|&&k| polls(k)).count() * args.map_intervals.len();
+    let total = per_rate * args.map_rates.len();
+    let mut cells = Vec::new();
+    let mut measured = String::new();
+    let mut done = 0;
+    for &rate in &args.map_rates {
+        let mut row: Vec<Cell> = args
+            .map_intervals
+            .iter()
+            .map(|interval| Cell {
+                changes_per_s: rate,
+                interval_ms: interval.as_millis() as u64,
+                cheapest: None,
+                lanes: Vec::new(),
+            })
+            .collect();
+        for &kind in &lanes {
+            let intervals: &[Duration] = if polls(kind) {
+                &args.map_intervals
+            } else {
+                &args.map_intervals[..1]
+            };
+            for (column, &interval) in intervals.iter().enumerate() {
+                done += 1;
+                let mut cell_connect = connect.clone();
+                cell_connect.simulate = rate;
+                cell_connect.interval = interval;
+                let mut cell_load = load.clone();
+                cell_load.duration = args.map_cell_seconds;
+                let settings = Settings {
+                    load: &cell_load,
+                    connect: &cell_connect,
+                };
+                let one = OneRun {
+                    clients: vec![(kind, clients)],
+                    open_files,
+                    label: format!("map {done}/{total}: {} at {rate}/s", kind.name()),
+                };
+                let report = run_once(&settings, &one, &progress).await?;
+                measured.clone_from(&report.server.measured);
+                let Some(p) = report.lanes.get(kind.report_key()) else {
+                    continue;
+                };
+                let cost = LaneCost::read(kind, &report, p);
+                if polls(kind) {
+                    row[column].lanes.push(cost);
+                } else {
+                    for cell in &mut row {
+                        cell.lanes.push(cost.clone());
+                    }
+                }
+            }
+        }
+        for cell in &mut row {
+            cell.cheapest = cheapest(&cell.lanes).map(|i| cell.lanes[i].lane);
+        }
+        cells.extend(row);
+    }
+    progress.finish();
+    Ok(Map {
+        clients: args.map_clients,
+        cell_seconds: args.map_cell_seconds.as_secs_f64(),
+        measured,
+        changes_per_s: args.map_rates.clone(),
+        intervals_ms: args
+            .map_intervals
+            .iter()
+            .map(|d| d.as_millis() as u64)
+            .collect(),
+        cells,
+    })
+}
+
+impl Map {
+    /// One row per cell and lane.
+    pub fn to_csv(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::from(
+            "changes_per_s,interval_ms,lane,clients,cpu_percent,bytes_per_s,staleness_p99_ms,\
+             changes_missed,errors,cheapest\n",
+        );
+        for cell in &self.cells {
+            for l in &cell.lanes {
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{},{},{}",
+                    cell.changes_per_s,
+                    cell.interval_ms,
+                    l.lane,
+                    self.clients,
+                    l.cpu_percent,
+                    l.bytes_per_s,
+                    l.staleness_p99_ms,
+                    l.changes_missed,
+                    l.errors,
+                    cell.cheapest == Some(l.lane),
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn lane(kind: LaneKind, cpu_percent: f64, bytes_per_s: f64, p99: f64) -> LaneCost {
+        LaneCost {
+            lane: kind.name(),
+            kind,
+            cpu_percent,
+            bytes_per_s,
+            staleness_p99_ms: p99,
+            changes_missed: 0,
+            errors: 0,
+        }
+    }
+
+    fn marked(lanes: &[LaneCost]) -> Option<&'static str> {
+        cheapest(lanes).map(|i| lanes[i].lane)
+    }
+
+    #[test]
+    fn the_cheapest_of_the_lanes_about_as_fresh_as_the_freshest_is_marked() {
+        let lanes = [
+            lane(LaneKind::Poll, 2.0, 9_000.0, 900.0),
+            lane(LaneKind::Sse, 6.0, 4_000.0, 30.0),
+            lane(LaneKind::Ws, 5.0, 3_000.0, 20.0),
+        ];
+        assert_eq!(
+            marked(&lanes),
+            Some("ws"),
+            "polling is cheap because it is stale"
+        );
+    }
+
+    #[test]
+    fn equal_freshness_goes_to_the_lower_cpu_then_to_fewer_bytes() {
+        let lanes = [
+            lane(LaneKind::Poll, 1.0, 9_000.0, 90.0),
+            lane(LaneKind::Ws, 3.0, 3_000.0, 10.0),
+        ];
+        assert_eq!(
+            marked(&lanes),
+            Some("poll"),
+            "within 1.5× + 100 ms of the best"
+        );
+        let tie = [
+            lane(LaneKind::Sse, 3.0, 4_000.0, 0.0),
+            lane(LaneKind::Ws, 3.0, 3_000.0, 0.0),
+        ];
+        assert_eq!(marked(&tie), Some("ws"));
+        assert_eq!(marked(&[]), None);
+    }
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        load: super::super::LoadArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<MapArgs, clap::Error> {
+        Wrapper::try_parse_from(std::iter::once("load").chain(args.iter().copied()))
+            .map(|w| w.load.map)
+    }
+
+    #[test]
+    fn the_grid_is_read_from_rates_and_intervals() {
+        let args = parse(&["--map"]).expect("defaults");
+        assert_eq!(args.map_rates, vec![0.1, 1.0, 10.0, 50.0]);
+        assert_eq!(
+            args.map_intervals,
+            vec![
+                Duration::from_millis(250),
+                Duration::from_secs(1),
+                Duration::from_secs(5)
+            ]
+        );
+        assert_eq!(args.map_clients, 200);
+        let args = parse(&[
+            "--map",
+            "--map-rates",
+            "2,0.5",
+            "--map-intervals",
+            "100ms,2s",
+            "--map-cell-seconds",
+            "3s",
+        ])
+        .expect("valid");
+        assert_eq!(args.map_rates, vec![2.0, 0.5]);
+        assert_eq!(
+            args.map_intervals,
+            vec![Duration::from_millis(100), Duration::from_secs(2)]
+        );
+        assert_eq!(args.map_cell_seconds, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_bad_grid_is_refused() {
+        assert!(parse(&["--map", "--map-rates", "fast"]).is_err());
+        assert!(parse(&["--map", "--map-rates", "-1"]).is_err());
+        assert!(parse(&["--map", "--map-intervals", "10ms"]).is_err());
+        assert!(parse(&["--map", "--map-cell-seconds", "0s"]).is_err());
+        assert!(parse(&["--map", "--map-clients", "0"]).is_err());
+        assert!(
+            parse(&["--map-rates", "1"]).is_err(),
+            "grid flags need --map"
+        );
+        assert!(parse(&["--map", "--sweep", "10"]).is_err());
+        assert!(parse(&["--map", "--subscribers", "10"]).is_err());
+    }
+}
