@@ -13,11 +13,12 @@ pub mod pane;
 pub mod server_load;
 pub mod settings;
 pub mod staleness;
+pub mod watch;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pollpush_shared::{Revision, ServerMessage};
 
-use crate::event::{Event, LaneEvent, LaneUpdate};
+use crate::event::{Event, LaneEvent, LaneUpdate, Payload};
 pub use clock::{Clock, ClockSource};
 use lane::LaneKind;
 use pane::PaneState;
@@ -82,6 +83,8 @@ pub struct App {
     pub view: View,
     /// Something visible changed since the last draw.
     pub dirty: bool,
+    /// Certificates are not checked (`--insecure`): the header says so in red.
+    pub insecure: bool,
 }
 
 impl App {
@@ -108,7 +111,13 @@ impl App {
             help: false,
             view: View::Auto,
             dirty: true,
+            insecure: false,
         }
+    }
+
+    /// Whether every lane watches a service that is not a pollpush server.
+    pub fn watching(&self) -> bool {
+        !self.lanes.is_empty() && self.lanes.iter().all(|p| p.kind.watched())
     }
 
     /// Shows these lanes (in [`LaneKind`] order) instead of the default two.
@@ -292,6 +301,28 @@ impl App {
                 pane.last_heard = Some(at);
                 self.on_message(index, at, message);
             }
+            LaneUpdate::Payload(payload) => self.on_payload(index, at, payload),
+        }
+    }
+
+    /// An update from a watched service: counted like any lane's exchange,
+    /// measured by what any service allows.
+    fn on_payload(&mut self, index: usize, at: DateTime<Utc>, payload: Box<Payload>) {
+        if self.lanes[index].kind.exchange() == lane::Exchange::Requests {
+            self.answered(index, at, payload.server_date, None);
+        } else {
+            if let Some(date) = payload.server_date {
+                self.clock.adopt_date(date, at);
+            }
+            let pane = &mut self.lanes[index];
+            pane.counters.messages += 1;
+            pane.last_heard = Some(at);
+        }
+        let server_now = self.clock.server_now(at);
+        let pane = &mut self.lanes[index];
+        pane.counters.seen += 1;
+        if let Some(delay) = pane.watch.record(at, server_now, payload) {
+            pane.staleness.sample(delay);
         }
     }
 

@@ -26,6 +26,8 @@ pub enum HeadlessError {
     Target(#[from] TargetError),
     #[error("cannot reach the server at {url}: {error}")]
     Unreachable { url: String, error: NetError },
+    #[error(transparent)]
+    NotPollpush(NetError),
     #[error("cannot write the report")]
     Output(#[from] std::io::Error),
 }
@@ -53,6 +55,7 @@ pub async fn record(
         options.settings,
         options.cadence,
         &events,
+        target.watch.as_ref(),
     );
     drop(events);
     let mut app = App::new(target.mode, options.settings, pollpush_shared::time::now())
@@ -118,6 +121,9 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
         let client = control::client();
         for node in target.nodes.all() {
             if let Err(error) = control::stats(&client, node).await {
+                if matches!(error, NetError::NotPollpush(_)) {
+                    return Err(HeadlessError::NotPollpush(error));
+                }
                 let url = node.http.clone();
                 return Err(HeadlessError::Unreachable { url, error });
             }

@@ -10,9 +10,12 @@ pub mod control;
 pub mod counting;
 mod http;
 pub mod longpoll;
+pub mod origin;
 pub mod poll;
 pub mod resume;
 pub mod sse;
+pub mod tls;
+pub mod watch;
 pub mod ws;
 
 use std::future::Future;
@@ -20,7 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+use tokio::sync::watch::{self as settings_channel, Receiver};
 use tokio::task::JoinHandle;
 
 use crate::app::lane::{LaneKind, Lanes};
@@ -63,6 +67,18 @@ pub enum NetError {
     Json(#[from] serde_json::Error),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    #[error("cannot connect to {to}: {error}")]
+    Connect { to: String, error: std::io::Error },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error(
+        "{0} answers, but is not a pollpush server (no /stats): to watch any service, \
+         use --poll URL and/or --push URL instead of --server"
+    )]
+    NotPollpush(String),
+    /// A status other than 2xx or 304, with its status line.
+    #[error("HTTP {0}")]
+    Status(String),
 }
 
 /// The most specific message in an error chain ("Connection refused"), not
@@ -230,7 +246,7 @@ impl Default for Cadence {
 #[derive(Debug)]
 pub struct Producers {
     tasks: Vec<JoinHandle<()>>,
-    poll_settings: watch::Sender<PollSettings>,
+    poll_settings: settings_channel::Sender<PollSettings>,
 }
 
 impl Producers {
@@ -242,8 +258,9 @@ impl Producers {
         settings: PollSettings,
         cadence: Cadence,
         events: &mpsc::Sender<Event>,
+        watched: Option<&Arc<watch::WatchConfig>>,
     ) -> Self {
-        let (poll_settings, settings_rx) = watch::channel(settings);
+        let (poll_settings, settings_rx) = settings_channel::channel(settings);
         let mut tasks: Vec<JoinHandle<()>> = lanes
             .kinds
             .iter()
@@ -253,13 +270,15 @@ impl Producers {
                     node: nodes::start(kind, nodes.len()),
                     poll: settings_rx.clone(),
                     long_poll_wait: lanes.long_poll_wait,
+                    watch: watched.cloned(),
                 };
                 let traffic = Arc::new(Traffic::default());
                 tokio::spawn(run_lane(kind, config, traffic, events.clone()))
             })
             .collect();
         tasks.push(tokio::spawn(tick(cadence.tick, events.clone())));
-        if !cadence.stats.is_zero() {
+        // A watched service has no /stats.
+        if !cadence.stats.is_zero() && watched.is_none() {
             tasks.push(tokio::spawn(control::watch_stats(
                 nodes.clone(),
                 cadence.stats,
@@ -293,8 +312,10 @@ pub struct LaneConfig {
     /// The node it starts on (request lanes stay there).
     pub node: usize,
     /// The poll lane's live settings.
-    pub poll: watch::Receiver<PollSettings>,
+    pub poll: Receiver<PollSettings>,
     pub long_poll_wait: Duration,
+    /// The watched service's URLs and options (`--poll`, `--push`).
+    pub watch: Option<Arc<watch::WatchConfig>>,
 }
 
 /// Runs lane `kind` until its sink refuses an event: the one place that maps a
@@ -310,7 +331,27 @@ pub async fn run_lane<S: Sink<LaneEvent>>(
         node,
         poll,
         long_poll_wait,
+        watch,
     } = config;
+    match (kind, watch) {
+        (LaneKind::UrlPoll, Some(config)) => watch::poll::run(config, poll, traffic, sink).await,
+        (LaneKind::Feed(_), Some(config)) => {
+            watch::run_feed(kind, config, nodes, traffic, sink).await;
+        }
+        (kind, _) => run_server_lane(kind, nodes, node, poll, long_poll_wait, traffic, sink).await,
+    }
+}
+
+/// The lanes of a pollpush server.
+async fn run_server_lane<S: Sink<LaneEvent>>(
+    kind: LaneKind,
+    nodes: Nodes,
+    node: usize,
+    poll: Receiver<PollSettings>,
+    long_poll_wait: Duration,
+    traffic: Arc<Traffic>,
+    sink: S,
+) {
     match kind {
         LaneKind::Poll => poll::run(nodes.get(node).clone(), poll, traffic, sink).await,
         LaneKind::LongPoll => {
@@ -318,6 +359,8 @@ pub async fn run_lane<S: Sink<LaneEvent>>(
         }
         LaneKind::Sse => resume::run(kind, nodes, node, traffic, sink, sse::Sse).await,
         LaneKind::Ws => resume::run(kind, nodes, node, traffic, sink, ws::Ws).await,
+        // A watch lane without its configuration has nothing to watch.
+        LaneKind::UrlPoll | LaneKind::Feed(_) => {}
     }
 }
 

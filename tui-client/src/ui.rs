@@ -95,10 +95,10 @@ impl Theme {
     /// Each lane's colour in the sparklines.
     pub fn lane(self, kind: LaneKind) -> Style {
         self.fg(match kind {
-            LaneKind::Poll => Color::Blue,
+            LaneKind::Poll | LaneKind::UrlPoll => Color::Blue,
             LaneKind::LongPoll => Color::Cyan,
             LaneKind::Sse => Color::Green,
-            LaneKind::Ws => Color::Magenta,
+            LaneKind::Ws | LaneKind::Feed(_) => Color::Magenta,
         })
     }
 }
@@ -178,10 +178,20 @@ impl Screen<'_> {
             .app
             .server_revision
             .map_or_else(|| "—".to_owned(), |r| r.to_string());
-        let tail = [
-            Span::raw(format!(" · {} · server rev ", self.server)),
-            Span::styled(revision, self.theme.title()),
-        ];
+        let mut tail = if self.app.watching() {
+            vec![Span::raw(format!(" · {}", self.server))]
+        } else {
+            vec![
+                Span::raw(format!(" · {} · server rev ", self.server)),
+                Span::styled(revision, self.theme.title()),
+            ]
+        };
+        if self.app.insecure {
+            tail.insert(
+                0,
+                Span::styled(" · INSECURE: certificates not checked", self.theme.bad()),
+            );
+        }
         let room = usize::from(area.width).saturating_sub(tail.iter().map(Span::width).sum());
         let mut line = Fit::new(room, Span::styled(" pollpush", self.theme.title()));
         if area.width >= SIDE_BY_SIDE_WIDTH {
@@ -221,6 +231,14 @@ impl Screen<'_> {
             (None, Some(node), None) if self.app.clustered() => format!(" {node} "),
             _ => " server ".to_owned(),
         };
+        if self.app.watching() {
+            let mut line = Fit::new(width, Span::styled(" service ", theme.title()));
+            line.styled(theme.dim()).try_push(&[
+                "not a pollpush server: no server figures; staleness needs --time-field".to_owned(),
+                "not a pollpush server".to_owned(),
+            ]);
+            return line.into();
+        }
         let mut line = Fit::new(width, Span::styled(label, theme.title()));
         let cpu = || {
             server

@@ -57,7 +57,7 @@ pub async fn run(
 
 /// Sleeps until the next poll; a new interval moves the deadline, a pause ends the wait.
 /// Returns false when the settings sender is gone.
-async fn wait_until(
+pub(super) async fn wait_until(
     mut deadline: Instant,
     started: Instant,
     settings: &mut watch::Receiver<PollSettings>,

@@ -12,6 +12,8 @@ use ratatui::widgets::{
     Block, BorderType, Paragraph, RenderDirection, Row as TableRow, Sparkline, Table, Widget,
 };
 
+mod watch;
+
 use super::Theme;
 use super::fit::Fit;
 use super::format::{bytes, duration, interval};
@@ -60,6 +62,7 @@ impl<'a> PaneView<'a> {
             LaneKind::LongPoll => format!(" REST · long-poll{node} "),
             LaneKind::Sse => format!(" SSE · push{node} "),
             LaneKind::Ws => format!(" WebSocket · push{node} "),
+            LaneKind::UrlPoll | LaneKind::Feed(_) => self.watch_title(),
         };
         Line::styled(text, self.theme.title())
     }
@@ -164,8 +167,13 @@ impl PaneView<'_> {
             .pane
             .bytes_per_change()
             .map_or_else(|| "—".to_owned(), bytes);
+        let change = if self.pane.kind.watched() {
+            "update"
+        } else {
+            "change"
+        };
         Line::raw(format!(
-            "{count} · ↓{} ↑{} · {per_change}/change",
+            "{count} · ↓{} ↑{} · {per_change}/{change}",
             bytes(t.bytes_in),
             bytes(t.bytes_out)
         ))
@@ -343,6 +351,10 @@ impl Widget for PaneView<'_> {
             .title(self.link());
         let inner = block.inner(area);
         block.render(area, buf);
+        if self.pane.kind.watched() {
+            self.render_watched(inner, buf);
+            return;
+        }
         let mut lines = vec![
             self.revision_line(inner.width),
             self.staleness_line(),
@@ -370,6 +382,28 @@ impl Widget for PaneView<'_> {
             self.render_trend_compact(trend, buf);
         }
         self.render_table(table, buf);
+    }
+}
+
+impl PaneView<'_> {
+    /// The pane of a service that is not a pollpush server.
+    fn render_watched(&self, inner: Rect, buf: &mut Buffer) {
+        let mut lines = vec![
+            self.updates_line(inner.width),
+            self.delay_line(),
+            self.traffic_line(),
+        ];
+        lines.extend(self.error_line());
+        let [numbers, trend, _, body] = Layout::vertical([
+            Constraint::Length(lines.len() as u16),
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Min(0),
+        ])
+        .areas(inner);
+        Paragraph::new(lines).render(numbers, buf);
+        self.render_trend_compact(trend, buf);
+        self.render_payload(body, buf);
     }
 }
 
