@@ -18,7 +18,7 @@ pub mod watch;
 use chrono::{DateTime, TimeDelta, Utc};
 use pollpush_shared::{Revision, ServerMessage};
 
-use crate::event::{Event, LaneEvent, LaneUpdate, Payload};
+use crate::event::{Event, LaneEvent, LaneUpdate};
 pub use clock::{Clock, ClockSource};
 use lane::LaneKind;
 use pane::PaneState;
@@ -302,27 +302,6 @@ impl App {
                 self.on_message(index, at, message);
             }
             LaneUpdate::Payload(payload) => self.on_payload(index, at, payload),
-        }
-    }
-
-    /// An update from a watched service: counted like any lane's exchange,
-    /// measured by what any service allows.
-    fn on_payload(&mut self, index: usize, at: DateTime<Utc>, payload: Box<Payload>) {
-        if self.lanes[index].kind.exchange() == lane::Exchange::Requests {
-            self.answered(index, at, payload.server_date, None);
-        } else {
-            if let Some(date) = payload.server_date {
-                self.clock.adopt_date(date, at);
-            }
-            let pane = &mut self.lanes[index];
-            pane.counters.messages += 1;
-            pane.last_heard = Some(at);
-        }
-        let server_now = self.clock.server_now(at);
-        let pane = &mut self.lanes[index];
-        pane.counters.seen += 1;
-        if let Some(delay) = pane.watch.record(at, server_now, payload) {
-            pane.staleness.sample(delay);
         }
     }
 

@@ -6,6 +6,7 @@
 
 mod fit;
 pub mod format;
+mod help;
 pub mod pane;
 pub mod scoreboard;
 
@@ -13,7 +14,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use crate::app::lane::LaneKind;
 use crate::app::{App, ClockSource, Mode, View};
@@ -138,7 +139,7 @@ impl Widget for Screen<'_> {
         }
         self.footer(footer, buf);
         if self.app.help {
-            help(panes, buf, self.theme, self.app.simulator_rate().is_some());
+            help::render(panes, buf, self.theme, self.app);
         }
     }
 }
@@ -318,14 +319,16 @@ impl Screen<'_> {
             }
         };
         group(&mut line, "", &[("q", "quit")]);
-        if self.app.lane(LaneKind::Poll).is_some() {
+        if self.app.polls() {
             group(
                 &mut line,
                 "poll: ",
                 &[("+/-", "interval"), ("p", "pause"), ("e", "ETag")],
             );
         }
-        group(&mut line, "", &[("n", "change")]);
+        if !self.app.watching() {
+            group(&mut line, "", &[("n", "change")]);
+        }
         group(&mut line, "", &[("v", "view")]);
         if matches!(self.app.mode, Mode::Embedded { .. }) {
             group(&mut line, "", &[("s/S", "sim")]);
@@ -352,61 +355,6 @@ fn too_small(area: Rect, buf: &mut Buffer, theme: Theme) {
         .alignment(Alignment::Center)
         .wrap(Wrap { trim: true })
         .render(middle, buf);
-}
-
-fn help(area: Rect, buf: &mut Buffer, theme: Theme, simulator: bool) {
-    let mut rows = vec![
-        ("q Esc Ctrl-C", "quit"),
-        ("+  -", "poll lane: poll less / more often (100 ms … 60 s)"),
-        ("p", "poll lane: pause or resume polling"),
-        ("e", "poll lane: send If-None-Match or not (what 304s save)"),
-        ("n", "make one change now, through REST"),
-        ("v", "view: auto, scoreboard, a pane per lane"),
-    ];
-    if simulator {
-        rows.push(("s  S", "simulator slower / faster"));
-    }
-    rows.extend([("r", "reset counters"), ("?", "close this help")]);
-    let mut text: Vec<Line> = rows
-        .into_iter()
-        .map(|(k, what)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>13}  "), theme.key()),
-                Span::raw(what),
-            ])
-        })
-        .collect();
-    text.extend([
-        Line::raw(""),
-        Line::styled(
-            " stale: age of the oldest server change the pane does not show yet",
-            theme.dim(),
-        ),
-        Line::styled(
-            " missed: revisions a (long-)poll jumped over (streams stay at 0)",
-            theme.dim(),
-        ),
-        Line::styled(
-            " bytes: counted on the socket, headers and framing included",
-            theme.dim(),
-        ),
-    ]);
-    let width = area.width.min(74);
-    let height = (text.len() as u16 + 2).min(area.height);
-    let popup = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + (area.height - height) / 2,
-        width,
-        height,
-    );
-    Clear.render(popup, buf);
-    Paragraph::new(text)
-        .block(
-            Block::bordered()
-                .border_type(BorderType::Rounded)
-                .title(Span::styled(" keys ", theme.title())),
-        )
-        .render(popup, buf);
 }
 
 #[cfg(test)]

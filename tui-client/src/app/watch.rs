@@ -6,7 +6,31 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use super::{App, lane};
 use crate::event::Payload;
+
+impl App {
+    /// An update from a watched service: counted like any lane's exchange,
+    /// measured by what any service allows.
+    pub(super) fn on_payload(&mut self, index: usize, at: DateTime<Utc>, payload: Box<Payload>) {
+        if self.lanes[index].kind.exchange() == lane::Exchange::Requests {
+            self.answered(index, at, payload.server_date, None);
+        } else {
+            if let Some(date) = payload.server_date {
+                self.clock.adopt_date(date, at);
+            }
+            let pane = &mut self.lanes[index];
+            pane.counters.messages += 1;
+            pane.last_heard = Some(at);
+        }
+        let server_now = self.clock.server_now(at);
+        let pane = &mut self.lanes[index];
+        pane.counters.seen += 1;
+        if let Some(delay) = pane.watch.record(at, server_now, payload) {
+            pane.staleness.sample(delay);
+        }
+    }
+}
 
 /// The watched lane's numbers since start or the last reset.
 #[derive(Debug, Clone, Default, PartialEq)]

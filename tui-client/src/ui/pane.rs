@@ -160,6 +160,10 @@ impl PaneView<'_> {
         let c = &self.pane.counters;
         let t = self.pane.traffic();
         let count = match self.pane.kind.exchange() {
+            // A watched URL's unchanged answers are 304s or equal bodies.
+            Exchange::Requests if self.pane.kind.watched() => {
+                format!("{} req ({} unchanged)", c.requests, c.not_modified)
+            }
             Exchange::Requests => format!("{} req ({}×304)", c.requests, c.not_modified),
             Exchange::Messages => format!("{} msgs", c.messages),
         };
@@ -382,28 +386,6 @@ impl Widget for PaneView<'_> {
             self.render_trend_compact(trend, buf);
         }
         self.render_table(table, buf);
-    }
-}
-
-impl PaneView<'_> {
-    /// The pane of a service that is not a pollpush server.
-    fn render_watched(&self, inner: Rect, buf: &mut Buffer) {
-        let mut lines = vec![
-            self.updates_line(inner.width),
-            self.delay_line(),
-            self.traffic_line(),
-        ];
-        lines.extend(self.error_line());
-        let [numbers, trend, _, body] = Layout::vertical([
-            Constraint::Length(lines.len() as u16),
-            Constraint::Length(1),
-            Constraint::Length(1),
-            Constraint::Min(0),
-        ])
-        .areas(inner);
-        Paragraph::new(lines).render(numbers, buf);
-        self.render_trend_compact(trend, buf);
-        self.render_payload(body, buf);
     }
 }
 

@@ -16,6 +16,28 @@ use crate::ui::fit::Fit;
 use crate::ui::format::{bytes, duration, interval};
 
 impl PaneView<'_> {
+    /// The pane of a service that is not a pollpush server.
+    pub(super) fn render_watched(&self, inner: Rect, buf: &mut Buffer) {
+        let mut lines = vec![
+            self.updates_line(inner.width),
+            self.delay_line(),
+            self.traffic_line(),
+        ];
+        lines.extend(self.error_line());
+        // A blank line before the payload, unless the pane is short of room.
+        let spacer = u16::from(inner.height >= 12);
+        let [numbers, trend, _, body] = Layout::vertical([
+            Constraint::Length(lines.len() as u16),
+            Constraint::Length(1),
+            Constraint::Length(spacer),
+            Constraint::Min(0),
+        ])
+        .areas(inner);
+        Paragraph::new(lines).render(numbers, buf);
+        self.render_trend_compact(trend, buf);
+        self.render_payload(body, buf);
+    }
+
     pub(super) fn watch_title(&self) -> String {
         let kind = self.pane.kind;
         if let LaneKind::Feed(_) = kind {
@@ -135,20 +157,30 @@ impl PaneView<'_> {
             }
         }
         let capacity = usize::from(area.height.saturating_sub(1));
+        // When not all rows fit, the last line says how many are left out.
+        let shown = if items.len() > capacity {
+            capacity.saturating_sub(1)
+        } else {
+            capacity
+        };
         let cell = |item: &Value, key: &str| match item.get(key) {
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
             None => String::new(),
         };
-        let mut rows: Vec<TableRow> = items
+        let rows: Vec<TableRow> = items
             .iter()
-            .take(capacity)
+            .take(shown)
             .map(|item| TableRow::new(columns.iter().map(|k| cell(item, k))))
             .collect();
-        if items.len() > capacity && capacity > 0 {
-            rows.pop();
-            let more = format!("… {} more", items.len() - capacity + 1);
-            rows.push(TableRow::new([more]).style(self.theme.dim()));
+        if shown < items.len() && area.height > 0 {
+            let more = format!("… {} more", items.len() - shown);
+            let last = Rect {
+                y: area.bottom() - 1,
+                height: 1,
+                ..area
+            };
+            Paragraph::new(Line::styled(more, self.theme.dim())).render(last, buf);
         }
         let widths = columns.iter().map(|key| {
             let widest = items
@@ -162,7 +194,13 @@ impl PaneView<'_> {
         Table::new(rows, widths.collect::<Vec<_>>())
             .header(TableRow::new(columns.iter().copied()).style(self.theme.title()))
             .column_spacing(2)
-            .render(area, buf);
+            .render(
+                Rect {
+                    height: area.height.min(shown as u16 + 1),
+                    ..area
+                },
+                buf,
+            );
     }
 }
 
