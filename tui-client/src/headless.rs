@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::app::lane::{LaneKind, Lanes};
+use crate::app::pane::Link;
 use crate::app::settings::PollSettings;
 use crate::cli::{ConnectArgs, RunArgs};
 use crate::net::{Cadence, NetError, Producers, control};
@@ -160,7 +161,14 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
     if progress {
         eprintln!();
     }
-    let summary = summarize(&recorded?, &options, &target.label);
+    let recorded = recorded?;
+    // The report counts errors; the reason a lane is still failing goes to stderr.
+    for pane in &recorded.lanes {
+        if let Link::Retrying { error, .. } = &pane.link {
+            eprintln!("pollpush: {} lane: {error}", pane.kind.name());
+        }
+    }
+    let summary = summarize(&recorded, &options, &target.label);
     writer.summary(&summary)?;
     target.shutdown().await;
     Ok(summary)

@@ -168,6 +168,18 @@ async fn https_without_the_ca_cert_fails_with_the_hint() {
 }
 
 #[tokio::test]
+async fn a_self_signed_ca_certificate_given_with_ca_cert_is_trusted_as_the_servers_own() {
+    let cert = watch_fixtures::self_signed_ca();
+    let server = watch_fixtures::http_json(Some(cert.acceptor.clone())).await;
+    let url = format!("https://127.0.0.1:{}/", server.port);
+    let mut lane = start(
+        LaneKind::UrlPoll,
+        config(Some(&url), None, &trusting(&cert.ca_file)),
+    );
+    assert_eq!(lane.updates(1).await.len(), 1);
+}
+
+#[tokio::test]
 async fn wss_with_ca_cert_counts_every_message_and_byte() {
     let cert = watch_fixtures::self_signed();
     let server = watch_fixtures::websocket(Some(cert.acceptor.clone()), 20).await;

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -29,6 +30,8 @@ pub struct TlsOptions {
 pub enum TlsError {
     #[error("cannot read --ca-cert {path}: {reason}")]
     CaCert { path: String, reason: String },
+    #[error("no certificate to trust (no system roots, no --ca-cert): {0}")]
+    Roots(String),
 }
 
 /// A stream a lane reads and writes, plain or under TLS.
@@ -67,15 +70,23 @@ impl Tls {
             // Unreadable system certificates are skipped: --ca-cert may be all that is needed.
             let native = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(native.certs);
+            let mut pinned = Vec::new();
             for path in &options.ca_certs {
                 for cert in read_pem(path)? {
-                    roots.add(cert).map_err(|e| TlsError::CaCert {
+                    roots.add(cert.clone()).map_err(|e| TlsError::CaCert {
                         path: path.display().to_string(),
                         reason: e.to_string(),
                     })?;
+                    pinned.push(cert);
                 }
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            let webpki = WebPkiServerVerifier::builder(Arc::new(roots))
+                .build()
+                .map_err(|e| TlsError::Roots(e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(RootsOrPinned { webpki, pinned }))
+                .with_no_client_auth()
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
@@ -109,7 +120,7 @@ fn tls_error(error: &std::io::Error) -> NetError {
         .map_or_else(|| error.to_string(), ToString::to_string);
     if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
         NetError::Tls(format!(
-            "certificate not trusted ({text}); trust it with --ca-cert FILE, or skip checks with --insecure"
+            "certificate not trusted: add it with --ca-cert FILE (or skip checks: --insecure) · {text}"
         ))
     } else {
         NetError::Tls(text)
@@ -129,6 +140,64 @@ fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         return Err(bad("no PEM certificate in it".to_owned()));
     }
     Ok(certs)
+}
+
+/// The usual chain checks against the roots, and one exception: a server
+/// presenting exactly a certificate given with `--ca-cert`. `openssl req
+/// -x509` makes self-signed certificates marked as CAs, which webpki refuses
+/// as a server's own (`CaUsedAsEndEntity`), while curl and browsers accept
+/// them once trusted; a user who names the very certificate means to trust it.
+#[derive(Debug)]
+struct RootsOrPinned {
+    webpki: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for RootsOrPinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, name, ocsp, now)
+            .or_else(|error| {
+                if self
+                    .pinned
+                    .iter()
+                    .any(|p| p.as_ref() == end_entity.as_ref())
+                {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(error)
+                }
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// `--insecure`: accepts any certificate, still checking the handshake's signatures.

@@ -80,9 +80,24 @@ pub struct SelfSigned {
 }
 
 pub fn self_signed() -> SelfSigned {
+    certificate(false)
+}
+
+/// A self-signed certificate marked as a CA, as `openssl req -x509` makes them.
+pub fn self_signed_ca() -> SelfSigned {
+    certificate(true)
+}
+
+fn certificate(is_ca: bool) -> SelfSigned {
     pollpush_client::net::tls::install_provider();
     let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let key = rcgen::generate_simple_self_signed(names).expect("a certificate");
+    let mut params = rcgen::CertificateParams::new(names).expect("names");
+    if is_ca {
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    }
+    let signing_key = rcgen::KeyPair::generate().expect("a key");
+    let cert = params.self_signed(&signing_key).expect("a certificate");
+    let key = rcgen::CertifiedKey { cert, signing_key };
     let dir = tempfile::tempdir().expect("a temporary directory");
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, key.cert.pem()).expect("write the certificate");
