@@ -51,7 +51,7 @@ impl<T: Into<Event> + Send + 'static> Sink<T> for mpsc::Sender<Event> {
 /// Why a request or a connection failed, as a pane shows it.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    #[error("bad server URL {url:?}: {reason}")]
+    #[error("bad URL {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
     #[error("--ws-url names one WebSocket URL, but --server names {0} nodes: drop --ws-url")]
     WsUrlWithNodes(usize),

@@ -44,15 +44,27 @@ fn body(bytes: &[u8], content_type: &str) -> Body {
 }
 
 /// The time at `pointer`: an RFC 3339 string, or Unix seconds or milliseconds.
+/// In a list (a top-level array without it), the newest of its items' times:
+/// the list is as fresh as its newest change.
 fn stamp(body: &Body, pointer: &str) -> Result<DateTime<Utc>, String> {
     let Body::Json(json) = body else {
         return Err(format!(
             "the update is not JSON, so --time-field {pointer} cannot be read"
         ));
     };
-    let value = json
-        .pointer(pointer)
-        .ok_or_else(|| format!("--time-field {pointer} is not in the update"))?;
+    let missing = || format!("--time-field {pointer} is not in the update");
+    if let (None, Some(items)) = (json.pointer(pointer), json.as_array()) {
+        return items
+            .iter()
+            .filter_map(|item| item.pointer(pointer))
+            .map(|value| time(value, pointer))
+            .reduce(|a, b| Ok(a?.max(b?)))
+            .unwrap_or_else(|| Err(missing()));
+    }
+    time(json.pointer(pointer).ok_or_else(missing)?, pointer)
+}
+
+fn time(value: &serde_json::Value, pointer: &str) -> Result<DateTime<Utc>, String> {
     let parsed = match value {
         serde_json::Value::String(text) => DateTime::parse_from_rfc3339(text)
             .ok()
@@ -99,6 +111,12 @@ mod tests {
         assert_eq!(at(r#"{"t":"2023-11-14T22:13:20Z"}"#), expected.map(Ok));
         assert_eq!(at(r#"{"t":1700000000}"#), expected.map(Ok));
         assert_eq!(at(r#"{"t":1700000000000}"#), expected.map(Ok));
+        let newest = at(r#"[{"t":1600000000},{"t":1700000000}]"#);
+        assert_eq!(
+            newest,
+            expected.map(Ok),
+            "a list is as fresh as its newest item"
+        );
         let no = at(r#"{"u":1}"#).and_then(Result::err).expect("an error");
         assert!(no.contains("not in the update"), "{no}");
         let text = at("plain").and_then(Result::err).expect("an error");
