@@ -8,7 +8,6 @@ use ::http::StatusCode;
 use ::http::header::{self, HeaderName};
 use hyper::client::conn::http1::SendRequest;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::WatchConfig;
 use super::payload::payload;
@@ -18,7 +17,7 @@ use crate::event::{LaneEvent, LaneUpdate};
 use crate::net::counting::Traffic;
 use crate::net::http::{self, parse_http_date};
 use crate::net::origin::Origin;
-use crate::net::poll::wait_until;
+use crate::net::poll::{Poller, on_timer};
 use crate::net::{Backoff, NetError, Sink};
 
 /// Most redirects followed for one poll.
@@ -27,52 +26,41 @@ const MAX_REDIRECTS: u32 = 5;
 /// Polls `config.poll` until the sink refuses an event or the settings sender is gone.
 pub async fn run(
     config: Arc<WatchConfig>,
-    mut settings: watch::Receiver<PollSettings>,
+    settings: watch::Receiver<PollSettings>,
     traffic: Arc<Traffic>,
-    mut sink: impl Sink<LaneEvent>,
+    sink: impl Sink<LaneEvent>,
 ) {
     let Some(origin) = config.poll.clone() else {
         return;
     };
-    let mut poller = UrlPoller {
+    let poller = UrlPoller {
         config,
         origin,
-        traffic: traffic.clone(),
+        traffic,
         connection: None,
         validators: Vec::new(),
         last_body: None,
+        backoff: Backoff::default(),
     };
-    let mut backoff = Backoff::default();
-    loop {
-        let current = *settings.borrow_and_update();
-        if current.paused {
-            if settings.changed().await.is_err() {
-                return;
-            }
-            continue;
-        }
-        let started = Instant::now();
-        let timeout = poller.config.timeout;
-        let update = match tokio::time::timeout(timeout, poller.poll(current.etag)).await {
+    on_timer(poller, settings, sink).await;
+}
+
+impl Poller for UrlPoller {
+    async fn poll(&mut self, conditional: bool) -> LaneEvent {
+        let timeout = self.config.timeout;
+        let update = match tokio::time::timeout(timeout, self.get_once(conditional)).await {
             Ok(Ok(update)) => {
-                backoff.reset();
+                self.backoff.reset();
                 update
             }
-            Ok(Err(error)) => poller.failed(&error, &mut backoff),
-            Err(_) => poller.failed(&NetError::Timeout(timeout), &mut backoff),
+            Ok(Err(error)) => self.failed(&error),
+            Err(_) => self.failed(&NetError::Timeout(timeout)),
         };
-        let next = match &update {
-            LaneUpdate::Failed { retry_in, .. } => Instant::now() + *retry_in,
-            _ => started + current.interval,
-        };
-        let event = LaneEvent {
+        LaneEvent {
             lane: LaneKind::UrlPoll,
             at: pollpush_shared::time::now(),
-            traffic: traffic.totals(),
+            traffic: self.traffic.totals(),
             update,
-        };
-        if !sink.deliver(event).await || !wait_until(next, started, &mut settings).await {
-            return;
         }
     }
 }
@@ -86,20 +74,21 @@ struct UrlPoller {
     /// `If-None-Match` / `If-Modified-Since` for the next poll.
     validators: Vec<(HeaderName, String)>,
     last_body: Option<Vec<u8>>,
+    backoff: Backoff,
 }
 
 impl UrlPoller {
-    fn failed(&mut self, error: &NetError, backoff: &mut Backoff) -> LaneUpdate {
+    fn failed(&mut self, error: &NetError) -> LaneUpdate {
         self.connection = None;
         LaneUpdate::Failed {
             error: error.to_string(),
-            retry_in: backoff.next_delay(),
+            retry_in: self.backoff.next_delay(),
             next_node: None,
         }
     }
 
     /// One poll, following redirects.
-    async fn poll(&mut self, conditional: bool) -> Result<LaneUpdate, NetError> {
+    async fn get_once(&mut self, conditional: bool) -> Result<LaneUpdate, NetError> {
         let mut target = self.origin.clone();
         for redirects in 0..=MAX_REDIRECTS {
             let validators = if conditional && redirects == 0 {
