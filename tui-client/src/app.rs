@@ -85,6 +85,8 @@ pub struct App {
     pub dirty: bool,
     /// Certificates are not checked (`--insecure`): the header says so in red.
     pub insecure: bool,
+    /// When each lane first showed each item (`--id-field`, `--version-field`).
+    pub items: watch::ItemTimes,
 }
 
 impl App {
@@ -112,6 +114,7 @@ impl App {
             view: View::Auto,
             dirty: true,
             insecure: false,
+            items: watch::ItemTimes::default(),
         }
     }
 

@@ -163,6 +163,28 @@ pub struct ConnectArgs {
     #[arg(long, global = true, value_name = "/JSON/POINTER")]
     pub time_field: Option<String>,
 
+    /// With --version-field, for two lanes over the same data: a JSON pointer
+    /// to each item's id (in the update, or in each element of a list), so the
+    /// panes can match items between lanes and show how far the later lane
+    /// (usually polling) lags behind the other, per item.
+    #[arg(
+        long,
+        global = true,
+        value_name = "/JSON/POINTER",
+        requires = "version_field"
+    )]
+    pub id_field: Option<String>,
+
+    /// With --id-field: a JSON pointer to each item's version (a revision, a
+    /// counter, an update time): the same id and version is the same change.
+    #[arg(
+        long,
+        global = true,
+        value_name = "/JSON/POINTER",
+        requires = "id_field"
+    )]
+    pub version_field: Option<String>,
+
     /// Also trust the certificate(s) in this PEM file (repeatable), besides the
     /// system's roots. Bytes are counted on the TCP socket, under TLS, so the
     /// traffic shown includes the TLS handshake and record overhead.
@@ -222,6 +244,7 @@ impl ConnectArgs {
             tls,
             fields: Fields {
                 time: self.time_field.clone(),
+                item: self.id_field.clone().zip(self.version_field.clone()),
             },
         }))
     }

@@ -121,6 +121,16 @@ pub struct Payload {
     pub stamp: Option<Result<DateTime<Utc>, String>>,
     /// Redirects followed to get it.
     pub redirects: u32,
+    /// Each item's `--id-field` and `--version-field`, as text (the update
+    /// itself, or each element of a list), or why they could not be read.
+    pub items: Option<Result<Vec<ItemVersion>, String>>,
+}
+
+/// One item of an update, by the fields that match it across lanes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemVersion {
+    pub id: String,
+    pub version: String,
 }
 
 /// A payload's content, as the pane shows it.

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use std::collections::HashMap;
+
+use super::lane::LaneKind;
+use super::staleness::Staleness;
 use super::{App, lane};
-use crate::event::Payload;
+use crate::event::{ItemVersion, Payload};
 
 impl App {
     /// An update from a watched service: counted like any lane's exchange,
@@ -23,8 +27,25 @@ impl App {
             pane.counters.messages += 1;
             pane.last_heard = Some(at);
         }
+        let lane = self.lanes[index].kind;
+        let mut lags = Vec::new();
+        let mut item_error = None;
+        match &payload.items {
+            Some(Ok(items)) => {
+                lags.extend(items.iter().filter_map(|i| self.items.see(lane, i, at)));
+            }
+            Some(Err(error)) => item_error = Some(error.clone()),
+            None => {}
+        }
         let server_now = self.clock.server_now(at);
         let pane = &mut self.lanes[index];
+        if payload.items.is_some() {
+            pane.watch.item_error = item_error;
+        }
+        for lag in lags {
+            pane.watch.lag.sample(lag);
+            pane.watch.matched += 1;
+        }
         pane.counters.seen += 1;
         if let Some(delay) = pane.watch.record(at, server_now, payload) {
             pane.staleness.sample(delay);
@@ -33,7 +54,7 @@ impl App {
 }
 
 /// The watched lane's numbers since start or the last reset.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct WatchStats {
     /// The newest payload, as the pane shows it.
     pub last: Option<Box<Payload>>,
@@ -45,6 +66,50 @@ pub struct WatchStats {
     pub redirects: u64,
     /// Why `--time-field` could not be read from the last update.
     pub stamp_error: Option<String>,
+    /// How long after the other lane this one showed the same item version.
+    pub lag: Staleness,
+    /// Item versions seen on both lanes, this one later.
+    pub matched: u64,
+    /// Why `--id-field` / `--version-field` could not be read from the last update.
+    pub item_error: Option<String>,
+}
+
+/// Most item versions remembered; past it the memory starts over (a long run
+/// of a large list must not grow without bound).
+const MAX_ITEMS: usize = 100_000;
+
+/// When an item version was first shown, and by which lane; `None` once
+/// both lanes showed it, so a resent list does not count it again.
+#[derive(Debug, Clone, Default)]
+pub struct ItemTimes(HashMap<ItemVersion, Option<(LaneKind, DateTime<Utc>)>>);
+
+impl ItemTimes {
+    /// Lane `lane` shows `item` at `at`: how long after another lane, if one showed it first.
+    pub fn see(
+        &mut self,
+        lane: LaneKind,
+        item: &ItemVersion,
+        at: DateTime<Utc>,
+    ) -> Option<Duration> {
+        match self.0.get_mut(item) {
+            None => {
+                if self.0.len() >= MAX_ITEMS {
+                    self.0.clear();
+                }
+                self.0.insert(item.clone(), Some((lane, at)));
+                None
+            }
+            Some(first @ Some(_)) => {
+                let (other, then) = first.take()?;
+                if other == lane {
+                    *first = Some((other, then));
+                    return None;
+                }
+                Some((at - then).to_std().unwrap_or_default())
+            }
+            Some(None) => None,
+        }
+    }
 }
 
 /// Gaps between consecutive updates.
@@ -137,6 +202,7 @@ mod tests {
             server_date: None,
             stamp,
             redirects: 0,
+            items: None,
         }
     }
 
@@ -161,5 +227,24 @@ mod tests {
         );
         w.reset();
         assert!(w.last.is_some() && w.gaps.count == 0);
+    }
+
+    #[test]
+    fn an_item_version_lags_once_behind_the_lane_that_showed_it_first() {
+        let mut times = ItemTimes::default();
+        let item = ItemVersion {
+            id: "1".into(),
+            version: "7".into(),
+        };
+        let push = LaneKind::Feed(crate::app::lane::FeedProtocol::Ws);
+        assert_eq!(times.see(push, &item, t(100)), None);
+        assert_eq!(times.see(push, &item, t(200)), None, "the same lane again");
+        let lag = times.see(LaneKind::UrlPoll, &item, t(900));
+        assert_eq!(lag, Some(Duration::from_millis(800)));
+        assert_eq!(
+            times.see(push, &item, t(1000)),
+            None,
+            "a resent list counts once"
+        );
     }
 }

@@ -3,13 +3,15 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::event::{Body, Payload};
+use crate::event::{Body, ItemVersion, Payload};
 
 /// JSON pointers (RFC 6901) into each update, from the command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fields {
     /// `--time-field`: when the update was made, by the service's clock.
     pub time: Option<String>,
+    /// `--id-field` and `--version-field`: what matches an item across lanes.
+    pub item: Option<(String, String)>,
 }
 
 /// A payload of `bytes`, named `name`, as the service's `Date` saw it.
@@ -22,6 +24,10 @@ pub fn payload(
 ) -> Payload {
     let body = body(bytes, content_type);
     let stamp = fields.time.as_deref().map(|pointer| stamp(&body, pointer));
+    let items = fields
+        .item
+        .as_ref()
+        .map(|(id, version)| items(&body, id, version));
     Payload {
         size: bytes.len() as u64,
         body,
@@ -29,7 +35,37 @@ pub fn payload(
         server_date,
         stamp,
         redirects: 0,
+        items,
     }
+}
+
+/// The id and version of the update, or of each item of a list.
+fn items(body: &Body, id: &str, version: &str) -> Result<Vec<ItemVersion>, String> {
+    let Body::Json(json) = body else {
+        return Err(format!(
+            "the update is not JSON, so --id-field {id} cannot be read"
+        ));
+    };
+    let text = |value: &serde_json::Value| match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let one = |item: &serde_json::Value| {
+        Some(ItemVersion {
+            id: text(item.pointer(id)?),
+            version: text(item.pointer(version)?),
+        })
+    };
+    let found: Vec<ItemVersion> = match (json.pointer(id), json.as_array()) {
+        (None, Some(list)) => list.iter().filter_map(one).collect(),
+        _ => one(json).into_iter().collect(),
+    };
+    if found.is_empty() {
+        return Err(format!(
+            "--id-field {id} and --version-field {version} are not in the update"
+        ));
+    }
+    Ok(found)
 }
 
 /// JSON when the content type says so or the bytes parse as JSON.
@@ -86,7 +122,25 @@ mod tests {
     fn fields(time: &str) -> Fields {
         Fields {
             time: Some(time.to_owned()),
+            item: None,
         }
+    }
+
+    #[test]
+    fn items_are_read_from_the_update_or_each_element_of_a_list() {
+        let fields = Fields {
+            time: None,
+            item: Some(("/id".to_owned(), "/v".to_owned())),
+        };
+        let read = |json: &str| payload(json.as_bytes(), "", None, None, &fields).items;
+        let item = |id: &str, version: &str| ItemVersion {
+            id: id.to_owned(),
+            version: version.to_owned(),
+        };
+        assert_eq!(read(r#"{"id":1,"v":"a"}"#), Some(Ok(vec![item("1", "a")])));
+        let list = read(r#"[{"id":1,"v":2},{"id":"x","v":3},{"other":1}]"#);
+        assert_eq!(list, Some(Ok(vec![item("1", "2"), item("x", "3")])));
+        assert!(matches!(read("text"), Some(Err(e)) if e.contains("not JSON")));
     }
 
     #[test]

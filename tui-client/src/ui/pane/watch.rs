@@ -23,6 +23,7 @@ impl PaneView<'_> {
             self.delay_line(),
             self.traffic_line(),
         ];
+        lines.extend(self.lag_line());
         lines.extend(self.error_line());
         // A blank line before the payload, unless the pane is short of room.
         let spacer = u16::from(inner.height >= 12);
@@ -93,10 +94,7 @@ impl PaneView<'_> {
             .as_ref()
             .is_some_and(|p| matches!(p.stamp, Some(Ok(_))));
         if !stamped {
-            return Line::styled(
-                "delay n/a: no timestamp in the updates (--time-field)",
-                self.theme.dim(),
-            );
+            return Line::styled("delay n/a: no timestamp (--time-field)", self.theme.dim());
         }
         let s = &self.pane.staleness;
         Line::from(vec![
@@ -109,6 +107,29 @@ impl PaneView<'_> {
                 duration(s.max())
             )),
         ])
+    }
+
+    /// With `--id-field` and `--version-field`: how long after the other lane
+    /// this one showed the same item versions.
+    fn lag_line(&self) -> Option<Line<'static>> {
+        let w = &self.pane.watch;
+        w.last.as_ref()?.items.as_ref()?;
+        if let Some(error) = &w.item_error {
+            return Some(Line::styled(format!("lag: {error}"), self.theme.bad()));
+        }
+        if w.matched == 0 {
+            return Some(Line::styled(
+                "lag: none yet (first, or no item matched)",
+                self.theme.dim(),
+            ));
+        }
+        Some(Line::raw(format!(
+            "lag behind the other lane p50 {} · p99 {} · max {} · {} items",
+            duration(w.lag.quantile(0.5)),
+            duration(w.lag.quantile(0.99)),
+            duration(w.lag.max()),
+            w.matched
+        )))
     }
 
     /// The last payload, in whatever shape suits it.
