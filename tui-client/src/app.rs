@@ -13,6 +13,7 @@ pub mod pane;
 pub mod server_load;
 pub mod settings;
 pub mod staleness;
+pub mod watch;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pollpush_shared::{Revision, ServerMessage};
@@ -82,6 +83,10 @@ pub struct App {
     pub view: View,
     /// Something visible changed since the last draw.
     pub dirty: bool,
+    /// Certificates are not checked (`--insecure`): the header says so in red.
+    pub insecure: bool,
+    /// When each lane first showed each item (`--id-field`, `--version-field`).
+    pub items: watch::ItemTimes,
 }
 
 impl App {
@@ -108,7 +113,14 @@ impl App {
             help: false,
             view: View::Auto,
             dirty: true,
+            insecure: false,
+            items: watch::ItemTimes::default(),
         }
+    }
+
+    /// Whether every lane watches a service that is not a pollpush server.
+    pub fn watching(&self) -> bool {
+        !self.lanes.is_empty() && self.lanes.iter().all(|p| p.kind.watched())
     }
 
     /// Shows these lanes (in [`LaneKind`] order) instead of the default two.
@@ -292,6 +304,7 @@ impl App {
                 pane.last_heard = Some(at);
                 self.on_message(index, at, message);
             }
+            LaneUpdate::Payload(payload) => self.on_payload(index, at, payload),
         }
     }
 

@@ -6,9 +6,12 @@ use clap::Parser;
 
 use std::path::PathBuf;
 
-use crate::app::lane::{LaneKind, Lanes, MAX_LONG_POLL_WAIT};
+use crate::app::lane::{FeedProtocol, LaneKind, Lanes, MAX_LONG_POLL_WAIT};
 use crate::app::settings::PollSettings;
 use crate::headless::report::Format;
+use crate::net::origin::Origin;
+use crate::net::tls::{Tls, TlsOptions};
+use crate::net::watch::{self, Feed, Fields, WatchConfig};
 use crate::target::{Target, TargetError};
 
 /// Watch the ways to learn about a change side by side over the same data:
@@ -109,6 +112,89 @@ pub struct ConnectArgs {
     #[arg(long, global = true, env = "POLLPUSH_NO_ETAG")]
     pub no_etag: bool,
 
+    /// Poll any HTTP(S) URL instead of a pollpush server: GET every --interval,
+    /// with If-None-Match / If-Modified-Since when the server sent ETag /
+    /// Last-Modified; an update is a body that differs from the last one.
+    #[arg(
+        long,
+        global = true,
+        env = "POLLPUSH_POLL",
+        value_name = "URL",
+        conflicts_with = "server"
+    )]
+    pub poll: Option<String>,
+
+    /// Watch any push feed instead of a pollpush server, by scheme: ws:// or
+    /// wss:// (each message is an update), sse+http:// or sse+https:// (each
+    /// event), socketio://host:port/namespace#event or socketios:// (each such
+    /// event; #* for all).
+    #[arg(
+        long,
+        global = true,
+        env = "POLLPUSH_PUSH",
+        value_name = "URL",
+        conflicts_with = "server"
+    )]
+    pub push: Option<String>,
+
+    /// A header sent with every request and handshake of --poll and --push
+    /// (repeatable), e.g. -H 'Authorization: Bearer …'.
+    #[arg(short = 'H', long = "header", global = true, value_name = "NAME: VALUE", value_parser = watch::parse_header)]
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+
+    /// A WebSocket text message to send after connecting (repeatable; ws:// and wss:// feeds).
+    #[arg(long, global = true, value_name = "TEXT")]
+    pub send: Vec<String>,
+
+    /// A socket.io event to emit after connecting, with a JSON argument
+    /// (`null` when none is given; repeatable), e.g. --emit hi! or
+    /// --emit 'join={"room":1}'.
+    #[arg(long, global = true, value_name = "EVENT[=JSON]", value_parser = watch::parse_emit)]
+    pub emit: Vec<(String, serde_json::Value)>,
+
+    /// How long a request or a handshake of --poll / --push may take.
+    #[arg(long, global = true, env = "POLLPUSH_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// A JSON pointer to a timestamp in each update (RFC 3339, or Unix seconds
+    /// or milliseconds), e.g. /updated_at. With it the panes show each update's
+    /// delay on arrival, corrected for clock offset with the HTTP Date header;
+    /// without it there is nothing to measure staleness against: n/a.
+    #[arg(long, global = true, value_name = "/JSON/POINTER")]
+    pub time_field: Option<String>,
+
+    /// With --version-field, for two lanes over the same data: a JSON pointer
+    /// to each item's id (in the update, or in each element of a list), so the
+    /// panes can match items between lanes and show how far the later lane
+    /// (usually polling) lags behind the other, per item.
+    #[arg(
+        long,
+        global = true,
+        value_name = "/JSON/POINTER",
+        requires = "version_field"
+    )]
+    pub id_field: Option<String>,
+
+    /// With --id-field: a JSON pointer to each item's version (a revision, a
+    /// counter, an update time): the same id and version is the same change.
+    #[arg(
+        long,
+        global = true,
+        value_name = "/JSON/POINTER",
+        requires = "id_field"
+    )]
+    pub version_field: Option<String>,
+
+    /// Also trust the certificate(s) in this PEM file (repeatable), besides the
+    /// system's roots. Bytes are counted on the TCP socket, under TLS, so the
+    /// traffic shown includes the TLS handshake and record overhead.
+    #[arg(long, global = true, env = "POLLPUSH_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Vec<PathBuf>,
+
+    /// Skip certificate verification (shown in red in the header while active).
+    #[arg(long, global = true, env = "POLLPUSH_INSECURE")]
+    pub insecure: bool,
+
     /// The server's write token (its --write-token), sent as a bearer token
     /// with the `n` key's write and the load's calls to a --server.
     #[arg(long, global = true, env = "POLLPUSH_TOKEN", hide_env_values = true)]
@@ -116,8 +202,11 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    /// The server to talk to: the one named, or a new embedded one.
+    /// The server to talk to: the one named, the watched service, or a new embedded one.
     pub async fn target(&self) -> Result<Target, TargetError> {
+        if let Some(config) = self.watch_config()? {
+            return Ok(Target::watched(config));
+        }
         match &self.server {
             Some(server) => Target::remote(server, self.ws_url.as_deref()),
             None if self.ws_url.is_some() => Err(TargetError::WsUrlWithoutServer),
@@ -125,7 +214,54 @@ impl ConnectArgs {
         }
     }
 
+    /// Whether --poll or --push names a service to watch.
+    pub fn watching(&self) -> bool {
+        self.poll.is_some() || self.push.is_some()
+    }
+
+    /// The watch lanes' configuration, when --poll or --push is given.
+    pub fn watch_config(&self) -> Result<Option<WatchConfig>, TargetError> {
+        if !self.watching() {
+            return Ok(None);
+        }
+        let tls = Tls::new(&TlsOptions {
+            ca_certs: self.ca_cert.clone(),
+            insecure: self.insecure,
+        })?;
+        let poll = self
+            .poll
+            .as_deref()
+            .map(|url| Origin::parse(url, "http", "https"))
+            .transpose()?;
+        let push = self.push.as_deref().map(Feed::parse).transpose()?;
+        Ok(Some(WatchConfig {
+            poll,
+            push,
+            headers: self.headers.clone(),
+            sends: self.send.clone(),
+            emits: self.emit.clone(),
+            timeout: self.timeout,
+            tls,
+            fields: Fields {
+                time: self.time_field.clone(),
+                item: self.id_field.clone().zip(self.version_field.clone()),
+            },
+        }))
+    }
+
     pub fn lanes(&self) -> Lanes {
+        if self.watching() {
+            let push = self.push.as_deref().map(|url| {
+                Feed::parse(url).map_or(LaneKind::Feed(FeedProtocol::Ws), |f| {
+                    LaneKind::Feed(f.protocol())
+                })
+            });
+            let poll = self.poll.as_ref().map(|_| LaneKind::UrlPoll);
+            return Lanes {
+                kinds: poll.into_iter().chain(push).collect(),
+                long_poll_wait: self.long_poll_wait,
+            };
+        }
         Lanes {
             kinds: self.lanes.0.clone(),
             long_poll_wait: self.long_poll_wait,

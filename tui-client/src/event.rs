@@ -68,6 +68,8 @@ pub enum LaneUpdate {
     },
     /// A message from a stream (a WebSocket frame, an SSE event), parsed.
     Message(ServerMessage),
+    /// A new body or message from a service that is not a pollpush server.
+    Payload(Box<Payload>),
     /// The request or the connection failed; the producer retries after
     /// `retry_in`, on `next_node` when it moves to another node.
     Failed {
@@ -102,4 +104,42 @@ impl TrafficTotals {
     pub fn total(self) -> u64 {
         self.bytes_in + self.bytes_out
     }
+}
+
+/// One update from a watched service (`--poll`, `--push`): what it said and
+/// what can be measured of it without knowing its protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payload {
+    /// The body's or the message's own size, without headers or framing.
+    pub size: u64,
+    pub body: Body,
+    /// The event's name (socket.io, SSE), when the feed names events.
+    pub name: Option<String>,
+    /// The server's `Date` with this answer, to correct for clock offset.
+    pub server_date: Option<DateTime<Utc>>,
+    /// The time `--time-field` names, or why it could not be read.
+    pub stamp: Option<Result<DateTime<Utc>, String>>,
+    /// Redirects followed to get it.
+    pub redirects: u32,
+    /// Each item's `--id-field` and `--version-field`, as text (the update
+    /// itself, or each element of a list), or why they could not be read.
+    pub items: Option<Result<Vec<ItemVersion>, String>>,
+}
+
+/// One item of an update, by the fields that match it across lanes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemVersion {
+    pub id: String,
+    pub version: String,
+}
+
+/// A payload's content, as the pane shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Json(serde_json::Value),
+    /// Anything else, as text (lossy for binary), with its content type.
+    Text {
+        content_type: String,
+        text: String,
+    },
 }

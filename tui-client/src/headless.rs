@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::app::lane::{LaneKind, Lanes};
+use crate::app::pane::Link;
 use crate::app::settings::PollSettings;
 use crate::cli::{ConnectArgs, RunArgs};
 use crate::net::{Cadence, NetError, Producers, control};
@@ -26,6 +27,8 @@ pub enum HeadlessError {
     Target(#[from] TargetError),
     #[error("cannot reach the server at {url}: {error}")]
     Unreachable { url: String, error: NetError },
+    #[error(transparent)]
+    NotPollpush(NetError),
     #[error("cannot write the report")]
     Output(#[from] std::io::Error),
 }
@@ -53,6 +56,7 @@ pub async fn record(
         options.settings,
         options.cadence,
         &events,
+        target.watch.as_ref(),
     );
     drop(events);
     let mut app = App::new(target.mode, options.settings, pollpush_shared::time::now())
@@ -118,6 +122,9 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
         let client = control::client();
         for node in target.nodes.all() {
             if let Err(error) = control::stats(&client, node).await {
+                if matches!(error, NetError::NotPollpush(_)) {
+                    return Err(HeadlessError::NotPollpush(error));
+                }
                 let url = node.http.clone();
                 return Err(HeadlessError::Unreachable { url, error });
             }
@@ -154,7 +161,14 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
     if progress {
         eprintln!();
     }
-    let summary = summarize(&recorded?, &options, &target.label);
+    let recorded = recorded?;
+    // The report counts errors; the reason a lane is still failing goes to stderr.
+    for pane in &recorded.lanes {
+        if let Link::Retrying { error, .. } = &pane.link {
+            eprintln!("pollpush: {} lane: {error}", pane.kind.name());
+        }
+    }
+    let summary = summarize(&recorded, &options, &target.label);
     writer.summary(&summary)?;
     target.shutdown().await;
     Ok(summary)

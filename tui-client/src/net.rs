@@ -8,11 +8,15 @@
 
 pub mod control;
 pub mod counting;
+mod endpoints;
 mod http;
 pub mod longpoll;
+pub mod origin;
 pub mod poll;
 pub mod resume;
 pub mod sse;
+pub mod tls;
+pub mod watch;
 pub mod ws;
 
 use std::future::Future;
@@ -20,7 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+use tokio::sync::watch::{self as settings_channel, Receiver};
 use tokio::task::JoinHandle;
 
 use crate::app::lane::{LaneKind, Lanes};
@@ -28,6 +33,7 @@ use crate::app::nodes;
 use crate::app::settings::PollSettings;
 use crate::event::{Event, LaneEvent};
 use counting::Traffic;
+pub use endpoints::{Endpoints, Nodes};
 
 /// Where a producer hands what it observed: the TUI's event channel, or a load
 /// client's shared counters.
@@ -45,7 +51,7 @@ impl<T: Into<Event> + Send + 'static> Sink<T> for mpsc::Sender<Event> {
 /// Why a request or a connection failed, as a pane shows it.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    #[error("bad server URL {url:?}: {reason}")]
+    #[error("bad URL {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
     #[error("--ws-url names one WebSocket URL, but --server names {0} nodes: drop --ws-url")]
     WsUrlWithNodes(usize),
@@ -63,6 +69,18 @@ pub enum NetError {
     Json(#[from] serde_json::Error),
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    #[error("cannot connect to {to}: {error}")]
+    Connect { to: String, error: std::io::Error },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error(
+        "{0} answers, but is not a pollpush server (no /stats): to watch any service, \
+         use --poll URL and/or --push URL instead of --server"
+    )]
+    NotPollpush(String),
+    /// A status other than 2xx or 304, with its status line.
+    #[error("HTTP {0}")]
+    Status(String),
 }
 
 /// The most specific message in an error chain ("Connection refused"), not
@@ -73,116 +91,6 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
         inner = source;
     }
     inner.to_string()
-}
-
-/// The server's two addresses: HTTP for REST, `ws://` for push.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
-    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:5000`.
-    pub http: String,
-    /// `host:port` to open TCP connections to.
-    pub authority: String,
-    /// The WebSocket URL, e.g. `ws://127.0.0.1:5000/ws`.
-    pub ws: String,
-}
-
-impl Endpoints {
-    /// Derives both addresses from the server's base URL; `ws` overrides the WebSocket one.
-    pub fn new(server: &str, ws: Option<&str>) -> Result<Self, NetError> {
-        let bad = |reason: &str| NetError::BadUrl {
-            url: server.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let uri: ::http::Uri = server.parse().map_err(|_| bad("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => return Err(bad("https is not supported; use http")),
-            _ => return Err(bad("expected http://host:port")),
-        }
-        let host = uri.host().ok_or_else(|| bad("no host"))?;
-        let port = uri.port_u16().unwrap_or(80);
-        let authority = format!("{host}:{port}");
-        let ws = ws.map_or_else(|| format!("ws://{authority}/ws"), str::to_owned);
-        Ok(Self {
-            http: format!("http://{authority}"),
-            authority,
-            ws,
-        })
-    }
-
-    /// How a pane and a report name this node: `host:port`.
-    pub fn label(&self) -> &str {
-        &self.authority
-    }
-
-    /// The endpoints of a server listening on `addr`.
-    pub fn local(addr: std::net::SocketAddr) -> Self {
-        Self {
-            http: format!("http://{addr}"),
-            authority: addr.to_string(),
-            ws: format!("ws://{addr}/ws"),
-        }
-    }
-}
-
-/// The nodes `--server` names, in the order given: one server, or several
-/// nodes of a cluster that serve the same API. Never empty.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Nodes(Vec<Endpoints>);
-
-impl Nodes {
-    /// Parses a comma-separated list of base URLs; `ws` overrides the WebSocket
-    /// URL, which only makes sense for a single node.
-    pub fn parse(list: &str, ws: Option<&str>) -> Result<Self, NetError> {
-        let urls: Vec<&str> = list.split(',').map(str::trim).collect();
-        if urls.iter().any(|url| url.is_empty()) {
-            return Err(NetError::BadUrl {
-                url: list.to_owned(),
-                reason: "an empty entry; separate node URLs with single commas".to_owned(),
-            });
-        }
-        if ws.is_some() && urls.len() > 1 {
-            return Err(NetError::WsUrlWithNodes(urls.len()));
-        }
-        let nodes = urls
-            .into_iter()
-            .map(|url| Endpoints::new(url, ws))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self(nodes))
-    }
-
-    /// A single node.
-    pub fn one(endpoints: Endpoints) -> Self {
-        Self(vec![endpoints])
-    }
-
-    pub fn all(&self) -> &[Endpoints] {
-        &self.0
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Always false; here because clippy expects it next to `len`.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Node `index`, wrapping, so any index from the rotation rules is valid.
-    pub fn get(&self, index: usize) -> &Endpoints {
-        &self.0[index % self.0.len()]
-    }
-
-    /// The node the poll pane polls and the `n` key writes through.
-    pub fn poll(&self) -> &Endpoints {
-        self.get(nodes::POLL_NODE)
-    }
-
-    /// Every node's label, in order.
-    pub fn labels(&self) -> Vec<String> {
-        self.0.iter().map(|e| e.label().to_owned()).collect()
-    }
 }
 
 /// Exponential backoff with jitter, capped: 250 ms, 500 ms, 1 s … 10 s, each ×0.5–1.
@@ -230,7 +138,7 @@ impl Default for Cadence {
 #[derive(Debug)]
 pub struct Producers {
     tasks: Vec<JoinHandle<()>>,
-    poll_settings: watch::Sender<PollSettings>,
+    poll_settings: settings_channel::Sender<PollSettings>,
 }
 
 impl Producers {
@@ -242,8 +150,9 @@ impl Producers {
         settings: PollSettings,
         cadence: Cadence,
         events: &mpsc::Sender<Event>,
+        watched: Option<&Arc<watch::WatchConfig>>,
     ) -> Self {
-        let (poll_settings, settings_rx) = watch::channel(settings);
+        let (poll_settings, settings_rx) = settings_channel::channel(settings);
         let mut tasks: Vec<JoinHandle<()>> = lanes
             .kinds
             .iter()
@@ -253,13 +162,15 @@ impl Producers {
                     node: nodes::start(kind, nodes.len()),
                     poll: settings_rx.clone(),
                     long_poll_wait: lanes.long_poll_wait,
+                    watch: watched.cloned(),
                 };
                 let traffic = Arc::new(Traffic::default());
                 tokio::spawn(run_lane(kind, config, traffic, events.clone()))
             })
             .collect();
         tasks.push(tokio::spawn(tick(cadence.tick, events.clone())));
-        if !cadence.stats.is_zero() {
+        // A watched service has no /stats.
+        if !cadence.stats.is_zero() && watched.is_none() {
             tasks.push(tokio::spawn(control::watch_stats(
                 nodes.clone(),
                 cadence.stats,
@@ -293,8 +204,10 @@ pub struct LaneConfig {
     /// The node it starts on (request lanes stay there).
     pub node: usize,
     /// The poll lane's live settings.
-    pub poll: watch::Receiver<PollSettings>,
+    pub poll: Receiver<PollSettings>,
     pub long_poll_wait: Duration,
+    /// The watched service's URLs and options (`--poll`, `--push`).
+    pub watch: Option<Arc<watch::WatchConfig>>,
 }
 
 /// Runs lane `kind` until its sink refuses an event: the one place that maps a
@@ -310,7 +223,27 @@ pub async fn run_lane<S: Sink<LaneEvent>>(
         node,
         poll,
         long_poll_wait,
+        watch,
     } = config;
+    match (kind, watch) {
+        (LaneKind::UrlPoll, Some(config)) => watch::poll::run(config, poll, traffic, sink).await,
+        (LaneKind::Feed(_), Some(config)) => {
+            watch::run_feed(kind, config, nodes, traffic, sink).await;
+        }
+        (kind, _) => run_server_lane(kind, nodes, node, poll, long_poll_wait, traffic, sink).await,
+    }
+}
+
+/// The lanes of a pollpush server.
+async fn run_server_lane<S: Sink<LaneEvent>>(
+    kind: LaneKind,
+    nodes: Nodes,
+    node: usize,
+    poll: Receiver<PollSettings>,
+    long_poll_wait: Duration,
+    traffic: Arc<Traffic>,
+    sink: S,
+) {
     match kind {
         LaneKind::Poll => poll::run(nodes.get(node).clone(), poll, traffic, sink).await,
         LaneKind::LongPoll => {
@@ -318,6 +251,8 @@ pub async fn run_lane<S: Sink<LaneEvent>>(
         }
         LaneKind::Sse => resume::run(kind, nodes, node, traffic, sink, sse::Sse).await,
         LaneKind::Ws => resume::run(kind, nodes, node, traffic, sink, ws::Ws).await,
+        // A watch lane without its configuration has nothing to watch.
+        LaneKind::UrlPoll | LaneKind::Feed(_) => {}
     }
 }
 
@@ -337,47 +272,6 @@ async fn tick(period: Duration, events: mpsc::Sender<Event>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn websocket_url_is_derived_from_the_server_url() {
-        let e = Endpoints::new("http://example.org:5000/", None).expect("valid");
-        assert_eq!(e.ws, "ws://example.org:5000/ws");
-        assert_eq!(e.http, "http://example.org:5000");
-        let e = Endpoints::new("http://h", Some("ws://other:1/x")).expect("valid");
-        assert_eq!(
-            (e.authority.as_str(), e.ws.as_str()),
-            ("h:80", "ws://other:1/x")
-        );
-        assert!(Endpoints::new("https://h", None).is_err());
-        assert!(Endpoints::new("nonsense", None).is_err());
-    }
-
-    #[test]
-    fn a_server_list_is_split_on_commas_and_keeps_its_order() {
-        let nodes = Nodes::parse("http://a:1, http://b:2/,http://c", None).expect("valid");
-        assert_eq!(nodes.labels(), ["a:1", "b:2", "c:80"]);
-        assert_eq!(nodes.poll().http, "http://a:1");
-        assert_eq!(nodes.get(4).label(), "b:2", "indices wrap");
-        let one = Nodes::parse("http://a:1", Some("ws://a:1/x")).expect("valid");
-        assert_eq!((one.len(), one.poll().ws.as_str()), (1, "ws://a:1/x"));
-    }
-
-    #[test]
-    fn a_bad_server_list_names_the_bad_entry() {
-        let error =
-            |list: &str, ws: Option<&str>| Nodes::parse(list, ws).expect_err(list).to_string();
-        let bad = error("http://a:1,ftp://b:2", None);
-        assert!(
-            bad.contains("\"ftp://b:2\"") && bad.contains("http://host:port"),
-            "{bad}"
-        );
-        assert!(error("http://a:1,,http://b:2", None).contains("empty entry"));
-        assert!(error("http://a:1,", None).contains("empty entry"));
-        assert!(error("", None).contains("empty entry"));
-        assert!(error("http://a:1,https://b", None).contains("https is not supported"));
-        assert!(error("http://a:1,http://b:2", Some("ws://a:1/ws")).contains("--ws-url"));
-        assert!(!bad.contains('\n'), "one line: {bad}");
-    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

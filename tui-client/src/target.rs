@@ -2,10 +2,12 @@
 //! a running one. The TUI and the headless run both start here.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
 use crate::app::Mode;
+use crate::net::watch::{Feed, WatchConfig};
 use crate::net::{Endpoints, NetError, Nodes};
 
 /// Why the client could not start.
@@ -17,6 +19,8 @@ pub enum TargetError {
     Bind(std::io::Error),
     #[error("cannot start the embedded server: {0}")]
     Server(#[from] pollpush_server::ServerError),
+    #[error(transparent)]
+    Tls(#[from] crate::net::tls::TlsError),
     #[error("--ws-url needs --server (the embedded server has its own)")]
     WsUrlWithoutServer,
 }
@@ -28,6 +32,8 @@ pub struct Target {
     /// For the header: `embedded · http://127.0.0.1:40123`, the remote URL, or
     /// the first of a cluster's and how many more.
     pub label: String,
+    /// A service that is not a pollpush server, watched with `--poll` / `--push`.
+    pub watch: Option<Arc<WatchConfig>>,
     embedded: Option<pollpush_server::Server>,
 }
 
@@ -45,8 +51,40 @@ impl Target {
             label,
             nodes,
             mode: Mode::Remote,
+            watch: None,
             embedded: None,
         })
+    }
+
+    /// Watches any service: the `--poll` URL and the `--push` feed.
+    pub fn watched(config: WatchConfig) -> Self {
+        let origins = [config.poll.as_ref(), config.push.as_ref().map(Feed::origin)];
+        let label = origins
+            .iter()
+            .flatten()
+            .map(|origin| origin.url.clone())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        // The push lane's "node" is its feed, named in the pane.
+        let feed = config
+            .push
+            .as_ref()
+            .map_or(config.poll.as_ref(), |f| Some(f.origin()));
+        let endpoints = feed.map_or_else(
+            || Endpoints::local(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+            |origin| Endpoints {
+                http: origin.url.clone(),
+                authority: origin.label(),
+                ws: origin.url.clone(),
+            },
+        );
+        Self {
+            nodes: Nodes::one(endpoints),
+            mode: Mode::Remote,
+            label,
+            watch: Some(Arc::new(config)),
+            embedded: None,
+        }
     }
 
     /// Starts a server in this process on an ephemeral loopback port, in memory,
@@ -67,6 +105,7 @@ impl Target {
             label: format!("embedded · {}", endpoints.http),
             nodes: Nodes::one(endpoints),
             mode: Mode::Embedded { simulate },
+            watch: None,
             embedded: Some(server),
         })
     }

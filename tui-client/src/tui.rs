@@ -61,10 +61,18 @@ async fn run_on(target: &Target, cli: &Cli) -> Result<(), TuiError> {
     let settings = cli.connect.poll_settings();
     let lanes = cli.connect.lanes();
     let (events, mut inbox) = mpsc::channel(1024);
-    let producers = Producers::spawn(&target.nodes, &lanes, settings, Cadence::default(), &events);
+    let producers = Producers::spawn(
+        &target.nodes,
+        &lanes,
+        settings,
+        Cadence::default(),
+        &events,
+        target.watch.as_ref(),
+    );
     let mut app = App::new(target.mode, settings, pollpush_shared::time::now())
         .with_lanes(&lanes.kinds)
         .with_nodes(target.nodes.labels());
+    app.insecure = cli.connect.insecure && target.watch.is_some();
     let mut guard = TerminalGuard::new()?;
     let input = tokio::spawn(forward_input(events.clone()));
     let theme = Theme::from_env();

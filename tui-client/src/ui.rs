@@ -6,6 +6,7 @@
 
 mod fit;
 pub mod format;
+mod help;
 pub mod pane;
 pub mod scoreboard;
 
@@ -13,7 +14,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use crate::app::lane::LaneKind;
 use crate::app::{App, ClockSource, Mode, View};
@@ -95,10 +96,10 @@ impl Theme {
     /// Each lane's colour in the sparklines.
     pub fn lane(self, kind: LaneKind) -> Style {
         self.fg(match kind {
-            LaneKind::Poll => Color::Blue,
+            LaneKind::Poll | LaneKind::UrlPoll => Color::Blue,
             LaneKind::LongPoll => Color::Cyan,
             LaneKind::Sse => Color::Green,
-            LaneKind::Ws => Color::Magenta,
+            LaneKind::Ws | LaneKind::Feed(_) => Color::Magenta,
         })
     }
 }
@@ -138,7 +139,7 @@ impl Widget for Screen<'_> {
         }
         self.footer(footer, buf);
         if self.app.help {
-            help(panes, buf, self.theme, self.app.simulator_rate().is_some());
+            help::render(panes, buf, self.theme, self.app);
         }
     }
 }
@@ -178,10 +179,20 @@ impl Screen<'_> {
             .app
             .server_revision
             .map_or_else(|| "—".to_owned(), |r| r.to_string());
-        let tail = [
-            Span::raw(format!(" · {} · server rev ", self.server)),
-            Span::styled(revision, self.theme.title()),
-        ];
+        let mut tail = if self.app.watching() {
+            vec![Span::raw(format!(" · {}", self.server))]
+        } else {
+            vec![
+                Span::raw(format!(" · {} · server rev ", self.server)),
+                Span::styled(revision, self.theme.title()),
+            ]
+        };
+        if self.app.insecure {
+            tail.insert(
+                0,
+                Span::styled(" · INSECURE: certificates not checked", self.theme.bad()),
+            );
+        }
         let room = usize::from(area.width).saturating_sub(tail.iter().map(Span::width).sum());
         let mut line = Fit::new(room, Span::styled(" pollpush", self.theme.title()));
         if area.width >= SIDE_BY_SIDE_WIDTH {
@@ -221,6 +232,14 @@ impl Screen<'_> {
             (None, Some(node), None) if self.app.clustered() => format!(" {node} "),
             _ => " server ".to_owned(),
         };
+        if self.app.watching() {
+            let mut line = Fit::new(width, Span::styled(" service ", theme.title()));
+            line.styled(theme.dim()).try_push(&[
+                "not a pollpush server: no server figures; staleness needs --time-field".to_owned(),
+                "not a pollpush server".to_owned(),
+            ]);
+            return line.into();
+        }
         let mut line = Fit::new(width, Span::styled(label, theme.title()));
         let cpu = || {
             server
@@ -300,14 +319,16 @@ impl Screen<'_> {
             }
         };
         group(&mut line, "", &[("q", "quit")]);
-        if self.app.lane(LaneKind::Poll).is_some() {
+        if self.app.polls() {
             group(
                 &mut line,
                 "poll: ",
                 &[("+/-", "interval"), ("p", "pause"), ("e", "ETag")],
             );
         }
-        group(&mut line, "", &[("n", "change")]);
+        if !self.app.watching() {
+            group(&mut line, "", &[("n", "change")]);
+        }
         group(&mut line, "", &[("v", "view")]);
         if matches!(self.app.mode, Mode::Embedded { .. }) {
             group(&mut line, "", &[("s/S", "sim")]);
@@ -334,61 +355,6 @@ fn too_small(area: Rect, buf: &mut Buffer, theme: Theme) {
         .alignment(Alignment::Center)
         .wrap(Wrap { trim: true })
         .render(middle, buf);
-}
-
-fn help(area: Rect, buf: &mut Buffer, theme: Theme, simulator: bool) {
-    let mut rows = vec![
-        ("q Esc Ctrl-C", "quit"),
-        ("+  -", "poll lane: poll less / more often (100 ms … 60 s)"),
-        ("p", "poll lane: pause or resume polling"),
-        ("e", "poll lane: send If-None-Match or not (what 304s save)"),
-        ("n", "make one change now, through REST"),
-        ("v", "view: auto, scoreboard, a pane per lane"),
-    ];
-    if simulator {
-        rows.push(("s  S", "simulator slower / faster"));
-    }
-    rows.extend([("r", "reset counters"), ("?", "close this help")]);
-    let mut text: Vec<Line> = rows
-        .into_iter()
-        .map(|(k, what)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>13}  "), theme.key()),
-                Span::raw(what),
-            ])
-        })
-        .collect();
-    text.extend([
-        Line::raw(""),
-        Line::styled(
-            " stale: age of the oldest server change the pane does not show yet",
-            theme.dim(),
-        ),
-        Line::styled(
-            " missed: revisions a (long-)poll jumped over (streams stay at 0)",
-            theme.dim(),
-        ),
-        Line::styled(
-            " bytes: counted on the socket, headers and framing included",
-            theme.dim(),
-        ),
-    ]);
-    let width = area.width.min(74);
-    let height = (text.len() as u16 + 2).min(area.height);
-    let popup = Rect::new(
-        area.x + (area.width - width) / 2,
-        area.y + (area.height - height) / 2,
-        width,
-        height,
-    );
-    Clear.render(popup, buf);
-    Paragraph::new(text)
-        .block(
-            Block::bordered()
-                .border_type(BorderType::Rounded)
-                .title(Span::styled(" keys ", theme.title())),
-        )
-        .render(popup, buf);
 }
 
 #[cfg(test)]

@@ -32,13 +32,16 @@ impl App {
                 self.help = !self.help;
                 None
             }
-            KeyCode::Char('+' | '=' | '-' | '_' | 'p' | 'e')
-                if self.lane(LaneKind::Poll).is_none() =>
-            {
+            KeyCode::Char('+' | '=' | '-' | '_' | 'p' | 'e') if !self.polls() => {
                 self.notice = Some((
                     self.now,
                     "+ - p e steer the poll lane, which is not running (--lanes poll,…)".into(),
                 ));
+                None
+            }
+            // A watched service is only read, never written to.
+            KeyCode::Char('n') if self.watching() => {
+                self.notice = Some((self.now, "n writes to a pollpush server only".into()));
                 None
             }
             KeyCode::Char('+' | '=') => self.step_interval(true),
@@ -71,6 +74,11 @@ impl App {
             }
             _ => None,
         }
+    }
+
+    /// Whether a lane polls on the timer the poll keys steer.
+    pub fn polls(&self) -> bool {
+        self.lane(LaneKind::Poll).is_some() || self.lane(LaneKind::UrlPoll).is_some()
     }
 
     fn step_interval(&mut self, longer: bool) -> Option<Effect> {

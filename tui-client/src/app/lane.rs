@@ -15,6 +15,18 @@ pub enum LaneKind {
     Sse,
     /// WebSocket push from `/ws`.
     Ws,
+    /// `GET` on a timer of any URL (`--poll`).
+    UrlPoll,
+    /// Any push feed (`--push`), by its protocol.
+    Feed(FeedProtocol),
+}
+
+/// The protocol of a `--push` feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FeedProtocol {
+    Ws,
+    Sse,
+    SocketIo,
 }
 
 /// How a lane's exchanges are counted.
@@ -39,6 +51,8 @@ impl LaneKind {
             Self::LongPoll => "longpoll",
             Self::Sse => "sse",
             Self::Ws => "ws",
+            Self::UrlPoll => "poll-url",
+            Self::Feed(_) => "push",
         }
     }
 
@@ -57,24 +71,35 @@ impl LaneKind {
             Self::LongPoll => "long-polling",
             Self::Sse => "Server-Sent Events",
             Self::Ws => "WebSocket push",
+            Self::UrlPoll => "polling",
+            Self::Feed(FeedProtocol::Ws) => "WebSocket feed",
+            Self::Feed(FeedProtocol::Sse) => "SSE feed",
+            Self::Feed(FeedProtocol::SocketIo) => "socket.io feed",
         }
     }
 
     /// A short label for tight spaces (the scoreboard, the header).
     pub fn short(self) -> &'static str {
         match self {
-            Self::Poll => "poll",
+            Self::Poll | Self::UrlPoll => "poll",
             Self::LongPoll => "long-poll",
-            Self::Sse => "SSE",
-            Self::Ws => "WebSocket",
+            Self::Sse | Self::Feed(FeedProtocol::Sse) => "SSE",
+            Self::Ws | Self::Feed(FeedProtocol::Ws) => "WebSocket",
+            Self::Feed(FeedProtocol::SocketIo) => "socket.io",
         }
     }
 
     pub fn exchange(self) -> Exchange {
         match self {
-            Self::Poll | Self::LongPoll => Exchange::Requests,
-            Self::Sse | Self::Ws => Exchange::Messages,
+            Self::Poll | Self::LongPoll | Self::UrlPoll => Exchange::Requests,
+            Self::Sse | Self::Ws | Self::Feed(_) => Exchange::Messages,
         }
+    }
+
+    /// Whether the lane watches a service that is not a pollpush server, so
+    /// it shows payloads rather than species and revisions.
+    pub fn watched(self) -> bool {
+        matches!(self, Self::UrlPoll | Self::Feed(_))
     }
 
     /// Whether the lane holds a connection that resumes (and fails over) after a loss.

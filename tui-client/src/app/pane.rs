@@ -12,6 +12,7 @@ use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
 use super::advance::Advance;
 use super::lane::LaneKind;
 use super::staleness::{ChangeTimes, Staleness};
+use super::watch::WatchStats;
 use crate::event::TrafficTotals;
 
 /// How long a changed row stays highlighted, and a deleted row stays struck out.
@@ -130,6 +131,8 @@ pub struct PaneState {
     pub node: Option<String>,
     /// Where the producer goes after a disconnect; cleared once connected.
     pub next_node: Option<String>,
+    /// A watched service's payloads and their numbers (`--poll`, `--push`).
+    pub watch: WatchStats,
 }
 
 impl PaneState {
@@ -149,6 +152,7 @@ impl PaneState {
             last_heard: None,
             node: None,
             next_node: None,
+            watch: WatchStats::default(),
         }
     }
 
@@ -294,5 +298,6 @@ impl PaneState {
         self.traffic_base = self.traffic;
         self.staleness = Staleness::default();
         self.trend = Trend::default();
+        self.watch.reset();
     }
 }

@@ -20,10 +20,10 @@ use crate::load::report::{ProtocolReport, RunReport};
 /// Each lane's line colour.
 pub(super) fn color(kind: LaneKind) -> RGBColor {
     match kind {
-        LaneKind::Poll => RGBColor(214, 39, 40),
+        LaneKind::Poll | LaneKind::UrlPoll => RGBColor(214, 39, 40),
         LaneKind::LongPoll => RGBColor(255, 127, 14),
         LaneKind::Sse => RGBColor(44, 160, 44),
-        LaneKind::Ws => RGBColor(31, 119, 180),
+        LaneKind::Ws | LaneKind::Feed(_) => RGBColor(31, 119, 180),
     }
 }
 

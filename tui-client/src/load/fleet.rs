@@ -49,6 +49,8 @@ impl Sink<LaneEvent> for LaneClient {
                 p.requests.fetch_add(1, Relaxed);
                 p.not_modified.fetch_add(1, Relaxed);
             }
+            // Load clients only run against a pollpush server.
+            LaneUpdate::Payload(_) => {}
             LaneUpdate::Connected { .. } => {
                 if self.connected_before {
                     p.reconnects.fetch_add(1, Relaxed);
@@ -176,6 +178,7 @@ impl Fleet {
             node,
             poll: self.settings.subscribe(),
             long_poll_wait: self.long_poll_wait,
+            watch: None,
         }
     }
 

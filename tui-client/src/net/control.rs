@@ -86,9 +86,15 @@ pub async fn stats(
     let response = client
         .get(format!("{}/stats", endpoints.http))
         .send()
-        .await?
-        .error_for_status()?;
-    Ok(response.json().await?)
+        .await?;
+    let not_pollpush = || NetError::NotPollpush(endpoints.http.clone());
+    // Something answers, but not as a pollpush server would.
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Err(not_pollpush());
+    }
+    let response = response.error_for_status()?;
+    let body = response.bytes().await?;
+    serde_json::from_slice(&body).map_err(|_| not_pollpush())
 }
 
 /// Makes one change now: one more observation of a random species, or a new

@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::counting::{CountingStream, Traffic};
+use super::tls::Io;
 use super::{Endpoints, NetError};
 
 /// Opens a connection to `endpoints` whose bytes go to `traffic`.
@@ -24,8 +25,12 @@ pub async fn connect(
 ) -> Result<SendRequest<String>, NetError> {
     let tcp = TcpStream::connect(&endpoints.authority).await?;
     tcp.set_nodelay(true)?;
-    let io = TokioIo::new(CountingStream::new(tcp, traffic));
-    let (sender, connection) = hyper::client::conn::http1::handshake(io).await?;
+    handshake(Box::new(CountingStream::new(tcp, traffic))).await
+}
+
+/// HTTP/1.1 over an open (counted, maybe TLS) stream.
+pub async fn handshake(io: Box<dyn Io>) -> Result<SendRequest<String>, NetError> {
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
     tokio::spawn(async move {
         // Ends when the server closes the connection; the next request reconnects.
         let _ = connection.await;
@@ -39,8 +44,17 @@ pub fn get(
     path: &str,
     headers: &[(http::HeaderName, String)],
 ) -> Result<http::Request<String>, NetError> {
-    let mut request = http::Request::get(format!("{}{path}", endpoints.http))
-        .header(http::header::HOST, &endpoints.authority);
+    get_from(&endpoints.authority, path, headers)
+}
+
+/// A `GET` with an origin-form request line (`GET /path HTTP/1.1` and a
+/// `Host` header), the form servers expect from a client that is not a proxy.
+pub fn get_from(
+    host: &str,
+    path: &str,
+    headers: &[(http::HeaderName, String)],
+) -> Result<http::Request<String>, NetError> {
+    let mut request = http::Request::get(path).header(http::header::HOST, host);
     for (name, value) in headers {
         request = request.header(name, value);
     }

@@ -2,6 +2,7 @@
 //! connection whose socket counts every byte. [`Lister`] is the request both
 //! request lanes send; the long-poll lane only adds `Prefer: wait`.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,12 +25,38 @@ pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// `traffic` counts this poller's bytes; pollers may share one.
 pub async fn run(
     endpoints: Endpoints,
-    mut settings: watch::Receiver<PollSettings>,
+    settings: watch::Receiver<PollSettings>,
     traffic: Arc<Traffic>,
+    sink: impl Sink<LaneEvent>,
+) {
+    let lister = Lister::new(endpoints, traffic);
+    on_timer((lister, Backoff::default()), settings, sink).await;
+}
+
+/// One poll of a lane that polls on the timer: pollpush's list, or any URL.
+pub(super) trait Poller: Send {
+    /// Polls once (conditionally when `conditional`) and says what it saw.
+    fn poll(&mut self, conditional: bool) -> impl Future<Output = LaneEvent> + Send;
+}
+
+impl Poller for (Lister, Backoff) {
+    async fn poll(&mut self, conditional: bool) -> LaneEvent {
+        let (lister, backoff) = self;
+        let update = lister
+            .fetch(conditional, None, REQUEST_TIMEOUT, backoff)
+            .await;
+        lister.event(LaneKind::Poll, update)
+    }
+}
+
+/// Runs `poller` every `interval` of the live settings (paused, resumed,
+/// retried after a failure's delay) until the sink or the settings sender is gone.
+pub(super) async fn on_timer(
+    poller: impl Poller,
+    mut settings: watch::Receiver<PollSettings>,
     mut sink: impl Sink<LaneEvent>,
 ) {
-    let mut lister = Lister::new(endpoints, traffic.clone());
-    let mut backoff = Backoff::default();
+    let mut poller = poller;
     loop {
         let current = *settings.borrow_and_update();
         if current.paused {
@@ -39,17 +66,12 @@ pub async fn run(
             continue;
         }
         let started = Instant::now();
-        let update = lister
-            .fetch(current.etag, None, REQUEST_TIMEOUT, &mut backoff)
-            .await;
-        let next = match &update {
+        let event = poller.poll(current.etag).await;
+        let next = match &event.update {
             LaneUpdate::Failed { retry_in, .. } => Instant::now() + *retry_in,
             _ => started + current.interval,
         };
-        if !sink.deliver(lister.event(LaneKind::Poll, update)).await {
-            return;
-        }
-        if !wait_until(next, started, &mut settings).await {
+        if !sink.deliver(event).await || !wait_until(next, started, &mut settings).await {
             return;
         }
     }

@@ -12,6 +12,8 @@ use ratatui::widgets::{
     Block, BorderType, Paragraph, RenderDirection, Row as TableRow, Sparkline, Table, Widget,
 };
 
+mod watch;
+
 use super::Theme;
 use super::fit::Fit;
 use super::format::{bytes, duration, interval};
@@ -60,6 +62,7 @@ impl<'a> PaneView<'a> {
             LaneKind::LongPoll => format!(" REST · long-poll{node} "),
             LaneKind::Sse => format!(" SSE · push{node} "),
             LaneKind::Ws => format!(" WebSocket · push{node} "),
+            LaneKind::UrlPoll | LaneKind::Feed(_) => self.watch_title(),
         };
         Line::styled(text, self.theme.title())
     }
@@ -157,6 +160,10 @@ impl PaneView<'_> {
         let c = &self.pane.counters;
         let t = self.pane.traffic();
         let count = match self.pane.kind.exchange() {
+            // A watched URL's unchanged answers are 304s or equal bodies.
+            Exchange::Requests if self.pane.kind.watched() => {
+                format!("{} req ({} unchanged)", c.requests, c.not_modified)
+            }
             Exchange::Requests => format!("{} req ({}×304)", c.requests, c.not_modified),
             Exchange::Messages => format!("{} msgs", c.messages),
         };
@@ -164,8 +171,13 @@ impl PaneView<'_> {
             .pane
             .bytes_per_change()
             .map_or_else(|| "—".to_owned(), bytes);
+        let change = if self.pane.kind.watched() {
+            "update"
+        } else {
+            "change"
+        };
         Line::raw(format!(
-            "{count} · ↓{} ↑{} · {per_change}/change",
+            "{count} · ↓{} ↑{} · {per_change}/{change}",
             bytes(t.bytes_in),
             bytes(t.bytes_out)
         ))
@@ -343,6 +355,10 @@ impl Widget for PaneView<'_> {
             .title(self.link());
         let inner = block.inner(area);
         block.render(area, buf);
+        if self.pane.kind.watched() {
+            self.render_watched(inner, buf);
+            return;
+        }
         let mut lines = vec![
             self.revision_line(inner.width),
             self.staleness_line(),

@@ -16,14 +16,14 @@ use crate::app::{App, Mode, View};
 use crate::event::TrafficTotals;
 use crate::event::{Event, LaneEvent, LaneUpdate};
 
-fn traffic(bytes_in: u64, bytes_out: u64) -> TrafficTotals {
+pub(super) fn traffic(bytes_in: u64, bytes_out: u64) -> TrafficTotals {
     TrafficTotals {
         bytes_in,
         bytes_out,
     }
 }
 
-fn on(lane: LaneKind, at_ms: i64, traffic: TrafficTotals, update: LaneUpdate) -> Event {
+pub(super) fn on(lane: LaneKind, at_ms: i64, traffic: TrafficTotals, update: LaneUpdate) -> Event {
     Event::Lane(LaneEvent {
         lane,
         at: t(at_ms),
@@ -152,7 +152,7 @@ fn render(app: &App, width: u16, height: u16) -> String {
 }
 
 /// The screen, its header naming `server`.
-fn render_for(app: &App, server: &str, width: u16, height: u16) -> String {
+pub(super) fn render_for(app: &App, server: &str, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
     terminal
         .draw(|frame| {
@@ -386,3 +386,5 @@ fn a_remote_server_clock_offset_is_shown_as_corrected() {
         "no simulator keys against a remote server"
     );
 }
+
+mod watch;

@@ -38,7 +38,7 @@ impl Client {
             tick: Duration::from_millis(50),
             stats: Duration::from_millis(200),
         };
-        let producers = Producers::spawn(&target.nodes, lanes, settings, cadence, &events);
+        let producers = Producers::spawn(&target.nodes, lanes, settings, cadence, &events, None);
         let app = App::new(target.mode, settings, pollpush_shared::time::now())
             .with_lanes(&lanes.kinds)
             .with_nodes(target.nodes.labels());

@@ -1,0 +1,244 @@
+//! TLS for every lane that leaves the machine: one rustls configuration (ring,
+//! the workspace's single crypto provider), built once from the flags.
+//!
+//! The handshake runs on top of the byte-counting socket, so a pane's traffic
+//! includes the TLS records and handshake: what the wire carried.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::NetError;
+
+/// What the user asked of certificate checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Extra certificates to trust (PEM files), besides the system's.
+    pub ca_certs: Vec<PathBuf>,
+    /// Skip verification entirely (`--insecure`).
+    pub insecure: bool,
+}
+
+/// Why the TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read --ca-cert {path}: {reason}")]
+    CaCert { path: String, reason: String },
+    #[error("no certificate to trust (no system roots, no --ca-cert): {0}")]
+    Roots(String),
+}
+
+/// A stream a lane reads and writes, plain or under TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// The client configuration every TLS connection uses.
+#[derive(Clone)]
+pub struct Tls {
+    config: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+/// Makes ring the process's provider; later calls are no-ops.
+pub fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Tls {
+    /// The system's roots plus `--ca-cert`, or no checks with `--insecure`.
+    pub fn new(options: &TlsOptions) -> Result<Self, TlsError> {
+        install_provider();
+        let builder = ClientConfig::builder();
+        let mut config = if options.insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnything))
+                .with_no_client_auth()
+        } else {
+            let mut roots = RootCertStore::empty();
+            // Unreadable system certificates are skipped: --ca-cert may be all that is needed.
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+            let mut pinned = Vec::new();
+            for path in &options.ca_certs {
+                for cert in read_pem(path)? {
+                    roots.add(cert.clone()).map_err(|e| TlsError::CaCert {
+                        path: path.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                    pinned.push(cert);
+                }
+            }
+            let webpki = WebPkiServerVerifier::builder(Arc::new(roots))
+                .build()
+                .map_err(|e| TlsError::Roots(e.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(RootsOrPinned { webpki, pinned }))
+                .with_no_client_auth()
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self {
+            config: Arc::new(config),
+        })
+    }
+
+    /// Runs the handshake for `host` over `stream` (already counting bytes).
+    pub async fn connect<S: Io + 'static>(
+        &self,
+        host: &str,
+        stream: S,
+    ) -> Result<Box<dyn Io>, NetError> {
+        let name = ServerName::try_from(host.to_owned()).map_err(|_| NetError::BadUrl {
+            url: host.to_owned(),
+            reason: "not a valid TLS server name".to_owned(),
+        })?;
+        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        let tls = connector
+            .connect(name, stream)
+            .await
+            .map_err(|e| tls_error(&e))?;
+        Ok(Box::new(tls))
+    }
+}
+
+/// One line a user can act on; an untrusted certificate says how to trust it.
+fn tls_error(error: &std::io::Error) -> NetError {
+    let text = error
+        .get_ref()
+        .map_or_else(|| error.to_string(), ToString::to_string);
+    if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
+        NetError::Tls(format!(
+            "certificate not trusted: add it with --ca-cert FILE (or skip checks: --insecure) · {text}"
+        ))
+    } else {
+        NetError::Tls(text)
+    }
+}
+
+fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let bad = |reason: String| TlsError::CaCert {
+        path: path.display().to_string(),
+        reason,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".to_owned()));
+    }
+    Ok(certs)
+}
+
+/// The usual chain checks against the roots, and one exception: a server
+/// presenting exactly a certificate given with `--ca-cert`. `openssl req
+/// -x509` makes self-signed certificates marked as CAs, which webpki refuses
+/// as a server's own (`CaUsedAsEndEntity`), while curl and browsers accept
+/// them once trusted; a user who names the very certificate means to trust it.
+#[derive(Debug)]
+struct RootsOrPinned {
+    webpki: Arc<WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for RootsOrPinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, name, ocsp, now)
+            .or_else(|error| {
+                if self
+                    .pinned
+                    .iter()
+                    .any(|p| p.as_ref() == end_entity.as_ref())
+                {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(error)
+                }
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// `--insecure`: accepts any certificate, still checking the handshake's signatures.
+#[derive(Debug)]
+struct AcceptAnything;
+
+impl ServerCertVerifier for AcceptAnything {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &algorithms())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &algorithms())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        algorithms().supported_schemes()
+    }
+}
+
+fn algorithms() -> rustls::crypto::WebPkiSupportedAlgorithms {
+    rustls::crypto::ring::default_provider().signature_verification_algorithms
+}
