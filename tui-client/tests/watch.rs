@@ -289,3 +289,33 @@ async fn the_talks_flask_socketio_server_answers_hi_with_species() {
     // Its sockets are Python's: bytes are checked against our own fixtures only.
     assert!(lane.traffic.totals().bytes_in > 0);
 }
+
+#[tokio::test]
+async fn a_pollpush_server_is_recognised_on_both_lanes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let config = pollpush_server::Config {
+        db: ":memory:".to_owned(),
+        simulate: 0.0,
+        ..Default::default()
+    };
+    let server = pollpush_server::Server::start(listener, config)
+        .await
+        .expect("a pollpush server");
+    let addr = server.local_addr();
+    let poll = format!("http://{addr}/species");
+    let mut lane = start(LaneKind::UrlPoll, config_for(Some(&poll), None));
+    assert!(lane.updates(1).await[0].pollpush, "X-Revision");
+    let push = format!("ws://{addr}/ws");
+    let mut lane = start(
+        LaneKind::Feed(FeedProtocol::Ws),
+        config_for(None, Some(&push)),
+    );
+    assert!(lane.updates(1).await[0].pollpush, "hello");
+    server.shutdown().await;
+}
+
+fn config_for(poll: Option<&str>, push: Option<&str>) -> WatchConfig {
+    config(poll, push, &TlsOptions::default())
+}

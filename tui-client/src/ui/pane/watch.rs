@@ -86,6 +86,12 @@ impl PaneView<'_> {
     /// The delay on arrival, or why it cannot be measured.
     pub(super) fn delay_line(&self) -> Line<'static> {
         let w = &self.pane.watch;
+        if w.pollpush {
+            return Line::styled(
+                "a pollpush server: --server URL measures staleness and misses",
+                self.theme.warn(),
+            );
+        }
         if let Some(error) = &w.stamp_error {
             return Line::styled(format!("delay: {error}"), self.theme.bad());
         }

@@ -18,6 +18,7 @@ fn payload(json: serde_json::Value, name: Option<&str>, stamp_ms: Option<i64>) -
         server_date: None,
         stamp: stamp_ms.map(|ms| Ok(t(ms))),
         redirects: 0,
+        pollpush: false,
         items: None,
     }))
 }
