@@ -143,7 +143,9 @@ impl App {
     /// Request lanes stay on the first node; streaming lanes say where they connect.
     fn name_request_nodes(&mut self) {
         let first = self.nodes.get(nodes::POLL_NODE).cloned();
-        for pane in self.lanes.iter_mut().filter(|p| !p.kind.streaming()) {
+        // A watched URL is named in the header, not as a node.
+        let request_lanes = |p: &&mut PaneState| !p.kind.streaming() && !p.kind.watched();
+        for pane in self.lanes.iter_mut().filter(request_lanes) {
             pane.node.clone_from(&first);
         }
     }

@@ -319,3 +319,23 @@ async fn a_pollpush_server_is_recognised_on_both_lanes() {
 fn config_for(poll: Option<&str>, push: Option<&str>) -> WatchConfig {
     config(poll, push, &TlsOptions::default())
 }
+
+#[tokio::test]
+async fn a_socketio_2_server_is_reached_with_engine_io_3_and_pinged() {
+    let server = watch_fixtures::socketio_v2().await;
+    let url = format!("socketio://127.0.0.1:{}/#species", server.port);
+    let mut watched = config_for(None, Some(&url));
+    watched.emits = vec![("hi!".to_owned(), serde_json::Value::Null)];
+    let mut lane = start(LaneKind::Feed(FeedProtocol::SocketIo), watched);
+    let updates = lane.updates(1).await;
+    assert!(matches!(&updates[0].body, Body::Json(v) if v[0]["name"] == "Tomate"));
+    // Engine.IO 3 clients ping every pingInterval (1 s here): the pong comes back.
+    let before = lane.traffic.totals();
+    let deadline = Instant::now() + DEADLINE;
+    while lane.traffic.totals().bytes_in == before.bytes_in && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = lane.traffic.totals();
+    assert!(after.bytes_out > before.bytes_out && after.bytes_in > before.bytes_in);
+    lane.received_all_of(&server.written).await;
+}

@@ -275,3 +275,46 @@ pub async fn socketio() -> Fixture {
     })
     .await
 }
+
+/// A socket.io 2.x server as far as the WebSocket transport goes: it refuses
+/// Engine.IO 4 with `400` (as python-socketio 4 and socket.io 2 do), answers
+/// `hi!` with `species`, and answers the client's pings with pongs.
+// tungstenite's handshake callback returns its own (large) error response type.
+#[allow(clippy::result_large_err)]
+pub async fn socketio_v2() -> Fixture {
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+
+    serve(None, |io, _| async move {
+        let refuse_v4 = |request: &Request, response: Response| {
+            let query = request.uri().query().unwrap_or_default();
+            if query.contains("EIO=3") {
+                Ok(response)
+            } else {
+                let mut refused = ErrorResponse::new(Some("Unsupported protocol version".into()));
+                *refused.status_mut() = http::StatusCode::BAD_REQUEST;
+                Err(refused)
+            }
+        };
+        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(io, refuse_v4).await else {
+            return;
+        };
+        let open = r#"0{"sid":"x","upgrades":[],"pingInterval":1000,"pingTimeout":5000}"#;
+        if ws.send(Message::Text(open.into())).await.is_err() {
+            return;
+        }
+        while let Some(Ok(Message::Text(text))) = futures_util::StreamExt::next(&mut ws).await {
+            let reply = match text.as_str() {
+                "40" => "40".to_owned(),
+                "2" => "3".to_owned(),
+                t if t.starts_with(r#"42["hi!""#) => {
+                    r#"42["species",[{"id":1,"name":"Tomate"}]]"#.to_owned()
+                }
+                _ => continue,
+            };
+            if ws.send(Message::Text(reply.into())).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
