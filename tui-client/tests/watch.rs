@@ -339,3 +339,33 @@ async fn a_socketio_2_server_is_reached_with_engine_io_3_and_pinged() {
     assert!(after.bytes_out > before.bytes_out && after.bytes_in > before.bytes_in);
     lane.received_all_of(&server.written).await;
 }
+
+#[tokio::test]
+async fn send_messages_go_out_after_connecting() {
+    let server = watch_fixtures::websocket_echo().await;
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let mut watched = config_for(None, Some(&url));
+    watched.sends = vec![r#"{"subscribe":"a"}"#.to_owned(), "b".to_owned()];
+    let mut lane = start(LaneKind::Feed(FeedProtocol::Ws), watched);
+    let updates = lane.updates(2).await;
+    assert!(matches!(&updates[0].body, Body::Json(v) if v["subscribe"] == "a"));
+    assert!(matches!(&updates[1].body, Body::Text { text, .. } if text == "b"));
+    lane.received_all_of(&server.written).await;
+}
+
+#[tokio::test]
+async fn headers_are_sent_and_an_error_status_is_one_line_with_its_status() {
+    let server = watch_fixtures::http_requiring("authorization: bearer t0k3n").await;
+    let url = format!("http://127.0.0.1:{}/private", server.port);
+    let mut refused = start(LaneKind::UrlPoll, config_for(Some(&url), None));
+    let error = refused.failure().await;
+    assert!(
+        error.contains("401 Unauthorized") && error.contains("/private"),
+        "{error}"
+    );
+    let mut watched = config_for(Some(&url), None);
+    let header = pollpush_client::net::watch::parse_header("Authorization: Bearer t0k3n");
+    watched.headers = vec![header.expect("a valid header")];
+    let mut allowed = start(LaneKind::UrlPoll, watched);
+    assert_eq!(allowed.updates(1).await.len(), 1);
+}

@@ -318,3 +318,35 @@ pub async fn socketio_v2() -> Fixture {
     })
     .await
 }
+
+/// A WebSocket server that echoes every text message.
+pub async fn websocket_echo() -> Fixture {
+    serve(None, |io, _| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(io).await else {
+            return;
+        };
+        while let Some(Ok(Message::Text(text))) = futures_util::StreamExt::next(&mut ws).await {
+            if ws.send(Message::Text(text)).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+/// An HTTP server that answers `401` unless the request carries `header`.
+pub async fn http_requiring(header: &'static str) -> Fixture {
+    serve(None, move |mut io, _| async move {
+        while let Some(head) = read_head(&mut io).await {
+            let response = if head.to_ascii_lowercase().contains(header) {
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+            } else {
+                "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n"
+            };
+            if io.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
