@@ -87,6 +87,8 @@ pub struct App {
     pub insecure: bool,
     /// When each lane first showed each item (`--id-field`, `--version-field`).
     pub items: watch::ItemTimes,
+    /// Lines the watched panes' payloads are scrolled down by (↑ ↓ PgUp PgDn Home).
+    pub scroll: usize,
 }
 
 impl App {
@@ -115,6 +117,7 @@ impl App {
             dirty: true,
             insecure: false,
             items: watch::ItemTimes::default(),
+            scroll: 0,
         }
     }
 

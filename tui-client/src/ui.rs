@@ -333,7 +333,9 @@ impl Screen<'_> {
         if !self.app.watching() {
             group(&mut line, "", &[("n", "change")]);
         }
-        if !self.app.watching() {
+        if self.app.watching() {
+            group(&mut line, "", &[("↑↓", "scroll")]);
+        } else {
             group(&mut line, "", &[("v", "view")]);
         }
         if matches!(self.app.mode, Mode::Embedded { .. }) {

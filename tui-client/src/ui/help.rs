@@ -18,7 +18,9 @@ pub fn render(area: Rect, buf: &mut Buffer, theme: Theme, app: &App) {
         ("e", "poll lane: send If-None-Match or not (what 304s save)"),
     ];
     // A watched service is never written to, and shows a pane per lane.
-    if !watching {
+    if watching {
+        rows.push(("↑ ↓ PgUp PgDn", "scroll the payloads (Home: top)"));
+    } else {
         rows.extend([
             ("n", "make one change now, through REST"),
             ("v", "view: auto, scoreboard, a pane per lane"),
