@@ -369,3 +369,17 @@ async fn headers_are_sent_and_an_error_status_is_one_line_with_its_status() {
     let mut allowed = start(LaneKind::UrlPoll, watched);
     assert_eq!(allowed.updates(1).await.len(), 1);
 }
+
+#[tokio::test]
+async fn redirects_are_followed_and_counted_with_origin_form_requests() {
+    let server = watch_fixtures::http_redirect().await;
+    let url = format!("http://127.0.0.1:{}/old", server.port);
+    let mut lane = start(LaneKind::UrlPoll, config_for(Some(&url), None));
+    let update = lane.updates(1).await.remove(0);
+    assert_eq!(update.redirects, 1);
+    assert!(
+        matches!(&update.body, Body::Text { text, content_type } if text == "moved" && content_type == "text/plain")
+    );
+    lane.settings.send_modify(|s| s.paused = true);
+    lane.received_all_of(&server.written).await;
+}

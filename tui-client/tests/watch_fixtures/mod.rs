@@ -350,3 +350,20 @@ pub async fn http_requiring(header: &'static str) -> Fixture {
     })
     .await
 }
+
+/// An HTTP server that redirects `/old` to `/new` (relative `Location`) and answers there.
+pub async fn http_redirect() -> Fixture {
+    serve(None, |mut io, _| async move {
+        while let Some(head) = read_head(&mut io).await {
+            let response = if head.starts_with("GET /old ") {
+                "HTTP/1.1 302 Found\r\nlocation: /new\r\ncontent-length: 0\r\n\r\n"
+            } else {
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nmoved"
+            };
+            if io.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
