@@ -383,3 +383,18 @@ async fn redirects_are_followed_and_counted_with_origin_form_requests() {
     lane.settings.send_modify(|s| s.paused = true);
     lane.received_all_of(&server.written).await;
 }
+
+#[tokio::test]
+async fn insecure_skips_certificate_checks() {
+    let cert = watch_fixtures::self_signed();
+    let server = watch_fixtures::websocket(Some(cert.acceptor.clone()), 3).await;
+    let url = format!("wss://127.0.0.1:{}/", server.port);
+    let insecure = TlsOptions {
+        ca_certs: Vec::new(),
+        insecure: true,
+    };
+    let kind = LaneKind::Feed(FeedProtocol::Ws);
+    let mut lane = start(kind, config(None, Some(&url), &insecure));
+    assert_eq!(lane.updates(3).await.len(), 3);
+    lane.received_all_of(&server.written).await;
+}
