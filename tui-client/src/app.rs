@@ -87,6 +87,8 @@ pub struct App {
     pub insecure: bool,
     /// When each lane first showed each item (`--id-field`, `--version-field`).
     pub items: watch::ItemTimes,
+    /// Lines the watched panes' payloads are scrolled down by (↑ ↓ PgUp PgDn Home).
+    pub scroll: usize,
 }
 
 impl App {
@@ -115,6 +117,7 @@ impl App {
             dirty: true,
             insecure: false,
             items: watch::ItemTimes::default(),
+            scroll: 0,
         }
     }
 
@@ -143,7 +146,9 @@ impl App {
     /// Request lanes stay on the first node; streaming lanes say where they connect.
     fn name_request_nodes(&mut self) {
         let first = self.nodes.get(nodes::POLL_NODE).cloned();
-        for pane in self.lanes.iter_mut().filter(|p| !p.kind.streaming()) {
+        // A watched URL is named in the header, not as a node.
+        let request_lanes = |p: &&mut PaneState| !p.kind.streaming() && !p.kind.watched();
+        for pane in self.lanes.iter_mut().filter(request_lanes) {
             pane.node.clone_from(&first);
         }
     }

@@ -121,6 +121,9 @@ pub struct Payload {
     pub stamp: Option<Result<DateTime<Utc>, String>>,
     /// Redirects followed to get it.
     pub redirects: u32,
+    /// It came from a pollpush server (an `X-Revision` header, a `hello`
+    /// message), which `--server` measures in full.
+    pub pollpush: bool,
     /// Each item's `--id-field` and `--version-field`, as text (the update
     /// itself, or each element of a list), or why they could not be read.
     pub items: Option<Result<Vec<ItemVersion>, String>>,

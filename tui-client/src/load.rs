@@ -109,6 +109,12 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
     if connect.ws_url.is_some() && connect.server.is_none() {
         bail!("--ws-url needs --server");
     }
+    if connect.watching() {
+        bail!(
+            "load measures what many clients cost a pollpush server (its /stats, its simulator): \
+             --poll and --push watch any service from the panes or `pollpush run`"
+        );
+    }
     let settings = Settings {
         load: args,
         connect,

@@ -146,6 +146,10 @@ impl Widget for Screen<'_> {
 
 /// Whether the lanes show as a scoreboard rather than a pane each.
 fn scoreboard_fits(app: &App, area: Rect) -> bool {
+    // The scoreboard compares revisions and species, which a watched service has not.
+    if app.watching() {
+        return false;
+    }
     match app.view {
         View::Scoreboard => true,
         View::Panes => false,
@@ -329,7 +333,11 @@ impl Screen<'_> {
         if !self.app.watching() {
             group(&mut line, "", &[("n", "change")]);
         }
-        group(&mut line, "", &[("v", "view")]);
+        if self.app.watching() {
+            group(&mut line, "", &[("↑↓", "scroll")]);
+        } else {
+            group(&mut line, "", &[("v", "view")]);
+        }
         if matches!(self.app.mode, Mode::Embedded { .. }) {
             group(&mut line, "", &[("s/S", "sim")]);
         }

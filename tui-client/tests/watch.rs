@@ -289,3 +289,112 @@ async fn the_talks_flask_socketio_server_answers_hi_with_species() {
     // Its sockets are Python's: bytes are checked against our own fixtures only.
     assert!(lane.traffic.totals().bytes_in > 0);
 }
+
+#[tokio::test]
+async fn a_pollpush_server_is_recognised_on_both_lanes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let config = pollpush_server::Config {
+        db: ":memory:".to_owned(),
+        simulate: 0.0,
+        ..Default::default()
+    };
+    let server = pollpush_server::Server::start(listener, config)
+        .await
+        .expect("a pollpush server");
+    let addr = server.local_addr();
+    let poll = format!("http://{addr}/species");
+    let mut lane = start(LaneKind::UrlPoll, config_for(Some(&poll), None));
+    assert!(lane.updates(1).await[0].pollpush, "X-Revision");
+    let push = format!("ws://{addr}/ws");
+    let mut lane = start(
+        LaneKind::Feed(FeedProtocol::Ws),
+        config_for(None, Some(&push)),
+    );
+    assert!(lane.updates(1).await[0].pollpush, "hello");
+    server.shutdown().await;
+}
+
+fn config_for(poll: Option<&str>, push: Option<&str>) -> WatchConfig {
+    config(poll, push, &TlsOptions::default())
+}
+
+#[tokio::test]
+async fn a_socketio_2_server_is_reached_with_engine_io_3_and_pinged() {
+    let server = watch_fixtures::socketio_v2().await;
+    let url = format!("socketio://127.0.0.1:{}/#species", server.port);
+    let mut watched = config_for(None, Some(&url));
+    watched.emits = vec![("hi!".to_owned(), serde_json::Value::Null)];
+    let mut lane = start(LaneKind::Feed(FeedProtocol::SocketIo), watched);
+    let updates = lane.updates(1).await;
+    assert!(matches!(&updates[0].body, Body::Json(v) if v[0]["name"] == "Tomate"));
+    // Engine.IO 3 clients ping every pingInterval (1 s here): the pong comes back.
+    let before = lane.traffic.totals();
+    let deadline = Instant::now() + DEADLINE;
+    while lane.traffic.totals().bytes_in == before.bytes_in && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = lane.traffic.totals();
+    assert!(after.bytes_out > before.bytes_out && after.bytes_in > before.bytes_in);
+    lane.received_all_of(&server.written).await;
+}
+
+#[tokio::test]
+async fn send_messages_go_out_after_connecting() {
+    let server = watch_fixtures::websocket_echo().await;
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let mut watched = config_for(None, Some(&url));
+    watched.sends = vec![r#"{"subscribe":"a"}"#.to_owned(), "b".to_owned()];
+    let mut lane = start(LaneKind::Feed(FeedProtocol::Ws), watched);
+    let updates = lane.updates(2).await;
+    assert!(matches!(&updates[0].body, Body::Json(v) if v["subscribe"] == "a"));
+    assert!(matches!(&updates[1].body, Body::Text { text, .. } if text == "b"));
+    lane.received_all_of(&server.written).await;
+}
+
+#[tokio::test]
+async fn headers_are_sent_and_an_error_status_is_one_line_with_its_status() {
+    let server = watch_fixtures::http_requiring("authorization: bearer t0k3n").await;
+    let url = format!("http://127.0.0.1:{}/private", server.port);
+    let mut refused = start(LaneKind::UrlPoll, config_for(Some(&url), None));
+    let error = refused.failure().await;
+    assert!(
+        error.contains("401 Unauthorized") && error.contains("/private"),
+        "{error}"
+    );
+    let mut watched = config_for(Some(&url), None);
+    let header = pollpush_client::net::watch::parse_header("Authorization: Bearer t0k3n");
+    watched.headers = vec![header.expect("a valid header")];
+    let mut allowed = start(LaneKind::UrlPoll, watched);
+    assert_eq!(allowed.updates(1).await.len(), 1);
+}
+
+#[tokio::test]
+async fn redirects_are_followed_and_counted_with_origin_form_requests() {
+    let server = watch_fixtures::http_redirect().await;
+    let url = format!("http://127.0.0.1:{}/old", server.port);
+    let mut lane = start(LaneKind::UrlPoll, config_for(Some(&url), None));
+    let update = lane.updates(1).await.remove(0);
+    assert_eq!(update.redirects, 1);
+    assert!(
+        matches!(&update.body, Body::Text { text, content_type } if text == "moved" && content_type == "text/plain")
+    );
+    lane.settings.send_modify(|s| s.paused = true);
+    lane.received_all_of(&server.written).await;
+}
+
+#[tokio::test]
+async fn insecure_skips_certificate_checks() {
+    let cert = watch_fixtures::self_signed();
+    let server = watch_fixtures::websocket(Some(cert.acceptor.clone()), 3).await;
+    let url = format!("wss://127.0.0.1:{}/", server.port);
+    let insecure = TlsOptions {
+        ca_certs: Vec::new(),
+        insecure: true,
+    };
+    let kind = LaneKind::Feed(FeedProtocol::Ws);
+    let mut lane = start(kind, config(None, Some(&url), &insecure));
+    assert_eq!(lane.updates(3).await.len(), 3);
+    lane.received_all_of(&server.written).await;
+}

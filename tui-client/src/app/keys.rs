@@ -63,6 +63,18 @@ impl App {
                 None
             }
             KeyCode::Char('n') => Some(Effect::WriteNow),
+            KeyCode::Up | KeyCode::Down | KeyCode::PageUp | KeyCode::PageDown | KeyCode::Home
+                if self.watching() =>
+            {
+                self.scroll = match key.code {
+                    KeyCode::Up => self.scroll.saturating_sub(1),
+                    KeyCode::Down => self.scroll.saturating_add(1),
+                    KeyCode::PageUp => self.scroll.saturating_sub(10),
+                    KeyCode::PageDown => self.scroll.saturating_add(10),
+                    _ => 0,
+                };
+                None
+            }
             KeyCode::Char('s') => self.step_simulator(false),
             KeyCode::Char('S') => self.step_simulator(true),
             KeyCode::Char('r') => {

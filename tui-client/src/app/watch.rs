@@ -46,6 +46,7 @@ impl App {
             pane.watch.lag.sample(lag);
             pane.watch.matched += 1;
         }
+        pane.watch.pollpush |= payload.pollpush;
         pane.counters.seen += 1;
         if let Some(delay) = pane.watch.record(at, server_now, payload) {
             pane.staleness.sample(delay);
@@ -72,6 +73,8 @@ pub struct WatchStats {
     pub matched: u64,
     /// Why `--id-field` / `--version-field` could not be read from the last update.
     pub item_error: Option<String>,
+    /// The service is a pollpush server: `--server` would measure it in full.
+    pub pollpush: bool,
 }
 
 /// Most item versions remembered; past it the memory starts over (a long run
@@ -202,6 +205,7 @@ mod tests {
             server_date: None,
             stamp,
             redirects: 0,
+            pollpush: false,
             items: None,
         }
     }

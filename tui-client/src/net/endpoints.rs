@@ -25,7 +25,11 @@ impl Endpoints {
         let uri: ::http::Uri = server.parse().map_err(|_| bad("not a URL"))?;
         match uri.scheme_str() {
             Some("http") => {}
-            Some("https") => return Err(bad("https is not supported; use http")),
+            Some("https") => {
+                return Err(bad(
+                    "https is not supported for a pollpush server; to watch any HTTPS service use --poll/--push",
+                ));
+            }
             _ => return Err(bad("expected http://host:port")),
         }
         let host = uri.host().ok_or_else(|| bad("no host"))?;

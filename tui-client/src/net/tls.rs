@@ -59,35 +59,29 @@ impl Tls {
     /// The system's roots plus `--ca-cert`, or no checks with `--insecure`.
     pub fn new(options: &TlsOptions) -> Result<Self, TlsError> {
         install_provider();
-        let builder = ClientConfig::builder();
-        let mut config = if options.insecure {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnything))
-                .with_no_client_auth()
+        let verifier = if options.insecure {
+            Verifier {
+                webpki: None,
+                pinned: Vec::new(),
+            }
         } else {
-            let mut roots = RootCertStore::empty();
-            // Unreadable system certificates are skipped: --ca-cert may be all that is needed.
-            let native = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(native.certs);
             let mut pinned = Vec::new();
             for path in &options.ca_certs {
-                for cert in read_pem(path)? {
-                    roots.add(cert.clone()).map_err(|e| TlsError::CaCert {
-                        path: path.display().to_string(),
-                        reason: e.to_string(),
-                    })?;
-                    pinned.push(cert);
-                }
+                pinned.extend(
+                    read_pem(path)?
+                        .into_iter()
+                        .map(|cert| (path.as_path(), cert)),
+                );
             }
-            let webpki = WebPkiServerVerifier::builder(Arc::new(roots))
-                .build()
-                .map_err(|e| TlsError::Roots(e.to_string()))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(RootsOrPinned { webpki, pinned }))
-                .with_no_client_auth()
+            Verifier {
+                webpki: Some(webpki(&pinned)?),
+                pinned: pinned.into_iter().map(|(_, cert)| cert).collect(),
+            }
         };
+        let mut config = ClientConfig::builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
             config: Arc::new(config),
@@ -111,6 +105,25 @@ impl Tls {
             .map_err(|e| tls_error(&e))?;
         Ok(Box::new(tls))
     }
+}
+
+/// The usual chain checks against the system's roots and the `--ca-cert` certificates.
+fn webpki(
+    extra: &[(&Path, CertificateDer<'static>)],
+) -> Result<Arc<WebPkiServerVerifier>, TlsError> {
+    let mut roots = RootCertStore::empty();
+    // Unreadable system certificates are skipped: --ca-cert may be all that is needed.
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    for (path, cert) in extra {
+        roots.add(cert.clone()).map_err(|e| TlsError::CaCert {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    }
+    WebPkiServerVerifier::builder(Arc::new(roots))
+        .build()
+        .map_err(|e| TlsError::Roots(e.to_string()))
 }
 
 /// One line a user can act on; an untrusted certificate says how to trust it.
@@ -142,18 +155,19 @@ fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
-/// The usual chain checks against the roots, and one exception: a server
-/// presenting exactly a certificate given with `--ca-cert`. `openssl req
-/// -x509` makes self-signed certificates marked as CAs, which webpki refuses
-/// as a server's own (`CaUsedAsEndEntity`), while curl and browsers accept
-/// them once trusted; a user who names the very certificate means to trust it.
+/// The usual chain checks against the roots (none with `--insecure`), and one
+/// exception: a server presenting exactly a certificate given with
+/// `--ca-cert`. `openssl req -x509` makes self-signed certificates marked as
+/// CAs, which webpki refuses as a server's own (`CaUsedAsEndEntity`), while
+/// curl and browsers accept them once trusted; a user who names the very
+/// certificate means to trust it. The handshake's signatures are always checked.
 #[derive(Debug)]
-struct RootsOrPinned {
-    webpki: Arc<WebPkiServerVerifier>,
+struct Verifier {
+    webpki: Option<Arc<WebPkiServerVerifier>>,
     pinned: Vec<CertificateDer<'static>>,
 }
 
-impl ServerCertVerifier for RootsOrPinned {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -162,7 +176,10 @@ impl ServerCertVerifier for RootsOrPinned {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.webpki
+        let Some(webpki) = &self.webpki else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        webpki
             .verify_server_cert(end_entity, intermediates, name, ocsp, now)
             .or_else(|error| {
                 if self
@@ -175,45 +192,6 @@ impl ServerCertVerifier for RootsOrPinned {
                     Err(error)
                 }
             })
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
-}
-
-/// `--insecure`: accepts any certificate, still checking the handshake's signatures.
-#[derive(Debug)]
-struct AcceptAnything;
-
-impl ServerCertVerifier for AcceptAnything {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -10,14 +10,22 @@ use crate::app::App;
 
 pub fn render(area: Rect, buf: &mut Buffer, theme: Theme, app: &App) {
     let simulator = app.simulator_rate().is_some();
+    let watching = app.watching();
     let mut rows = vec![
         ("q Esc Ctrl-C", "quit"),
         ("+  -", "poll lane: poll less / more often (100 ms … 60 s)"),
         ("p", "poll lane: pause or resume polling"),
         ("e", "poll lane: send If-None-Match or not (what 304s save)"),
-        ("n", "make one change now, through REST"),
-        ("v", "view: auto, scoreboard, a pane per lane"),
     ];
+    // A watched service is never written to, and shows a pane per lane.
+    if watching {
+        rows.push(("↑ ↓ PgUp PgDn", "scroll the payloads (Home: top)"));
+    } else {
+        rows.extend([
+            ("n", "make one change now, through REST"),
+            ("v", "view: auto, scoreboard, a pane per lane"),
+        ]);
+    }
     if simulator {
         rows.push(("s  S", "simulator slower / faster"));
     }
@@ -31,22 +39,24 @@ pub fn render(area: Rect, buf: &mut Buffer, theme: Theme, app: &App) {
             ])
         })
         .collect();
-    text.extend([
-        Line::raw(""),
-        Line::styled(
-            " stale: age of the oldest server change the pane does not show yet",
-            theme.dim(),
-        ),
-        Line::styled(
-            " missed: revisions a (long-)poll jumped over (streams stay at 0)",
-            theme.dim(),
-        ),
-        Line::styled(
-            " bytes: counted on the TCP socket, headers, framing and TLS included",
-            theme.dim(),
-        ),
-    ]);
-    if app.watching() {
+    text.push(Line::raw(""));
+    if !watching {
+        text.extend([
+            Line::styled(
+                " stale: age of the oldest server change the pane does not show yet",
+                theme.dim(),
+            ),
+            Line::styled(
+                " missed: revisions a (long-)poll jumped over (streams stay at 0)",
+                theme.dim(),
+            ),
+        ]);
+    }
+    text.push(Line::styled(
+        " bytes: counted on the TCP socket, headers, framing and TLS included",
+        theme.dim(),
+    ));
+    if watching {
         text.extend([
             Line::styled(
                 " delay: arrival time minus the update's --time-field (clock offset",

@@ -275,3 +275,95 @@ pub async fn socketio() -> Fixture {
     })
     .await
 }
+
+/// A socket.io 2.x server as far as the WebSocket transport goes: it refuses
+/// Engine.IO 4 with `400` (as python-socketio 4 and socket.io 2 do), answers
+/// `hi!` with `species`, and answers the client's pings with pongs.
+// tungstenite's handshake callback returns its own (large) error response type.
+#[allow(clippy::result_large_err)]
+pub async fn socketio_v2() -> Fixture {
+    use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+
+    serve(None, |io, _| async move {
+        let refuse_v4 = |request: &Request, response: Response| {
+            let query = request.uri().query().unwrap_or_default();
+            if query.contains("EIO=3") {
+                Ok(response)
+            } else {
+                let mut refused = ErrorResponse::new(Some("Unsupported protocol version".into()));
+                *refused.status_mut() = http::StatusCode::BAD_REQUEST;
+                Err(refused)
+            }
+        };
+        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(io, refuse_v4).await else {
+            return;
+        };
+        let open = r#"0{"sid":"x","upgrades":[],"pingInterval":1000,"pingTimeout":5000}"#;
+        if ws.send(Message::Text(open.into())).await.is_err() {
+            return;
+        }
+        while let Some(Ok(Message::Text(text))) = futures_util::StreamExt::next(&mut ws).await {
+            let reply = match text.as_str() {
+                "40" => "40".to_owned(),
+                "2" => "3".to_owned(),
+                t if t.starts_with(r#"42["hi!""#) => {
+                    r#"42["species",[{"id":1,"name":"Tomate"}]]"#.to_owned()
+                }
+                _ => continue,
+            };
+            if ws.send(Message::Text(reply.into())).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+/// A WebSocket server that echoes every text message.
+pub async fn websocket_echo() -> Fixture {
+    serve(None, |io, _| async move {
+        let Ok(mut ws) = tokio_tungstenite::accept_async(io).await else {
+            return;
+        };
+        while let Some(Ok(Message::Text(text))) = futures_util::StreamExt::next(&mut ws).await {
+            if ws.send(Message::Text(text)).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+/// An HTTP server that answers `401` unless the request carries `header`.
+pub async fn http_requiring(header: &'static str) -> Fixture {
+    serve(None, move |mut io, _| async move {
+        while let Some(head) = read_head(&mut io).await {
+            let response = if head.to_ascii_lowercase().contains(header) {
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+            } else {
+                "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n"
+            };
+            if io.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
+/// An HTTP server that redirects `/old` to `/new` (relative `Location`) and answers there.
+pub async fn http_redirect() -> Fixture {
+    serve(None, |mut io, _| async move {
+        while let Some(head) = read_head(&mut io).await {
+            let response = if head.starts_with("GET /old ") {
+                "HTTP/1.1 302 Found\r\nlocation: /new\r\ncontent-length: 0\r\n\r\n"
+            } else {
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nmoved"
+            };
+            if io.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}

@@ -35,6 +35,7 @@ pub fn payload(
         server_date,
         stamp,
         redirects: 0,
+        pollpush: false,
         items,
     }
 }

@@ -124,6 +124,7 @@ impl UrlPoller {
                     let mut update =
                         payload(&body, content_type, None, server_date, &self.config.fields);
                     update.redirects = redirects;
+                    update.pollpush = http::header(&parts.headers, "x-revision").is_some();
                     self.last_body = Some(body);
                     return Ok(LaneUpdate::Payload(Box::new(update)));
                 }

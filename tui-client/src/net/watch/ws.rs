@@ -53,7 +53,11 @@ impl resume::Session for WsFeed {
                 Ok(_) => continue,
                 Err(error) => return End::Lost(NetError::from(error).to_string()),
             };
-            let update = payload(&bytes, "", None, None, &self.config.fields);
+            let mut update = payload(&bytes, "", None, None, &self.config.fields);
+            update.pollpush = matches!(
+                serde_json::from_slice(&bytes),
+                Ok(pollpush_shared::ServerMessage::Hello { .. })
+            );
             if !out.emit(LaneUpdate::Payload(Box::new(update))).await {
                 return End::Consumer;
             }

@@ -86,6 +86,12 @@ impl PaneView<'_> {
     /// The delay on arrival, or why it cannot be measured.
     pub(super) fn delay_line(&self) -> Line<'static> {
         let w = &self.pane.watch;
+        if w.pollpush {
+            return Line::styled(
+                "a pollpush server: --server URL measures staleness and misses",
+                self.theme.warn(),
+            );
+        }
         if let Some(error) = &w.stamp_error {
             return Line::styled(format!("delay: {error}"), self.theme.bad());
         }
@@ -162,9 +168,9 @@ impl PaneView<'_> {
             }
             Body::Json(value) => {
                 let pretty = serde_json::to_string_pretty(value).unwrap_or_default();
-                render_text(&pretty, body, buf);
+                render_text(&pretty, self.app.scroll, body, buf);
             }
-            Body::Text { text, .. } => render_text(text, body, buf),
+            Body::Text { text, .. } => render_text(text, self.app.scroll, body, buf),
         }
     }
 
@@ -189,6 +195,10 @@ impl PaneView<'_> {
             Some(other) => other.to_string(),
             None => String::new(),
         };
+        // Scrolled, but never past the last screenful.
+        let skip = self.app.scroll.min(items.len().saturating_sub(shown));
+        let items = &items[skip..];
+        let shown = shown.min(items.len());
         let rows: Vec<TableRow> = items
             .iter()
             .take(shown)
@@ -230,10 +240,13 @@ fn is_table(items: &[Value]) -> bool {
     !items.is_empty() && items.iter().all(Value::is_object)
 }
 
-/// As many lines as fit, then how many more there are.
-fn render_text(text: &str, area: Rect, buf: &mut Buffer) {
+/// As many lines as fit from line `scroll` (never past the last screenful),
+/// then how many more there are.
+fn render_text(text: &str, scroll: usize, area: Rect, buf: &mut Buffer) {
     let capacity = usize::from(area.height);
     let all: Vec<&str> = text.lines().collect();
+    let skip = scroll.min(all.len().saturating_sub(capacity));
+    let all = &all[skip..];
     let mut lines: Vec<Line> = all
         .iter()
         .take(capacity)

@@ -18,6 +18,7 @@ fn payload(json: serde_json::Value, name: Option<&str>, stamp_ms: Option<i64>) -
         server_date: None,
         stamp: stamp_ms.map(|ms| Ok(t(ms))),
         redirects: 0,
+        pollpush: false,
         items: None,
     }))
 }
@@ -71,4 +72,20 @@ fn insecure_is_shown_in_the_header() {
     let screen = render_for(&app, "https://localhost:8443/", 120, 30);
     let header = screen.lines().next().unwrap_or_default();
     assert!(header.contains("INSECURE"), "{header}");
+}
+
+#[test]
+fn arrows_scroll_the_payloads_and_home_goes_back() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = watched(false);
+    let key = |code| crate::event::Event::Key(KeyEvent::new(code, KeyModifiers::NONE));
+    for code in [KeyCode::Down, KeyCode::Down, KeyCode::PageDown, KeyCode::Up] {
+        app.update(key(code));
+    }
+    assert_eq!(app.scroll, 11);
+    // Never past the last screenful: both rows still show.
+    let screen = render_for(&app, "http://127.0.0.1:5000/species/", 80, 24);
+    assert!(screen.contains("Tomate"), "{screen}");
+    app.update(key(KeyCode::Home));
+    assert_eq!(app.scroll, 0);
 }
