@@ -120,9 +120,13 @@ async fn measure(lane: Lane, exe: &std::path::Path, n: usize, cli: &Cli) -> anyh
     let c = cli.concurrency;
     let crowd = match lane {
         Lane::Ws => crowd::connect(&target.ws_url(), n, c, true, &tracker, deadline).await?,
-        Lane::Sse => sse::connect(&addr, n, c, &tracker, deadline).await?,
+        Lane::Sse => {
+            let subscriber = |start| sse::subscriber(addr.clone(), tracker.clone(), start);
+            crowd::spawn(n, c, deadline, subscriber).await?
+        }
         Lane::LongPoll => {
-            let crowd = longpoll::connect(&addr, n, c, &tracker, deadline).await?;
+            let poller = |start| longpoll::poller(addr.clone(), tracker.clone(), start);
+            let crowd = crowd::spawn(n, c, deadline, poller).await?;
             longpoll::all_held(&target, n).await?;
             crowd
         }
