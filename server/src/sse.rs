@@ -8,7 +8,7 @@
 //! `since`. A stream whose client stops reading falls behind its bounded
 //! queue and gets `event: resync` and a fresh snapshot instead of a backlog.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
@@ -19,12 +19,11 @@ use futures_util::Stream;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Method};
 use pollpush_shared::{Problem, Revision};
-use tokio::sync::mpsc;
 use warp::Reply;
 use warp::reply::Response;
 
 use crate::State;
-use crate::feed::{Next, Start};
+use crate::feed::{Next, Start, Subscription};
 use crate::frames::ChangeFrame;
 use crate::rest::{method_not_allowed, problem_response};
 use crate::snapshot::Snapshot;
@@ -33,9 +32,6 @@ use crate::wire::Wire;
 
 /// A comment line this often keeps proxies from closing an idle stream.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// Events waiting for the socket; past this the stream's feed queue fills
-/// and the stream is resynchronized instead.
-const BUFFERED: usize = 8;
 
 /// `GET /species/events`.
 pub async fn events(
@@ -91,9 +87,20 @@ pub async fn events(
     if let (Some(wire), Some(bytes)) = (&wire, state.config.send_buffer_bytes) {
         wire.cap_send_buffer(bytes);
     }
-    let (tx, rx) = mpsc::channel(BUFFERED);
-    tokio::spawn(pump(state, since, tx));
-    let mut r = warp::reply::stream(EventBody(rx)).into_response();
+    let pump = Pump {
+        open: Open(state.clone()),
+        state,
+        since,
+        sub: None,
+        pending: VecDeque::new(),
+        keep_alive: tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
+    };
+    let body = futures_util::stream::unfold(pump, |mut pump| async move {
+        let event = pump.next_event().await?;
+        Some((Ok::<_, std::convert::Infallible>(event), pump))
+    });
+    let body = EventBody(std::sync::Mutex::new(Box::pin(body)));
+    let mut r = warp::reply::stream(body).into_response();
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -102,18 +109,25 @@ pub async fn events(
     r
 }
 
-/// The response body: events as the stream's task hands them over.
-struct EventBody(mpsc::Receiver<Bytes>);
+type Events = Pin<Box<dyn Stream<Item = Result<Bytes, std::convert::Infallible>> + Send>>;
+
+/// The response body. warp wants it `Sync`, and the pump's future (it awaits
+/// the store) is not; the `Mutex` makes it so at no cost, as it is only ever
+/// reached through `&mut` (`get_mut`), never locked.
+struct EventBody(std::sync::Mutex<Events>);
 
 impl Stream for EventBody {
     type Item = Result<Bytes, std::convert::Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx).map(|b| b.map(Ok))
+        match self.0.get_mut() {
+            Ok(events) => events.as_mut().poll_next(cx),
+            Err(_) => Poll::Ready(None),
+        }
     }
 }
 
-/// Uncounts one stream when its task ends.
+/// Uncounts one stream when its body is dropped.
 struct Open(State);
 
 impl Drop for Open {
@@ -122,54 +136,67 @@ impl Drop for Open {
     }
 }
 
-/// Feeds one stream until its client goes away or the server shuts down.
-async fn pump(state: State, since: Option<Revision>, tx: mpsc::Sender<Bytes>) {
-    let open = Open(state.clone());
-    let Ok((start, mut sub)) = state.feed.subscribe_from(&state.source, since).await else {
-        return;
-    };
-    let send = |bytes: Bytes| {
-        let tx = tx.clone();
-        let stats = open.0.stats.clone();
-        async move {
+/// One stream's events, made as hyper asks for the next body chunk: the
+/// connection's own task waits on the feed subscription, so a change costs
+/// one wake-up per stream and no extra task or channel. While the client does
+/// not read, hyper does not ask, the feed queue fills, and the stream is
+/// resynchronized.
+struct Pump {
+    state: State,
+    since: Option<Revision>,
+    /// `None` until the first chunk is asked for.
+    sub: Option<Subscription>,
+    /// The start (replay or snapshot), or the snapshot after a resync.
+    pending: VecDeque<Bytes>,
+    keep_alive: tokio::time::Interval,
+    open: Open,
+}
+
+impl Pump {
+    /// The next chunk, or `None` to end the stream (feed closed, server
+    /// shutting down, or the subscription could not start).
+    async fn next_event(&mut self) -> Option<Bytes> {
+        if self.sub.is_none() {
+            let (start, sub) = self
+                .state
+                .feed
+                .subscribe_from(&self.state.source, self.since)
+                .await
+                .ok()?;
+            self.pending = match start {
+                Start::Replay(frames) => frames.iter().map(|f| f.sse()).collect(),
+                Start::Snapshot(snapshot) => VecDeque::from([snapshot_event(&snapshot)]),
+            };
+            self.sub = Some(sub);
+        }
+        let stats = &self.open.0.stats;
+        if let Some(event) = self.pending.pop_front() {
             stats.sse_messages_out.fetch_add(1, Relaxed);
-            tx.send(bytes).await.is_ok()
+            return Some(event);
         }
-    };
-    let first = match start {
-        Start::Replay(frames) => frames.iter().map(|f| f.sse()).collect(),
-        Start::Snapshot(snapshot) => vec![snapshot_event(&snapshot)],
-    };
-    for event in first {
-        if !send(event).await {
-            return;
-        }
-    }
-    let mut shutdown = state.shutdown.clone();
-    let mut keep_alive =
-        tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
-    loop {
-        let sent = tokio::select! {
+        let sub = self.sub.as_mut()?;
+        let mut shutdown = self.state.shutdown.clone();
+        let event = tokio::select! {
             next = sub.next() => match next {
-                Next::Change(frame) => send(frame.sse()).await,
+                Next::Change(frame) => frame.sse(),
                 Next::Lagged => {
-                    state.stats.sse_resyncs.fetch_add(1, Relaxed);
-                    let snapshot = sub.resync(&state.source);
-                    let resync = format!(
+                    stats.sse_resyncs.fetch_add(1, Relaxed);
+                    let snapshot = sub.resync(&self.state.source);
+                    self.pending.push_back(snapshot_event(&snapshot));
+                    format!(
                         "event: resync\ndata: {{\"type\":\"resync\",\"revision\":{}}}\n\n",
                         snapshot.revision
-                    );
-                    send(resync.into()).await && send(snapshot_event(&snapshot)).await
+                    )
+                    .into()
                 }
-                Next::Closed => false,
+                Next::Closed => return None,
             },
-            _ = keep_alive.tick() => tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_ok(),
-            () = tx.closed() => false,
-            () = crate::stopped(&mut shutdown) => false,
+            // Not an event: not counted.
+            _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
+            () = crate::stopped(&mut shutdown) => return None,
         };
-        if !sent {
-            return;
-        }
+        stats.sse_messages_out.fetch_add(1, Relaxed);
+        Some(event)
     }
 }
 

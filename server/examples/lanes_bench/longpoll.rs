@@ -11,33 +11,10 @@ use anyhow::{Context, bail};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
 
-use crate::crowd::{self, Crowd, STEP, Tracker};
+use crate::crowd::{STEP, Start, Tracker};
 use crate::http::{Head, read_head};
 use crate::target::Target;
-
-/// Connects `n` long-pollers, `concurrency` at a time, all within `deadline`.
-pub async fn connect(
-    addr: &str,
-    n: usize,
-    concurrency: usize,
-    tracker: &Arc<Tracker>,
-    deadline: Duration,
-) -> anyhow::Result<Crowd> {
-    let gate = Arc::new(Semaphore::new(concurrency));
-    let (ready_tx, ready) = mpsc::channel(n.max(1));
-    let (stop, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    for _ in 0..n {
-        let (addr, tracker, stop) = (addr.to_owned(), tracker.clone(), stop_rx.clone());
-        let (gate, ready) = (gate.clone(), ready_tx.clone());
-        tasks.spawn(poller(addr, tracker, stop, gate, ready));
-    }
-    drop(ready_tx);
-    crowd::gather(tasks, stop, ready, n, deadline).await
-}
 
 /// Waits until the server holds `n` long-polls (`/stats`), so a write finds
 /// every poller waiting rather than between two requests.
@@ -59,39 +36,22 @@ pub async fn all_held(target: &Target, n: usize) -> anyhow::Result<()> {
     }
 }
 
-/// One long-poller: its first plain GET (holding a `gate` permit) gives the
-/// ETag and the start revision, reported on `ready`; then it polls until stopped.
-async fn poller(
-    addr: String,
-    tracker: Arc<Tracker>,
-    mut stop: watch::Receiver<bool>,
-    gate: Arc<Semaphore>,
-    ready: mpsc::Sender<anyhow::Result<u64>>,
-) -> anyhow::Result<u64> {
-    let permit = gate.acquire_owned().await?;
+/// One long-poller: its first plain GET (through the crowd's gate) gives the
+/// ETag and the start revision it reports; then it polls until stopped.
+pub async fn poller(addr: String, tracker: Arc<Tracker>, mut start: Start) -> anyhow::Result<u64> {
     let mut conn = Conn::new(&addr);
-    let started = async {
+    let first = async {
         conn.tcp = Some(TcpStream::connect(&addr).await.context("connect")?);
-        tokio::time::timeout(STEP, conn.get(None))
+        let head = tokio::time::timeout(STEP, conn.get(None))
             .await
-            .context("first GET timed out")?
-    }
-    .await;
-    drop(permit);
-    let head = match started {
-        Ok(head) => head,
-        Err(e) => {
-            let _ = ready.send(Err(anyhow::anyhow!("{e:#}"))).await;
-            return Err(e);
+            .context("first GET timed out")??;
+        match (head.etag, head.revision) {
+            (Some(etag), Some(revision)) => Ok((etag, revision)),
+            _ => bail!("the list came without ETag or X-Revision"),
         }
     };
-    let (Some(mut etag), Some(mut last)) = (head.etag, head.revision) else {
-        let e = anyhow::anyhow!("the list came without ETag or X-Revision");
-        let _ = ready.send(Err(anyhow::anyhow!("{e:#}"))).await;
-        return Err(e);
-    };
-    let _ = ready.send(Ok(last)).await;
-    drop(ready);
+    let (mut etag, mut last) = start.connected(first).await?;
+    let mut stop = start.stop;
     loop {
         let answer = tokio::select! {
             _ = stop.changed() => return Ok(last),

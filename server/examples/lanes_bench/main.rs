@@ -63,7 +63,7 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let most = cli.clients.iter().max().copied().unwrap_or(0);
-    raise_fd_limit(most as u64 + 256)?;
+    target::raise_fd_limit(most as u64 + 256)?;
     let here = std::env::current_exe().context("own path")?;
     let examples = here.parent().context("own folder")?;
     let server = cli
@@ -89,29 +89,9 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every client is a socket: lift the soft descriptor limit to the hard one.
-fn raise_fd_limit(need: u64) -> anyhow::Result<()> {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        limit.current = limit.maximum;
-        setrlimit(Resource::Nofile, limit).context("raising RLIMIT_NOFILE")?;
-    }
-    if let Some(soft) = limit.current {
-        anyhow::ensure!(
-            soft >= need,
-            "RLIMIT_NOFILE is {soft}, {need} needed: raise `ulimit -n`"
-        );
-    }
-    Ok(())
-}
-
 async fn measure(lane: Lane, exe: &std::path::Path, n: usize, cli: &Cli) -> anyhow::Result<Run> {
     let mut target = Target::spawn(Kind::PollpushMemory, exe, None).await?;
-    // One write first, so lazily built state is not counted as client cost.
-    target.write().await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let rss_before = target.rss_bytes()?;
+    let rss_before = target.warmed_up_rss().await?;
 
     let tracker = Arc::new(Tracker::new(cli.writes));
     let started = std::time::Instant::now();
@@ -120,22 +100,19 @@ async fn measure(lane: Lane, exe: &std::path::Path, n: usize, cli: &Cli) -> anyh
     let c = cli.concurrency;
     let crowd = match lane {
         Lane::Ws => crowd::connect(&target.ws_url(), n, c, true, &tracker, deadline).await?,
-        Lane::Sse => sse::connect(&addr, n, c, &tracker, deadline).await?,
+        Lane::Sse => {
+            let subscriber = |start| sse::subscriber(addr.clone(), tracker.clone(), start);
+            crowd::spawn(n, c, deadline, subscriber).await?
+        }
         Lane::LongPoll => {
-            let crowd = longpoll::connect(&addr, n, c, &tracker, deadline).await?;
+            let poller = |start| longpoll::poller(addr.clone(), tracker.clone(), start);
+            let crowd = crowd::spawn(n, c, deadline, poller).await?;
             longpoll::all_held(&target, n).await?;
             crowd
         }
     };
     let connect_s = started.elapsed().as_secs_f64();
-    // Let allocations settle (the same pause push_bench makes) before reading RSS.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_after = target.rss_bytes()?;
-    eprintln!(
-        "   connected in {connect_s:.1} s; RSS {} → {} MB",
-        rss_before / 1_000_000,
-        rss_after / 1_000_000
-    );
+    let rss_after = target.settled_rss(rss_before, connect_s).await?;
 
     tracker.start_at(crowd.revision);
     let gap = Duration::from_millis(cli.gap_ms);
@@ -149,13 +126,7 @@ async fn measure(lane: Lane, exe: &std::path::Path, n: usize, cli: &Cli) -> anyh
     let final_revision = crowd.revision + cli.writes as u64;
     let behind = crowd.finish(final_revision).await?;
     target.stop().await;
-    let r = &timed.latency_us;
-    eprintln!(
-        "   p50 {} µs, p99 {} µs, max {} µs",
-        r.value_at_quantile(0.5),
-        r.value_at_quantile(0.99),
-        r.max()
-    );
+    timed.log();
     Ok(Run {
         lane,
         clients: n,

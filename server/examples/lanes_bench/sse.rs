@@ -6,63 +6,29 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
 
-use crate::crowd::{self, Crowd, STEP, Tracker};
+use crate::crowd::{STEP, Start, Tracker};
 use crate::http::{find, read_head, take_chunk};
 
-/// Connects `n` SSE subscribers, `concurrency` at a time, all within `deadline`.
-pub async fn connect(
-    addr: &str,
-    n: usize,
-    concurrency: usize,
-    tracker: &Arc<Tracker>,
-    deadline: Duration,
-) -> anyhow::Result<Crowd> {
-    let gate = Arc::new(Semaphore::new(concurrency));
-    let (ready_tx, ready) = mpsc::channel(n.max(1));
-    let (stop, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    for _ in 0..n {
-        let (addr, tracker, stop) = (addr.to_owned(), tracker.clone(), stop_rx.clone());
-        let (gate, ready) = (gate.clone(), ready_tx.clone());
-        tasks.spawn(subscriber(addr, tracker, stop, gate, ready));
-    }
-    drop(ready_tx);
-    crowd::gather(tasks, stop, ready, n, deadline).await
-}
-
-/// One stream: subscribes (holding a `gate` permit), reports the snapshot's
-/// revision on `ready`, then reads until stopped; returns its last revision.
-async fn subscriber(
+/// One stream: subscribes (through the crowd's gate), reports the snapshot's
+/// revision, then reads until stopped; returns its last revision.
+pub async fn subscriber(
     addr: String,
     tracker: Arc<Tracker>,
-    mut stop: watch::Receiver<bool>,
-    gate: Arc<Semaphore>,
-    ready: mpsc::Sender<anyhow::Result<u64>>,
+    mut start: Start,
 ) -> anyhow::Result<u64> {
-    let permit = gate.acquire_owned().await?;
-    let started = tokio::time::timeout(STEP, subscribe(&addr))
-        .await
-        .context("subscribe timed out")
-        .flatten();
-    drop(permit);
-    let (tcp, buf, mut last) = match started {
-        Ok(started) => started,
-        Err(e) => {
-            let _ = ready.send(Err(anyhow::anyhow!("{e:#}"))).await;
-            return Err(e);
-        }
+    let subscribing = async {
+        tokio::time::timeout(STEP, subscribe(&addr))
+            .await
+            .context("subscribe timed out")?
     };
-    let _ = ready.send(Ok(last)).await;
-    drop(ready);
+    let ((tcp, buf), mut last) = start.connected(subscribing).await?;
+    let mut stop = start.stop;
     // One long-lived stop future, as in push_bench's subscribers.
     let mut stopped = std::pin::pin!(async move {
         let _ = stop.changed().await;
@@ -95,7 +61,7 @@ async fn subscriber(
 }
 
 /// Opens the stream and reads up to its first event, the snapshot.
-async fn subscribe(addr: &str) -> anyhow::Result<(TcpStream, BytesMut, u64)> {
+async fn subscribe(addr: &str) -> anyhow::Result<((TcpStream, BytesMut), u64)> {
     let mut tcp = TcpStream::connect(addr).await.context("connect")?;
     let request = format!(
         "GET /species/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
@@ -121,7 +87,7 @@ async fn subscribe(addr: &str) -> anyhow::Result<(TcpStream, BytesMut, u64)> {
                 "first event is {kind:?}, not a snapshot"
             );
             anyhow::ensure!(events.len() == end + 2, "events before the first write");
-            return Ok((tcp, buf, id.context("snapshot without an id")?));
+            return Ok(((tcp, buf), id.context("snapshot without an id")?));
         }
         if tcp.read_buf(&mut buf).await.context("read")? == 0 {
             bail!("stream ended before its snapshot");

@@ -1,6 +1,7 @@
 //! The subscribers: N WebSocket clients in this process, each checking that the
 //! revisions it receives are consecutive and stamping when each one arrived.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -98,34 +99,69 @@ pub async fn connect(
     tracker: &Arc<Tracker>,
     deadline: Duration,
 ) -> anyhow::Result<Crowd> {
-    let gate = Arc::new(Semaphore::new(concurrency));
-    let (ready_tx, ready) = mpsc::channel(n.max(1));
-    let (stop, stop_rx) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    for _ in 0..n {
+    spawn(n, concurrency, deadline, |start| {
         let sub = Subscriber {
             url: url.to_owned(),
             tracker: tracker.clone(),
-            stop: stop_rx.clone(),
             raw,
         };
-        let (gate, ready_tx) = (gate.clone(), ready_tx.clone());
-        tasks.spawn(sub.run(gate, ready_tx));
-    }
-    drop(ready_tx);
-    gather(tasks, stop, ready, n, deadline).await
+        sub.run(start)
+    })
+    .await
 }
 
-/// Waits until each of `n` subscriber tasks has reported its start revision on
-/// `ready` (all the same), within `deadline`: the crowd they make. Any lane's
-/// subscribers can be gathered, so every lane is measured the same way.
-pub async fn gather(
-    tasks: JoinSet<anyhow::Result<u64>>,
-    stop: watch::Sender<bool>,
-    mut ready: mpsc::Receiver<anyhow::Result<u64>>,
+/// What each subscriber task is handed: the gate it connects through, where
+/// its start revision goes, and the signal that ends the run.
+pub struct Start {
+    gate: Arc<Semaphore>,
+    ready: Option<mpsc::Sender<anyhow::Result<u64>>>,
+    pub stop: watch::Receiver<bool>,
+}
+
+impl Start {
+    /// Runs `connecting` while holding a gate permit, and reports the start
+    /// revision it gives (or its error) to the crowd.
+    pub async fn connected<T>(
+        &mut self,
+        connecting: impl Future<Output = anyhow::Result<(T, u64)>>,
+    ) -> anyhow::Result<(T, u64)> {
+        let permit = self.gate.acquire().await?;
+        let started = connecting.await;
+        drop(permit);
+        let report = match &started {
+            Ok((_, revision)) => Ok(*revision),
+            Err(e) => Err(anyhow::anyhow!("{e:#}")),
+        };
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(report).await;
+        }
+        started
+    }
+}
+
+/// Spawns `n` subscriber tasks made by `subscriber` (any lane), and waits
+/// until each has reported the same start revision, within `deadline`.
+pub async fn spawn<F>(
     n: usize,
+    concurrency: usize,
     deadline: Duration,
-) -> anyhow::Result<Crowd> {
+    mut subscriber: impl FnMut(Start) -> F,
+) -> anyhow::Result<Crowd>
+where
+    F: Future<Output = anyhow::Result<u64>> + Send + 'static,
+{
+    let gate = Arc::new(Semaphore::new(concurrency));
+    let (ready_tx, mut ready) = mpsc::channel(n.max(1));
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    for _ in 0..n {
+        tasks.spawn(subscriber(Start {
+            gate: gate.clone(),
+            ready: Some(ready_tx.clone()),
+            stop: stop_rx.clone(),
+        }));
+    }
+    drop(ready_tx);
     let mut revisions = Vec::with_capacity(n);
     let until = tokio::time::Instant::now() + deadline;
     while revisions.len() < n {
@@ -173,34 +209,18 @@ impl Crowd {
 struct Subscriber {
     url: String,
     tracker: Arc<Tracker>,
-    stop: watch::Receiver<bool>,
     raw: bool,
 }
 
 impl Subscriber {
-    /// Connects and subscribes (holding a `gate` permit), reports its start
-    /// revision on `ready`, then reads until stopped; returns its last revision.
-    async fn run(
-        self,
-        gate: Arc<Semaphore>,
-        ready: mpsc::Sender<anyhow::Result<u64>>,
-    ) -> anyhow::Result<u64> {
-        let permit = gate.acquire_owned().await?;
-        let started = self.subscribe().await;
-        drop(permit);
-        let (mut ws, mut last) = match started {
-            Ok(pair) => pair,
-            Err(e) => {
-                let _ = ready.send(Err(anyhow::anyhow!("{e:#}"))).await;
-                return Err(e);
-            }
-        };
-        let _ = ready.send(Ok(last)).await;
-        drop(ready);
+    /// Connects and subscribes (through the crowd's gate), reports its start
+    /// revision, then reads until stopped; returns its last revision.
+    async fn run(self, mut start: Start) -> anyhow::Result<u64> {
+        let (mut ws, mut last) = start.connected(self.subscribe()).await?;
         // One long-lived future: `changed()` re-created on every message would put
         // 10,000 clients on the same waiter list per message, and the client, not
         // the server, would set the pace.
-        let mut stop = self.stop.clone();
+        let mut stop = start.stop;
         let mut stopped = std::pin::pin!(async move {
             let _ = stop.changed().await;
         });

@@ -86,7 +86,8 @@ struct Run {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    raise_fd_limit(&cli)?;
+    let most = cli.subscribers.iter().max().copied().unwrap_or(0);
+    target::raise_fd_limit(most as u64 + 256)?;
     let here = std::env::current_exe().context("own path")?;
     let examples = here.parent().context("own folder")?;
     let server = cli
@@ -126,30 +127,9 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every subscriber is a socket: lift the soft descriptor limit to the hard one.
-fn raise_fd_limit(cli: &Cli) -> anyhow::Result<()> {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        limit.current = limit.maximum;
-        setrlimit(Resource::Nofile, limit).context("raising RLIMIT_NOFILE")?;
-    }
-    let need = cli.subscribers.iter().max().copied().unwrap_or(0) as u64 + 256;
-    if let Some(soft) = limit.current {
-        anyhow::ensure!(
-            soft >= need,
-            "RLIMIT_NOFILE is {soft}, {need} needed: raise `ulimit -n`"
-        );
-    }
-    Ok(())
-}
-
 async fn measure(kind: Kind, exe: &Path, n: usize, cli: &Cli) -> anyhow::Result<Run> {
     let mut target = Target::spawn(kind, exe, cli.token.as_deref()).await?;
-    // One write first, so lazily built state is not counted as subscriber cost.
-    target.write().await?;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let rss_before = target.rss_bytes()?;
+    let rss_before = target.warmed_up_rss().await?;
 
     let tracker = Arc::new(Tracker::new(cli.writes));
     let started = std::time::Instant::now();
@@ -164,17 +144,12 @@ async fn measure(kind: Kind, exe: &Path, n: usize, cli: &Cli) -> anyhow::Result<
     )
     .await?;
     let connect_s = started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_after = target.rss_bytes()?;
-    eprintln!(
-        "   connected in {connect_s:.1} s; RSS {} → {} MB",
-        rss_before / 1_000_000,
-        rss_after / 1_000_000
-    );
+    let rss_after = target.settled_rss(rss_before, connect_s).await?;
 
     tracker.start_at(crowd.revision);
     let gap = Duration::from_millis(cli.gap_ms);
     let timed = writes::timed(&mut target, &tracker, n, cli.writes, gap, async |_| Ok(())).await?;
+    timed.log();
     let writes::Timed {
         latency_us,
         ack_us,
@@ -185,12 +160,6 @@ async fn measure(kind: Kind, exe: &Path, n: usize, cli: &Cli) -> anyhow::Result<
     let behind = crowd.finish(final_revision).await?;
     target.stop().await;
     let rss_per_subscriber = rss_after.saturating_sub(rss_before) as f64 / n.max(1) as f64;
-    eprintln!(
-        "   p50 {} µs, p99 {} µs, max {} µs",
-        latency_us.value_at_quantile(0.5),
-        latency_us.value_at_quantile(0.99),
-        latency_us.max()
-    );
     Ok(Run {
         kind,
         subscribers: n,

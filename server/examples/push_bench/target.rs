@@ -144,6 +144,27 @@ impl Target {
         format!("ws://{}/ws", self.addr)
     }
 
+    /// One write first, so lazily built state is not counted as subscriber
+    /// cost; then the RSS to count subscribers from.
+    pub async fn warmed_up_rss(&mut self) -> anyhow::Result<u64> {
+        self.write().await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.rss_bytes()
+    }
+
+    /// The RSS once `connect_s` of connecting is over and a second has let the
+    /// allocator settle; logged against `before`.
+    pub async fn settled_rss(&self, before: u64, connect_s: f64) -> anyhow::Result<u64> {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = self.rss_bytes()?;
+        eprintln!(
+            "   connected in {connect_s:.1} s; RSS {} → {} MB",
+            before / 1_000_000,
+            after / 1_000_000
+        );
+        Ok(after)
+    }
+
     /// The server's resident set size, from `/proc/PID/status` (`VmRSS`).
     pub fn rss_bytes(&self) -> anyhow::Result<u64> {
         let status = procfs::process::Process::new(self.pid)?.status()?;
@@ -184,4 +205,22 @@ impl Target {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// Every client is a socket: lift the soft descriptor limit to the hard one,
+/// and refuse to start below `need`.
+pub fn raise_fd_limit(need: u64) -> anyhow::Result<()> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        setrlimit(Resource::Nofile, limit).context("raising RLIMIT_NOFILE")?;
+    }
+    if let Some(soft) = limit.current {
+        anyhow::ensure!(
+            soft >= need,
+            "RLIMIT_NOFILE is {soft}, {need} needed: raise `ulimit -n`"
+        );
+    }
+    Ok(())
 }

@@ -23,6 +23,19 @@ pub struct Timed {
     pub cpu_ms_per_write: f64,
 }
 
+impl Timed {
+    /// One line on stderr while the benchmark runs.
+    pub fn log(&self) {
+        let l = &self.latency_us;
+        eprintln!(
+            "   p50 {} µs, p99 {} µs, max {} µs",
+            l.value_at_quantile(0.5),
+            l.value_at_quantile(0.99),
+            l.max()
+        );
+    }
+}
+
 /// Makes `writes` writes, each after `ready()` has returned (long-pollers must
 /// be held again before the next write) and followed by a `gap` pause.
 pub async fn timed(

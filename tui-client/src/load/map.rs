@@ -105,10 +105,13 @@ impl LaneCost {
 /// lanes within this of the freshest count as equally fresh.
 const FRESH_SLACK_MS: f64 = 100.0;
 const FRESH_RATIO: f64 = 1.5;
+/// CPU is read in 10 ms ticks: over a few seconds, lanes within half a point
+/// of a core are within a tick or two of each other, and count as equally cheap.
+const CPU_TIE_PERCENT: f64 = 0.5;
 
 /// The lane to mark in a cell: among the lanes about as fresh as the freshest
 /// (p99 staleness within ×1.5 + 100 ms of the best), the one using the least
-/// server CPU; bytes on the wire break a tie. Paying more CPU for the same
+/// server CPU; bytes on the wire break a tie (CPU within half a point). Paying more CPU for the same
 /// freshness is never marked, and neither is being cheap by being stale.
 pub fn cheapest(lanes: &[LaneCost]) -> Option<usize> {
     let best = lanes
@@ -121,9 +124,11 @@ pub fn cheapest(lanes: &[LaneCost]) -> Option<usize> {
         .enumerate()
         .filter(|(_, l)| l.staleness_p99_ms <= fresh_enough)
         .min_by(|(_, a), (_, b)| {
-            a.cpu_percent
-                .total_cmp(&b.cpu_percent)
-                .then(a.bytes_per_s.total_cmp(&b.bytes_per_s))
+            if (a.cpu_percent - b.cpu_percent).abs() < CPU_TIE_PERCENT {
+                a.bytes_per_s.total_cmp(&b.bytes_per_s)
+            } else {
+                a.cpu_percent.total_cmp(&b.cpu_percent)
+            }
         })
         .map(|(i, _)| i)
 }
@@ -294,10 +299,10 @@ mod tests {
             "within 1.5× + 100 ms of the best"
         );
         let tie = [
-            lane(LaneKind::Sse, 3.0, 4_000.0, 0.0),
-            lane(LaneKind::Ws, 3.0, 3_000.0, 0.0),
+            lane(LaneKind::Sse, 0.749, 45_000.0, 0.0),
+            lane(LaneKind::Ws, 0.75, 39_000.0, 0.0),
         ];
-        assert_eq!(marked(&tie), Some("ws"));
+        assert_eq!(marked(&tie), Some("ws"), "a CPU tick apart is a tie");
         assert_eq!(marked(&[]), None);
     }
 

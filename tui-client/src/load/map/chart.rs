@@ -50,12 +50,17 @@ pub fn draw(path: &Path, map: &Map) -> anyhow::Result<()> {
             draw_cell(&root, cell, (x, y), corner)?;
         }
     }
-    let legend = "marked (bold, tint): the lane using the least server CPU among those whose p99 \
-                  staleness is within 1.5× + 100 ms of the freshest lane's (bytes break a tie). \
-                  Only polling depends on the interval.";
-    let y = (height - FOOTER + 20) as i32;
-    root.draw(&Text::new(legend, (20, y), ("sans-serif", 14)))
-        .map_err(plot_error)?;
+    let legend = [
+        "Marked (bold, tinted): the lane using the least server CPU among those whose p99 staleness \
+         is within 1.5× + 100 ms of the freshest lane's;",
+        "fewer bytes on the wire break a tie (CPU within 0.5 points). Only polling depends on the \
+         interval: the other lanes are measured once per change rate.",
+    ];
+    for (i, line) in legend.into_iter().enumerate() {
+        let y = (height - FOOTER + 14 + 22 * i as u32) as i32;
+        root.draw(&Text::new(line, (20, y), ("sans-serif", 15)))
+            .map_err(plot_error)?;
+    }
     root.present()
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
@@ -90,10 +95,10 @@ fn draw_cell(
         // SVG collapses runs of spaces: each column is placed, not padded.
         let columns = [
             (10, lane.kind.short().to_owned()),
-            (120, format!("CPU {:.1}%", lane.cpu_percent)),
-            (250, format!("{}B/s", human(lane.bytes_per_s))),
+            (95, format!("CPU {:.1}%", lane.cpu_percent)),
+            (195, format!("{}B/s", human(lane.bytes_per_s))),
             (
-                370,
+                285,
                 format!("p99 stale {} ms", human(lane.staleness_p99_ms)),
             ),
         ];
