@@ -141,6 +141,23 @@ fn decode_change(revision: u64, op: &str, species: &str, at: &str) -> Result<Cha
     ))
 }
 
+/// A species row as both backends store it (id, name, observations, RFC 3339 stamp).
+fn species_of(
+    id: i64,
+    name: String,
+    observations: i64,
+    stamp: &str,
+) -> Result<Species, StoreError> {
+    let updated_at = parse_stamp(stamp)
+        .ok_or_else(|| StoreError::Corrupt(format!("species {id}: timestamp")))?;
+    Ok(Species {
+        id: id as SpeciesId,
+        name,
+        observations: observations as u64,
+        updated_at,
+    })
+}
+
 fn parse_stamp(at: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(at)
         .ok()

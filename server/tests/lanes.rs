@@ -26,18 +26,23 @@ fn held_get(server: &Server, etag: &str, prefer: &str) -> reqwest::RequestBuilde
         .timeout(Duration::from_secs(90))
 }
 
+/// A request held with `prefer`, answered once a write changes the list.
+async fn held_until_a_write(server: &Server, etag: &str, prefer: &str) -> reqwest::Response {
+    let held = tokio::spawn(held_get(server, etag, prefer).send());
+    eventually(|| server.stats().longpoll.held == 1, "the request is held").await;
+    create(server, "Vitis").await;
+    tokio::time::timeout(DEADLINE, held)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_held_request_answers_200_when_the_list_changes() {
     let server = spawn_server().await;
     let tag = etag(&server).await;
-    let held = tokio::spawn(held_get(&server, &tag, "wait=30").send());
-    eventually(|| server.stats().longpoll.held == 1, "the request is held").await;
-    create(&server, "Vitis").await;
-    let r = tokio::time::timeout(DEADLINE, held)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let r = held_until_a_write(&server, &tag, "wait=30").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["preference-applied"], "wait=30");
     assert_ne!(r.headers()["etag"].to_str().unwrap(), tag);
@@ -71,14 +76,7 @@ async fn a_wait_over_60_is_clamped_and_one_that_is_not_a_number_is_ignored() {
     let r = held_get(&server, &tag, "wait=soon").send().await.unwrap();
     assert_eq!(r.status(), 304);
     assert!(r.headers().get("preference-applied").is_none());
-    let held = tokio::spawn(held_get(&server, &tag, "wait=600").send());
-    eventually(|| server.stats().longpoll.held == 1, "the request is held").await;
-    create(&server, "Vitis").await;
-    let r = tokio::time::timeout(DEADLINE, held)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let r = held_until_a_write(&server, &tag, "wait=600").await;
     assert_eq!(r.headers()["preference-applied"], "wait=60");
 }
 

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
+use pollpush_shared::{Change, ChangeOp, Revision, Species};
 use tokio_postgres::NoTls;
 
 use super::{
-    Mutation, OPERATION_TIMEOUT, SEED, change, decode_change, parse_stamp, prune_through,
-    species_json,
+    Mutation, OPERATION_TIMEOUT, SEED, change, decode_change, prune_through, species_json,
+    species_of,
 };
 use crate::error::StoreError;
 use crate::snapshot::Snapshot;
@@ -130,7 +130,7 @@ impl PgStore {
                 .await?;
             let mut map = BTreeMap::new();
             for row in rows {
-                let species = species_of(row.get(0), row.get(1), row.get(2), row.get(3))?;
+                let species = species_row(&row)?;
                 map.insert(species.id, species);
             }
             tx.commit().await?;
@@ -301,23 +301,7 @@ async fn read_revision(client: &impl GenericClient) -> Result<Revision, StoreErr
 }
 
 fn species_row(row: &tokio_postgres::Row) -> Result<Species, StoreError> {
-    species_of(row.get(0), row.get(1), row.get(2), row.get(3))
-}
-
-fn species_of(
-    id: i64,
-    name: String,
-    observations: i64,
-    stamp: String,
-) -> Result<Species, StoreError> {
-    let updated_at = parse_stamp(&stamp)
-        .ok_or_else(|| StoreError::Corrupt(format!("species {id}: timestamp")))?;
-    Ok(Species {
-        id: id as SpeciesId,
-        name,
-        observations: observations as u64,
-        updated_at,
-    })
+    species_of(row.get(0), row.get(1), row.get(2), row.get::<_, &str>(3))
 }
 
 /// Runs `op` under the store's deadline: past it, the database counts as unreachable.

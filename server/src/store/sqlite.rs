@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{Mutation, SEED, change, decode_change, parse_stamp, prune_through, species_json};
+use super::{Mutation, SEED, change, decode_change, prune_through, species_json, species_of};
 use crate::error::StoreError;
 use crate::snapshot::Snapshot;
 
@@ -264,15 +264,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-fn species_of((id, name, observations, stamp): Row) -> Result<Species, StoreError> {
-    let updated_at = parse_stamp(&stamp)
-        .ok_or_else(|| StoreError::Corrupt(format!("species {id}: timestamp")))?;
-    Ok(Species {
-        id: id as u64,
-        name,
-        observations: observations as u64,
-        updated_at,
-    })
+fn species_from((id, name, observations, stamp): Row) -> Result<Species, StoreError> {
+    species_of(id, name, observations, &stamp)
 }
 
 fn read_one(conn: &Connection, id: SpeciesId) -> Result<Option<Species>, StoreError> {
@@ -282,7 +275,7 @@ fn read_one(conn: &Connection, id: SpeciesId) -> Result<Option<Species>, StoreEr
         row,
     )
     .optional()?
-    .map(species_of)
+    .map(species_from)
     .transpose()
 }
 
@@ -291,7 +284,7 @@ fn read_species(conn: &Connection) -> Result<BTreeMap<SpeciesId, Species>, Store
     let rows = stmt.query_map([], row)?;
     let mut map = BTreeMap::new();
     for r in rows {
-        let species = species_of(r?)?;
+        let species = species_from(r?)?;
         map.insert(species.id, species);
     }
     Ok(map)
