@@ -6,6 +6,7 @@
 //! `CI` set (as `.ci/run` does) a missing engine fails it instead.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -21,7 +22,11 @@ use super::common::DEADLINE;
 fn skip_or_fail(what: &str, reason: &str) {
     let line = format!("{what} unavailable ({reason})");
     assert!(std::env::var_os("CI").is_none(), "{line}: CI requires it");
-    eprintln!("skipped: {line}; set POLLPUSH_TEST_POSTGRES / POLLPUSH_TEST_REDIS to run this test");
+    // Straight to stderr: libtest would swallow `eprintln!` of a passing test.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {line}; set POLLPUSH_TEST_POSTGRES / POLLPUSH_TEST_REDIS to run this test"
+    );
 }
 
 fn random_suffix() -> String {
