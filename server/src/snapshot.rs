@@ -21,6 +21,8 @@ pub struct Snapshot {
     pub species: Arc<BTreeMap<SpeciesId, Species>>,
     encoded: OnceLock<(Bytes, String)>,
     message: OnceLock<Utf8Bytes>,
+    /// The list as the SSE `snapshot` event, made on first use (see `sse.rs`).
+    pub(crate) sse: OnceLock<Bytes>,
 }
 
 impl Snapshot {
@@ -30,6 +32,7 @@ impl Snapshot {
             species,
             encoded: OnceLock::new(),
             message: OnceLock::new(),
+            sse: OnceLock::new(),
         }
     }
 

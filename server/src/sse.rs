@@ -88,6 +88,7 @@ pub async fn events(
         wire.cap_send_buffer(bytes);
     }
     let pump = Pump {
+        shutdown: state.shutdown.clone(),
         open: Open(state.clone()),
         state,
         since,
@@ -149,6 +150,8 @@ struct Pump {
     /// The start (replay or snapshot), or the snapshot after a resync.
     pending: VecDeque<Bytes>,
     keep_alive: tokio::time::Interval,
+    /// Kept, not cloned per event: a clone per event per stream is pure overhead.
+    shutdown: tokio::sync::watch::Receiver<bool>,
     open: Open,
 }
 
@@ -175,7 +178,6 @@ impl Pump {
             return Some(event);
         }
         let sub = self.sub.as_mut()?;
-        let mut shutdown = self.state.shutdown.clone();
         let event = tokio::select! {
             next = sub.next() => match next {
                 Next::Change(frame) => frame.sse(),
@@ -193,20 +195,27 @@ impl Pump {
             },
             // Not an event: not counted.
             _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
-            () = crate::stopped(&mut shutdown) => return None,
+            () = crate::stopped(&mut self.shutdown) => return None,
         };
         stats.sse_messages_out.fetch_add(1, Relaxed);
         Some(event)
     }
 }
 
-/// `id: R`, `event: snapshot` and the `/ws` snapshot message as data.
+/// `id: R`, `event: snapshot` and the `/ws` snapshot message as data, made
+/// once per revision: a reconnect storm of streams copies the list once.
 fn snapshot_event(snapshot: &Snapshot) -> Bytes {
-    let message = snapshot.message();
-    let mut event = format!("id: {}\nevent: snapshot\ndata: ", snapshot.revision).into_bytes();
-    event.extend_from_slice(message.as_bytes());
-    event.extend_from_slice(b"\n\n");
-    event.into()
+    snapshot
+        .sse
+        .get_or_init(|| {
+            let message = snapshot.message();
+            let mut event =
+                format!("id: {}\nevent: snapshot\ndata: ", snapshot.revision).into_bytes();
+            event.extend_from_slice(message.as_bytes());
+            event.extend_from_slice(b"\n\n");
+            event.into()
+        })
+        .clone()
 }
 
 impl ChangeFrame {
