@@ -36,12 +36,11 @@ impl resume::Session for Sse {
         }
         let mut parser = SseParser::default();
         loop {
-            let chunk = match http::next_chunk(&mut body).await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => return End::Lost("stream closed by the server".to_owned()),
-                Err(error) => return End::Lost(NetError::from(error).to_string()),
+            let events = match next_events(&mut body, &mut parser).await {
+                Ok(events) => events,
+                Err(end) => return end,
             };
-            for event in parser.feed(&chunk) {
+            for event in events {
                 // The event name repeats the JSON's `type`; the JSON is the truth.
                 let message = match serde_json::from_str::<ServerMessage>(&event.data) {
                     Ok(message) => message,
@@ -52,6 +51,19 @@ impl resume::Session for Sse {
                 }
             }
         }
+    }
+}
+
+/// The events completed by the stream's next chunk; the end of the stream
+/// or a read error ends the connection. Shared by both SSE lanes.
+pub(crate) async fn next_events(
+    body: &mut Incoming,
+    parser: &mut SseParser,
+) -> Result<Vec<parser::SseEvent>, End> {
+    match http::next_chunk(body).await {
+        Ok(Some(chunk)) => Ok(parser.feed(&chunk)),
+        Ok(None) => Err(End::Lost("stream closed by the server".to_owned())),
+        Err(error) => Err(End::Lost(NetError::from(error).to_string())),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::net::counting::Traffic;
 use crate::net::http::{self, parse_http_date};
 use crate::net::origin::Origin;
 use crate::net::resume::{self, Emitter, End};
+use crate::net::sse::next_events;
 use crate::net::sse::parser::SseParser;
 use crate::net::{NetError, Sink};
 
@@ -38,12 +39,11 @@ impl resume::Session for SseFeed {
         let mut parser = SseParser::default();
         let mut first = true;
         loop {
-            let chunk = match http::next_chunk(&mut body).await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => return End::Lost("stream closed by the server".to_owned()),
-                Err(error) => return End::Lost(NetError::from(error).to_string()),
+            let events = match next_events(&mut body, &mut parser).await {
+                Ok(events) => events,
+                Err(end) => return end,
             };
-            for event in parser.feed(&chunk) {
+            for event in events {
                 self.last_event_id.clone_from(&event.id);
                 // The handshake's Date goes with the first event only: later ones are later.
                 let date = server_date.filter(|_| std::mem::take(&mut first));
