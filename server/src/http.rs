@@ -8,6 +8,7 @@
 //! ([`watchdog`]), and to shut down gracefully.
 
 pub mod auth;
+mod fast;
 mod watchdog;
 
 use std::convert::Infallible;
@@ -15,12 +16,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
     ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -139,13 +142,16 @@ async fn watch<E: std::fmt::Display>(
     }
 }
 
+/// An answer from the routes (`B`) or from the fast path.
+type Answer<B> = http::Response<Either<B, Full<Bytes>>>;
+
 async fn handle<S, B>(
     mut req: Request<Incoming>,
     tag: ConnTag,
     wire: Wire,
     state: State,
     mut routes: S,
-) -> Result<http::Response<B>, Infallible>
+) -> Result<Answer<B>, Infallible>
 where
     S: Service<Request<Incoming>, Response = http::Response<B>>,
     S::Error: std::fmt::Debug,
@@ -156,7 +162,9 @@ where
     let response = if req.method() == Method::OPTIONS
         && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
     {
-        preflight(req.headers(), allowed.is_some())
+        preflight(req.headers(), allowed.is_some()).map(Either::Left)
+    } else if let Some(list) = fast::species_list(&state, &req) {
+        list.map(Either::Right)
     } else {
         if req.uri().path().starts_with("/socket.io/") {
             // Not capped like /ws and SSE: with a 64 KiB SO_SNDBUF, 1,000
@@ -168,7 +176,7 @@ where
         }
         req.extensions_mut().insert(tag.clone());
         req.extensions_mut().insert(wire);
-        match routes.call(req).await {
+        let routed = match routes.call(req).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!("socket.io service error: {e:?}");
@@ -176,7 +184,8 @@ where
                 *r.status_mut() = StatusCode::BAD_REQUEST;
                 r
             }
-        }
+        };
+        routed.map(Either::Left)
     };
     let mut response = response;
     // socket.io's polling requests are socket.io traffic, not REST requests.

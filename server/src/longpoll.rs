@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use http::header::{IF_NONE_MATCH, RETRY_AFTER};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use pollpush_shared::Problem;
 use warp::reply::Response;
 
@@ -22,11 +22,15 @@ use crate::stats::{ConnTag, Protocol};
 /// The longest wait a client may ask for, in seconds; longer ones are clamped.
 pub const MAX_WAIT_S: u64 = 60;
 
+/// Named once: every `GET /species/` looks for it, and a `&str` name is
+/// parsed and hashed anew on each lookup.
+const PREFER: HeaderName = HeaderName::from_static("prefer");
+
 /// The wait asked for with `Prefer: wait=N`, if any. A preference that is
 /// not a number is ignored, as RFC 7240 says of any preference not understood.
 pub fn requested_wait(headers: &HeaderMap) -> Option<u64> {
     headers
-        .get_all("prefer")
+        .get_all(PREFER)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split([',', ';']))

@@ -4,7 +4,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use pollpush_shared::{NewSpecies, Problem, SpeciesId, UpdateSpecies, ValidationError};
 use serde::de::DeserializeOwned;
 use warp::reply::Response;
@@ -101,29 +101,43 @@ fn parse_id(raw: &str) -> Option<SpeciesId> {
 }
 
 pub(crate) fn list(state: &State, headers: &HeaderMap) -> Response {
+    list_with(state, headers, Into::into)
+}
+
+/// The list (or its `304`) in any body type: warp's for the routes, a plain
+/// one for the connection's fast path (`http/fast.rs`), so both send the same.
+pub(crate) fn list_with<B>(
+    state: &State,
+    headers: &HeaderMap,
+    body: impl FnOnce(Bytes) -> B,
+) -> http::Response<B> {
     let snapshot = state.source.snapshot();
-    let (body, etag) = snapshot.encoded();
+    let (list, etag) = snapshot.encoded();
     let not_modified = headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| etag_matches(v, etag));
     let mut response = if not_modified {
-        empty(StatusCode::NOT_MODIFIED)
+        let mut r = http::Response::new(body(Bytes::new()));
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
     } else {
-        let mut r = Response::new(body.clone().into());
+        let mut r = http::Response::new(body(list.clone()));
         r.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         r
     };
+    let cached = snapshot.list_headers();
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(etag) {
-        h.insert(ETAG, v);
-    }
-    h.insert("x-revision", HeaderValue::from(snapshot.revision));
+    h.insert(ETAG, cached.etag.clone());
+    h.insert(X_REVISION, cached.revision.clone());
     // Caches may keep the list but must ask again each time: the list is live.
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
+
+/// Named once: inserting by `&str` parses and hashes the name on every request.
+const X_REVISION: HeaderName = HeaderName::from_static("x-revision");
 
 /// `If-None-Match` matching per RFC 9110: a list of tags, weak comparison, or `*`.
 pub(crate) fn etag_matches(header: &str, etag: &str) -> bool {
@@ -148,7 +162,7 @@ async fn write(state: &State, mutation: Mutation, status: StatusCode) -> Respons
             {
                 h.insert(LOCATION, v);
             }
-            h.insert("x-revision", HeaderValue::from(change.revision));
+            h.insert(X_REVISION, HeaderValue::from(change.revision));
             r
         }
         Err(e) => store_error(&e),

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# REST ceiling (issue 14): `wrk -t1 -c50` on GET /species/ of pollpush-server and of a bare
+# hyper 1 server sending the same bytes (server/examples/bare_hyper.rs, fed the response captured
+# from pollpush with `curl -si`), alternated in one run: a warm-up of each, then ROUNDS rounds
+# (the order flips every round so neither always follows the other), each run's req/s, and the
+# ratio of the medians, pollpush / bare. The machine is shared: only the ratio within one run counts.
+#   bench/rest_ceiling.sh                 # ROUNDS=4 DURATION=5s WARMUP=2s
+#   POLLPUSH_BIN=/path/to/pollpush-server bench/rest_ceiling.sh   # another build, e.g. main's
+# Nothing is pinned. To keep wrk off the servers' core, e.g. on 2 cores:
+#   SERVER_CPUS=0 WRK_CPUS=1 bench/rest_ceiling.sh   # (taskset; both servers then get one core)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+rounds=${ROUNDS:-4}
+duration=${DURATION:-5s}
+warmup=${WARMUP:-2s}
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+if [ -n "${POLLPUSH_BIN:-}" ]; then
+  cargo build --release -q -p pollpush-server --example bare_hyper
+else
+  cargo build --release -q -p pollpush-server --bin pollpush-server --example bare_hyper
+fi
+pollpush_bin=${POLLPUSH_BIN:-$CARGO_TARGET_DIR/release/pollpush-server}
+server_pin=()
+wrk_pin=()
+[ -n "${SERVER_CPUS:-}" ] && server_pin=(taskset -c "$SERVER_CPUS")
+[ -n "${WRK_CPUS:-}" ] && wrk_pin=(taskset -c "$WRK_CPUS")
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# Waits (at most 20 s) until GET $1 answers 200.
+wait_ready() {
+  for _ in $(seq 200); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "no answer from $1" >&2
+  return 1
+}
+# Requests/sec of one wrk run on $1.
+rps() {
+  "${wrk_pin[@]}" wrk -t1 -c50 -d"$2" "$1" >"$tmp/wrk.txt"
+  grep -q 'Non-2xx\|Socket errors' "$tmp/wrk.txt" && { cat "$tmp/wrk.txt" >&2; return 1; }
+  awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk.txt"
+}
+
+pp_port=$(free_port)
+"${server_pin[@]}" "$pollpush_bin" --addr "127.0.0.1:$pp_port" --db "$tmp/bench.db" \
+  >"$tmp/pollpush.log" 2>&1 &
+pids+=($!)
+pp_url=http://127.0.0.1:$pp_port/species/
+wait_ready "$pp_url"
+curl -si "$pp_url" >"$tmp/species.http"
+bare_port=$(free_port)
+"${server_pin[@]}" "$CARGO_TARGET_DIR/release/examples/bare_hyper" \
+  --addr "127.0.0.1:$bare_port" --response "$tmp/species.http" >"$tmp/bare.log" 2>&1 &
+pids+=($!)
+bare_url=http://127.0.0.1:$bare_port/species/
+wait_ready "$bare_url"
+# The same bytes from both, but for the date.
+if ! diff <(curl -si "$pp_url" | grep -iv '^date:') <(curl -si "$bare_url" | grep -iv '^date:') \
+  >"$tmp/diff.txt"; then
+  echo "the two servers answer differently:" >&2
+  cat "$tmp/diff.txt" >&2
+  exit 1
+fi
+echo "== same response from both ($(wc -c <"$tmp/species.http") bytes with headers);" \
+  "load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+rps "$pp_url" "$warmup" >/dev/null
+rps "$bare_url" "$warmup" >/dev/null
+pp_runs=()
+bare_runs=()
+for round in $(seq "$rounds"); do
+  if [ $((round % 2)) = 1 ]; then
+    pp_runs+=("$(rps "$pp_url" "$duration")")
+    bare_runs+=("$(rps "$bare_url" "$duration")")
+  else
+    bare_runs+=("$(rps "$bare_url" "$duration")")
+    pp_runs+=("$(rps "$pp_url" "$duration")")
+  fi
+  echo "round $round: pollpush ${pp_runs[-1]} req/s, bare hyper ${bare_runs[-1]} req/s"
+done
+
+python3 - "$duration" "${pp_runs[*]}" "${bare_runs[*]}" <<'EOF'
+import statistics, sys
+duration, pp, bare = sys.argv[1], [float(x) for x in sys.argv[2].split()], [float(x) for x in sys.argv[3].split()]
+print()
+print(f"| server | GET /species/ req/s, wrk -t1 -c50 -d{duration}, each run | median |")
+print("|---|---|---:|")
+for name, runs in (("pollpush", pp), ("bare hyper", bare)):
+    print(f"| {name} | {', '.join(f'{r:,.0f}' for r in runs)} | {statistics.median(runs):,.0f} |")
+ratio = statistics.median(pp) / statistics.median(bare)
+print(f"\nratio of medians pollpush / bare hyper: {ratio:.2f}x (target >= 0.9x: {'met' if ratio >= 0.9 else 'NOT met'})")
+EOF
