@@ -28,7 +28,7 @@ use std::task::{Context, Poll, Waker, ready};
 use bytes::{Buf, Bytes};
 use pollpush_shared::Revision;
 use pollpush_shared::counting::ByteCounter;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::feed::{ChangeFrame, DirectTarget};
@@ -333,15 +333,31 @@ impl AsyncRead for Wire {
         let shared = &self.0;
         loop {
             ready!(shared.tcp.poll_read_ready(cx))?;
-            match shared.tcp.try_read_buf(buf) {
-                Ok(n) => {
-                    if n > 0 {
-                        shared.counter.read(n as u64);
-                    }
-                    return Poll::Ready(Ok(()));
+            // As tokio's own `TcpStream::poll_read`: a read that leaves room in
+            // `buf` drained the socket, so its readiness is cleared (the
+            // closure's `WouldBlock` makes `try_io` do it) and the next read
+            // waits for the kernel's wake-up instead of a `recvfrom` that says
+            // EAGAIN: one syscall less per keep-alive request.
+            let room = buf.remaining();
+            let mut read = None;
+            let tried = shared.tcp.try_io(Interest::READABLE, || {
+                let n = shared.tcp.try_read_buf(buf)?;
+                read = Some(n);
+                if n > 0 && n < room {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Ok(())
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
+            });
+            if let Some(n) = read {
+                if n > 0 {
+                    shared.counter.read(n as u64);
+                }
+                return Poll::Ready(Ok(()));
+            }
+            match tried {
+                Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Poll::Ready(Err(e)),
+                _ => {}
             }
         }
     }
