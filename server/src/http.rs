@@ -8,10 +8,10 @@
 //! ([`watchdog`]), and to shut down gracefully.
 
 pub mod auth;
+mod conn;
 mod fast;
 mod watchdog;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +20,9 @@ use bytes::Bytes;
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
-    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
+    ACCESS_CONTROL_REQUEST_HEADERS, VARY,
 };
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -32,8 +32,9 @@ use tokio::net::TcpListener;
 use tower_service::Service;
 
 use crate::State;
-use crate::stats::{ConnCounter, ConnTag, Protocol};
+use crate::stats::{ConnCounter, ConnTag};
 use crate::wire::Wire;
+use conn::Conn;
 use watchdog::{Requests, Watchdog};
 
 /// Serves `service` (socket.io in front of warp's routes) until `shutdown`
@@ -44,7 +45,7 @@ pub async fn serve<S, B>(
     routes: S,
     shutdown: impl Future<Output = ()>,
 ) where
-    S: Service<Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+    S: Service<Request<Incoming>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
     S::Future: Send,
     S::Error: std::fmt::Debug,
     B: http_body::Body<Data = bytes::Bytes> + Default + Send + 'static,
@@ -72,23 +73,14 @@ pub async fn serve<S, B>(
         let requests = Arc::new(Requests::default());
         let watchdog = Watchdog::new(tag.clone(), requests.clone(), &state.config.http);
         let limits = state.config.http.clone();
-        let state = state.clone();
-        let routes = routes.clone();
-        let svc = hyper::service::service_fn(move |req| {
-            let in_flight = requests.dispatch();
-            let answered = handle(
-                req,
-                tag.clone(),
-                wire.clone(),
-                state.clone(),
-                routes.clone(),
-            );
-            async move {
-                let response = answered.await;
-                drop(in_flight);
-                response
-            }
+        let conn = Arc::new(Conn {
+            tag,
+            wire,
+            state: state.clone(),
+            routes: routes.clone(),
+            requests,
         });
+        let svc = hyper::service::service_fn(move |req| conn.answer(req));
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // A header section over the limit fills hyper's read buffer: it answers 431 and closes.
         // The header deadline is the watchdog's, not hyper's (which also cuts idle keep-alives).
@@ -144,60 +136,6 @@ async fn watch<E: std::fmt::Display>(
 
 /// An answer from the routes (`B`) or from the fast path.
 type Answer<B> = http::Response<Either<B, Full<Bytes>>>;
-
-async fn handle<S, B>(
-    mut req: Request<Incoming>,
-    tag: ConnTag,
-    wire: Wire,
-    state: State,
-    mut routes: S,
-) -> Result<Answer<B>, Infallible>
-where
-    S: Service<Request<Incoming>, Response = http::Response<B>>,
-    S::Error: std::fmt::Debug,
-    B: Default,
-{
-    let origin = req.headers().get(ORIGIN).cloned();
-    let allowed = origin.as_ref().filter(|o| state.cors_allows(o));
-    let response = if req.method() == Method::OPTIONS
-        && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
-    {
-        preflight(req.headers(), allowed.is_some()).map(Either::Left)
-    } else if let Some(list) = fast::species_list(&state, &req) {
-        list.map(Either::Right)
-    } else {
-        if req.uri().path().starts_with("/socket.io/") {
-            // Not capped like /ws and SSE: with a 64 KiB SO_SNDBUF, 1,000
-            // socket.io clients subscribing at once left about 10% unanswered
-            // for 30 s (bench/socketio_fanout.sh), while with autotuning all
-            // subscribe in about a second. Until that stall is understood,
-            // socket.io keeps the kernel's autotuning.
-            tag.mark(Protocol::SocketIo);
-        }
-        req.extensions_mut().insert(tag.clone());
-        req.extensions_mut().insert(wire);
-        let routed = match routes.call(req).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!("socket.io service error: {e:?}");
-                let mut r = http::Response::new(B::default());
-                *r.status_mut() = StatusCode::BAD_REQUEST;
-                r
-            }
-        };
-        routed.map(Either::Left)
-    };
-    let mut response = response;
-    // socket.io's polling requests are socket.io traffic, not REST requests.
-    if response.status() != StatusCode::SWITCHING_PROTOCOLS && tag.is_rest() {
-        state.stats.record_response(response.status().as_u16());
-    }
-    tag.settle();
-    if let Some(origin) = allowed {
-        add_cors(response.headers_mut(), origin.clone());
-    }
-    Ok(response)
-}
 
 /// Echoes the origin (so `Origin: null` from a `file://` page and socket.io's
 /// credentialed polling both work) rather than answering `*`.

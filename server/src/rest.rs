@@ -117,23 +117,43 @@ pub(crate) fn list_with<B>(
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| etag_matches(v, etag));
-    let mut response = if not_modified {
-        let mut r = http::Response::new(body(Bytes::new()));
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
+    let cached = snapshot
+        .list_headers
+        .get_or_init(|| ListHeaders::new(etag, snapshot.revision));
+    let (status, headers, bytes) = if not_modified {
+        (StatusCode::NOT_MODIFIED, &cached.not_modified, Bytes::new())
     } else {
-        let mut r = http::Response::new(body(list.clone()));
-        r.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        r
+        (StatusCode::OK, &cached.ok, list.clone())
     };
-    let cached = snapshot.list_headers();
-    let h = response.headers_mut();
-    h.insert(ETAG, cached.etag.clone());
-    h.insert(X_REVISION, cached.revision.clone());
-    // Caches may keep the list but must ask again each time: the list is live.
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let mut response = http::Response::new(body(bytes));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers.clone();
     response
+}
+
+/// The headers of the list's `200` and `304`, built once per snapshot: a
+/// clone is one allocation, where building them costs a hash and an insert
+/// per header on every request.
+#[derive(Debug)]
+pub struct ListHeaders {
+    ok: HeaderMap,
+    not_modified: HeaderMap,
+}
+
+impl ListHeaders {
+    fn new(etag: &str, revision: u64) -> Self {
+        let mut not_modified = HeaderMap::with_capacity(3);
+        if let Ok(v) = HeaderValue::from_str(etag) {
+            not_modified.insert(ETAG, v);
+        }
+        not_modified.insert(X_REVISION, HeaderValue::from(revision));
+        // Caches may keep the list but must ask again each time: the list is live.
+        not_modified.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let mut ok = HeaderMap::with_capacity(4);
+        ok.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        ok.extend(not_modified.clone());
+        Self { ok, not_modified }
+    }
 }
 
 /// Named once: inserting by `&str` parses and hashes the name on every request.

@@ -10,7 +10,6 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use http::HeaderValue;
 use pollpush_shared::message::SPECIES_ROOM;
 use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -20,28 +19,12 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 pub struct Snapshot {
     pub revision: Revision,
     pub species: Arc<BTreeMap<SpeciesId, Species>>,
-    encoded: OnceLock<Encoded>,
+    encoded: OnceLock<(Bytes, String)>,
     message: OnceLock<Utf8Bytes>,
     /// The list as the SSE `snapshot` event, made on first use (see `sse.rs`).
     pub(crate) sse: OnceLock<Bytes>,
-}
-
-/// The list's JSON body and the header values every answer with it carries,
-/// made once per revision: `GET /species/` is the hottest request, and
-/// building an `ETag` or `X-Revision` value costs an allocation each time.
-#[derive(Debug)]
-struct Encoded {
-    body: Bytes,
-    etag: String,
-    headers: ListHeaders,
-}
-
-/// The `ETag` and `X-Revision` values of one snapshot; cloning them is a
-/// reference count, not a copy.
-#[derive(Debug, Clone)]
-pub struct ListHeaders {
-    pub etag: HeaderValue,
-    pub revision: HeaderValue,
+    /// The headers of `GET /species/` answers, made on first use (see `rest.rs`).
+    pub(crate) list_headers: OnceLock<crate::rest::ListHeaders>,
 }
 
 impl Snapshot {
@@ -52,6 +35,7 @@ impl Snapshot {
             encoded: OnceLock::new(),
             message: OnceLock::new(),
             sse: OnceLock::new(),
+            list_headers: OnceLock::new(),
         }
     }
 
@@ -73,35 +57,15 @@ impl Snapshot {
 
     /// The JSON array and its ETag (a hash of exactly those bytes), computed once.
     pub fn encoded(&self) -> (&Bytes, &str) {
-        let encoded = self.encoded_once();
-        (&encoded.body, &encoded.etag)
-    }
-
-    /// The `ETag` and `X-Revision` header values of every answer with this list.
-    pub fn list_headers(&self) -> &ListHeaders {
-        &self.encoded_once().headers
-    }
-
-    fn encoded_once(&self) -> &Encoded {
-        self.encoded.get_or_init(|| {
+        let (body, etag) = self.encoded.get_or_init(|| {
             let list: Vec<&Species> = self.species.values().collect();
             let body = serde_json::to_vec(&list).unwrap_or_else(|_| b"[]".to_vec());
             // SipHash with fixed keys: the same bytes hash the same on every node.
             let mut hasher = std::hash::DefaultHasher::new();
             body.hash(&mut hasher);
-            let etag = format!("\"{:016x}\"", hasher.finish());
-            let headers = ListHeaders {
-                // Quotes and hex digits: always a valid header value.
-                etag: HeaderValue::from_maybe_shared(Bytes::from(etag.clone().into_bytes()))
-                    .unwrap_or_else(|_| HeaderValue::from_static("\"\"")),
-                revision: HeaderValue::from(self.revision),
-            };
-            Encoded {
-                body: Bytes::from(body),
-                etag,
-                headers,
-            }
-        })
+            (Bytes::from(body), format!("\"{:016x}\"", hasher.finish()))
+        });
+        (body, etag)
     }
 
     /// The `/ws` `snapshot` message for this list, built once per revision from

@@ -1,0 +1,116 @@
+//! Answers the requests of one connection: the fast path or the routes
+//! (socket.io in front of warp), then what every answer gets (stats, CORS).
+//!
+//! The parts a request needs are kept once per connection, not cloned per
+//! request: cloning the shared `State` and routes bumps reference counts that
+//! every connection on both cores writes to. The routes' future is boxed, so
+//! a fast answer is a few words for hyper to move, not the size of warp's
+//! and socket.io's futures together.
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::future;
+use http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use tower_service::Service;
+
+use super::watchdog::Requests;
+use super::{Answer, add_cors, fast, preflight};
+use crate::State;
+use crate::stats::{ConnTag, Protocol};
+use crate::wire::Wire;
+
+/// What every request of one connection needs.
+pub struct Conn<S> {
+    pub tag: ConnTag,
+    pub wire: Wire,
+    pub state: State,
+    pub routes: S,
+    pub requests: Arc<Requests>,
+}
+
+type Answered<B> = Result<Answer<B>, Infallible>;
+type Routed<B> = Pin<Box<dyn Future<Output = Answered<B>> + Send>>;
+
+impl<S, B> Conn<S>
+where
+    S: Service<Request<Incoming>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: std::fmt::Debug,
+    B: Default + Send + 'static,
+{
+    /// Answers `req`: at once when the fast path knows it, else through the routes.
+    pub fn answer(
+        self: &Arc<Self>,
+        req: Request<Incoming>,
+    ) -> future::Either<Ready<Answered<B>>, Routed<B>> {
+        let in_flight = self.requests.dispatch();
+        let origin = self.allowed_origin(req.headers());
+        if let Some(list) = fast::species_list(&self.state, &req) {
+            let response = self.finish(list.map(Either::Right), origin);
+            drop(in_flight);
+            return future::Either::Left(ready(Ok(response)));
+        }
+        let conn = self.clone();
+        future::Either::Right(Box::pin(async move {
+            let response = conn.route(req, origin.is_some()).await;
+            let response = conn.finish(response, origin);
+            drop(in_flight);
+            Ok(response)
+        }))
+    }
+
+    /// The request's `Origin`, if the API may answer it.
+    fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+        headers
+            .get(ORIGIN)
+            .filter(|o| self.state.cors_allows(o))
+            .cloned()
+    }
+
+    async fn route(&self, mut req: Request<Incoming>, origin_allowed: bool) -> Answer<B> {
+        if req.method() == Method::OPTIONS
+            && req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return preflight(req.headers(), origin_allowed).map(Either::Left);
+        }
+        if req.uri().path().starts_with("/socket.io/") {
+            // Not capped like /ws and SSE: with a 64 KiB SO_SNDBUF, 1,000
+            // socket.io clients subscribing at once left about 10% unanswered
+            // for 30 s (bench/socketio_fanout.sh), while with autotuning all
+            // subscribe in about a second. Until that stall is understood,
+            // socket.io keeps the kernel's autotuning.
+            self.tag.mark(Protocol::SocketIo);
+        }
+        req.extensions_mut().insert(self.tag.clone());
+        req.extensions_mut().insert(self.wire.clone());
+        let routed = match self.routes.clone().call(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("socket.io service error: {e:?}");
+                let mut r = http::Response::new(B::default());
+                *r.status_mut() = StatusCode::BAD_REQUEST;
+                r
+            }
+        };
+        routed.map(Either::Left)
+    }
+
+    /// What every answer gets, however it was made.
+    fn finish(&self, mut response: Answer<B>, origin: Option<HeaderValue>) -> Answer<B> {
+        // socket.io's polling requests are socket.io traffic, not REST requests.
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS && self.tag.is_rest() {
+            self.state.stats.record_response(response.status().as_u16());
+        }
+        self.tag.settle();
+        if let Some(origin) = origin {
+            add_cors(response.headers_mut(), origin);
+        }
+        response
+    }
+}
