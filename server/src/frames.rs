@@ -67,7 +67,7 @@ impl ChangeFrame {
 
 /// An unmasked, unfragmented WebSocket text frame (RFC 6455 §5.2) carrying
 /// `payload`, and the length of its header.
-fn text_frame(payload: &[u8]) -> (Bytes, usize) {
+pub(crate) fn text_frame(payload: &[u8]) -> (Bytes, usize) {
     let mut frame = BytesMut::with_capacity(payload.len() + 10);
     frame.put_u8(0x81); // FIN, text
     let len = payload.len();

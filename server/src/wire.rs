@@ -156,6 +156,16 @@ impl Wire {
         out.held = Vec::new();
     }
 
+    /// The owner's whole frame, in order with the fan-out's; resolves once the
+    /// socket has taken it and everything before it. Frames written this way
+    /// never pass through tungstenite's output buffer, which would otherwise
+    /// keep the capacity of the largest message ever sent (a snapshot, a
+    /// `species` list) for as long as the connection lives.
+    pub async fn write_frame(&self, frame: &[u8]) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.0.poll_write_owned(cx, &[io::IoSlice::new(frame)])).await?;
+        std::future::poll_fn(|cx| self.0.poll_drain(cx)).await
+    }
+
     /// Writes what the fan-out left pending; resolves when this connection's
     /// feed lagged (`Ok`) or its socket failed.
     pub async fn lagged(&self) -> io::Result<()> {
