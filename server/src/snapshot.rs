@@ -23,6 +23,8 @@ pub struct Snapshot {
     message: OnceLock<Utf8Bytes>,
     /// The list as the SSE `snapshot` event, made on first use (see `sse.rs`).
     pub(crate) sse: OnceLock<Bytes>,
+    /// The list as a socket.io `snapshot` event frame, made on first use.
+    socketio: OnceLock<Bytes>,
 }
 
 impl Snapshot {
@@ -33,6 +35,7 @@ impl Snapshot {
             encoded: OnceLock::new(),
             message: OnceLock::new(),
             sse: OnceLock::new(),
+            socketio: OnceLock::new(),
         }
     }
 
@@ -63,6 +66,21 @@ impl Snapshot {
             (Bytes::from(body), format!("\"{:016x}\"", hasher.finish()))
         });
         (body, etag)
+    }
+
+    /// The socket.io `snapshot` event (`{room, revision, species}`) as one
+    /// WebSocket frame, built once per revision like [`Snapshot::message`].
+    pub fn socketio(&self) -> Bytes {
+        self.socketio
+            .get_or_init(|| {
+                let (body, _) = self.encoded();
+                let list = std::str::from_utf8(body).unwrap_or("[]");
+                crate::frames::socketio_frame(&format!(
+                    r#"42["snapshot",{{"room":"{SPECIES_ROOM}","revision":{},"species":{list}}}]"#,
+                    self.revision
+                ))
+            })
+            .clone()
     }
 
     /// The `/ws` `snapshot` message for this list, built once per revision from

@@ -10,7 +10,6 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::task::Poll;
 use std::time::Instant;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -23,7 +22,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use super::rooms::SessionId;
 use crate::State;
 use crate::feed::Registered;
-use crate::wire::Wire;
+use crate::wire::{Wire, within};
 
 mod commands;
 
@@ -121,21 +120,6 @@ where
     }
 }
 
-/// Runs a write, failing with [`End::Gone`] when it has not finished within
-/// `timeout`. Nearly every write completes at once; only a blocked one pays
-/// for a timer (10,000 timer registrations per change showed up in fan-out
-/// profiles).
-async fn within<F: Future>(timeout: std::time::Duration, write: F) -> Result<F::Output, End> {
-    let mut write = std::pin::pin!(write);
-    let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
-    match first {
-        Poll::Ready(output) => Ok(output),
-        Poll::Pending => tokio::time::timeout(timeout, write)
-            .await
-            .map_err(|_| End::Gone),
-    }
-}
-
 /// The next room message, or never when the session has joined no room.
 async fn next_room_message(inbox: &mut Option<mpsc::Receiver<Utf8Bytes>>) -> Option<Utf8Bytes> {
     match inbox {
@@ -192,7 +176,8 @@ where
         let (frame, _) = crate::frames::text_frame(text.as_bytes());
         let timeout = self.state.config.ws.write_timeout;
         within(timeout, self.wire.write_frame(&frame))
-            .await?
+            .await
+            .ok_or(End::Gone)?
             .map_err(|_| End::Gone)?;
         self.state.stats.ws_messages_out.fetch_add(1, Relaxed);
         Ok(())
@@ -202,7 +187,8 @@ where
     async fn send_raw(&mut self, msg: Message) -> Result<(), End> {
         let timeout = self.state.config.ws.write_timeout;
         within(timeout, self.ws.send(msg))
-            .await?
+            .await
+            .ok_or(End::Gone)?
             .map_err(|_| End::Gone)
     }
 
