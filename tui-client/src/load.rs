@@ -169,7 +169,8 @@ async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
     let c = s.connect;
     match (&c.server, s.load.spawn_server) {
         (Some(url), _) => {
-            ServerUnderTest::remote(url, c.ws_url.as_deref(), c.token.as_deref()).await
+            let tls = c.tls()?;
+            ServerUnderTest::remote(url, c.ws_url.as_deref(), c.token.as_deref(), &tls).await
         }
         (None, true) => ServerUnderTest::child(c.simulate, c.seed).await,
         (None, false) => ServerUnderTest::embedded(c.simulate, c.seed).await,
