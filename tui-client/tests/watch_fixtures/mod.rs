@@ -191,17 +191,29 @@ pub async fn read_head(io: &mut Box<dyn Io>) -> Option<String> {
 /// An HTTP/1.1 server answering every `GET` with a new JSON list (no ETag),
 /// so each poll is an update.
 pub async fn http_json(tls: Option<TlsAcceptor>) -> Fixture {
-    serve(tls, |mut io, _| async move {
-        let mut n = 0;
-        while read_head(&mut io).await.is_some() {
-            n += 1;
-            let body = format!(r#"[{{"id":1,"name":"Tomate","n":{n}}}]"#);
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            if io.write_all(response.as_bytes()).await.is_err() {
-                return;
+    http_answering(tls, |n| format!(r#"[{{"id":1,"name":"Tomate","n":{n}}}]"#)).await
+}
+
+/// An HTTP/1.1 server answering the n-th `GET` of a connection (from 1) with
+/// the JSON `body(n)`, without an ETag.
+pub async fn http_answering<B>(tls: Option<TlsAcceptor>, body: B) -> Fixture
+where
+    B: Fn(u64) -> String + Clone + Send + Sync + 'static,
+{
+    serve(tls, move |mut io, _| {
+        let body = body.clone();
+        async move {
+            let mut n = 0;
+            while read_head(&mut io).await.is_some() {
+                n += 1;
+                let body = body(n);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if io.write_all(response.as_bytes()).await.is_err() {
+                    return;
+                }
             }
         }
     })
