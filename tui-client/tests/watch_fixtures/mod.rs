@@ -262,12 +262,22 @@ pub async fn event_stream(count: usize) -> Fixture {
 /// A socket.io server (socketioxide, Engine.IO 3 and 4) that answers the
 /// talk's `hi!` with a `species` event carrying one list.
 pub async fn socketio() -> Fixture {
+    socketio_built(socketioxide::SocketIo::builder()).await
+}
+
+/// The same server, refusing the WebSocket transport: long-polling only.
+pub async fn socketio_polling_only() -> Fixture {
+    let polling = [socketioxide::TransportType::Polling];
+    socketio_built(socketioxide::SocketIo::builder().transports(polling)).await
+}
+
+async fn socketio_built(builder: socketioxide::SocketIoBuilder) -> Fixture {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto;
     use hyper_util::service::TowerToHyperService;
     use socketioxide::extract::SocketRef;
 
-    let (svc, io) = socketioxide::SocketIo::new_svc();
+    let (svc, io) = builder.build_svc();
     io.ns("/", async |s: SocketRef| {
         s.on("hi!", async |s: SocketRef| {
             let list =
