@@ -82,6 +82,8 @@ struct Outgoing {
     capacity: usize,
     /// The session, to wake when the fan-out leaves work for it.
     waker: Option<Waker>,
+    /// Tasks waiting for the socket to take bytes (see [`Shared::poll_writable`]).
+    writers: Vec<Waker>,
     broken: bool,
 }
 
@@ -283,14 +285,36 @@ impl Shared {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     drop(out);
-                    ready!(self.tcp.poll_write_ready(cx))?;
+                    ready!(self.poll_writable(cx))?;
+                    continue;
                 }
                 Err(e) => {
                     out.broken = true;
                     return Poll::Ready(Err(e));
                 }
             }
+            wake_writers(&mut out);
         }
+    }
+
+    /// Waits until the socket may take bytes. Several tasks can write to one
+    /// wire (on socket.io: engineioxide's reader and writer, the fast path's
+    /// pump and handlers), but tokio wakes only the last task that polled a
+    /// socket's write readiness: the others are remembered here and woken by
+    /// whichever task next gets bytes out, so none waits on a readiness
+    /// another task took (socket.io subscribers stalled for 30 s that way).
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        {
+            let mut out = self.lock();
+            if !out.writers.iter().any(|w| w.will_wake(cx.waker())) {
+                out.writers.push(cx.waker().clone());
+            }
+        }
+        let ready = self.tcp.poll_write_ready(cx);
+        if ready.is_ready() {
+            self.lock().writers.retain(|w| !w.will_wake(cx.waker()));
+        }
+        ready
     }
 
     fn poll_work(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -319,7 +343,7 @@ impl Shared {
         let len = bufs.iter().map(|b| b.len()).sum::<usize>();
         loop {
             ready!(self.poll_drain(cx))?;
-            ready!(self.tcp.poll_write_ready(cx))?;
+            ready!(self.poll_writable(cx))?;
             let mut out = self.lock();
             if !out.pending.is_empty() {
                 continue;
@@ -333,6 +357,7 @@ impl Shared {
                 }
             };
             self.counter.wrote(written as u64);
+            wake_writers(&mut out);
             if written < len {
                 let mut rest = Vec::with_capacity(len - written);
                 let mut skip = written;
@@ -361,6 +386,13 @@ pub async fn within<F: Future>(timeout: std::time::Duration, write: F) -> Option
     match first {
         Poll::Ready(output) => Some(output),
         Poll::Pending => tokio::time::timeout(timeout, write).await.ok(),
+    }
+}
+
+/// Bytes went out: the socket may take more, which other writers wait for.
+fn wake_writers(out: &mut Outgoing) {
+    for waker in out.writers.drain(..) {
+        waker.wake();
     }
 }
 
