@@ -159,11 +159,11 @@ where
         preflight(req.headers(), allowed.is_some())
     } else {
         if req.uri().path().starts_with("/socket.io/") {
-            // Not capped like /ws and SSE: with a 64 KiB SO_SNDBUF, 1,000
-            // socket.io clients subscribing at once left about 10% unanswered
-            // for 30 s (bench/socketio_fanout.sh), while with autotuning all
-            // subscribe in about a second. Until that stall is understood,
-            // socket.io keeps the kernel's autotuning.
+            // Capped like /ws and SSE, so a socket.io client that stops
+            // reading fills its buffer soon and meets the same bounded queue.
+            if let Some(bytes) = state.config.send_buffer_bytes {
+                wire.cap_send_buffer(bytes);
+            }
             tag.mark(Protocol::SocketIo);
         }
         req.extensions_mut().insert(tag.clone());
