@@ -456,3 +456,6 @@ impl AsyncWrite for Wire {
         Poll::Ready(socket.shutdown(std::net::Shutdown::Write))
     }
 }
+
+#[cfg(test)]
+mod tests;
