@@ -18,7 +18,8 @@ const WARMUP = 3;
 const now = () => Number(process.hrtime.bigint() / 1000n); // µs, monotonic, system-wide
 
 function args() {
-  const a = { clients: 1000, writes: 30, 'interval-ms': 200, workers: 2, batch: 50, label: '' };
+  // --transports polling,websocket: socket.io's default (long-polling, then the upgrade).
+  const a = { clients: 1000, writes: 30, 'interval-ms': 200, workers: 2, batch: 50, label: '', transports: 'websocket' };
   for (let i = 2; i < process.argv.length; i += 2) a[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
   for (const k of ['clients', 'writes', 'interval-ms', 'workers', 'batch', 'pid']) if (a[k] !== undefined) a[k] = Number(a[k]);
   return a;
@@ -47,7 +48,7 @@ function worker(opt) {
   function connectSocketIo(sub) {
     const io = require('socket.io-client');
     return new Promise((resolve, reject) => {
-      const s = io(opt.url, { forceNew: true, reconnection: false, transports: ['websocket'], timeout: 60000 });
+      const s = io(opt.url, { forceNew: true, reconnection: false, transports: opt.transports.split(','), timeout: 60000 });
       sub.close = () => s.close();
       s.on('connect_error', (e) => reject(new Error('connect_error: ' + e.message)));
       s.on('disconnect', (why) => { if (!sub.closing) disconnects++; });

@@ -35,7 +35,7 @@ pub struct Config {
     pub ws: WsConfig,
     /// A folder of the user's own pages served at `/`.
     pub static_dir: Option<PathBuf>,
-    /// `SO_SNDBUF` of each push connection (`/ws`, SSE; not socket.io, see `http.rs`), set when it
+    /// `SO_SNDBUF` of each push connection (`/ws`, SSE, socket.io), set when it
     /// starts speaking push. Without a cap the kernel autotunes it up to
     /// `net.ipv4.tcp_wmem`'s maximum (MiBs) for a client that stops reading,
     /// and the server's own bounded queue and resync never start. `None`

@@ -21,6 +21,8 @@ pub struct ChangeFrame {
     pub frame: Bytes,
     /// The change as a Server-Sent Event, made on first use (see `sse.rs`).
     pub(crate) sse: OnceLock<Bytes>,
+    /// The change as a socket.io `change` event in a WebSocket frame, made on first use.
+    socketio: OnceLock<Bytes>,
 }
 
 /// Why bytes from the broker are not a change message.
@@ -57,17 +59,32 @@ impl ChangeFrame {
             text,
             frame,
             sse: OnceLock::new(),
+            socketio: OnceLock::new(),
         })
     }
 
     pub fn revision(&self) -> Revision {
         self.change.revision
     }
+
+    /// `42["change",{…}]` (the same packet for Engine.IO 3 and 4 over
+    /// WebSocket) as one frame, the same bytes for every socket.io subscriber.
+    pub fn socketio(&self) -> &Bytes {
+        self.socketio.get_or_init(|| {
+            let change = serde_json::to_string(&self.change).unwrap_or_default();
+            socketio_frame(&format!(r#"42["change",{change}]"#))
+        })
+    }
+}
+
+/// A socket.io packet (its Engine.IO text form) as one WebSocket text frame.
+pub fn socketio_frame(packet: &str) -> Bytes {
+    text_frame(packet.as_bytes()).0
 }
 
 /// An unmasked, unfragmented WebSocket text frame (RFC 6455 §5.2) carrying
 /// `payload`, and the length of its header.
-fn text_frame(payload: &[u8]) -> (Bytes, usize) {
+pub(crate) fn text_frame(payload: &[u8]) -> (Bytes, usize) {
     let mut frame = BytesMut::with_capacity(payload.len() + 10);
     frame.put_u8(0x81); // FIN, text
     let len = payload.len();

@@ -69,7 +69,7 @@ struct Cli {
     /// Idle keep-alive connections (no request in flight) are closed after this.
     #[arg(long, env = "POLLPUSH_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     idle_timeout: Duration,
-    /// SO_SNDBUF of push connections (/ws, SSE), in bytes; 0 leaves the
+    /// SO_SNDBUF of push connections (/ws, SSE, socket.io), in bytes; 0 leaves the
     /// kernel's autotuning. Bounds what a client that stops reading holds in the kernel.
     #[arg(long, env = "POLLPUSH_SEND_BUFFER", default_value_t = DEFAULT_PUSH_SEND_BUFFER)]
     send_buffer: usize,

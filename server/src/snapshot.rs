@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub(crate) sse: OnceLock<Bytes>,
     /// The headers of `GET /species/` answers, made on first use (see `rest.rs`).
     pub(crate) list_headers: OnceLock<crate::rest::ListHeaders>,
+    /// The list as a socket.io `snapshot` event frame, made on first use.
+    socketio: OnceLock<Bytes>,
 }
 
 impl Snapshot {
@@ -36,6 +38,7 @@ impl Snapshot {
             message: OnceLock::new(),
             sse: OnceLock::new(),
             list_headers: OnceLock::new(),
+            socketio: OnceLock::new(),
         }
     }
 
@@ -66,6 +69,21 @@ impl Snapshot {
             (Bytes::from(body), format!("\"{:016x}\"", hasher.finish()))
         });
         (body, etag)
+    }
+
+    /// The socket.io `snapshot` event (`{room, revision, species}`) as one
+    /// WebSocket frame, built once per revision like [`Snapshot::message`].
+    pub fn socketio(&self) -> Bytes {
+        self.socketio
+            .get_or_init(|| {
+                let (body, _) = self.encoded();
+                let list = std::str::from_utf8(body).unwrap_or("[]");
+                crate::frames::socketio_frame(&format!(
+                    r#"42["snapshot",{{"room":"{SPECIES_ROOM}","revision":{},"species":{list}}}]"#,
+                    self.revision
+                ))
+            })
+            .clone()
     }
 
     /// The `/ws` `snapshot` message for this list, built once per revision from

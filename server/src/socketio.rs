@@ -10,6 +10,9 @@
 //! token (if the server has one) in its `auth` payload (`{token}`), an
 //! `access_token` query parameter or an `Authorization: Bearer` header.
 
+mod fast;
+
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use pollpush_shared::message::SPECIES_ROOM;
@@ -22,6 +25,7 @@ use crate::State;
 use crate::feed::{Next, Start};
 use crate::http::auth;
 use crate::ws::rooms::valid_room_name;
+use fast::{AckId, FastSubscribers};
 
 /// What `subscribe` accepts: a room name, or `{"room": ..., "since": R}`.
 #[derive(Debug, Deserialize)]
@@ -43,11 +47,12 @@ struct BroadcastArg {
 /// Registers the default namespace's handlers and starts the change forwarder.
 pub fn install(io: &SocketIo, state: &State) {
     let st = state.clone();
+    let fast = Arc::new(FastSubscribers::default());
     io.ns(
         "/",
         async move |s: SocketRef, TryData(payload): TryData<Value>| {
             let may_write = may_write(&s, &st, payload.ok().as_ref());
-            on_connect(&s, st, may_write);
+            on_connect(&s, st, fast.clone(), may_write);
         },
     );
     tokio::spawn(forward_changes(io.clone(), state.clone()));
@@ -64,7 +69,7 @@ fn may_write(s: &SocketRef, state: &State, payload: Option<&Value>) -> bool {
     auth::may_write(state.config.write_token.as_deref(), token.as_deref())
 }
 
-fn on_connect(s: &SocketRef, state: State, may_write: bool) {
+fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write: bool) {
     state.stats.socketio_sockets.fetch_add(1, Relaxed);
     let st = state.clone();
     s.on("hi!", async move |s: SocketRef, ack: AckSender| {
@@ -83,9 +88,13 @@ fn on_connect(s: &SocketRef, state: State, may_write: bool) {
         }
     });
     let st = state.clone();
+    let fs = fast.clone();
     s.on(
         "subscribe",
-        async move |s: SocketRef, TryData(arg): TryData<SubscribeArg>, ack: AckSender| {
+        async move |s: SocketRef,
+                    TryData(arg): TryData<SubscribeArg>,
+                    ack_id: AckId,
+                    ack: AckSender| {
             st.stats.socketio_messages_in.fetch_add(1, Relaxed);
             let (room, since) = match arg {
                 Ok(SubscribeArg::Room(room)) => (room, None),
@@ -94,6 +103,14 @@ fn on_connect(s: &SocketRef, state: State, may_write: bool) {
             };
             if !valid_room_name(&room) {
                 return ack_error(ack, "room names are 1-64 of A-Z a-z 0-9 _ . -");
+            }
+            if room == SPECIES_ROOM
+                && let Some(wire) = fast::wire_of(&s)
+            {
+                if let Err(e) = fs.subscribe(&st, &s, wire, since, ack_id).await {
+                    ack_error(ack, &e);
+                }
+                return;
             }
             s.join(room.clone());
             if room != SPECIES_ROOM {
@@ -123,12 +140,18 @@ fn on_connect(s: &SocketRef, state: State, may_write: bool) {
         },
     );
     let st = state.clone();
+    let fs = fast.clone();
     s.on(
         "unsubscribe",
         async move |s: SocketRef, TryData(room): TryData<String>, ack: AckSender| {
             st.stats.socketio_messages_in.fetch_add(1, Relaxed);
             match room {
                 Ok(room) => {
+                    if room == SPECIES_ROOM
+                        && let Some(wire) = fast::wire_of(&s)
+                    {
+                        fs.stop(s.id, &wire);
+                    }
                     s.leave(room.clone());
                     let _ = ack.send(&json!({ "room": room }));
                 }
@@ -180,7 +203,8 @@ fn on_connect(s: &SocketRef, state: State, may_write: bool) {
         ack_error(ack, "unknown event");
         drop(s);
     });
-    s.on_disconnect(async move || {
+    s.on_disconnect(async move |s: SocketRef| {
+        fast.forget(s.id);
         state.stats.socketio_sockets.fetch_sub(1, Relaxed);
     });
 }

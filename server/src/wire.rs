@@ -70,6 +70,8 @@ enum Gate {
 
 #[derive(Debug, Default)]
 struct Outgoing {
+    /// Changes go out as socket.io `change` events rather than `/ws` messages.
+    socketio: bool,
     pending: VecDeque<Chunk>,
     /// Change frames in `pending`.
     changes: usize,
@@ -80,6 +82,8 @@ struct Outgoing {
     capacity: usize,
     /// The session, to wake when the fan-out leaves work for it.
     waker: Option<Waker>,
+    /// Tasks waiting for the socket to take bytes (see [`Shared::poll_writable`]).
+    writers: Vec<Waker>,
     broken: bool,
 }
 
@@ -121,6 +125,12 @@ impl Wire {
         }
     }
 
+    /// From now on, changes go out as socket.io `change` events (this
+    /// connection is an Engine.IO WebSocket), counted as socket.io messages.
+    pub fn speak_socketio(&self) {
+        self.0.lock().socketio = true;
+    }
+
     /// What the feed's fan-out holds to write changes to this connection.
     pub fn feed_target(&self) -> Arc<dyn DirectTarget> {
         self.0.clone()
@@ -154,6 +164,16 @@ impl Wire {
         let mut out = self.0.lock();
         out.gate = Gate::Off;
         out.held = Vec::new();
+    }
+
+    /// The owner's whole frame, in order with the fan-out's; resolves once the
+    /// socket has taken it and everything before it. Frames written this way
+    /// never pass through tungstenite's output buffer, which would otherwise
+    /// keep the capacity of the largest message ever sent (a snapshot, a
+    /// `species` list) for as long as the connection lives.
+    pub async fn write_frame(&self, frame: &[u8]) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.0.poll_write_owned(cx, &[io::IoSlice::new(frame)])).await?;
+        std::future::poll_fn(|cx| self.0.poll_drain(cx)).await
     }
 
     /// Writes what the fan-out left pending; resolves when this connection's
@@ -193,7 +213,11 @@ impl Shared {
             return;
         }
         out.last = frame.revision();
-        let bytes = &frame.frame;
+        let bytes = if out.socketio {
+            frame.socketio()
+        } else {
+            &frame.frame
+        };
         if !out.pending.is_empty() {
             if out.changes >= out.capacity {
                 out.lag(self.counter.0.stats());
@@ -217,7 +241,7 @@ impl Shared {
         };
         self.counter.wrote(written as u64);
         if written == bytes.len() {
-            self.counter.0.stats().ws_messages_out.fetch_add(1, Relaxed);
+            self.count_change(out);
             return;
         }
         out.changes += 1;
@@ -226,6 +250,17 @@ impl Shared {
             change: true,
         });
         wake(out);
+    }
+
+    /// A change frame fully written: one message out, on its protocol's counter.
+    fn count_change(&self, out: &Outgoing) {
+        let stats = self.counter.0.stats();
+        let counter = if out.socketio {
+            &stats.socketio_messages_out
+        } else {
+            &stats.ws_messages_out
+        };
+        counter.fetch_add(1, Relaxed);
     }
 
     /// Writes pending chunks until none is left (`Ready(Ok)`) or the socket is full.
@@ -245,19 +280,41 @@ impl Shared {
                         first.bytes.advance(n);
                     } else if out.pending.pop_front().is_some_and(|c| c.change) {
                         out.changes -= 1;
-                        self.counter.0.stats().ws_messages_out.fetch_add(1, Relaxed);
+                        self.count_change(&out);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     drop(out);
-                    ready!(self.tcp.poll_write_ready(cx))?;
+                    ready!(self.poll_writable(cx))?;
+                    continue;
                 }
                 Err(e) => {
                     out.broken = true;
                     return Poll::Ready(Err(e));
                 }
             }
+            wake_writers(&mut out);
         }
+    }
+
+    /// Waits until the socket may take bytes. Several tasks can write to one
+    /// wire (on socket.io: engineioxide's reader and writer, the fast path's
+    /// pump and handlers), but tokio wakes only the last task that polled a
+    /// socket's write readiness: the others are remembered here and woken by
+    /// whichever task next gets bytes out, so none waits on a readiness
+    /// another task took (socket.io subscribers stalled for 30 s that way).
+    fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        {
+            let mut out = self.lock();
+            if !out.writers.iter().any(|w| w.will_wake(cx.waker())) {
+                out.writers.push(cx.waker().clone());
+            }
+        }
+        let ready = self.tcp.poll_write_ready(cx);
+        if ready.is_ready() {
+            self.lock().writers.retain(|w| !w.will_wake(cx.waker()));
+        }
+        ready
     }
 
     fn poll_work(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -286,7 +343,7 @@ impl Shared {
         let len = bufs.iter().map(|b| b.len()).sum::<usize>();
         loop {
             ready!(self.poll_drain(cx))?;
-            ready!(self.tcp.poll_write_ready(cx))?;
+            ready!(self.poll_writable(cx))?;
             let mut out = self.lock();
             if !out.pending.is_empty() {
                 continue;
@@ -300,6 +357,7 @@ impl Shared {
                 }
             };
             self.counter.wrote(written as u64);
+            wake_writers(&mut out);
             if written < len {
                 let mut rest = Vec::with_capacity(len - written);
                 let mut skip = written;
@@ -315,6 +373,26 @@ impl Shared {
             }
             return Poll::Ready(Ok(len));
         }
+    }
+}
+
+/// Runs a write, giving up (`None`) when it has not finished within
+/// `timeout`. Nearly every write completes at once; only a blocked one pays
+/// for a timer (10,000 timer registrations per change showed up in fan-out
+/// profiles).
+pub async fn within<F: Future>(timeout: std::time::Duration, write: F) -> Option<F::Output> {
+    let mut write = std::pin::pin!(write);
+    let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => tokio::time::timeout(timeout, write).await.ok(),
+    }
+}
+
+/// Bytes went out: the socket may take more, which other writers wait for.
+fn wake_writers(out: &mut Outgoing) {
+    for waker in out.writers.drain(..) {
+        waker.wake();
     }
 }
 
@@ -394,3 +472,6 @@ impl AsyncWrite for Wire {
         Poll::Ready(socket.shutdown(std::net::Shutdown::Write))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,7 +29,7 @@ use crate::stats::ConnTag;
 use crate::wire::Wire;
 
 /// Read buffer per connection: small, since client frames are small control messages.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 256;
 
 /// The `/ws` route.
 pub fn route(state: &State) -> BoxedFilter<(Response,)> {
@@ -132,7 +132,7 @@ fn upgrade(
     if let Some(bytes) = state.config.send_buffer_bytes {
         wire.cap_send_buffer(bytes);
     }
-    tokio::spawn(async move {
+    let fut = async move {
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(
@@ -145,7 +145,8 @@ fn upgrade(
             }
             Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
         }
-    });
+    };
+    tokio::spawn(fut);
     let mut r = Response::new(bytes::Bytes::new().into());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();

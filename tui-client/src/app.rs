@@ -264,6 +264,7 @@ impl App {
             at,
             traffic,
             update,
+            ..
         } = event;
         self.now = self.now.max(at);
         self.dirty = true;

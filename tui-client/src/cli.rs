@@ -73,7 +73,8 @@ pub struct ConnectArgs {
     /// cluster's nodes, comma-separated: the request lanes (poll, longpoll) stay
     /// on the first, the streaming lanes (sse, ws) start on the second and fail
     /// over to the next, resuming where they were; `load` spreads its clients
-    /// over all of them.
+    /// over all of them. `https://` reaches a server behind a TLS-terminating
+    /// proxy (every lane over TLS; --ca-cert and --insecure apply).
     #[arg(
         long,
         global = true,
@@ -208,7 +209,13 @@ impl ConnectArgs {
             return Ok(Target::watched(config));
         }
         match &self.server {
-            Some(server) => Target::remote(server, self.ws_url.as_deref()),
+            Some(server) => {
+                let mut target = Target::remote(server, self.ws_url.as_deref())?;
+                if target.nodes.any_tls() {
+                    target.nodes = target.nodes.with_tls(&self.tls()?);
+                }
+                Ok(target)
+            }
             None if self.ws_url.is_some() => Err(TargetError::WsUrlWithoutServer),
             None => Target::embedded(self.simulate, self.seed).await,
         }
@@ -224,10 +231,7 @@ impl ConnectArgs {
         if !self.watching() {
             return Ok(None);
         }
-        let tls = Tls::new(&TlsOptions {
-            ca_certs: self.ca_cert.clone(),
-            insecure: self.insecure,
-        })?;
+        let tls = self.tls()?;
         let poll = self
             .poll
             .as_deref()
@@ -247,6 +251,14 @@ impl ConnectArgs {
                 item: self.id_field.clone().zip(self.version_field.clone()),
             },
         }))
+    }
+
+    /// The TLS settings of `--ca-cert` and `--insecure`.
+    pub fn tls(&self) -> Result<Tls, crate::net::tls::TlsError> {
+        Tls::new(&TlsOptions {
+            ca_certs: self.ca_cert.clone(),
+            insecure: self.insecure,
+        })
     }
 
     pub fn lanes(&self) -> Lanes {

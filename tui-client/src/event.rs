@@ -42,6 +42,9 @@ pub struct LaneEvent {
     pub at: DateTime<Utc>,
     pub traffic: TrafficTotals,
     pub update: LaneUpdate,
+    /// How long the request took, for a lane that polls on a timer (the load
+    /// reports its percentiles); `None` for the other lanes.
+    pub took: Option<Duration>,
 }
 
 /// What a lane saw. Request lanes answer with lists; streaming lanes connect

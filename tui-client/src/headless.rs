@@ -119,9 +119,8 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
     if connect.server.is_some() {
         // Every node named must answer now: a typo in a cluster's list would
         // otherwise show up only as a failover in the report.
-        let client = control::client();
         for node in target.nodes.all() {
-            if let Err(error) = control::stats(&client, node).await {
+            if let Err(error) = control::stats(node, connect.token.as_deref()).await {
                 if matches!(error, NetError::NotPollpush(_)) {
                     return Err(HeadlessError::NotPollpush(error));
                 }

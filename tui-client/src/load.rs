@@ -7,6 +7,9 @@
 //! measures a window of `--duration`: what the clients saw (freshness, missed
 //! changes, traffic) and what the server spent (CPU, RSS). `--sweep` repeats it
 //! for each lane alone at several client counts and can draw the chart.
+//!
+//! With `--poll` / `--push` it loads any service instead ([`watched`]): the
+//! same lanes, measured from the client side only.
 
 pub mod chart;
 pub mod fleet;
@@ -17,6 +20,7 @@ pub mod progress;
 pub mod protocol;
 pub mod report;
 pub mod server;
+pub mod watched;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -38,7 +42,8 @@ use server::ServerUnderTest;
 /// own cost per lane (summed over the nodes).
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
-    /// REST pollers, each on its own keep-alive connection, sending If-None-Match.
+    /// REST pollers, each on its own keep-alive connection, sending If-None-Match
+    /// (with --poll: pollers of that URL).
     #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
     pub pollers: usize,
 
@@ -55,7 +60,8 @@ pub struct LoadArgs {
     )]
     pub sse_subscribers: usize,
 
-    /// WebSocket subscribers, each on its own connection.
+    /// WebSocket subscribers, each on its own connection (with --push:
+    /// subscribers of that feed, whatever its protocol).
     #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
     pub subscribers: usize,
 
@@ -110,10 +116,12 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         bail!("--ws-url needs --server");
     }
     if connect.watching() {
-        bail!(
-            "load measures what many clients cost a pollpush server (its /stats, its simulator): \
-             --poll and --push watch any service from the panes or `pollpush run`"
-        );
+        let report = watched::run(connect, args).await?;
+        match args.format {
+            Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            Format::Csv => print!("{}", report.to_csv()),
+        }
+        return Ok(());
     }
     let settings = Settings {
         load: args,
@@ -161,7 +169,8 @@ async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
     let c = s.connect;
     match (&c.server, s.load.spawn_server) {
         (Some(url), _) => {
-            ServerUnderTest::remote(url, c.ws_url.as_deref(), c.token.as_deref()).await
+            let tls = c.tls()?;
+            ServerUnderTest::remote(url, c.ws_url.as_deref(), c.token.as_deref(), &tls).await
         }
         (None, true) => ServerUnderTest::child(c.simulate, c.seed).await,
         (None, false) => ServerUnderTest::embedded(c.simulate, c.seed).await,

@@ -76,6 +76,7 @@ impl Target {
                 http: origin.url.clone(),
                 authority: origin.label(),
                 ws: origin.url.clone(),
+                tls: Some(config.tls.clone()),
             },
         );
         Self {

@@ -29,7 +29,7 @@ async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
         .expect("REST write");
     assert!(wrote.contains("revision"), "{wrote}");
     target.set_simulator_rate(0.0);
-    let last = control::stats(&writer, target.nodes.poll())
+    let last = control::stats(target.nodes.poll(), None)
         .await
         .expect("stats")
         .revision;
@@ -56,7 +56,7 @@ async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
 
     // The only WebSocket is ours: both ends must have counted the same bytes,
     // the upgrade request and its 101 included.
-    let server = control::stats(&writer, target.nodes.poll())
+    let server = control::stats(target.nodes.poll(), None)
         .await
         .expect("stats");
     assert_eq!(server.ws.bytes_out, push.traffic().bytes_in);

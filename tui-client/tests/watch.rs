@@ -214,16 +214,28 @@ async fn sse_events_are_updates_with_their_names() {
 }
 
 #[tokio::test]
-async fn socketio_counts_the_named_event_after_emitting() {
-    let server = watch_fixtures::socketio().await;
-    let url = format!("socketio://127.0.0.1:{}/#species", server.port);
-    let mut watched = config(None, Some(&url), &TlsOptions::default());
-    watched.emits = vec![("hi!".to_owned(), serde_json::Value::Null)];
-    let mut lane = start(LaneKind::Feed(FeedProtocol::SocketIo), watched);
-    let updates = lane.updates(1).await;
-    assert_eq!(updates[0].name.as_deref(), Some("species"));
-    assert!(matches!(&updates[0].body, Body::Json(v) if v[1]["name"] == "AThaliana"));
-    lane.received_all_of(&server.written).await;
+async fn socketio_counts_the_named_event_after_emitting_over_websocket_or_polling() {
+    let servers = [
+        watch_fixtures::socketio().await,
+        watch_fixtures::socketio_polling_only().await,
+    ];
+    for server in &servers {
+        let url = format!("socketio://127.0.0.1:{}/#species", server.port);
+        let mut watched = config(None, Some(&url), &TlsOptions::default());
+        watched.emits = vec![("hi!".to_owned(), serde_json::Value::Null)];
+        let mut lane = start(LaneKind::Feed(FeedProtocol::SocketIo), watched);
+        let updates = lane.updates(1).await;
+        assert_eq!(updates[0].name.as_deref(), Some("species"));
+        assert!(matches!(&updates[0].body, Body::Json(v) if v[1]["name"] == "AThaliana"));
+        lane.received_all_of(&server.written).await;
+    }
+    // Checked last, as its refusal adds to what the server wrote.
+    let websocket = format!(
+        "ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket",
+        servers[1].port
+    );
+    let refused = tokio_tungstenite::connect_async(websocket).await;
+    assert!(refused.is_err(), "the second server must refuse WebSocket");
 }
 
 #[tokio::test]

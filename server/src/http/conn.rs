@@ -80,11 +80,11 @@ where
             return preflight(req.headers(), origin_allowed).map(Either::Left);
         }
         if req.uri().path().starts_with("/socket.io/") {
-            // Not capped like /ws and SSE: with a 64 KiB SO_SNDBUF, 1,000
-            // socket.io clients subscribing at once left about 10% unanswered
-            // for 30 s (bench/socketio_fanout.sh), while with autotuning all
-            // subscribe in about a second. Until that stall is understood,
-            // socket.io keeps the kernel's autotuning.
+            // Capped like /ws and SSE, so a socket.io client that stops
+            // reading fills its buffer soon and meets the same bounded queue.
+            if let Some(bytes) = self.state.config.send_buffer_bytes {
+                self.wire.cap_send_buffer(bytes);
+            }
             self.tag.mark(Protocol::SocketIo);
         }
         req.extensions_mut().insert(self.tag.clone());

@@ -10,7 +10,6 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::task::Poll;
 use std::time::Instant;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -23,7 +22,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use super::rooms::SessionId;
 use crate::State;
 use crate::feed::Registered;
-use crate::wire::Wire;
+use crate::wire::{Wire, within};
 
 mod commands;
 
@@ -45,7 +44,10 @@ struct Session<S> {
     wire: Wire,
     species: Option<Registered>,
     rooms: HashSet<String>,
-    outbox: mpsc::Sender<Utf8Bytes>,
+    /// Room messages for this session; made on the first room join, since
+    /// most subscribers never join one and a channel costs ~1 KB each.
+    outbox: Option<mpsc::Sender<Utf8Bytes>>,
+    inbox: Option<mpsc::Receiver<Utf8Bytes>>,
     window_start: Instant,
     window_count: u32,
     throttled: bool,
@@ -58,7 +60,6 @@ pub async fn run<S>(ws: S, wire: Wire, state: State, may_write: bool)
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
-    let (outbox, mut inbox) = mpsc::channel(state.config.ws.outbox_capacity.max(1));
     // One long-lived future: re-creating `changed()` on every wake would register
     // every session on the same waiter list once per change.
     let mut stop = state.shutdown.clone();
@@ -72,41 +73,41 @@ where
         wire: wire.clone(),
         species: None,
         rooms: HashSet::new(),
-        outbox,
+        outbox: None,
+        inbox: None,
         window_start: Instant::now(),
         window_count: 0,
         throttled: false,
         may_write,
     };
-    let ws_config = session.state.config.ws.clone();
-    let mut ping = tokio::time::interval(ws_config.ping_interval);
+    let idle_timeout = session.state.config.ws.idle_timeout;
+    let mut ping = tokio::time::interval(session.state.config.ws.ping_interval);
     ping.reset();
     let mut last_heard = Instant::now();
 
-    let hello = ServerMessage::Hello {
-        protocol: PROTOCOL_VERSION,
-        server: crate::server_name(),
-        revision: session.state.source.snapshot().revision,
-        server_time: pollpush_shared::time::now(),
-    };
-    let mut end = session.send(&hello).await.err();
+    // Every await below but the `select!` is boxed: the task holds the state
+    // of its largest await for as long as it lives, and a subscribe (a store
+    // query) or a timed write inline made each idle session's task ~6 KB.
+    let mut end = Box::pin(session.hello()).await.err();
     while end.is_none() {
         let result = tokio::select! {
             () = &mut shutdown => Err(End::Close(CloseCode::Away, "server shutting down")),
             frame = session.ws.next() => {
                 last_heard = Instant::now();
-                session.on_frame(frame).await
+                Box::pin(session.on_frame(frame)).await
             }
             lagged = wire.lagged() => match lagged {
-                Ok(()) => session.resync().await,
+                Ok(()) => Box::pin(session.resync()).await,
                 Err(_) => Err(End::Gone),
             },
-            Some(frame) = inbox.recv() => session.send_text(frame).await,
+            Some(frame) = next_room_message(&mut session.inbox) => {
+                Box::pin(session.send_text(frame)).await
+            }
             _ = ping.tick() => {
-                if last_heard.elapsed() > ws_config.idle_timeout {
+                if last_heard.elapsed() > idle_timeout {
                     Err(End::Close(CloseCode::Away, "ping timeout"))
                 } else {
-                    session.send_raw(Message::Ping(bytes::Bytes::new())).await
+                    Box::pin(session.send_raw(Message::Ping(bytes::Bytes::new()))).await
                 }
             }
         };
@@ -115,15 +116,15 @@ where
     // No change may follow the close frame.
     session.leave_everything();
     if let Some(End::Close(code, reason)) = end {
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_secs(1),
-            session.ws.send(Message::Close(Some(frame))),
-        )
-        .await;
+        Box::pin(session.close(code, reason)).await;
+    }
+}
+
+/// The next room message, or never when the session has joined no room.
+async fn next_room_message(inbox: &mut Option<mpsc::Receiver<Utf8Bytes>>) -> Option<Utf8Bytes> {
+    match inbox {
+        Some(inbox) => inbox.recv().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -131,32 +132,64 @@ impl<S> Session<S>
 where
     S: Sink<Message, Error = WsError> + Unpin,
 {
+    /// The sender rooms deliver to, made on first use.
+    fn outbox(&mut self) -> mpsc::Sender<Utf8Bytes> {
+        if let Some(outbox) = &self.outbox {
+            return outbox.clone();
+        }
+        let (outbox, inbox) = mpsc::channel(self.state.config.ws.outbox_capacity.max(1));
+        self.inbox = Some(inbox);
+        self.outbox.insert(outbox).clone()
+    }
+
+    async fn hello(&mut self) -> Result<(), End> {
+        let hello = ServerMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            server: crate::server_name(),
+            revision: self.state.source.snapshot().revision,
+            server_time: pollpush_shared::time::now(),
+        };
+        self.send(&hello).await
+    }
+
+    /// Sends the close frame, giving a peer that does not read one second.
+    async fn close(&mut self, code: CloseCode, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            self.ws.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+
     async fn send(&mut self, msg: &ServerMessage) -> Result<(), End> {
         let text =
             serde_json::to_string(msg).map_err(|_| End::Close(CloseCode::Error, "encoding"))?;
         self.send_text(text.into()).await
     }
 
+    /// A text message, framed here and written through the wire (see [`Wire::write_frame`]).
     async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
-        self.send_raw(Message::Text(text)).await?;
+        let (frame, _) = crate::frames::text_frame(text.as_bytes());
+        let timeout = self.state.config.ws.write_timeout;
+        within(timeout, self.wire.write_frame(&frame))
+            .await
+            .ok_or(End::Gone)?
+            .map_err(|_| End::Gone)?;
         self.state.stats.ws_messages_out.fetch_add(1, Relaxed);
         Ok(())
     }
 
+    /// A control frame (ping), through tungstenite.
     async fn send_raw(&mut self, msg: Message) -> Result<(), End> {
         let timeout = self.state.config.ws.write_timeout;
-        let mut send = std::pin::pin!(self.ws.send(msg));
-        // Nearly every write completes at once; only a blocked one pays for a timer
-        // (10,000 timer registrations per change showed up in fan-out profiles).
-        let first = std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await;
-        let result = match first {
-            Poll::Ready(result) => result,
-            Poll::Pending => match tokio::time::timeout(timeout, send).await {
-                Ok(result) => result,
-                Err(_) => return Err(End::Gone),
-            },
-        };
-        result.map_err(|_| End::Gone)
+        within(timeout, self.ws.send(msg))
+            .await
+            .ok_or(End::Gone)?
+            .map_err(|_| End::Gone)
     }
 
     async fn error(&mut self, code: &str, message: impl Into<String>) -> Result<(), End> {

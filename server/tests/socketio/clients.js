@@ -11,6 +11,9 @@ function fail(why) { console.error('FAIL ' + why); process.exit(1); }
 function check(cond, why) { if (!cond) fail(why); }
 function once(socket, event) { return new Promise((resolve) => socket.once(event, (...args) => resolve(args))); }
 function emitAck(socket, event, data) { return new Promise((resolve) => socket.emit(event, data, (...args) => resolve(args))); }
+async function until(cond, what) {
+  while (!cond()) await new Promise((r) => setTimeout(r, 10)); // bounded by the deadline above
+}
 function connect(opts) {
   const s = io(base, Object.assign({ forceNew: true, reconnection: false }, opts || {}));
   return new Promise((resolve) => s.on('connect', () => resolve(s)));
@@ -68,7 +71,39 @@ async function main() {
   const [plist] = await pspecies;
   check(plist.length >= 3, 'polling species');
 
-  for (const s of [a, b, p]) s.close();
+  // WebSocket from the handshake on: the server writes changes straight to the socket.
+  const w = await connect({ transports: ['websocket'] });
+  const wsnap = once(w, 'snapshot');
+  const [wsub] = await emitAck(w, 'subscribe', 'species');
+  check(wsub && wsub.room === 'species' && typeof wsub.revision === 'number', 'ws subscribe ack: ' + JSON.stringify(wsub));
+  const [ws0] = await wsnap;
+  check(ws0.revision === wsub.revision && ws0.species.some((x) => x.name === 'Vigne'), 'ws snapshot: ' + JSON.stringify(ws0));
+  const got = [];
+  w.on('change', (c) => got.push(c));
+  for (const name of ['Orge', 'Seigle', 'Avoine']) check((await post('/species', { name })) === 201, 'REST create ' + name);
+  await until(() => got.length >= 3, 'ws changes');
+  const revs = (list) => list.map((c) => c.revision).join();
+  check(got.length === 3 && revs(got) === [1, 2, 3].map((i) => wsub.revision + i).join(),
+    'ws changes once each, in order: ' + revs(got));
+  check(got[2].op === 'created' && got[2].species.name === 'Avoine' && got[2].room === 'species', 'ws change: ' + JSON.stringify(got[2]));
+
+  // Resuming from a revision replays what followed it, as change events.
+  const w2 = await connect({ transports: ['websocket'] });
+  const replayed = [];
+  w2.on('change', (c) => replayed.push(c));
+  w2.on('snapshot', () => fail('a resume with a known revision must not get a snapshot'));
+  const [r] = await emitAck(w2, 'subscribe', { room: 'species', since: wsub.revision + 1 });
+  check(r && r.revision === wsub.revision + 3, 'resume ack: ' + JSON.stringify(r));
+  await until(() => replayed.length >= 2, 'replay');
+  check(revs(replayed) === [2, 3].map((i) => wsub.revision + i).join(), 'replay: ' + revs(replayed));
+
+  // Unsubscribed: the other socket sees the next write, this one does not.
+  await emitAck(w2, 'unsubscribe', 'species');
+  check((await post('/species', { name: 'Millet' })) === 201, 'REST create Millet');
+  await until(() => got.length >= 4, 'change after unsubscribe');
+  check(replayed.length === 2, 'an unsubscribed socket got a change');
+
+  for (const s of [a, b, p, w, w2]) s.close();
   clearTimeout(deadline);
   console.log('ok');
   process.exit(0);

@@ -27,6 +27,7 @@ fn on(lane: LaneKind, at_ms: i64, update: LaneUpdate) -> Event {
         at: t(at_ms),
         traffic: TrafficTotals::default(),
         update,
+        took: None,
     })
 }
 

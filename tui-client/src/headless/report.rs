@@ -47,6 +47,47 @@ pub struct ProtocolReport {
     pub node: Option<String>,
     /// Reconnections that landed on another node (a stream of a cluster; else 0).
     pub failovers: u64,
+    /// With `--id-field` and `--version-field` (watch mode): how much later
+    /// than the other lane this one showed the same item versions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag: Option<ItemLag>,
+}
+
+/// A lane's lag behind the other lane, over the item versions both showed,
+/// this one later.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ItemLag {
+    pub items: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl ItemLag {
+    /// The pane's lag, when its updates carry the item fields.
+    fn of(pane: &PaneState) -> Option<Self> {
+        let w = &pane.watch;
+        w.last.as_ref()?.items.as_ref()?;
+        Some(Self {
+            items: w.matched,
+            p50_ms: ms(w.lag.quantile(0.5).min(w.lag.max())),
+            p99_ms: ms(w.lag.quantile(0.99).min(w.lag.max())),
+            max_ms: ms(w.lag.max()),
+        })
+    }
+
+    /// Its four CSV cells (empty when there is no lag to report).
+    fn csv(lag: Option<&Self>) -> String {
+        lag.map_or_else(
+            || ",,,".to_owned(),
+            |l| format!("{},{},{},{}", l.items, l.p50_ms, l.p99_ms, l.max_ms),
+        )
+    }
+}
+
+/// Whole microseconds, so the JSON prints 12.345 rather than binary noise.
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
 }
 
 /// A per-second row.
@@ -103,8 +144,6 @@ pub enum Format {
 impl ProtocolReport {
     /// The numbers of one pane of `app` as they stand.
     pub fn of(app: &App, pane: &PaneState) -> Self {
-        // Whole microseconds, so the JSON prints 12.345 rather than binary noise.
-        let ms = |d: std::time::Duration| d.as_micros() as f64 / 1000.0;
         let traffic = pane.traffic();
         let changes_server = match (app.server_revision, pane.baseline) {
             (Some(now), Some(base)) => now.saturating_sub(base),
@@ -131,6 +170,7 @@ impl ProtocolReport {
             errors: pane.counters.errors,
             node: pane.node.clone(),
             failovers: pane.counters.failovers,
+            lag: ItemLag::of(pane),
         }
     }
 }
@@ -138,7 +178,8 @@ impl ProtocolReport {
 /// The CSV columns, for rows and summary alike.
 pub const CSV_HEADER: &str = "kind,t_s,protocol,changes_server,changes_seen,changes_missed,\
 staleness_p50_ms,staleness_p90_ms,staleness_p99_ms,staleness_max_ms,requests,messages,\
-not_modified,bytes_in,bytes_out,bytes_per_change,reconnects,errors,node,failovers";
+not_modified,bytes_in,bytes_out,bytes_per_change,reconnects,errors,node,failovers,lag_items,\
+lag_p50_ms,lag_p99_ms,lag_max_ms";
 
 fn csv_line(out: &mut dyn Write, kind: &str, t_s: f64, r: &ProtocolReport) -> io::Result<()> {
     let s = &r.staleness_ms;
@@ -148,7 +189,7 @@ fn csv_line(out: &mut dyn Write, kind: &str, t_s: f64, r: &ProtocolReport) -> io
         .unwrap_or_default();
     writeln!(
         out,
-        "{kind},{t_s:.3},{},{},{},{},{:.1},{:.1},{:.1},{:.1},{},{},{},{},{},{per_change},{},{},{},{}",
+        "{kind},{t_s:.3},{},{},{},{},{:.1},{:.1},{:.1},{:.1},{},{},{},{},{},{per_change},{},{},{},{},{}",
         r.protocol,
         r.changes_server,
         r.changes_seen,
@@ -167,6 +208,7 @@ fn csv_line(out: &mut dyn Write, kind: &str, t_s: f64, r: &ProtocolReport) -> io
         // host:port holds no comma or quote, so it needs no CSV quoting.
         r.node.as_deref().unwrap_or_default(),
         r.failovers,
+        ItemLag::csv(r.lag.as_ref()),
     )
 }
 

@@ -67,7 +67,7 @@ const CPU: Metric = Metric {
 const BYTES: Metric = Metric {
     title: "traffic on the wire",
     unit: "bytes per second",
-    value: |_, p| p.bytes_per_s,
+    value: |_, p| p.wire.bytes_per_s,
 };
 const STALENESS: Metric = Metric {
     title: "p99 staleness",

@@ -266,7 +266,7 @@ async fn ramp_wait(
 }
 
 /// Polls `done` every 20 ms until it holds or `within` passes.
-async fn wait_for(done: impl Fn() -> bool, within: Duration) -> bool {
+pub(super) async fn wait_for(done: impl Fn() -> bool, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while !done() {
         if Instant::now() >= deadline {

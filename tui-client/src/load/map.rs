@@ -93,7 +93,7 @@ impl LaneCost {
             lane: kind.name(),
             kind,
             cpu_percent: run.server.cpu_percent,
-            bytes_per_s: p.bytes_per_s,
+            bytes_per_s: p.wire.bytes_per_s,
             staleness_p99_ms: p.staleness_ms.p99,
             changes_missed: p.changes_missed,
             errors: p.errors,

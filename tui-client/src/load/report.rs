@@ -94,13 +94,41 @@ pub struct ProtocolReport {
     pub messages: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub messages_per_s: Option<f64>,
-    /// On the wire, headers and framing included, all clients together.
+    #[serde(flatten)]
+    pub wire: Wire,
+    pub errors: u64,
+    pub reconnects: u64,
+}
+
+/// What a lane's clients moved on their sockets, all clients together:
+/// headers, framing and TLS included.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Wire {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub bytes_per_s: f64,
     pub bytes_per_client_per_min: f64,
-    pub errors: u64,
-    pub reconnects: u64,
+}
+
+impl Wire {
+    /// `traffic` of `clients` over `seconds`.
+    pub fn new(traffic: TrafficTotals, seconds: f64, clients: usize) -> Self {
+        let bytes_per_s = traffic.total() as f64 / seconds.max(f64::EPSILON);
+        Self {
+            bytes_in: traffic.bytes_in,
+            bytes_out: traffic.bytes_out,
+            bytes_per_s: round3(bytes_per_s),
+            bytes_per_client_per_min: round3(bytes_per_s * 60.0 / clients.max(1) as f64),
+        }
+    }
+
+    /// Its four CSV cells, in the order of the field names.
+    pub fn csv(&self) -> String {
+        format!(
+            "{},{},{},{}",
+            self.bytes_in, self.bytes_out, self.bytes_per_s, self.bytes_per_client_per_min
+        )
+    }
 }
 
 /// A duration distribution in milliseconds.
@@ -176,7 +204,6 @@ impl ProtocolReport {
             protocol.messages.load(Relaxed)
         };
         let per_s = Some(round3(exchanges as f64 / seconds));
-        let bytes_per_s = traffic.total() as f64 / seconds;
         Self {
             clients,
             changes_seen: protocol.seen.load(Relaxed),
@@ -188,17 +215,14 @@ impl ProtocolReport {
             not_modified: polling.then(|| protocol.not_modified.load(Relaxed)),
             messages: (!polling).then_some(exchanges),
             messages_per_s: per_s.filter(|_| !polling),
-            bytes_in: traffic.bytes_in,
-            bytes_out: traffic.bytes_out,
-            bytes_per_s: round3(bytes_per_s),
-            bytes_per_client_per_min: round3(bytes_per_s * 60.0 / clients.max(1) as f64),
+            wire: Wire::new(traffic, seconds, clients),
             errors: protocol.errors.load(Relaxed),
             reconnects: protocol.reconnects.load(Relaxed),
         }
     }
 }
 
-fn round3(value: f64) -> f64 {
+pub(super) fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
@@ -220,7 +244,7 @@ impl LoadReport {
                 let l = &p.latency_ms;
                 let _ = writeln!(
                     out,
-                    "{index},{name},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{index},{name},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     p.clients,
                     run.interval_ms,
                     run.simulate,
@@ -241,10 +265,7 @@ impl LoadReport {
                     opt(p.not_modified.map(|v| v.to_string())),
                     opt(p.messages.map(|v| v.to_string())),
                     opt(p.messages_per_s.map(|v| v.to_string())),
-                    p.bytes_in,
-                    p.bytes_out,
-                    p.bytes_per_s,
-                    p.bytes_per_client_per_min,
+                    p.wire.csv(),
                     p.errors,
                     p.reconnects,
                     run.server.cpu_seconds,

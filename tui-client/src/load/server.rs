@@ -22,6 +22,7 @@ use tokio::process::{Child, Command};
 use tokio::runtime::Runtime;
 use tokio::time::Instant;
 
+use crate::net::tls::Tls;
 use crate::net::{Endpoints, Nodes, control};
 use crate::target::Target;
 
@@ -79,7 +80,8 @@ pub struct NodeSample {
 pub struct ServerUnderTest {
     pub nodes: Nodes,
     place: Place,
-    client: reqwest::Client,
+    /// The write token, sent with every call to a remote server.
+    token: Option<String>,
 }
 
 impl ServerUnderTest {
@@ -103,7 +105,7 @@ impl ServerUnderTest {
                 target,
                 runtime: ServerRuntime(Some(runtime)),
             },
-            client: control::client(),
+            token: None,
         })
     }
 
@@ -136,18 +138,23 @@ impl ServerUnderTest {
         Ok(Self {
             nodes: Nodes::one(Endpoints::new(url, None)?),
             place: Place::Child(child),
-            client: control::client(),
+            token: None,
         })
     }
 
     /// A running server, or the nodes of a cluster (`urls` is a comma-separated
     /// list); fails when a node's `/stats` does not answer. `token` (the write
     /// token) goes with every call made to it.
-    pub async fn remote(urls: &str, ws: Option<&str>, token: Option<&str>) -> anyhow::Result<Self> {
+    pub async fn remote(
+        urls: &str,
+        ws: Option<&str>,
+        token: Option<&str>,
+        tls: &Tls,
+    ) -> anyhow::Result<Self> {
         let server = Self {
-            nodes: Nodes::parse(urls, ws)?,
+            nodes: Nodes::parse(urls, ws)?.with_tls(tls),
             place: Place::Remote,
-            client: control::writer(token),
+            token: token.map(str::to_owned),
         };
         server.cost().await?;
         Ok(server)
@@ -182,7 +189,7 @@ impl ServerUnderTest {
     /// The server's CPU, RSS and counters now: every node read at once, summed.
     pub async fn cost(&self) -> anyhow::Result<Cost> {
         let reads = self.nodes.all().iter().map(|node| async move {
-            control::stats(&self.client, node)
+            control::stats(node, self.token.as_deref())
                 .await
                 .with_context(|| format!("cannot reach the server at {}", node.http))
         });

@@ -1,7 +1,15 @@
 //! Where a pollpush server (or each node of a cluster) answers: its HTTP base
-//! URL and its WebSocket URL, parsed once from `--server` and `--ws-url`.
+//! URL and its WebSocket URL, parsed once from `--server` and `--ws-url`, and
+//! how to open a counted connection to either (under TLS for `https://` and
+//! `wss://`: pollpush-server speaks plain HTTP, but a deployment puts it
+//! behind a TLS-terminating proxy).
+
+use std::sync::Arc;
 
 use super::NetError;
+use super::counting::Traffic;
+use super::origin::Origin;
+use super::tls::{Io, Tls};
 use crate::app::nodes;
 
 /// The server's two addresses: HTTP for REST, `ws://` for push.
@@ -13,6 +21,8 @@ pub struct Endpoints {
     pub authority: String,
     /// The WebSocket URL, e.g. `ws://127.0.0.1:5000/ws`.
     pub ws: String,
+    /// The TLS settings for an `https://` or `wss://` URL ([`Nodes::with_tls`]).
+    pub tls: Option<Tls>,
 }
 
 impl Endpoints {
@@ -23,24 +33,33 @@ impl Endpoints {
             reason: reason.to_owned(),
         };
         let uri: ::http::Uri = server.parse().map_err(|_| bad("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(bad(
-                    "https is not supported for a pollpush server; to watch any HTTPS service use --poll/--push",
-                ));
-            }
-            _ => return Err(bad("expected http://host:port")),
-        }
+        let (scheme, ws_scheme, default_port) = match uri.scheme_str() {
+            Some("http") => ("http", "ws", 80),
+            Some("https") => ("https", "wss", 443),
+            _ => return Err(bad("expected http://host:port or https://host:port")),
+        };
         let host = uri.host().ok_or_else(|| bad("no host"))?;
-        let port = uri.port_u16().unwrap_or(80);
+        let port = uri.port_u16().unwrap_or(default_port);
         let authority = format!("{host}:{port}");
-        let ws = ws.map_or_else(|| format!("ws://{authority}/ws"), str::to_owned);
+        let ws = ws.map_or_else(|| format!("{ws_scheme}://{authority}/ws"), str::to_owned);
         Ok(Self {
-            http: format!("http://{authority}"),
+            http: format!("{scheme}://{authority}"),
             authority,
             ws,
+            tls: None,
         })
+    }
+
+    /// A counted connection to the REST side, under TLS for `https://`.
+    pub async fn dial_http(&self, traffic: Arc<Traffic>) -> Result<Box<dyn Io>, NetError> {
+        let origin = Origin::parse(&self.http, "http", "https")?;
+        origin.dial_with(self.tls.as_ref(), traffic).await
+    }
+
+    /// A counted connection to the WebSocket URL, under TLS for `wss://`.
+    pub async fn dial_ws(&self, traffic: Arc<Traffic>) -> Result<Box<dyn Io>, NetError> {
+        let origin = Origin::parse(&self.ws, "ws", "wss")?;
+        origin.dial_with(self.tls.as_ref(), traffic).await
     }
 
     /// How a pane and a report name this node: `host:port`.
@@ -54,6 +73,7 @@ impl Endpoints {
             http: format!("http://{addr}"),
             authority: addr.to_string(),
             ws: format!("ws://{addr}/ws"),
+            tls: None,
         }
     }
 }
@@ -87,6 +107,21 @@ impl Nodes {
     /// A single node.
     pub fn one(endpoints: Endpoints) -> Self {
         Self(vec![endpoints])
+    }
+
+    /// Every node with these TLS settings, for its `https://` and `wss://` URLs.
+    pub fn with_tls(mut self, tls: &Tls) -> Self {
+        for node in &mut self.0 {
+            node.tls = Some(tls.clone());
+        }
+        self
+    }
+
+    /// Whether any node is reached over TLS (so `--ca-cert` and `--insecure` matter).
+    pub fn any_tls(&self) -> bool {
+        self.0
+            .iter()
+            .any(|e| e.http.starts_with("https:") || e.ws.starts_with("wss:"))
     }
 
     pub fn all(&self) -> &[Endpoints] {
@@ -132,7 +167,11 @@ mod tests {
             (e.authority.as_str(), e.ws.as_str()),
             ("h:80", "ws://other:1/x")
         );
-        assert!(Endpoints::new("https://h", None).is_err());
+        let e = Endpoints::new("https://h", None).expect("valid");
+        assert_eq!(
+            (e.http.as_str(), e.ws.as_str()),
+            ("https://h:443", "wss://h:443/ws")
+        );
         assert!(Endpoints::new("nonsense", None).is_err());
     }
 
@@ -158,7 +197,6 @@ mod tests {
         assert!(error("http://a:1,,http://b:2", None).contains("empty entry"));
         assert!(error("http://a:1,", None).contains("empty entry"));
         assert!(error("", None).contains("empty entry"));
-        assert!(error("http://a:1,https://b", None).contains("https is not supported"));
         assert!(error("http://a:1,http://b:2", Some("ws://a:1/ws")).contains("--ws-url"));
         assert!(!bad.contains('\n'), "one line: {bad}");
     }

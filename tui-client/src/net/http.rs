@@ -12,20 +12,17 @@ use chrono::{DateTime, Utc};
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
-use super::counting::{CountingStream, Traffic};
+use super::counting::Traffic;
 use super::tls::Io;
 use super::{Endpoints, NetError};
 
-/// Opens a connection to `endpoints` whose bytes go to `traffic`.
+/// Opens a connection to `endpoints` whose bytes go to `traffic`, under TLS for https.
 pub async fn connect(
     endpoints: &Endpoints,
     traffic: Arc<Traffic>,
 ) -> Result<SendRequest<String>, NetError> {
-    let tcp = TcpStream::connect(&endpoints.authority).await?;
-    tcp.set_nodelay(true)?;
-    handshake(Box::new(CountingStream::new(tcp, traffic))).await
+    handshake(endpoints.dial_http(traffic).await?).await
 }
 
 /// HTTP/1.1 over an open (counted, maybe TLS) stream.

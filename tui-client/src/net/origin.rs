@@ -92,6 +92,15 @@ impl Origin {
     /// Opens a TCP connection whose bytes go to `traffic`, with TLS on top when
     /// the scheme asks for it (so the handshake and the records are counted).
     pub async fn dial(&self, tls: &Tls, traffic: Arc<Traffic>) -> Result<Box<dyn Io>, NetError> {
+        self.dial_with(Some(tls), traffic).await
+    }
+
+    /// [`Origin::dial`] where a plain-text origin needs no TLS settings.
+    pub async fn dial_with(
+        &self,
+        tls: Option<&Tls>,
+        traffic: Arc<Traffic>,
+    ) -> Result<Box<dyn Io>, NetError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| NetError::Connect {
@@ -100,10 +109,10 @@ impl Origin {
             })?;
         tcp.set_nodelay(true)?;
         let counted = CountingStream::new(tcp, traffic);
-        if self.tls {
-            tls.connect(&self.host, counted).await
-        } else {
-            Ok(Box::new(counted))
+        match (self.tls, tls) {
+            (false, _) => Ok(Box::new(counted)),
+            (true, Some(tls)) => tls.connect(&self.host, counted).await,
+            (true, None) => Err(NetError::Tls(format!("no TLS settings for {}", self.url))),
         }
     }
 }

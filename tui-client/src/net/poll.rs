@@ -66,7 +66,8 @@ pub(super) async fn on_timer(
             continue;
         }
         let started = Instant::now();
-        let event = poller.poll(current.etag).await;
+        let mut event = poller.poll(current.etag).await;
+        event.took = Some(started.elapsed());
         let next = match &event.update {
             LaneUpdate::Failed { retry_in, .. } => Instant::now() + *retry_in,
             _ => started + current.interval,
@@ -126,6 +127,7 @@ impl Lister {
             at: pollpush_shared::time::now(),
             traffic: self.traffic.totals(),
             update,
+            took: None,
         }
     }
 

@@ -67,6 +67,7 @@ impl<S: Sink<LaneEvent>> Emitter<S> {
             at: pollpush_shared::time::now(),
             traffic: self.traffic.totals(),
             update,
+            took: None,
         };
         self.sink.deliver(event).await
     }

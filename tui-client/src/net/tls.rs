@@ -44,6 +44,15 @@ pub struct Tls {
     config: Arc<ClientConfig>,
 }
 
+/// One configuration is built per run and shared: the same one is equal.
+impl PartialEq for Tls {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.config, &other.config)
+    }
+}
+
+impl Eq for Tls {}
+
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Tls")

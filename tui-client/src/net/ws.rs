@@ -5,14 +5,14 @@
 use futures_util::{SinkExt, StreamExt};
 use pollpush_shared::message::SPECIES_ROOM;
 use pollpush_shared::{ClientMessage, ServerMessage};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use std::sync::Arc;
 
-use super::counting::{CountingStream, Traffic};
+use super::counting::Traffic;
 use super::resume::{self, Emitter, End};
+use super::tls::Io;
 use super::{Endpoints, NetError, Sink};
 use crate::event::LaneEvent;
 
@@ -21,7 +21,7 @@ use crate::event::LaneEvent;
 /// larger than this still arrive whole; it is only the read chunk.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
-type Socket = tokio_tungstenite::WebSocketStream<CountingStream<TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<Box<dyn Io>>;
 
 /// The WebSocket transport of a streaming lane.
 pub struct Ws;
@@ -71,15 +71,7 @@ impl resume::Session for Ws {
 }
 
 async fn connect(endpoints: Endpoints, traffic: Arc<Traffic>) -> Result<Socket, NetError> {
-    let uri: http::Uri = endpoints.ws.parse().map_err(|_| NetError::BadUrl {
-        url: endpoints.ws.clone(),
-        reason: "not a URL".into(),
-    })?;
-    let host = uri.host().unwrap_or("localhost");
-    let port = uri.port_u16().unwrap_or(80);
-    let tcp = TcpStream::connect((host, port)).await?;
-    tcp.set_nodelay(true)?;
-    let stream = CountingStream::new(tcp, traffic);
+    let stream = endpoints.dial_ws(traffic).await?;
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
     let (ws, _response) =
         tokio_tungstenite::client_async_with_config(endpoints.ws.as_str(), stream, Some(config))

@@ -29,6 +29,7 @@ pub(super) fn on(lane: LaneKind, at_ms: i64, traffic: TrafficTotals, update: Lan
         at: t(at_ms),
         traffic,
         update,
+        took: None,
     })
 }
 

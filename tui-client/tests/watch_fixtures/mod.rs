@@ -191,17 +191,29 @@ pub async fn read_head(io: &mut Box<dyn Io>) -> Option<String> {
 /// An HTTP/1.1 server answering every `GET` with a new JSON list (no ETag),
 /// so each poll is an update.
 pub async fn http_json(tls: Option<TlsAcceptor>) -> Fixture {
-    serve(tls, |mut io, _| async move {
-        let mut n = 0;
-        while read_head(&mut io).await.is_some() {
-            n += 1;
-            let body = format!(r#"[{{"id":1,"name":"Tomate","n":{n}}}]"#);
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            if io.write_all(response.as_bytes()).await.is_err() {
-                return;
+    http_answering(tls, |n| format!(r#"[{{"id":1,"name":"Tomate","n":{n}}}]"#)).await
+}
+
+/// An HTTP/1.1 server answering the n-th `GET` of a connection (from 1) with
+/// the JSON `body(n)`, without an ETag.
+pub async fn http_answering<B>(tls: Option<TlsAcceptor>, body: B) -> Fixture
+where
+    B: Fn(u64) -> String + Clone + Send + Sync + 'static,
+{
+    serve(tls, move |mut io, _| {
+        let body = body.clone();
+        async move {
+            let mut n = 0;
+            while read_head(&mut io).await.is_some() {
+                n += 1;
+                let body = body(n);
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if io.write_all(response.as_bytes()).await.is_err() {
+                    return;
+                }
             }
         }
     })
@@ -250,12 +262,22 @@ pub async fn event_stream(count: usize) -> Fixture {
 /// A socket.io server (socketioxide, Engine.IO 3 and 4) that answers the
 /// talk's `hi!` with a `species` event carrying one list.
 pub async fn socketio() -> Fixture {
+    socketio_built(socketioxide::SocketIo::builder()).await
+}
+
+/// The same server, refusing the WebSocket transport: long-polling only.
+pub async fn socketio_polling_only() -> Fixture {
+    let polling = [socketioxide::TransportType::Polling];
+    socketio_built(socketioxide::SocketIo::builder().transports(polling)).await
+}
+
+async fn socketio_built(builder: socketioxide::SocketIoBuilder) -> Fixture {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto;
     use hyper_util::service::TowerToHyperService;
     use socketioxide::extract::SocketRef;
 
-    let (svc, io) = socketioxide::SocketIo::new_svc();
+    let (svc, io) = builder.build_svc();
     io.ns("/", async |s: SocketRef| {
         s.on("hi!", async |s: SocketRef| {
             let list =

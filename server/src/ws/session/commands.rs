@@ -40,7 +40,8 @@ where
                 .await;
         }
         if room != SPECIES_ROOM {
-            self.state.rooms.join(&room, self.id, self.outbox.clone());
+            let outbox = self.outbox();
+            self.state.rooms.join(&room, self.id, outbox);
             self.rooms.insert(room.clone());
             let revision = self.state.source.snapshot().revision;
             return self

@@ -61,6 +61,7 @@ impl Poller for UrlPoller {
             at: pollpush_shared::time::now(),
             traffic: self.traffic.totals(),
             update,
+            took: None,
         }
     }
 }

@@ -1,10 +1,13 @@
 //! The push lane for a socket.io server (`socketio://host:port/namespace#event`),
-//! over the WebSocket transport only: Engine.IO 4 (socket.io 3 and later),
-//! falling back to Engine.IO 3 (socket.io 2.x, the talk's Flask-SocketIO era).
+//! over the WebSocket transport: Engine.IO 4 (socket.io 3 and later), falling
+//! back to Engine.IO 3 (socket.io 2.x, the talk's Flask-SocketIO era); over
+//! long-polling ([`polling`]) when the server refuses WebSocket.
 //!
 //! Written here rather than taken from a crate because the lane must count
 //! bytes on its own socket, under TLS; the protocol subset is small: the open
 //! packet, the namespace connect, pings, and `42` event packets.
+
+pub mod polling;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +23,7 @@ use crate::net::counting::Traffic;
 use crate::net::origin::Origin;
 use crate::net::resume::{self, Emitter, End};
 use crate::net::{NetError, Sink};
+use polling::{OpenError, Polling};
 
 /// The socket.io transport of the push lane.
 pub struct SocketIoFeed {
@@ -33,13 +37,13 @@ pub struct SocketIoFeed {
 
 impl resume::Session for SocketIoFeed {
     async fn run<S: Sink<LaneEvent>>(&mut self, out: &mut Emitter<S>) -> End {
-        let (mut ws, eio) = match self.connect(out.traffic.clone()).await {
+        let (mut link, eio) = match self.connect(out.traffic.clone()).await {
             Ok(opened) => opened,
             Err(error) => return End::Lost(error),
         };
         self.eio = Some(eio);
         let namespace = self.namespace();
-        let ping = match handshake(&mut ws, &namespace).await {
+        let ping = match handshake(&mut link, &namespace).await {
             Ok(ping) => ping,
             Err(error) => return End::Lost(error),
         };
@@ -48,7 +52,7 @@ impl resume::Session for SocketIoFeed {
         }
         for (name, arg) in &self.config.emits {
             let args = serde_json::json!([name, arg]);
-            if let Err(error) = send(&mut ws, format!("42{namespace}{args}")).await {
+            if let Err(error) = link.send(format!("42{namespace}{args}")).await {
                 return End::Lost(error);
             }
         }
@@ -56,24 +60,21 @@ impl resume::Session for SocketIoFeed {
         let mut pinger = tokio::time::interval(ping);
         pinger.tick().await;
         loop {
-            let frame = tokio::select! {
-                frame = ws.next() => frame,
+            let packet = tokio::select! {
+                packet = link.next() => packet,
                 _ = pinger.tick(), if eio == 3 => {
-                    if let Err(error) = send(&mut ws, "2".to_owned()).await {
+                    if let Err(error) = link.send("2".to_owned()).await {
                         return End::Lost(error);
                     }
                     continue;
                 }
             };
-            let text = match frame {
-                Some(Ok(Message::Text(text))) => text,
-                Some(Ok(Message::Close(close))) => return End::Lost(closed(close)),
-                Some(Ok(_)) => continue,
-                Some(Err(error)) => return End::Lost(NetError::from(error).to_string()),
-                None => return End::Lost("connection closed".to_owned()),
+            let text = match packet {
+                Ok(text) => text,
+                Err(error) => return End::Lost(error),
             };
             let reply = match Packet::parse(&text, &namespace) {
-                Packet::Ping => send(&mut ws, "3".to_owned()).await,
+                Packet::Ping => link.send("3".to_owned()).await,
                 Packet::Close => return End::Lost("closed by the socket.io server".to_owned()),
                 Packet::Event { name, args } if self.counts(&name) => {
                     let bytes = args.to_string().into_bytes();
@@ -108,8 +109,9 @@ impl SocketIoFeed {
         }
     }
 
-    /// Opens the WebSocket transport, Engine.IO 4 first, then 3.
-    async fn connect(&self, traffic: Arc<Traffic>) -> Result<(Socket, u8), String> {
+    /// Opens the WebSocket transport, Engine.IO 4 first, then 3; then, when
+    /// both were refused, long-polling the same way.
+    async fn connect(&self, traffic: Arc<Traffic>) -> Result<(Link, u8), String> {
         let scheme = if self.origin.tls { "wss" } else { "ws" };
         let versions: &[u8] = match self.eio {
             Some(3) => &[3, 4],
@@ -122,33 +124,75 @@ impl SocketIoFeed {
                 self.origin.host_header()
             );
             match open(&self.config, &self.origin, &url, traffic.clone()).await {
-                Ok(ws) => return Ok((ws, eio)),
+                Ok(ws) => return Ok((Link::Ws(Box::new(ws)), eio)),
                 Err(NetError::WebSocket(tungstenite::Error::Http(response))) => {
                     refused.push(format!("EIO={eio}: HTTP {}", response.status()));
                 }
                 Err(error) => return Err(error.to_string()),
             }
         }
+        for &eio in versions {
+            let (config, origin) = (self.config.clone(), self.origin.clone());
+            match Polling::open(config, origin, eio, traffic.clone()).await {
+                Ok(polling) => return Ok((Link::Polling(Box::new(polling)), eio)),
+                Err(OpenError::Refused(status)) => {
+                    refused.push(format!("EIO={eio} polling: {status}"));
+                }
+                Err(OpenError::Failed(error)) => return Err(error),
+            }
+        }
         Err(format!(
             "{} is not a socket.io server of a supported version (socket.io 2 or later, \
-             WebSocket transport): {}",
+             WebSocket or polling transport): {}",
             self.origin.label(),
             refused.join(", ")
         ))
     }
 }
 
+/// A socket.io session's transport: packets in, packets out.
+enum Link {
+    Ws(Box<Socket>),
+    Polling(Box<Polling>),
+}
+
+impl Link {
+    /// The next text packet; an error once the transport ended.
+    async fn next(&mut self) -> Result<String, String> {
+        match self {
+            Self::Ws(ws) => loop {
+                match ws.next().await {
+                    Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
+                    Some(Ok(Message::Close(close))) => return Err(closed(close)),
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return Err(NetError::from(error).to_string()),
+                    None => return Err("connection closed".to_owned()),
+                }
+            },
+            Self::Polling(polling) => polling
+                .next()
+                .await
+                .unwrap_or_else(|| Err("connection closed".to_owned())),
+        }
+    }
+
+    async fn send(&mut self, text: String) -> Result<(), String> {
+        match self {
+            Self::Ws(ws) => ws
+                .send(Message::Text(text.into()))
+                .await
+                .map_err(|e| NetError::from(e).to_string()),
+            Self::Polling(polling) => polling.send(text).await,
+        }
+    }
+}
+
 /// Waits for the open packet and the namespace's connect; returns the ping interval.
-async fn handshake(ws: &mut Socket, namespace: &str) -> Result<Duration, String> {
+async fn handshake(link: &mut Link, namespace: &str) -> Result<Duration, String> {
     let mut ping = Duration::from_secs(25);
     let mut joined = false;
-    while let Some(frame) = ws.next().await {
-        let text = match frame {
-            Ok(Message::Text(text)) => text,
-            Ok(Message::Close(close)) => return Err(closed(close)),
-            Ok(_) => continue,
-            Err(error) => return Err(NetError::from(error).to_string()),
-        };
+    loop {
+        let text = link.next().await?;
         if let Some(open) = text.strip_prefix('0') {
             let open: serde_json::Value = serde_json::from_str(open)
                 .map_err(|e| format!("not a socket.io open packet ({e}): {text}"))?;
@@ -156,7 +200,7 @@ async fn handshake(ws: &mut Socket, namespace: &str) -> Result<Duration, String>
                 ping = Duration::from_millis(ms.max(1000));
             }
             if !joined {
-                send(ws, format!("40{namespace}")).await?;
+                link.send(format!("40{namespace}")).await?;
                 joined = true;
             }
             continue;
@@ -164,17 +208,10 @@ async fn handshake(ws: &mut Socket, namespace: &str) -> Result<Duration, String>
         match Packet::parse(&text, namespace) {
             Packet::Connected => return Ok(ping),
             Packet::Error(error) => return Err(error),
-            Packet::Ping => send(ws, "3".to_owned()).await?,
+            Packet::Ping => link.send("3".to_owned()).await?,
             _ => {}
         }
     }
-    Err("connection closed during the socket.io handshake".to_owned())
-}
-
-async fn send(ws: &mut Socket, text: String) -> Result<(), String> {
-    ws.send(Message::Text(text.into()))
-        .await
-        .map_err(|e| NetError::from(e).to_string())
 }
 
 /// The Engine.IO and socket.io packets the lane acts on.

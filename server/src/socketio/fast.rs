@@ -1,0 +1,195 @@
+//! The socket.io fast path: `species` subscribers whose Engine.IO connection is
+//! a WebSocket from the start are fed like `/ws` subscribers.
+//!
+//! socketioxide hands every packet to a per-socket queue and a writer task,
+//! which costs a channel send, a wake-up and a tungstenite encode per change
+//! and subscriber. Here the connection's [`Wire`] (the same socket hyper
+//! upgraded for engineioxide) is registered with the feed: each change is
+//! encoded once as a socket.io `change` packet in a WebSocket frame
+//! ([`ChangeFrame::socketio`]) and written straight to every socket by the
+//! fan-out, queued behind whatever the socket has not taken yet. Engine.IO 3
+//! and 4 frame an event the same way over WebSocket, so one frame fits both.
+//!
+//! The subscribe acknowledgement and the snapshot (or replay) are written the
+//! same way, before the wire goes live: socketioxide's own queue could
+//! otherwise deliver them after the first changes. Frames never interleave,
+//! since engineioxide's writes reach the socket through the same wire, one
+//! whole buffer at a time.
+//!
+//! Sockets that started on HTTP long-polling (and may upgrade later) keep the
+//! queued path: their upgraded socket is not the connection the handshake
+//! request came in on, so no wire is known for it.
+//!
+//! [`ChangeFrame::socketio`]: crate::frames::ChangeFrame::socketio
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use pollpush_shared::Revision;
+use pollpush_shared::message::SPECIES_ROOM;
+use serde_json::json;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+use socketioxide::handler::FromMessageParts;
+use socketioxide::socket::{Sid, Socket};
+use tokio::sync::oneshot;
+
+use crate::State;
+use crate::feed::{Registered, Start};
+use crate::frames::socketio_frame;
+use crate::wire::{Wire, within};
+
+/// The acknowledgement id of the event being handled, to write the ack packet
+/// ourselves (socketioxide's `AckSender` would queue it).
+#[derive(Debug, Clone, Copy)]
+pub struct AckId(pub Option<i64>);
+
+impl<A: Adapter> FromMessageParts<A> for AckId {
+    type Error = Infallible;
+    fn from_message_parts(
+        _: &Arc<Socket<A>>,
+        _: &mut socketioxide::handler::Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        Ok(Self(*ack_id))
+    }
+}
+
+/// The connection's wire, when the socket's handshake was itself a WebSocket.
+pub fn wire_of(s: &SocketRef) -> Option<Wire> {
+    let parts = s.req_parts();
+    let websocket = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "transport=websocket"));
+    if !websocket {
+        return None;
+    }
+    parts.extensions.get::<Wire>().cloned()
+}
+
+/// The sockets on the fast path; dropping a socket's entry ends its pump.
+#[derive(Debug, Default)]
+pub struct FastSubscribers(Mutex<HashMap<Sid, oneshot::Sender<()>>>);
+
+impl FastSubscribers {
+    /// Subscribes `s` to the species feed through `wire`; `Err` is the message
+    /// for the client's acknowledgement.
+    pub async fn subscribe(
+        &self,
+        state: &State,
+        s: &SocketRef,
+        wire: Wire,
+        since: Option<Revision>,
+        ack: AckId,
+    ) -> Result<(), String> {
+        // A second subscribe starts over from its own `since`.
+        self.stop(s.id, &wire);
+        wire.speak_socketio();
+        wire.hold(state.feed.capacity());
+        let (start, last, registered) = match state
+            .feed
+            .subscribe_direct(&state.source, since, wire.feed_target())
+            .await
+        {
+            Ok(started) => started,
+            Err(e) => {
+                wire.stop_feed();
+                return Err(e.to_string());
+            }
+        };
+        let mut frames = Vec::new();
+        if let AckId(Some(id)) = ack {
+            let body = json!([{ "room": SPECIES_ROOM, "revision": last }]);
+            frames.push(socketio_frame(&format!("43{id}{body}")));
+        }
+        match start {
+            Start::Snapshot(snapshot) => frames.push(snapshot.socketio()),
+            Start::Replay(changes) => frames.extend(changes.iter().map(|c| c.socketio().clone())),
+        }
+        if !write_all(state, &wire, &frames).await {
+            wire.stop_feed();
+            return Ok(());
+        }
+        wire.go_live(last);
+        let (stop, stopped) = oneshot::channel();
+        self.lock().insert(s.id, stop);
+        tokio::spawn(pump(wire, state.clone(), registered, stopped));
+        Ok(())
+    }
+
+    /// Ends `sid`'s fast-path subscription, if it has one: no change reaches
+    /// its wire after this returns.
+    pub fn stop(&self, sid: Sid, wire: &Wire) -> bool {
+        let had = self.lock().remove(&sid).is_some();
+        if had {
+            wire.stop_feed();
+        }
+        had
+    }
+
+    /// Forgets a socket that disconnected (its wire is closing anyway).
+    pub fn forget(&self, sid: Sid) {
+        self.lock().remove(&sid);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Sid, oneshot::Sender<()>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Writes `frames` in order; `false` when the socket failed or did not take
+/// them within the write timeout.
+async fn write_all(state: &State, wire: &Wire, frames: &[Bytes]) -> bool {
+    let timeout = state.config.ws.write_timeout;
+    for frame in frames {
+        if !matches!(within(timeout, wire.write_frame(frame)).await, Some(Ok(()))) {
+            return false;
+        }
+        state.stats.socketio_messages_out.fetch_add(1, Relaxed);
+    }
+    true
+}
+
+/// Drains what the fan-out could not write at once and resynchronizes a
+/// subscriber that fell `capacity` changes behind, until the subscription ends.
+async fn pump(
+    wire: Wire,
+    state: State,
+    registered: Registered,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let mut stop = state.shutdown.clone();
+    let mut shutdown = std::pin::pin!(async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    });
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            () = &mut shutdown => break,
+            lagged = wire.lagged() => {
+                if lagged.is_err() || !resync(&state, &wire).await {
+                    break;
+                }
+            }
+        }
+    }
+    wire.stop_feed();
+    drop(registered);
+}
+
+/// A `resync` event and a fresh snapshot put a lagged subscriber back on the feed.
+async fn resync(state: &State, wire: &Wire) -> bool {
+    wire.hold(state.feed.capacity());
+    let snapshot = state.source.snapshot();
+    let notice = json!(["resync", { "revision": snapshot.revision }]);
+    let frames = [socketio_frame(&format!("42{notice}")), snapshot.socketio()];
+    if !write_all(state, wire, &frames).await {
+        return false;
+    }
+    wire.go_live(snapshot.revision);
+    true
+}
