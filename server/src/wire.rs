@@ -304,6 +304,11 @@ impl Shared {
     /// whichever task next gets bytes out, so none waits on a readiness
     /// another task took (socket.io subscribers stalled for 30 s that way).
     fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Writable already (almost always: every REST answer): nothing to wait
+        // for, so no waker to remember, and no lock.
+        if let Poll::Ready(ready) = self.tcp.poll_write_ready(cx) {
+            return Poll::Ready(ready);
+        }
         {
             let mut out = self.lock();
             if !out.writers.iter().any(|w| w.will_wake(cx.waker())) {
