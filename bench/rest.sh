@@ -17,27 +17,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 bash "$peers/setup.sh" >/dev/null
 cargo build --release -q -p pollpush-server --bin pollpush-server --example paced_get
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-# Waits (at most 20 s) until GET $1 answers 200.
-wait_ready() {
-  for _ in $(seq 200); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "no answer from $1" >&2
-  return 1
-}
+. "$root/bench/servers.sh"
 # Requests/sec of wrk's report in $1.
 rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
 
