@@ -46,8 +46,13 @@ struct Cli {
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Servers to measure: `file` (pollpush on a SQLite file), `memory` (pollpush,
-    /// `--db :memory:`), `baseline` (stock warp::ws()).
-    #[arg(long, value_delimiter = ',', default_value = "file,memory,baseline")]
+    /// `--db :memory:`), `baseline` (stock warp::ws()), `node` (Node.js with the `ws`
+    /// package, `bench/node_ws_server.js`; `npm install` in bench/ first).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "file,memory,baseline,node"
+    )]
     servers: Vec<String>,
     /// The pollpush-server binary (default: next to this example's folder).
     #[arg(long)]
@@ -105,12 +110,14 @@ async fn main() -> anyhow::Result<()> {
             exe.display()
         );
     }
+    let node = PathBuf::from("node");
     let mut runs = Vec::new();
     for &n in &cli.subscribers {
         let targets = [
             (Kind::Pollpush, &server),
             (Kind::PollpushMemory, &server),
             (Kind::Baseline, &baseline),
+            (Kind::Node, &node),
         ];
         for (kind, exe) in targets {
             if !cli.servers.iter().any(|s| s == kind.flag()) {
@@ -203,14 +210,29 @@ fn report(runs: &[Run]) {
         );
     }
     println!();
+    for base in [Kind::Baseline, Kind::Node] {
+        print_ratios(runs, base);
+    }
+}
+
+/// Each pollpush run against `base` at the same subscriber count, as ratios.
+fn print_ratios(runs: &[Run], base: Kind) {
+    if !runs.iter().any(|r| r.kind == base) {
+        return;
+    }
+    println!();
     println!(
-        "| subscribers | pollpush | p50: baseline / pollpush | p99: baseline / pollpush | RSS per subscriber: baseline / pollpush |"
+        "| subscribers | pollpush | p50: {0} / pollpush | p99: {0} / pollpush | RSS per subscriber: {0} / pollpush |",
+        base.name()
     );
     println!("|---:|---|---:|---:|---:|");
-    for r in runs.iter().filter(|r| r.kind != Kind::Baseline) {
+    for r in runs
+        .iter()
+        .filter(|r| matches!(r.kind, Kind::Pollpush | Kind::PollpushMemory))
+    {
         let Some(b) = runs
             .iter()
-            .find(|b| b.kind == Kind::Baseline && b.subscribers == r.subscribers)
+            .find(|b| b.kind == base && b.subscribers == r.subscribers)
         else {
             continue;
         };

@@ -9,6 +9,9 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// The Node.js baseline's script, run with `node`.
+pub const NODE_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/node_ws_server.js");
+
 /// Which server a run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -18,6 +21,8 @@ pub enum Kind {
     PollpushMemory,
     /// `stock_warp_ws`: stock `warp::ws()`, one `to_string` per client per change.
     Baseline,
+    /// `bench/node_ws_server.js`: Node.js and the `ws` package, serialized once, `send()` each.
+    Node,
 }
 
 impl Kind {
@@ -27,6 +32,7 @@ impl Kind {
             Kind::Pollpush => "file",
             Kind::PollpushMemory => "memory",
             Kind::Baseline => "baseline",
+            Kind::Node => "node",
         }
     }
 
@@ -35,6 +41,7 @@ impl Kind {
             Kind::Pollpush => "pollpush (file db)",
             Kind::PollpushMemory => "pollpush (:memory:)",
             Kind::Baseline => "stock warp::ws",
+            Kind::Node => "Node.js ws",
         }
     }
 }
@@ -69,8 +76,13 @@ impl Target {
             Kind::Baseline => {
                 cmd.arg("127.0.0.1:0");
             }
+            Kind::Node => {
+                cmd.arg(NODE_SERVER).arg("127.0.0.1:0");
+            }
         }
-        let token = token.filter(|_| kind != Kind::Baseline).map(str::to_owned);
+        let token = token
+            .filter(|_| matches!(kind, Kind::Pollpush | Kind::PollpushMemory))
+            .map(str::to_owned);
         if let Some(token) = &token {
             cmd.arg("--write-token").arg(token);
         }
@@ -185,7 +197,7 @@ impl Target {
                 .http
                 .put(format!("http://{}/species/1", self.addr))
                 .json(&serde_json::json!({"name": "AThaliana", "observations": self.observations})),
-            Kind::Baseline => self.http.post(format!("http://{}/change", self.addr)),
+            Kind::Baseline | Kind::Node => self.http.post(format!("http://{}/change", self.addr)),
         };
         let request = match &self.token {
             Some(token) => request.bearer_auth(token),
