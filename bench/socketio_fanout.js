@@ -79,9 +79,39 @@ function worker(opt) {
     });
   }
 
+  // The socket.io protocol spoken by hand over `ws` (Engine.IO 4, WebSocket from the handshake):
+  // the same packets as socket.io-client gets, without its per-message decoding, to tell the
+  // server's cost from the client library's.
+  function connectEngineIo(sub) {
+    const WebSocket = require('ws');
+    return new Promise((resolve, reject) => {
+      const w = new WebSocket(opt.url.replace(/^http/, 'ws') + '/socket.io/?EIO=4&transport=websocket');
+      sub.close = () => w.close(1000);
+      w.on('error', (e) => reject(e));
+      w.on('close', () => { if (!sub.closing) disconnects++; });
+      let acked = false, snap = false;
+      w.on('message', (data) => {
+        const text = String(data);
+        if (text === '2') return w.send('3'); // Engine.IO ping
+        if (text.startsWith('0')) return w.send('40'); // open: join the default namespace
+        if (text.startsWith('40')) return w.send('421["subscribe","species"]');
+        if (text.startsWith('431')) {
+          const [ack] = JSON.parse(text.slice(3));
+          if (!ack || ack.error) return reject(new Error('subscribe ack ' + text));
+          sub.lastRev = Math.max(sub.lastRev, ack.revision); acked = true; if (snap) resolve();
+          return;
+        }
+        if (!text.startsWith('42')) return;
+        const [event, body] = JSON.parse(text.slice(2));
+        if (event === 'change') onChange(sub, body);
+        else if (event === 'snapshot') { sub.lastRev = Math.max(sub.lastRev, body.revision); snap = true; if (acked) resolve(); }
+      });
+    });
+  }
+
   process.on('message', async (m) => {
     if (m.type === 'connect') {
-      const connect = opt.proto === 'ws' ? connectWs : connectSocketIo;
+      const connect = { ws: connectWs, eio: connectEngineIo }[opt.proto] || connectSocketIo;
       for (let i = 0; i < m.count; i += opt.batch) {
         const batch = [], tried = [];
         for (let j = i; j < Math.min(m.count, i + opt.batch); j++) {
