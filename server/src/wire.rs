@@ -83,6 +83,8 @@ struct Outgoing {
     /// Tasks waiting for the socket to take bytes (see [`Shared::poll_writable`]).
     writers: Vec<Waker>,
     broken: bool,
+    /// Bumped by every [`Wire::hold`]: which subscription the gate belongs to.
+    epoch: u64,
 }
 
 impl Outgoing {
@@ -132,36 +134,6 @@ impl Wire {
     /// What the feed's fan-out holds to write changes to this connection.
     pub fn feed_target(&self) -> Arc<dyn DirectTarget> {
         self.0.clone()
-    }
-
-    /// Holds changes from now on, until [`Wire::go_live`]: call before
-    /// subscribing or resyncing. More than `capacity` held or pending lags.
-    pub fn hold(&self, capacity: usize) {
-        let mut out = self.0.lock();
-        out.gate = Gate::Held;
-        out.held.clear();
-        out.capacity = capacity.max(1);
-    }
-
-    /// The snapshot or replay up to `last` is written (or pending): the held
-    /// changes after it follow, and later ones go straight to the socket.
-    pub fn go_live(&self, last: Revision) {
-        let mut out = self.0.lock();
-        if out.gate != Gate::Held {
-            return;
-        }
-        out.gate = Gate::Live;
-        out.last = last;
-        for frame in std::mem::take(&mut out.held) {
-            self.0.offer_live(&mut out, &frame);
-        }
-    }
-
-    /// Ignores changes from now on (unsubscribed, or the session is closing).
-    pub fn stop_feed(&self) {
-        let mut out = self.0.lock();
-        out.gate = Gate::Off;
-        out.held = Vec::new();
     }
 
     /// The owner's whole frame, in order with the fan-out's; resolves once the
@@ -392,7 +364,9 @@ fn wake(out: &Outgoing) {
     }
 }
 
+mod gate;
 mod socket;
+pub use gate::Hold;
 pub use socket::within;
 
 #[cfg(test)]

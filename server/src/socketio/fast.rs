@@ -40,7 +40,7 @@ use tokio::sync::oneshot;
 use crate::State;
 use crate::feed::{Registered, Start};
 use crate::frames::socketio_frame;
-use crate::wire::{Wire, within};
+use crate::wire::{Hold, Wire, within};
 
 /// The acknowledgement id of the event being handled, to write the ack packet
 /// ourselves (socketioxide's `AckSender` would queue it).
@@ -89,7 +89,7 @@ impl FastSubscribers {
         // A second subscribe starts over from its own `since`.
         self.stop(s.id, &wire);
         wire.speak_socketio();
-        wire.hold(state.feed.capacity());
+        let hold = wire.hold(state.feed.capacity());
         let (start, last, registered) = match state
             .feed
             .subscribe_direct(&state.source, since, wire.feed_target())
@@ -97,7 +97,7 @@ impl FastSubscribers {
         {
             Ok(started) => started,
             Err(e) => {
-                wire.stop_feed();
+                wire.stop_feed_of(hold);
                 return Err(e.to_string());
             }
         };
@@ -111,13 +111,13 @@ impl FastSubscribers {
             Start::Replay(changes) => frames.extend(changes.iter().map(|c| c.socketio().clone())),
         }
         if !write_all(state, &wire, &frames).await {
-            wire.stop_feed();
+            wire.stop_feed_of(hold);
             return Ok(());
         }
-        wire.go_live(last);
+        wire.go_live(hold, last);
         let (stop, stopped) = oneshot::channel();
         self.lock().insert(s.id, stop);
-        tokio::spawn(pump(wire, state.clone(), registered, stopped));
+        tokio::spawn(pump(wire, state.clone(), registered, stopped, hold));
         Ok(())
     }
 
@@ -155,12 +155,15 @@ async fn write_all(state: &State, wire: &Wire, frames: &[Bytes]) -> bool {
 }
 
 /// Drains what the fan-out could not write at once and resynchronizes a
-/// subscriber that fell `capacity` changes behind, until the subscription ends.
+/// subscriber that fell `capacity` changes behind, until the subscription ends
+/// (unsubscribed, disconnected, or replaced by a new subscribe: `hold` then
+/// no longer owns the gate, and the pump leaves it to its successor).
 async fn pump(
     wire: Wire,
     state: State,
     registered: Registered,
     mut stopped: oneshot::Receiver<()>,
+    mut hold: Hold,
 ) {
     let mut stop = state.shutdown.clone();
     let mut shutdown = std::pin::pin!(async move {
@@ -171,25 +174,28 @@ async fn pump(
             _ = &mut stopped => break,
             () = &mut shutdown => break,
             lagged = wire.lagged() => {
-                if lagged.is_err() || !resync(&state, &wire).await {
-                    break;
-                }
+                let resynced = match (lagged, wire.rehold(hold, state.feed.capacity())) {
+                    (Ok(()), Some(again)) => resync(&state, &wire, again).await,
+                    _ => None,
+                };
+                let Some(again) = resynced else { break };
+                hold = again;
             }
         }
     }
-    wire.stop_feed();
+    wire.stop_feed_of(hold);
     drop(registered);
 }
 
-/// A `resync` event and a fresh snapshot put a lagged subscriber back on the feed.
-async fn resync(state: &State, wire: &Wire) -> bool {
-    wire.hold(state.feed.capacity());
+/// A `resync` event and a fresh snapshot put a lagged subscriber back on the
+/// feed (`hold` is the wire's gate, held again); `None` when the socket failed.
+async fn resync(state: &State, wire: &Wire, hold: Hold) -> Option<Hold> {
     let snapshot = state.source.snapshot();
     let notice = json!(["resync", { "revision": snapshot.revision }]);
     let frames = [socketio_frame(&format!("42{notice}")), snapshot.socketio()];
     if !write_all(state, wire, &frames).await {
-        return false;
+        return None;
     }
-    wire.go_live(snapshot.revision);
-    true
+    wire.go_live(hold, snapshot.revision);
+    Some(hold)
 }

@@ -259,12 +259,12 @@ where
         if self.species.is_none() {
             return Ok(());
         }
-        self.wire.hold(self.state.feed.capacity());
+        let hold = self.wire.hold(self.state.feed.capacity());
         let snapshot = self.state.source.snapshot();
         let revision = snapshot.revision;
         self.send(&ServerMessage::Resync { revision }).await?;
         self.send_text(snapshot.message()).await?;
-        self.wire.go_live(revision);
+        self.wire.go_live(hold, revision);
         Ok(())
     }
 

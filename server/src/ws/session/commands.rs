@@ -49,7 +49,7 @@ where
                 .await;
         }
         let feed = &self.state.feed;
-        self.wire.hold(feed.capacity());
+        let hold = self.wire.hold(feed.capacity());
         let target = self.wire.feed_target();
         let (start, last, registered) = match feed
             .subscribe_direct(&self.state.source, since, target)
@@ -82,7 +82,7 @@ where
                 }
             }
         }
-        self.wire.go_live(last);
+        self.wire.go_live(hold, last);
         Ok(())
     }
 
