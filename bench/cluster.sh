@@ -10,7 +10,8 @@
 #
 #   bench/cluster.sh                                   # 1,000 subscribers per node
 #   SUBSCRIBERS=100 WRITES=50 bench/cluster.sh
-# Env: SUBSCRIBERS WRITES (part 1), CLIENTS IO_WRITES INTERVAL_MS (part 2),
+#   PARTS=2 bench/cluster.sh                           # socket.io across nodes only
+# Env: PARTS (default "1 2"), SUBSCRIBERS WRITES (part 1), CLIENTS IO_WRITES INTERVAL_MS (part 2),
 # POLLPUSH_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/test),
 # PEERS_VENV (../shared/peers/setup.sh; part 2 is skipped without it). Loopback only.
 set -euo pipefail
@@ -26,8 +27,12 @@ cargo build --release -q -p pollpush-server --bin pollpush-server --example clus
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 SERVER=$CARGO_TARGET_DIR/release/pollpush-server
 
-echo "## /ws across nodes ($SUBSCRIBERS subscribers per node, $WRITES writes on node A, $(nproc) cores)"
-"$CARGO_TARGET_DIR/release/examples/cluster_bench" --subscribers "$SUBSCRIBERS" --writes "$WRITES" --postgres "$PG"
+PARTS=${PARTS:-1 2}
+if [[ " $PARTS " == *" 1 "* ]]; then
+  echo "## /ws across nodes ($SUBSCRIBERS subscribers per node, $WRITES writes on node A, $(nproc) cores)"
+  "$CARGO_TARGET_DIR/release/examples/cluster_bench" --subscribers "$SUBSCRIBERS" --writes "$WRITES" --postgres "$PG"
+fi
+[[ " $PARTS " == *" 2 "* ]] || exit 0
 
 if ! [ -x "$V/bin/python" ] || ! "$V/bin/python" -c 'import flask_socketio, redis' 2>/dev/null; then
   echo "skipped part 2: no Flask-SocketIO + redis venv at $V (run ../shared/peers/setup.sh)" >&2
