@@ -84,3 +84,95 @@ async fn a_stalled_subscriber_is_resynced_and_fast_ones_beside_it_miss_nothing()
     };
     assert_eq!(c.revision, last_revision + 1);
 }
+
+/// The next Engine.IO text packet, answering the server's pings on the way;
+/// fails once `deadline` (the whole test's) has passed.
+async fn eio_next(ws: &mut Ws, deadline: tokio::time::Instant) -> String {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("the socket.io client did not get what it expected within 60 s")
+            .unwrap()
+            .unwrap();
+        let Message::Text(text) = msg else { continue };
+        if text.as_str() == "2" {
+            ws.send(Message::text("3")).await.unwrap();
+            continue;
+        }
+        return text.as_str().to_owned();
+    }
+}
+
+/// An event packet `42["name",body]` as (name, body).
+fn eio_event(packet: &str) -> Option<(String, serde_json::Value)> {
+    let body = packet.strip_prefix("42")?;
+    let serde_json::Value::Array(mut parts) = serde_json::from_str(body).ok()? else {
+        return None;
+    };
+    let data = parts.pop()?;
+    Some((parts.pop()?.as_str()?.to_owned(), data))
+}
+
+/// A socket.io client on the WebSocket fast path that stops reading is resynced
+/// like a `/ws` one: `resync`, a snapshot, then every later change, live again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_socketio_subscriber_is_resynced_and_live_again() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = spawn_server().await;
+    let addr = server.local_addr();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let (mut io, _) = tokio_tungstenite::connect_async(format!(
+        "ws://{addr}/socket.io/?EIO=4&transport=websocket"
+    ))
+    .await
+    .unwrap();
+    assert!(
+        eio_next(&mut io, deadline).await.starts_with('0'),
+        "Engine.IO open"
+    );
+    io.send(Message::text("40")).await.unwrap();
+    assert!(
+        eio_next(&mut io, deadline).await.starts_with("40"),
+        "namespace connect"
+    );
+    io.send(Message::text(r#"421["subscribe","species"]"#))
+        .await
+        .unwrap();
+    let ack = eio_next(&mut io, deadline).await;
+    assert!(
+        ack.starts_with("431["),
+        "the subscribe ack comes first: {ack}"
+    );
+    let (event, _) = eio_event(&eio_next(&mut io, deadline).await).unwrap();
+    assert_eq!(event, "snapshot");
+
+    // It stops reading while writes go by.
+    let last_revision = write_until_resynced(&server, 20).await;
+
+    // It reads again: what the kernel held, then `resync` and a snapshot, then the rest in order.
+    let mut at = None;
+    while at != Some(last_revision) {
+        let (event, body) = eio_event(&eio_next(&mut io, deadline).await).unwrap();
+        match event.as_str() {
+            "change" if at.is_none() => {}
+            "change" => {
+                let revision = body["revision"].as_u64().unwrap();
+                assert_eq!(Some(revision), at.map(|r| r + 1), "no gap after the resync");
+                at = Some(revision);
+            }
+            "resync" => {
+                let (snapshot, body) = eio_event(&eio_next(&mut io, deadline).await).unwrap();
+                assert_eq!(snapshot, "snapshot", "a snapshot follows resync");
+                at = Some(body["revision"].as_u64().unwrap());
+            }
+            other => panic!("unexpected event {other}"),
+        }
+    }
+    common::create(&server, "Basilic").await;
+    let (event, body) = eio_event(&eio_next(&mut io, deadline).await).unwrap();
+    assert_eq!(event, "change");
+    assert_eq!(body["revision"].as_u64(), Some(last_revision + 1));
+}
