@@ -12,6 +12,7 @@
 
 mod fast;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 
 use crate::State;
 use crate::feed::{Next, Start};
@@ -48,13 +50,17 @@ struct BroadcastArg {
 pub fn install(io: &SocketIo, state: &State) {
     let st = state.clone();
     let fast = Arc::new(FastSubscribers::default());
-    io.ns(
-        "/",
-        async move |s: SocketRef, TryData(payload): TryData<Value>| {
-            let may_write = may_write(&s, &st, payload.ok().as_ref());
-            on_connect(&s, st, fast.clone(), may_write);
-        },
-    );
+    // The event handlers are registered in a connect middleware, which
+    // socketioxide runs before it sends the connect packet: its connect
+    // handler runs on a task of its own after that packet, so a client that
+    // emits as soon as it is connected (the talk's page sends `hi!`) could
+    // have its first events arrive before any handler and be dropped.
+    let register = async move |s: SocketRef, TryData(payload): TryData<Value>| {
+        let may_write = may_write(&s, &st, payload.ok().as_ref());
+        on_connect(&s, st.clone(), fast.clone(), may_write);
+        Ok::<(), Infallible>(())
+    };
+    io.ns("/", (async |_: SocketRef| {}).with(register));
     tokio::spawn(forward_changes(io.clone(), state.clone()));
 }
 

@@ -117,11 +117,8 @@ fn eio_event(packet: &str) -> Option<(String, serde_json::Value)> {
 
 /// A socket.io client on the WebSocket fast path that stops reading is resynced
 /// like a `/ws` one: `resync`, a snapshot, then every later change, live again.
-///
-/// Ignored: about one run in five, the client reads part of the backlog and
-/// then nothing more, with no `resync` (the fast path's pump does not resync
-/// it). Run it with `cargo test -p pollpush-server --test stalled -- --ignored`.
-#[ignore = "known intermittent failure of the socket.io fast path's resync; see the doc comment"]
+/// It also emits `subscribe` right after the connect packet, which once
+/// raced socketioxide's registration of the event handlers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_socketio_subscriber_is_resynced_and_live_again() {
     use futures_util::SinkExt;
