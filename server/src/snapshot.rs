@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub(crate) list_headers: OnceLock<crate::rest::ListHeaders>,
     /// The list as a socket.io `snapshot` event frame, made on first use.
     socketio: OnceLock<Bytes>,
+    /// [`Snapshot::message`] as one WebSocket frame, made on first use.
+    frame: OnceLock<Bytes>,
 }
 
 impl Snapshot {
@@ -39,6 +41,7 @@ impl Snapshot {
             sse: OnceLock::new(),
             list_headers: OnceLock::new(),
             socketio: OnceLock::new(),
+            frame: OnceLock::new(),
         }
     }
 
@@ -83,6 +86,14 @@ impl Snapshot {
                     self.revision
                 ))
             })
+            .clone()
+    }
+
+    /// [`Snapshot::message`] as a whole WebSocket text frame, built once per
+    /// revision: every subscriber that starts from this snapshot gets these bytes.
+    pub fn frame(&self) -> Bytes {
+        self.frame
+            .get_or_init(|| crate::frames::text_frame(self.message().as_bytes()).0)
             .clone()
     }
 

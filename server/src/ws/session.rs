@@ -174,8 +174,14 @@ where
     /// A text message, framed here and written through the wire (see [`Wire::write_frame`]).
     async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
         let (frame, _) = crate::frames::text_frame(text.as_bytes());
+        self.send_frame(&frame).await
+    }
+
+    /// A text message already framed once for every subscriber (a snapshot,
+    /// a replayed change): written as it is, not framed again per session.
+    async fn send_frame(&mut self, frame: &[u8]) -> Result<(), End> {
         let timeout = self.state.config.ws.write_timeout;
-        within(timeout, self.wire.write_frame(&frame))
+        within(timeout, self.wire.write_frame(frame))
             .await
             .ok_or(End::Gone)?
             .map_err(|_| End::Gone)?;
@@ -263,7 +269,7 @@ where
         let snapshot = self.state.source.snapshot();
         let revision = snapshot.revision;
         self.send(&ServerMessage::Resync { revision }).await?;
-        self.send_text(snapshot.message()).await?;
+        self.send_frame(&snapshot.frame()).await?;
         self.wire.go_live(hold, revision);
         Ok(())
     }

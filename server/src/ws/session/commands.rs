@@ -69,7 +69,7 @@ where
                 let revision = snapshot.revision;
                 self.send(&ServerMessage::Subscribed { room, revision })
                     .await?;
-                self.send_text(snapshot.message()).await?;
+                self.send_frame(&snapshot.frame()).await?;
             }
             Start::Replay(frames) => {
                 self.send(&ServerMessage::Subscribed {
@@ -78,7 +78,7 @@ where
                 })
                 .await?;
                 for frame in frames {
-                    self.send_text(frame.text.clone()).await?;
+                    self.send_frame(&frame.frame).await?;
                 }
             }
         }
