@@ -64,17 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let most = cli.clients.iter().max().copied().unwrap_or(0);
     target::raise_fd_limit(most as u64 + 256)?;
-    let here = std::env::current_exe().context("own path")?;
-    let examples = here.parent().context("own folder")?;
-    let server = cli
-        .server
-        .clone()
-        .unwrap_or_else(|| examples.with_file_name("pollpush-server"));
-    anyhow::ensure!(
-        server.exists(),
-        "{} is missing: cargo build --release -p pollpush-server --bins --examples",
-        server.display()
-    );
+    let server = target::built_binary(cli.server.as_ref(), "pollpush-server")?;
     let mut runs = Vec::new();
     for &n in &cli.clients {
         for &lane in &cli.lanes {

@@ -93,23 +93,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let most = cli.subscribers.iter().max().copied().unwrap_or(0);
     target::raise_fd_limit(most as u64 + 256)?;
-    let here = std::env::current_exe().context("own path")?;
-    let examples = here.parent().context("own folder")?;
-    let server = cli
-        .server
-        .clone()
-        .unwrap_or_else(|| examples.with_file_name("pollpush-server"));
-    let baseline = cli
-        .baseline
-        .clone()
-        .unwrap_or_else(|| examples.join("stock_warp_ws"));
-    for exe in [&server, &baseline] {
-        anyhow::ensure!(
-            exe.exists(),
-            "{} is missing: cargo build --release -p pollpush-server --bins --examples",
-            exe.display()
-        );
-    }
+    let server = target::built_binary(cli.server.as_ref(), "pollpush-server")?;
+    let baseline = target::built_binary(cli.baseline.as_ref(), "stock_warp_ws")?;
     let node = PathBuf::from("node");
     let mut runs = Vec::new();
     for &n in &cli.subscribers {

@@ -1,13 +1,35 @@
 //! A server under test: a separately spawned process, its address, its cost,
 //! and how to make one write on it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+/// The binary `given` on the command line, or the one called `name` that this
+/// bench was built beside (`name` may sit in the examples' folder or its parent);
+/// an error that says how to build it when it is not there.
+pub fn built_binary(given: Option<&PathBuf>, name: &str) -> anyhow::Result<PathBuf> {
+    let here = std::env::current_exe().context("own path")?;
+    let examples = here.parent().context("own folder")?;
+    let exe = given.cloned().unwrap_or_else(|| {
+        let beside = examples.join(name);
+        if beside.exists() {
+            beside
+        } else {
+            examples.with_file_name(name)
+        }
+    });
+    anyhow::ensure!(
+        exe.exists(),
+        "{} is missing: cargo build --release -p pollpush-server --bins --examples",
+        exe.display()
+    );
+    Ok(exe)
+}
 
 /// The Node.js baseline's script, run with `node`.
 pub const NODE_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/node_ws_server.js");
