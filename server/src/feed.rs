@@ -28,6 +28,10 @@ use crate::error::StoreError;
 pub use crate::frames::ChangeFrame;
 use crate::snapshot::Snapshot;
 
+mod replay;
+use replay::ReplayGauges;
+pub use replay::{CHUNK, Chunk, HistoryGone, Replay, ReplayLevels};
+
 /// A subscriber the fan-out hands each change to directly, on the fan-out's
 /// own task: it must not block (a WebSocket connection writes what its socket
 /// takes at once and queues the rest).
@@ -158,15 +162,18 @@ pub struct ChangeFeed {
     registry: Arc<Registry>,
     capacity: usize,
     publish: FeedSender,
+    replays: Arc<ReplayGauges>,
 }
 
 /// What a subscription starts from: the node's delivered changes and list
 /// (the change source), so the feed need not know where they come from.
 pub trait Origin {
-    /// Every change after `since`, or `None` when only a snapshot will do.
+    /// The first `limit` changes after `since`, oldest first, or `None` when
+    /// only a snapshot will do.
     fn history(
         &self,
         since: Revision,
+        limit: usize,
     ) -> impl Future<Output = Option<Vec<Arc<ChangeFrame>>>> + Send;
     /// The list at the last delivered revision.
     fn snapshot(&self) -> Arc<Snapshot>;
@@ -175,8 +182,8 @@ pub trait Origin {
 /// Where a new subscription starts.
 #[derive(Debug)]
 pub enum Start {
-    /// Every change after the requested revision, in order.
-    Replay(Vec<Arc<ChangeFrame>>),
+    /// Every change after the requested revision, in order, read as it is written.
+    Replay(Replay),
     /// The whole list; live changes follow from its revision.
     Snapshot(Arc<Snapshot>),
 }
@@ -217,7 +224,13 @@ impl ChangeFeed {
                 shards: senders.into(),
                 registry,
             },
+            replays: Arc::default(),
         }
+    }
+
+    /// What replays in flight hold right now.
+    pub fn replays(&self) -> ReplayLevels {
+        self.replays.levels()
     }
 
     /// Changes a subscriber may fall behind before it lags.
@@ -245,7 +258,7 @@ impl ChangeFeed {
         };
         // Registered before the store is read, so an error below unregisters it on drop.
         let registered = self.registry.register(slot);
-        let (start, last) = start_from(source, since).await;
+        let (start, last) = start_from(source, since, &self.replays).await;
         let sub = Subscription {
             rx,
             lagged,
@@ -265,20 +278,24 @@ impl ChangeFeed {
         target: Arc<dyn DirectTarget>,
     ) -> Result<(Start, Revision, Registered), StoreError> {
         let registered = self.registry.register(Slot::Direct(target));
-        let (start, last) = start_from(source, since).await;
+        let (start, last) = start_from(source, since, &self.replays).await;
         Ok((start, last, registered))
     }
 }
 
 /// The replay or snapshot a subscription starts with, and its last revision.
-async fn start_from(source: &impl Origin, since: Option<Revision>) -> (Start, Revision) {
+async fn start_from(
+    source: &impl Origin,
+    since: Option<Revision>,
+    gauges: &Arc<ReplayGauges>,
+) -> (Start, Revision) {
     let replay = match since {
-        Some(since) => source.history(since).await.map(|frames| (since, frames)),
+        Some(since) => Replay::start(source, since, gauges).await,
         None => None,
     };
-    if let Some((since, frames)) = replay {
-        let last = frames.last().map_or(since, |f| f.revision());
-        (Start::Replay(frames), last)
+    if let Some(replay) = replay {
+        let last = replay.until();
+        (Start::Replay(replay), last)
     } else {
         let snapshot = source.snapshot();
         let last = snapshot.revision;
@@ -296,6 +313,11 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// Fell behind: what is queued is stale, a resync comes next.
+    pub fn is_lagged(&self) -> bool {
+        self.lagged.load(Relaxed)
+    }
+
     pub async fn next(&mut self) -> Next {
         loop {
             if self.lagged.load(Relaxed) {

@@ -15,6 +15,7 @@ pub mod feed;
 pub mod frames;
 mod http;
 mod longpoll;
+pub mod memory;
 mod metrics;
 mod openapi;
 mod rest;

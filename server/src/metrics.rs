@@ -109,7 +109,8 @@ pub fn render(s: &ServerStats) -> String {
             s.sse.bytes_out,
         ),
     ];
-    let gauges: [(&str, &str, f64); 9] = [
+    let m = &s.memory;
+    let gauges: [(&str, &str, f64); 16] = [
         ("uptime_seconds", "Seconds since start", s.uptime_s),
         ("revision", "Current store revision", s.revision as f64),
         (
@@ -146,6 +147,37 @@ pub fn render(s: &ServerStats) -> String {
             "process_resident_memory_bytes",
             "Resident set size",
             s.process.rss_bytes as f64,
+        ),
+        (
+            "heap_allocated_bytes",
+            "Bytes in live allocations, as the allocator counts them (0: no such view)",
+            m.heap_allocated_bytes.unwrap_or(0) as f64,
+        ),
+        (
+            "heap_resident_bytes",
+            "Bytes the allocator keeps resident (0: no such view)",
+            m.heap_resident_bytes.unwrap_or(0) as f64,
+        ),
+        (
+            "ring_bytes",
+            "Bytes of recent changes kept encoded for resubscribes",
+            m.ring_bytes as f64,
+        ),
+        ("replays", "Replays in flight", m.replays as f64),
+        (
+            "replay_bytes",
+            "Bytes held by replays in flight",
+            m.replay_bytes as f64,
+        ),
+        (
+            "history_reads",
+            "Store history reads in flight",
+            m.history_reads as f64,
+        ),
+        (
+            "backlog_bytes",
+            "Bytes queued for push subscribers, not yet taken by their sockets",
+            m.backlog_bytes as f64,
         ),
     ];
     // Every series carries the node, so a cluster's nodes can be told apart

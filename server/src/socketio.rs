@@ -127,19 +127,38 @@ fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write
             // Joined first, so no change can fall between the room and the start point;
             // a change may arrive twice, and clients drop what is not newer than they hold.
             match st.feed.subscribe_from(&st.source, since).await {
-                Ok((Start::Snapshot(snapshot), _)) => {
+                Ok((Start::Replay(mut replay), _))
+                    if replay.until().saturating_sub(since.unwrap_or(0)) <= QUEUED_REPLAY_MAX =>
+                {
+                    let _ = ack.send(&json!({ "room": room, "revision": replay.until() }));
+                    loop {
+                        match replay.next(&st.source).await {
+                            Ok(Some(chunk)) => {
+                                for frame in chunk.frames() {
+                                    emit_counted(&st, &s, "change", &frame.change);
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(_) => {
+                                let snapshot = st.source.snapshot();
+                                let revision = snapshot.revision;
+                                emit_counted(&st, &s, "resync", &json!({ "revision": revision }));
+                                let body = json!({ "room": room, "revision": revision, "species": snapshot.list() });
+                                emit_counted(&st, &s, "snapshot", &body);
+                                break;
+                            }
+                        }
+                    }
+                }
+                // A longer replay would overflow socketioxide's queue (changes
+                // dropped unseen): the snapshot is smaller and loses nothing.
+                Ok((Start::Snapshot(_) | Start::Replay(_), _)) => {
+                    let snapshot = st.source.snapshot();
                     let revision = snapshot.revision;
                     let _ = ack.send(&json!({ "room": room, "revision": revision }));
                     let body =
                         json!({ "room": room, "revision": revision, "species": snapshot.list() });
                     emit_counted(&st, &s, "snapshot", &body);
-                }
-                Ok((Start::Replay(frames), _)) => {
-                    let revision = frames.last().map_or(since.unwrap_or(0), |f| f.revision());
-                    let _ = ack.send(&json!({ "room": room, "revision": revision }));
-                    for frame in frames {
-                        emit_counted(&st, &s, "change", &frame.change);
-                    }
                 }
                 Err(e) => ack_error(ack, &e.to_string()),
             }
@@ -214,6 +233,10 @@ fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write
         state.stats.socketio_sockets.fetch_sub(1, Relaxed);
     });
 }
+
+/// The longest replay sent through socketioxide's per-socket queue (128
+/// packets by default): a longer one gets a snapshot instead.
+const QUEUED_REPLAY_MAX: u64 = 64;
 
 fn emit_counted<T: serde::Serialize + ?Sized>(state: &State, s: &SocketRef, event: &str, data: &T) {
     if s.emit(event, data).is_ok() {

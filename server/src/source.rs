@@ -10,7 +10,7 @@
 //! about a second late, never not at all.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::broker::BrokerSender;
 use crate::error::StoreError;
-use crate::feed::{ChangeFeed, FeedSender, Origin};
+use crate::feed::{CHUNK, ChangeFeed, FeedSender, Origin};
 use crate::frames::ChangeFrame;
 use crate::snapshot::Snapshot;
 use crate::store::{Mutation, Store};
@@ -27,6 +27,8 @@ use crate::store::{Mutation, Store};
 /// Recent changes kept in memory, so a reconnecting subscriber's `since`
 /// is usually answered without asking the database.
 const RECENT: usize = 4_096;
+/// And at most this many bytes of them: large species make fewer fit.
+const RING_BYTES: u64 = 4 << 20;
 
 /// What became of an offered change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,11 @@ struct Inner {
     delivered: watch::Sender<Revision>,
     store_up: AtomicBool,
     check_now: Notify,
+    /// Store history reads in flight, for `/stats`.
+    history_reads: AtomicU64,
+    /// The WebSocket bytes of the frames in `recent` (each frame also holds
+    /// its decoded change and, once used, its SSE and socket.io forms).
+    ring_bytes: AtomicU64,
 }
 
 impl ChangeSource {
@@ -80,6 +87,8 @@ impl ChangeSource {
             delivered,
             store_up: AtomicBool::new(true),
             check_now: Notify::new(),
+            history_reads: AtomicU64::new(0),
+            ring_bytes: AtomicU64::new(0),
         })))
     }
 
@@ -137,9 +146,10 @@ impl ChangeSource {
         self.0.check_now.notify_one();
     }
 
-    /// Every change after `since` as this node delivered them, or `None` when
-    /// a snapshot is needed (too old, or from another store's timeline).
-    pub async fn history(&self, since: Revision) -> Option<Vec<Arc<ChangeFrame>>> {
+    /// The first `limit` changes after `since` as this node delivered them,
+    /// or `None` when a snapshot is needed (too old, or from another store's
+    /// timeline). Recent ones are the live feed's own frames, shared.
+    pub async fn history(&self, since: Revision, limit: usize) -> Option<Vec<Arc<ChangeFrame>>> {
         if since > self.snapshot().revision {
             // The client saw a revision another node delivered first.
             self.catch_up().await;
@@ -150,23 +160,41 @@ impl ChangeSource {
         }
         {
             let recent = self.0.recent.lock().unwrap_or_else(PoisonError::into_inner);
-            if recent.front().is_some_and(|f| f.revision() <= since + 1) {
+            // Revisions in the ring are contiguous: the one after `since` is at a known index.
+            if let Some(front) = recent.front().map(|f| f.revision())
+                && front <= since + 1
+            {
+                let from = usize::try_from(since + 1 - front).unwrap_or(usize::MAX);
                 return Some(
                     recent
-                        .iter()
-                        .filter(|f| f.revision() > since)
+                        .range(from.min(recent.len())..)
+                        .take(limit)
                         .cloned()
                         .collect(),
                 );
             }
         }
-        match self.note(self.0.store.history(since).await) {
+        self.0.history_reads.fetch_add(1, Relaxed);
+        let read = self.note(self.0.store.history(since, limit).await);
+        self.0.history_reads.fetch_sub(1, Relaxed);
+        match read {
             Ok(changes) => Some(changes?.into_iter().map(ChangeFrame::new).collect()),
             Err(e) => {
                 tracing::warn!("history after {since} unavailable, sending a snapshot: {e}");
                 None
             }
         }
+    }
+
+    /// What the ring of recent changes holds: frames and their WebSocket bytes.
+    pub fn ring(&self) -> (usize, u64) {
+        let recent = self.0.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        (recent.len(), self.0.ring_bytes.load(Relaxed))
+    }
+
+    /// Store history reads in flight (replays older than the ring, gap fills).
+    pub fn history_reads(&self) -> u64 {
+        self.0.history_reads.load(Relaxed)
     }
 
     /// Delivers `frame` if it is the next revision.
@@ -186,28 +214,43 @@ impl ChangeSource {
             .current
             .write()
             .unwrap_or_else(PoisonError::into_inner) = next;
-        if recent.len() == RECENT {
-            recent.pop_front();
-        }
         recent.push_back(frame.clone());
+        let mut bytes = self.0.ring_bytes.load(Relaxed) + frame.frame.len() as u64;
+        while recent.len() > RECENT || (bytes > RING_BYTES && recent.len() > 1) {
+            if let Some(old) = recent.pop_front() {
+                bytes -= old.frame.len() as u64;
+            }
+        }
+        self.0.ring_bytes.store(bytes, Relaxed);
         // Under the lock, so the fan-out sees revisions in order.
         self.0.feed.publish(frame.clone());
         self.0.delivered.send_replace(revision);
         Offered::Delivered
     }
 
-    /// Delivers every change the store has after this node's revision.
+    /// Delivers every change the store has after this node's revision, a
+    /// chunk at a time, so a node far behind never holds the whole gap.
     pub async fn catch_up(&self) {
         let _one = self.0.catching_up.lock().await;
-        let from = self.snapshot().revision;
-        match self.note(self.0.store.history(from).await) {
-            Ok(Some(changes)) => {
-                for change in changes {
-                    self.offer(&ChangeFrame::new(change));
+        loop {
+            let from = self.snapshot().revision;
+            self.0.history_reads.fetch_add(1, Relaxed);
+            let read = self.note(self.0.store.history(from, CHUNK).await);
+            self.0.history_reads.fetch_sub(1, Relaxed);
+            match read {
+                Ok(Some(changes)) if changes.is_empty() => return,
+                Ok(Some(changes)) => {
+                    let full = changes.len() == CHUNK;
+                    for change in changes {
+                        self.offer(&ChangeFrame::new(change));
+                    }
+                    if !full {
+                        return;
+                    }
                 }
+                Ok(None) => return self.reload().await,
+                Err(e) => return tracing::warn!("catching up from revision {from}: {e}"),
             }
-            Ok(None) => self.reload().await,
-            Err(e) => tracing::warn!("catching up from revision {from}: {e}"),
         }
     }
 
@@ -227,6 +270,7 @@ impl ChangeSource {
         );
         let revision = snapshot.revision;
         recent.clear();
+        self.0.ring_bytes.store(0, Relaxed);
         *self
             .0
             .current
@@ -266,8 +310,8 @@ impl ChangeSource {
 }
 
 impl Origin for ChangeSource {
-    async fn history(&self, since: Revision) -> Option<Vec<Arc<ChangeFrame>>> {
-        ChangeSource::history(self, since).await
+    async fn history(&self, since: Revision, limit: usize) -> Option<Vec<Arc<ChangeFrame>>> {
+        ChangeSource::history(self, since, limit).await
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {

@@ -23,7 +23,7 @@ use warp::Reply;
 use warp::reply::Response;
 
 use crate::State;
-use crate::feed::{Next, Start, Subscription};
+use crate::feed::{Next, Replay, Start, Subscription};
 use crate::frames::ChangeFrame;
 use crate::rest::{method_not_allowed, problem_response};
 use crate::snapshot::Snapshot;
@@ -93,6 +93,7 @@ pub async fn events(
         state,
         since,
         sub: None,
+        replay: None,
         pending: VecDeque::new(),
         keep_alive: tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
     };
@@ -147,6 +148,8 @@ struct Pump {
     since: Option<Revision>,
     /// `None` until the first chunk is asked for.
     sub: Option<Subscription>,
+    /// The changes after `since` not yet queued in `pending`.
+    replay: Option<Replay>,
     /// The start (replay or snapshot), or the snapshot after a resync.
     pending: VecDeque<Bytes>,
     keep_alive: tokio::time::Interval,
@@ -166,11 +169,14 @@ impl Pump {
                 .subscribe_from(&self.state.source, self.since)
                 .await
                 .ok()?;
-            self.pending = match start {
-                Start::Replay(frames) => frames.iter().map(|f| f.sse()).collect(),
-                Start::Snapshot(snapshot) => VecDeque::from([snapshot_event(&snapshot)]),
-            };
+            match start {
+                Start::Replay(replay) => self.replay = Some(replay),
+                Start::Snapshot(snapshot) => self.pending.push_back(snapshot_event(&snapshot)),
+            }
             self.sub = Some(sub);
+        }
+        if self.pending.is_empty() && self.replay.is_some() {
+            self.next_replay_chunk().await;
         }
         let stats = &self.open.0.stats;
         if let Some(event) = self.pending.pop_front() {
@@ -185,11 +191,7 @@ impl Pump {
                     stats.sse_resyncs.fetch_add(1, Relaxed);
                     let snapshot = sub.resync(&self.state.source);
                     self.pending.push_back(snapshot_event(&snapshot));
-                    format!(
-                        "event: resync\ndata: {{\"type\":\"resync\",\"revision\":{}}}\n\n",
-                        snapshot.revision
-                    )
-                    .into()
+                    resync_event(snapshot.revision)
                 }
                 Next::Closed => return None,
             },
@@ -200,6 +202,38 @@ impl Pump {
         stats.sse_messages_out.fetch_add(1, Relaxed);
         Some(event)
     }
+}
+
+impl Pump {
+    /// Queues the replay's next chunk of events, read only once the stream
+    /// took the last one: a replay holds one chunk, not the whole history.
+    /// A stream that fell behind meanwhile, or whose history is gone, stops
+    /// replaying and is resynchronized.
+    async fn next_replay_chunk(&mut self) {
+        let (Some(replay), Some(sub)) = (self.replay.as_mut(), self.sub.as_mut()) else {
+            return;
+        };
+        if sub.is_lagged() {
+            self.replay = None;
+            return;
+        }
+        match replay.next(&self.state.source).await {
+            Ok(Some(chunk)) => self.pending.extend(chunk.frames().iter().map(|f| f.sse())),
+            Ok(None) => self.replay = None,
+            Err(gone) => {
+                tracing::debug!("SSE replay cut short, resyncing: {gone}");
+                self.replay = None;
+                self.open.0.stats.sse_resyncs.fetch_add(1, Relaxed);
+                let snapshot = sub.resync(&self.state.source);
+                self.pending.push_back(resync_event(snapshot.revision));
+                self.pending.push_back(snapshot_event(&snapshot));
+            }
+        }
+    }
+}
+
+fn resync_event(revision: Revision) -> Bytes {
+    format!("event: resync\ndata: {{\"type\":\"resync\",\"revision\":{revision}}}\n\n").into()
 }
 
 /// `id: R`, `event: snapshot` and the `/ws` snapshot message as data, made

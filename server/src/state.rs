@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use ::http::HeaderValue;
-use pollpush_shared::{NodeStats, Problem, ServerInfo, ServerStats};
+use pollpush_shared::{MemoryStats, NodeStats, Problem, ServerInfo, ServerStats};
 use tokio::sync::watch;
 
 use crate::broker::Broker;
@@ -73,9 +73,34 @@ impl State {
             .stats
             .snapshot(&server_name(), self.source.snapshot().revision);
         s.changes_applied = s.revision.saturating_sub(self.start_revision);
+        s.memory = self.memory(s.process.rss_bytes);
         s.node = Some(self.node.clone());
         s.cluster = self.broker.as_ref().and_then(Broker::cluster);
         s
+    }
+
+    /// Where the memory is, by what fills it.
+    fn memory(&self, rss_bytes: u64) -> MemoryStats {
+        let (ring_changes, ring_bytes) = self.source.ring();
+        let replays = self.feed.replays();
+        let heap = crate::memory::heap();
+        MemoryStats {
+            rss_bytes,
+            allocator: crate::memory::ALLOCATOR.to_owned(),
+            heap_allocated_bytes: heap.map(|h| h.allocated),
+            heap_resident_bytes: heap.map(|h| h.resident),
+            ring_changes: ring_changes as u64,
+            ring_bytes,
+            replays: replays.active,
+            replay_frames: replays.frames,
+            replay_bytes: replays.bytes,
+            replays_started: replays.started,
+            history_reads: self.source.history_reads(),
+            backlog_bytes: self
+                .stats
+                .backlog_bytes
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// This node's heartbeat: what the cluster view shows of it.

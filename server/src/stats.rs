@@ -39,6 +39,8 @@ pub struct Stats {
     pub ws_messages_out: AtomicU64,
     pub ws_subscribers: AtomicU64,
     pub resyncs: AtomicU64,
+    /// Bytes queued for push subscribers that their sockets did not take yet.
+    pub backlog_bytes: AtomicU64,
     pub throttled: AtomicU64,
     pub socketio_sockets: AtomicU64,
     pub socketio_messages_in: AtomicU64,
@@ -67,6 +69,7 @@ impl Default for Stats {
             ws_messages_out: AtomicU64::new(0),
             ws_subscribers: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
+            backlog_bytes: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
             socketio_sockets: AtomicU64::new(0),
             socketio_messages_in: AtomicU64::new(0),
@@ -159,6 +162,8 @@ impl Stats {
                 bytes_out: self.sse.bytes_out.load(Relaxed),
             },
             process: process_stats(),
+            // Filled in by the caller, which knows the feed and the source.
+            memory: pollpush_shared::MemoryStats::default(),
             node: None,
             cluster: None,
         }

@@ -81,12 +81,19 @@ impl Store {
         }
     }
 
-    /// Every change after `since`, oldest first, or `None` when some were already pruned
-    /// (or `since` is from another store's timeline) and a snapshot is needed instead.
-    pub async fn history(&self, since: Revision) -> Result<Option<Vec<Change>>, StoreError> {
+    /// The first `limit` changes after `since`, oldest first, or `None` when
+    /// some were already pruned (or `since` is from another store's timeline)
+    /// and a snapshot is needed instead. Callers read a long history a chunk
+    /// at a time, so no read holds more than `limit` changes in memory.
+    pub async fn history(
+        &self,
+        since: Revision,
+        limit: usize,
+    ) -> Result<Option<Vec<Change>>, StoreError> {
+        let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
         match self {
-            Self::Sqlite(s) => s.history(since).await,
-            Self::Postgres(s) => s.history(since).await,
+            Self::Sqlite(s) => s.history(since, limit).await,
+            Self::Postgres(s) => s.history(since, limit).await,
         }
     }
 

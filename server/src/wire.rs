@@ -71,6 +71,8 @@ struct Outgoing {
     /// Changes go out as socket.io `change` events rather than `/ws` messages.
     socketio: bool,
     pending: VecDeque<Chunk>,
+    /// Bytes in `pending`, also added to the server's backlog gauge.
+    pending_bytes: usize,
     /// Change frames in `pending`.
     changes: usize,
     gate: Gate,
@@ -95,7 +97,8 @@ impl Outgoing {
     fn lag(&mut self, stats: &Stats) {
         stats.resyncs.fetch_add(1, Relaxed);
         let first = self.pending.pop_front();
-        self.pending.clear();
+        let dropped: usize = self.pending.drain(..).map(|c| c.bytes.len()).sum();
+        self.untrack(dropped, stats);
         self.changes = 0;
         if let Some(first) = first {
             self.changes = usize::from(first.change);
@@ -193,10 +196,7 @@ impl Shared {
                 out.lag(self.counter.0.stats());
             } else {
                 out.changes += 1;
-                out.pending.push_back(Chunk {
-                    bytes: bytes.clone(),
-                    change: true,
-                });
+                out.queue(bytes.clone(), true, self.counter.0.stats());
             }
             return;
         }
@@ -215,10 +215,7 @@ impl Shared {
             return;
         }
         out.changes += 1;
-        out.pending.push_back(Chunk {
-            bytes: bytes.slice(written..),
-            change: true,
-        });
+        out.queue(bytes.slice(written..), true, self.counter.0.stats());
         wake(out);
     }
 
@@ -246,7 +243,12 @@ impl Shared {
             match self.tcp.try_write(&first.bytes) {
                 Ok(n) => {
                     self.counter.wrote(n as u64);
-                    if n < first.bytes.len() {
+                    let whole = n >= first.bytes.len();
+                    out.untrack(n, self.counter.0.stats());
+                    let Some(first) = out.pending.front_mut() else {
+                        continue;
+                    };
+                    if !whole {
                         first.bytes.advance(n);
                     } else if out.pending.pop_front().is_some_and(|c| c.change) {
                         out.changes -= 1;
@@ -341,10 +343,7 @@ impl Shared {
                     skip -= from;
                     rest.extend_from_slice(&buf[from..]);
                 }
-                out.pending.push_back(Chunk {
-                    bytes: rest.into(),
-                    change: false,
-                });
+                out.queue(rest.into(), false, self.counter.0.stats());
             }
             return Poll::Ready(Ok(len));
         }
@@ -364,6 +363,7 @@ fn wake(out: &Outgoing) {
     }
 }
 
+mod backlog;
 mod gate;
 mod socket;
 pub use gate::Hold;

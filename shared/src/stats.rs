@@ -23,6 +23,9 @@ pub struct ServerStats {
     #[serde(default)]
     pub sse: SseStats,
     pub process: ProcessStats,
+    /// Where the server's memory is, by what fills it; absent from older servers.
+    #[serde(default)]
+    pub memory: MemoryStats,
     /// This node's id (`--node-id`, default `host:port`); absent from servers
     /// older than clustering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,4 +151,36 @@ pub struct ProcessStats {
     /// User plus system CPU time since start.
     pub cpu_seconds: f64,
     pub rss_bytes: u64,
+}
+
+/// The server's memory by what fills it: each of these has a bound (see
+/// docs/server.md), so a leak shows up here as a number that keeps growing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryStats {
+    /// Resident set size, as the kernel counts it.
+    pub rss_bytes: u64,
+    /// The allocator in use (`jemalloc`, or `system`).
+    pub allocator: String,
+    /// Bytes the program holds in live allocations, in the allocator's view
+    /// (absent where the allocator has none to give).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_allocated_bytes: Option<u64>,
+    /// Bytes the allocator holds in pages it mapped for them (live, free and
+    /// not yet returned), absent where the allocator has no such view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_resident_bytes: Option<u64>,
+    /// Recent changes kept encoded for resubscribes and gap fills.
+    pub ring_changes: u64,
+    pub ring_bytes: u64,
+    /// Replays in flight (`since` resubscribes being written) and the change
+    /// frames and bytes their chunks hold right now.
+    pub replays: u64,
+    pub replay_frames: u64,
+    pub replay_bytes: u64,
+    /// Replays started since the server started.
+    pub replays_started: u64,
+    /// Store history reads in flight.
+    pub history_reads: u64,
+    /// Bytes queued for push subscribers that their sockets did not take yet.
+    pub backlog_bytes: u64,
 }

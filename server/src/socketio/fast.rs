@@ -38,7 +38,7 @@ use socketioxide::socket::{Sid, Socket};
 use tokio::sync::oneshot;
 
 use crate::State;
-use crate::feed::{Registered, Start};
+use crate::feed::{Registered, Replay, Start};
 use crate::frames::socketio_frame;
 use crate::wire::{Hold, Wire, within};
 
@@ -106,15 +106,23 @@ impl FastSubscribers {
             let body = json!([{ "room": SPECIES_ROOM, "revision": last }]);
             frames.push(socketio_frame(&format!("43{id}{body}")));
         }
-        match start {
-            Start::Snapshot(snapshot) => frames.push(snapshot.socketio()),
-            Start::Replay(changes) => frames.extend(changes.iter().map(|c| c.socketio().clone())),
-        }
-        if !write_all(state, &wire, &frames).await {
+        let written = match start {
+            Start::Snapshot(snapshot) => {
+                frames.push(snapshot.socketio());
+                write_all(state, &wire, &frames).await && {
+                    wire.go_live(hold, last);
+                    true
+                }
+            }
+            Start::Replay(mut replay) => {
+                write_all(state, &wire, &frames).await
+                    && write_replay(state, &wire, &mut replay, hold).await
+            }
+        };
+        if !written {
             wire.stop_feed_of(hold);
             return Ok(());
         }
-        wire.go_live(hold, last);
         let (stop, stopped) = oneshot::channel();
         self.lock().insert(s.id, stop);
         tokio::spawn(pump(wire, state.clone(), registered, stopped, hold));
@@ -152,6 +160,35 @@ async fn write_all(state: &State, wire: &Wire, frames: &[Bytes]) -> bool {
         state.stats.socketio_messages_out.fetch_add(1, Relaxed);
     }
     true
+}
+
+/// Writes a replay a chunk at a time, as the socket takes it, then goes live
+/// (see the `/ws` session's replay: a lagged client stops it early, the pump
+/// resyncs it; a history gone is resynced here). `false` when the socket failed.
+async fn write_replay(state: &State, wire: &Wire, replay: &mut Replay, hold: Hold) -> bool {
+    loop {
+        match replay.next(&state.source).await {
+            Ok(Some(chunk)) => {
+                for frame in chunk.frames() {
+                    if wire.is_lagged() {
+                        return true;
+                    }
+                    if !write_all(state, wire, std::slice::from_ref(frame.socketio())).await {
+                        return false;
+                    }
+                }
+            }
+            Ok(None) => {
+                wire.go_live(hold, replay.until());
+                return true;
+            }
+            Err(gone) => {
+                tracing::debug!("socket.io replay cut short, resyncing: {gone}");
+                state.stats.resyncs.fetch_add(1, Relaxed);
+                return resync(state, wire, hold).await.is_some();
+            }
+        }
+    }
 }
 
 /// Drains what the fan-out could not write at once and resynchronizes a

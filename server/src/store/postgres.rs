@@ -184,7 +184,11 @@ impl PgStore {
         .await
     }
 
-    pub async fn history(&self, since: Revision) -> Result<Option<Vec<Change>>, StoreError> {
+    pub async fn history(
+        &self,
+        since: Revision,
+        limit: i64,
+    ) -> Result<Option<Vec<Change>>, StoreError> {
         deadline(async {
             let client = self.pool.get().await?;
             let current = read_revision(&client).await?;
@@ -206,8 +210,8 @@ impl PgStore {
             }
             let rows = client
                 .query(
-                    "SELECT revision, op, species, at FROM changes WHERE revision > $1 ORDER BY revision",
-                    &[&(since as i64)],
+                    "SELECT revision, op, species, at FROM changes WHERE revision > $1 ORDER BY revision LIMIT $2",
+                    &[&(since as i64), &limit],
                 )
                 .await?;
             let changes = rows

@@ -61,8 +61,13 @@ impl SqliteStore {
         self.with_conn(move |conn| write(conn, mutation)).await
     }
 
-    pub async fn history(&self, since: Revision) -> Result<Option<Vec<Change>>, StoreError> {
-        self.with_conn(move |conn| history(conn, since)).await
+    pub async fn history(
+        &self,
+        since: Revision,
+        limit: i64,
+    ) -> Result<Option<Vec<Change>>, StoreError> {
+        self.with_conn(move |conn| history(conn, since, limit))
+            .await
     }
 
     /// Checkpoints the WAL so the database file is complete on its own.
@@ -162,7 +167,11 @@ fn write(conn: &mut Connection, mutation: Mutation) -> Result<Change, StoreError
     Ok(change(revision, op, species, at))
 }
 
-fn history(conn: &Connection, since: Revision) -> Result<Option<Vec<Change>>, StoreError> {
+fn history(
+    conn: &Connection,
+    since: Revision,
+    limit: i64,
+) -> Result<Option<Vec<Change>>, StoreError> {
     let current = read_revision(conn)?;
     if since > current {
         return Ok(None);
@@ -179,9 +188,9 @@ fn history(conn: &Connection, since: Revision) -> Result<Option<Vec<Change>>, St
         _ => return Ok(None),
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT revision, op, species, at FROM changes WHERE revision > ?1 ORDER BY revision",
+        "SELECT revision, op, species, at FROM changes WHERE revision > ?1 ORDER BY revision LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![since as i64], |r| {
+    let rows = stmt.query_map(params![since as i64, limit], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
@@ -189,7 +198,7 @@ fn history(conn: &Connection, since: Revision) -> Result<Option<Vec<Change>>, St
             r.get::<_, String>(3)?,
         ))
     })?;
-    let mut changes = Vec::new();
+    let mut changes = Vec::with_capacity(limit.clamp(0, 1024) as usize);
     for row in rows {
         let (revision, op, species, at) = row?;
         changes.push(decode_change(revision as u64, &op, &species, &at)?);

@@ -44,6 +44,11 @@ impl Wire {
         }
     }
 
+    /// Fell a feed capacity behind: what was queued was dropped, a resync is due.
+    pub fn is_lagged(&self) -> bool {
+        self.0.lock().gate == Gate::Lagged
+    }
+
     /// Ignores changes from now on (unsubscribed, or the session is closing).
     pub fn stop_feed(&self) {
         let mut out = self.0.lock();

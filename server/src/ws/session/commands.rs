@@ -10,7 +10,8 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::{End, Session};
-use crate::feed::Start;
+use crate::feed::{Replay, Start};
+use crate::wire::Hold;
 use crate::ws::rooms::valid_room_name;
 
 impl<S> Session<S>
@@ -70,20 +71,51 @@ where
                 self.send(&ServerMessage::Subscribed { room, revision })
                     .await?;
                 self.send_frame(&snapshot.frame()).await?;
+                self.wire.go_live(hold, last);
             }
-            Start::Replay(frames) => {
+            Start::Replay(mut replay) => {
                 self.send(&ServerMessage::Subscribed {
                     room,
                     revision: last,
                 })
                 .await?;
-                for frame in frames {
-                    self.send_frame(&frame.frame).await?;
+                self.replay(&mut replay, hold).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the replay a chunk at a time, as the socket takes it, then goes
+    /// live. Stops early when the client fell a feed capacity behind meanwhile
+    /// (the session's lag handling resyncs it) or the history is gone (resynced
+    /// here): either way nothing more is read for a client that cannot use it.
+    async fn replay(&mut self, replay: &mut Replay, hold: Hold) -> Result<(), End> {
+        loop {
+            match replay.next(&self.state.source).await {
+                Ok(Some(chunk)) => {
+                    for frame in chunk.frames() {
+                        if self.wire.is_lagged() {
+                            return Ok(());
+                        }
+                        self.send_frame(&frame.frame).await?;
+                    }
+                }
+                Ok(None) => {
+                    self.wire.go_live(hold, replay.until());
+                    return Ok(());
+                }
+                Err(gone) => {
+                    tracing::debug!("replay cut short, resyncing: {gone}");
+                    self.state.stats.resyncs.fetch_add(1, Relaxed);
+                    let snapshot = self.state.source.snapshot();
+                    let revision = snapshot.revision;
+                    self.send(&ServerMessage::Resync { revision }).await?;
+                    self.send_frame(&snapshot.frame()).await?;
+                    self.wire.go_live(hold, revision);
+                    return Ok(());
                 }
             }
         }
-        self.wire.go_live(hold, last);
-        Ok(())
     }
 
     /// Ends the species subscription: no change reaches the wire after this.
