@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use ::http::HeaderValue;
-use pollpush_shared::{NodeStats, Problem, ServerInfo, ServerStats};
+use pollpush_shared::{BrokerStats, NodeStats, Problem, ServerInfo, ServerStats};
 use tokio::sync::watch;
 
 use crate::broker::Broker;
@@ -75,6 +75,10 @@ impl State {
         s.changes_applied = s.revision.saturating_sub(self.start_revision);
         s.node = Some(self.node.clone());
         s.cluster = self.broker.as_ref().and_then(Broker::cluster);
+        s.broker = self.broker.as_ref().map(|b| BrokerStats {
+            connected: b.connected(),
+            dropped_publishes: b.dropped(),
+        });
         s
     }
 

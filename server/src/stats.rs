@@ -161,6 +161,7 @@ impl Stats {
             process: process_stats(),
             node: None,
             cluster: None,
+            broker: None,
         }
     }
 }
