@@ -108,7 +108,9 @@ fn check(st: &Path, args: &[&str], headers: &[String]) {
     let (child, addr) = common::start_binary(&[&["--db", ":memory:"], args].concat());
     let _server = Running(child);
     let mut run = Command::new(st);
-    run.arg("--no-color")
+    // Its cache of past crashes goes in the target folder, not the source tree.
+    run.current_dir(env!("CARGO_TARGET_TMPDIR"))
+        .arg("--no-color")
         .arg("--config-file")
         .arg(here().join("schemathesis.toml"))
         .arg("run")
