@@ -288,14 +288,7 @@ async fn a_broker_outage_loses_no_write_and_no_change() {
         stats["broker"]["dropped_publishes"].as_u64().unwrap() > 0,
         "{stats}"
     );
-    let metrics = http()
-        .get(format!("http://{}/metrics", addrs[0]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::get_text(&format!("http://{}/metrics", addrs[0])).await;
     assert!(
         metrics.contains("pollpush_broker_dropped_publishes_total{"),
         "{metrics}"
