@@ -157,7 +157,7 @@ fn variants(schema: &RefOr<Schema>, messages: &mut Map<String, Value>) -> Vec<St
 
 /// The value of the `"type"` property's one-value enum, wherever it sits
 /// (a plain object, or the tag half of an `allOf` for a newtype variant).
-fn type_tag(schema: &Value) -> Option<String> {
+pub(crate) fn type_tag(schema: &Value) -> Option<String> {
     if let Some(tag) = schema["properties"]["type"]["enum"][0].as_str() {
         return Some(tag.to_owned());
     }

@@ -152,10 +152,6 @@ impl Broker {
         self.sender.clone()
     }
 
-    pub fn node(&self) -> &str {
-        &self.sender.config.node
-    }
-
     /// Whether this node is subscribed to the broker right now.
     pub fn connected(&self) -> bool {
         self.connected.load(Relaxed)

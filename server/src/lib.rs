@@ -21,6 +21,7 @@ mod openapi;
 mod rest;
 mod routes;
 pub mod simulator;
+pub mod since;
 pub mod snapshot;
 mod socketio;
 pub mod source;

@@ -27,7 +27,9 @@ pub const MAX_WAIT_S: u64 = 60;
 const PREFER: HeaderName = HeaderName::from_static("prefer");
 
 /// The wait asked for with `Prefer: wait=N`, if any. A preference that is
-/// not a number is ignored, as RFC 7240 says of any preference not understood.
+/// not a number is ignored, as RFC 7240 says of any preference not understood;
+/// a number too large for 64 bits is still a number, and is clamped like any
+/// wait over [`MAX_WAIT_S`] rather than taken for no wait at all.
 pub fn requested_wait(headers: &HeaderMap) -> Option<u64> {
     headers
         .get_all(PREFER)
@@ -38,9 +40,18 @@ pub fn requested_wait(headers: &HeaderMap) -> Option<u64> {
             let (name, value) = pref.split_once('=')?;
             name.trim()
                 .eq_ignore_ascii_case("wait")
-                .then(|| value.trim().trim_matches('"').parse::<u64>().ok())
+                .then(|| seconds(value.trim().trim_matches('"')))
                 .flatten()
         })
+}
+
+/// A whole number of seconds, saturating past `u64::MAX`.
+fn seconds(text: &str) -> Option<u64> {
+    match text.parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(e) if *e.kind() == std::num::IntErrorKind::PosOverflow => Some(u64::MAX),
+        Err(_) => None,
+    }
 }
 
 /// Counts one held request while it lives.
@@ -128,6 +139,10 @@ mod tests {
         assert_eq!(requested_wait(&prefer("respond-async, wait=5")), Some(5));
         assert_eq!(requested_wait(&prefer("WAIT = \"7\"")), Some(7));
         assert_eq!(requested_wait(&prefer("wait=soon")), None);
+        assert_eq!(
+            requested_wait(&prefer("wait=99999999999999999999999")),
+            Some(u64::MAX)
+        );
         assert_eq!(requested_wait(&prefer("return=minimal")), None);
         assert_eq!(requested_wait(&HeaderMap::new()), None);
     }

@@ -73,6 +73,36 @@ struct Cli {
     /// kernel's autotuning. Bounds what a client that stops reading holds in the kernel.
     #[arg(long, env = "POLLPUSH_SEND_BUFFER", default_value_t = DEFAULT_PUSH_SEND_BUFFER)]
     send_buffer: usize,
+    /// Log lines on stderr: `text` for people (coloured on a terminal, unless
+    /// NO_COLOR is set), `json` (one object per line) for log collectors.
+    #[arg(long, env = "POLLPUSH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Colour escapes
+/// only reach a terminal: in a file or a pipe they are noise, and `NO_COLOR`
+/// (no-color.org: set and not empty) turns them off everywhere.
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs.with_ansi(false).json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::stderr().is_terminal() && !no_color)
+            .init(),
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -96,13 +126,8 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logs(cli.log_format);
     anyhow::ensure!(
         cli.simulate.is_finite() && cli.simulate >= 0.0,
         "--simulate must be a number of changes per second, 0 or more"

@@ -207,6 +207,22 @@ pub fn render(s: &ServerStats) -> String {
             .inc_by(*n);
     }
     reg.register("rest_responses", "HTTP responses by status", by_status);
+    if let Some(broker) = &s.broker {
+        let connected = Gauge::<i64>::default();
+        connected.set(i64::from(broker.connected));
+        reg.register(
+            "broker_connected",
+            "1 while subscribed to the broker",
+            connected,
+        );
+        let dropped = Counter::<u64>::default();
+        dropped.inc_by(broker.dropped_publishes);
+        reg.register(
+            "broker_dropped_publishes",
+            "Changes and room broadcasts not handed to the broker (Redis away or slow)",
+            dropped,
+        );
+    }
     let mut out = String::new();
     if encode(&mut out, &reg).is_err() {
         out.clear();

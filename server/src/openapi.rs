@@ -3,7 +3,12 @@
 //!
 //! The functions below carry only the route documentation; the schemas come
 //! from `#[derive(ToSchema)]` on the wire types, so the document follows them.
+//! What depends on how the server runs (a write token or none) is added per
+//! configuration, so the document served is the server that serves it.
 #![allow(dead_code, clippy::unused_async)]
+
+mod events;
+mod write_token;
 
 use std::sync::{Arc, OnceLock};
 
@@ -39,26 +44,35 @@ fn list_species() {}
 /// resumes after that revision.
 #[utoipa::path(get, path = "/species/events", tag = "species",
     params(
-        ("since" = Option<u64>, Query, description = "Resume after this revision (a snapshot if it is too old)"),
-        ("Last-Event-ID" = Option<String>, Header, description = "Like since; a value that is not a revision gets a snapshot"),
+        ("since" = Option<u64>, Query, maximum = 9_223_372_036_854_775_807_i64, description = "Resume after this revision (a snapshot if it is too old). Revisions are stored as 64-bit signed integers: a larger number gets 400"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Like since; a value that is not a whole number gets a snapshot, a whole number over 9223372036854775807 gets 400"),
     ),
     responses(
         (status = 200, description = "An endless text/event-stream", content_type = "text/event-stream", body = String),
-        (status = 400, description = "since is not a revision", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "since (or Last-Event-ID) is not a revision this server can hold", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many open streams; see Retry-After", body = Problem, content_type = "application/problem+json",
          headers(("Retry-After" = u64, description = "Seconds"))),
     ))]
 fn species_events() {}
 
+/// The `{id}` of `/species/{id}`. The server reads it as decimal digits only
+/// (`/species/2.0` is a `400`, not species 2), so it is described as such a
+/// string rather than as an integer, which a URL may spell `2.0`; up to 19
+/// digits after any leading zeros always fit the server's 64-bit ids.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+struct SpeciesPath {
+    /// Species id: a positive integer, in decimal digits
+    #[param(pattern = r"^0*[1-9][0-9]{0,18}$", example = "1")]
+    id: String,
+}
+
 /// Create a species.
 #[utoipa::path(post, path = "/species", tag = "species", request_body = NewSpecies,
-    security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = Species,
          headers(("Location" = String, description = "/species/{id}"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "A write token is set and this request lacks it", body = Problem, content_type = "application/problem+json",
-         headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"pollpush\"`"))),
         (status = 409, description = "The requested id is taken", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
@@ -68,7 +82,7 @@ fn create_species() {}
 
 /// One species.
 #[utoipa::path(get, path = "/species/{id}", tag = "species",
-    params(("id" = u64, Path, minimum = 1, description = "Species id")),
+    params(SpeciesPath),
     responses(
         (status = 200, description = "The species", body = Species),
         (status = 400, description = "The id is not a positive integer", body = Problem, content_type = "application/problem+json"),
@@ -78,13 +92,10 @@ fn get_species() {}
 
 /// Replace a species' name and, when given, its observation count.
 #[utoipa::path(put, path = "/species/{id}", tag = "species", request_body = UpdateSpecies,
-    params(("id" = u64, Path, minimum = 1, description = "Species id")),
-    security(("bearer" = [])),
+    params(SpeciesPath),
     responses(
         (status = 200, description = "Replaced", body = Species),
         (status = 400, description = "Malformed JSON or id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "A write token is set and this request lacks it", body = Problem, content_type = "application/problem+json",
-         headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"pollpush\"`"))),
         (status = 404, description = "No such species", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not application/json", body = Problem, content_type = "application/problem+json"),
@@ -94,13 +105,10 @@ fn put_species() {}
 
 /// Delete a species.
 #[utoipa::path(delete, path = "/species/{id}", tag = "species",
-    params(("id" = u64, Path, minimum = 1, description = "Species id")),
-    security(("bearer" = [])),
+    params(SpeciesPath),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a positive integer", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "A write token is set and this request lacks it", body = Problem, content_type = "application/problem+json",
-         headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"pollpush\"`"))),
         (status = 404, description = "No such species", body = Problem, content_type = "application/problem+json"),
     ))]
 fn delete_species() {}
@@ -128,29 +136,8 @@ fn stats() {}
     responses((status = 200, description = "Prometheus exposition", content_type = "text/plain")))]
 fn metrics() {}
 
-/// The bearer scheme the write operations declare: `--write-token` on the server.
-struct WriteToken;
-
-impl utoipa::Modify for WriteToken {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let scheme = HttpBuilder::new()
-            .scheme(HttpAuthScheme::Bearer)
-            .description(Some(
-                "The server's --write-token (POLLPUSH_WRITE_TOKEN), needed by POST, PUT and DELETE \
-                 when the server has one. Reads never need it.",
-            ))
-            .build();
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
-    }
-}
-
 #[derive(OpenApi)]
 #[openapi(
-    modifiers(&WriteToken),
     info(title = "pollpush", description = "The species API of the talk \"Rest ou WebSocket\", with push of every change on /ws."),
     paths(list_species, species_events, create_species, get_species, put_species, delete_species, healthz, readyz, stats, metrics),
     components(schemas(Species, NewSpecies, UpdateSpecies, Problem)),
@@ -158,15 +145,26 @@ impl utoipa::Modify for WriteToken {
 )]
 struct ApiDoc;
 
-/// The OpenAPI document as JSON, rendered once.
-pub fn document() -> Bytes {
-    static DOC: OnceLock<Bytes> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let mut doc = ApiDoc::openapi();
-        env!("CARGO_PKG_VERSION").clone_into(&mut doc.info.version);
-        Bytes::from(doc.to_pretty_json().unwrap_or_default())
-    })
-    .clone()
+/// The OpenAPI document as JSON, rendered once per shape: `guarded` is
+/// whether the server runs with `--write-token`, which decides what the
+/// writes declare.
+pub fn document(guarded: bool) -> Bytes {
+    static DOCS: [OnceLock<Bytes>; 2] = [OnceLock::new(), OnceLock::new()];
+    DOCS[usize::from(guarded)]
+        .get_or_init(|| Bytes::from(serde_json::to_vec_pretty(&build(guarded)).unwrap_or_default()))
+        .clone()
+}
+
+/// The document as the server with (or without) a write token serves it.
+pub fn build(guarded: bool) -> serde_json::Value {
+    let mut doc = ApiDoc::openapi();
+    env!("CARGO_PKG_VERSION").clone_into(&mut doc.info.version);
+    if guarded {
+        write_token::require(&mut doc);
+    }
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    events::describe(&mut doc);
+    doc
 }
 
 /// A file of the Swagger UI at `/docs/{tail}`, pointed at `/openapi.json`.

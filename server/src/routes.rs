@@ -95,14 +95,16 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
                 r
             })
         });
+    // The document says what this server asks of writers: a token or nothing.
+    let guarded = state.config.write_token.is_some();
     let openapi = warp::path("openapi.json")
         .or(warp::path("swagger.json"))
         .unify()
         .and(warp::path::end())
         .and(warp::method())
-        .map(|method| {
+        .map(move |method| {
             read_only(&method, || {
-                let mut r = Response::new(openapi::document().into());
+                let mut r = Response::new(openapi::document(guarded).into());
                 r.headers_mut().insert(
                     CONTENT_TYPE,
                     http::HeaderValue::from_static("application/json"),

@@ -107,6 +107,10 @@ fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write
                 Ok(SubscribeArg::Full { room, since }) => (room, since),
                 Err(_) => return ack_error(ack, "subscribe takes a room name or {room, since}"),
             };
+            let since = match since.map(crate::since::check).transpose() {
+                Ok(since) => since,
+                Err(e) => return ack_error(ack, &e.to_string()),
+            };
             if !valid_room_name(&room) {
                 return ack_error(ack, "room names are 1-64 of A-Z a-z 0-9 _ . -");
             }

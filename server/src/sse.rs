@@ -26,6 +26,7 @@ use crate::State;
 use crate::feed::{Next, Replay, Start, Subscription};
 use crate::frames::ChangeFrame;
 use crate::rest::{method_not_allowed, problem_response};
+use crate::since::{self, BadSince};
 use crate::snapshot::Snapshot;
 use crate::stats::{ConnTag, Protocol};
 use crate::wire::Wire;
@@ -45,23 +46,9 @@ pub async fn events(
     if method != Method::GET {
         return method_not_allowed("GET, OPTIONS");
     }
-    let since = match query.get("since") {
-        Some(raw) => match raw.parse::<Revision>() {
-            Ok(since) => Some(since),
-            Err(_) => {
-                return problem_response(&Problem::new(
-                    "bad-since",
-                    "Invalid since",
-                    400,
-                    format!("since is a revision (a whole number), not {raw:?}"),
-                ));
-            }
-        },
-        // Not a revision: a fresh snapshot, as for a first connection.
-        None => headers
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok()),
+    let since = match requested_since(&query, &headers) {
+        Ok(since) => since,
+        Err(e) => return problem_response(&e.problem()),
     };
     let stats = &state.stats;
     if stats.sse_subscribers.fetch_add(1, Relaxed) >= state.config.max_streams as u64 {
@@ -109,6 +96,27 @@ pub async fn events(
     // Proxies such as nginx would otherwise buffer the stream.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     r
+}
+
+/// Where the client asks to resume: `?since=R`, else `Last-Event-ID: R`.
+/// A `Last-Event-ID` that is not a number gets a fresh snapshot, as for a
+/// first connection (browsers send back whatever id they last saw); a number
+/// no store can hold is refused on both, rather than taken for "no since".
+fn requested_since(
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Option<Revision>, BadSince> {
+    if let Some(raw) = query.get("since") {
+        return since::parse(raw).map(Some);
+    }
+    let Some(raw) = headers.get("last-event-id").and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    match since::parse(raw.trim()) {
+        Ok(since) => Ok(Some(since)),
+        Err(BadSince::NotANumber(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 type Events = Pin<Box<dyn Stream<Item = Result<Bytes, std::convert::Infallible>> + Send>>;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use ::http::HeaderValue;
-use pollpush_shared::{MemoryStats, NodeStats, Problem, ServerInfo, ServerStats};
+use pollpush_shared::{BrokerStats, MemoryStats, NodeStats, Problem, ServerInfo, ServerStats};
 use tokio::sync::watch;
 
 use crate::broker::Broker;
@@ -76,6 +76,10 @@ impl State {
         s.memory = self.memory(s.process.rss_bytes);
         s.node = Some(self.node.clone());
         s.cluster = self.broker.as_ref().and_then(Broker::cluster);
+        s.broker = self.broker.as_ref().map(|b| BrokerStats {
+            connected: b.connected(),
+            dropped_publishes: b.dropped(),
+        });
         s
     }
 

@@ -166,6 +166,7 @@ impl Stats {
             memory: pollpush_shared::MemoryStats::default(),
             node: None,
             cluster: None,
+            broker: None,
         }
     }
 }

@@ -241,6 +241,8 @@ async fn a_broker_outage_loses_no_write_and_no_change() {
     for addr in &addrs {
         ready_becomes(addr, 200).await;
     }
+    let (_, stats) = get_json(&addrs[0], "/stats").await;
+    assert_eq!(stats["broker"]["connected"], true, "{stats}");
     let (mut on_a, start) = subscribe_at(&addrs[0], None).await;
     let (mut on_b, _) = subscribe_at(&addrs[1], None).await;
 
@@ -280,6 +282,17 @@ async fn a_broker_outage_loses_no_write_and_no_change() {
     seen_b = revisions_until(&mut on_b, seen_b, last).await;
     assert_eq!(seen_a, contiguous(start + 1, last));
     assert_eq!(seen_b, contiguous(start + 1, last));
+    // A counted what it could not publish while Redis was away, where an operator looks.
+    let (_, stats) = get_json(&addrs[0], "/stats").await;
+    assert!(
+        stats["broker"]["dropped_publishes"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    let metrics = common::get_text(&format!("http://{}/metrics", addrs[0])).await;
+    assert!(
+        metrics.contains("pollpush_broker_dropped_publishes_total{"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -78,6 +78,10 @@ async fn a_wait_over_60_is_clamped_and_one_that_is_not_a_number_is_ignored() {
     assert!(r.headers().get("preference-applied").is_none());
     let r = held_until_a_write(&server, &tag, "wait=600").await;
     assert_eq!(r.headers()["preference-applied"], "wait=60");
+    // Too large for 64 bits is still a number: clamped, not ignored.
+    let tag = etag(&server).await;
+    let r = held_until_a_write(&server, &tag, "wait=99999999999999999999").await;
+    assert_eq!(r.headers()["preference-applied"], "wait=60");
 }
 
 #[tokio::test]

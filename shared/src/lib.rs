@@ -14,6 +14,6 @@ pub use message::{Change, ChangeOp, ClientMessage, PROTOCOL_VERSION, ServerInfo,
 pub use problem::Problem;
 pub use species::{NewSpecies, Revision, Species, SpeciesId, UpdateSpecies, ValidationError};
 pub use stats::{
-    ClusterStats, ClusterTotals, LongPollStats, MemoryStats, NodeStats, ProcessStats, RestStats,
-    ServerStats, SocketIoStats, SseStats, WsStats,
+    BrokerStats, ClusterStats, ClusterTotals, LongPollStats, MemoryStats, NodeStats, ProcessStats,
+    RestStats, ServerStats, SocketIoStats, SseStats, WsStats,
 };

@@ -21,10 +21,12 @@ pub const SPECIES_ROOM: &str = "species";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    /// Join a room. For `species`, `since` asks for a replay of every change after it.
+    /// Join a room. For `species`, `since` asks for a replay of every change after it
+    /// (at most 2^63 - 1, the largest revision a store holds; larger gets an `error`).
     Subscribe {
         room: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(maximum = 9_223_372_036_854_775_807_i64)]
         since: Option<Revision>,
     },
     /// Leave a room.

@@ -34,6 +34,20 @@ pub struct ServerStats {
     /// when the node runs without a broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterStats>,
+    /// This node's link to the broker; absent when the node runs without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<BrokerStats>,
+}
+
+/// This node's link to the cluster's broker (Redis).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerStats {
+    /// Subscribed to the broker right now.
+    pub connected: bool,
+    /// Changes and room broadcasts this node could not hand to the broker
+    /// (Redis away or slow); other nodes catch up on the changes through
+    /// their position check, room broadcasts are lost.
+    pub dropped_publishes: u64,
 }
 
 /// The nodes sharing one store and broker, as the broker's heartbeats last reported them.

@@ -10,6 +10,7 @@ mod help;
 pub mod pane;
 pub mod scoreboard;
 
+use pollpush_shared::ServerStats;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -271,11 +272,10 @@ impl Screen<'_> {
                     }
                 }
                 None => line.push(Span::raw(format!(
-                    "CPU {} · RSS {} · conns REST {} WS {}",
+                    "CPU {} · RSS {} · conns {}",
                     cpu(),
                     bytes(stats.process.rss_bytes),
-                    stats.rest.connections,
-                    stats.ws.connections
+                    connections(stats)
                 ))),
             },
         }
@@ -363,6 +363,23 @@ fn too_small(area: Rect, buf: &mut Buffer, theme: Theme) {
         .alignment(Alignment::Center)
         .wrap(Wrap { trim: true })
         .render(middle, buf);
+}
+
+/// Open connections by lane, as `/stats` counts them: REST and WS always
+/// (what every server reports), the other lanes once they have any.
+fn connections(stats: &ServerStats) -> String {
+    [
+        ("REST", stats.rest.connections, true),
+        ("long-poll", stats.longpoll.connections, false),
+        ("SSE", stats.sse.connections, false),
+        ("WS", stats.ws.connections, true),
+        ("socket.io", stats.socketio.connections, false),
+    ]
+    .into_iter()
+    .filter(|&(_, n, always)| always || n > 0)
+    .map(|(lane, n, _)| format!("{lane} {}", count(n)))
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 #[cfg(test)]

@@ -130,6 +130,11 @@ pub async fn get(server: &Server, path: &str) -> reqwest::Response {
     http().get(url(server, path)).send().await.unwrap()
 }
 
+/// The body of `GET url`, as text; fails the test if there is none.
+pub async fn get_text(url: &str) -> String {
+    http().get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// Waits until `done` holds, failing the test with `what` after [`DEADLINE`].
 pub async fn eventually(mut done: impl FnMut() -> bool, what: &str) {
     let deadline = tokio::time::Instant::now() + DEADLINE;

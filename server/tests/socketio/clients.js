@@ -76,6 +76,10 @@ async function main() {
   step = "emitAck(a, 'dance', {});";
   const [unknown] = await emitAck(a, 'dance', {});
   check(unknown && unknown.error, 'unknown event acked with an error');
+  // A since no store can hold (past 2^63 - 1) is refused, not taken for "no since".
+  step = "emitAck(a, 'subscribe', { room: 'species', since: 2 ** 63 });";
+  const [tooLarge] = await emitAck(a, 'subscribe', { room: 'species', since: 2 ** 63 });
+  check(tooLarge && /largest revision/.test(tooLarge.error), 'since past 2^63 - 1: ' + JSON.stringify(tooLarge));
   check(!selfGot, 'the sender must not receive its own broadcast');
 
   // A long-polling-only client.

@@ -54,6 +54,10 @@ fn demo() -> App {
 
 /// The demo's timeline on `app`, the push lane connected to `push_node`.
 fn demo_on(mut app: App, push_node: &str) -> App {
+    let lanes: Vec<LaneKind> = LaneKind::ALL
+        .into_iter()
+        .filter(|&kind| app.lane(kind).is_some())
+        .collect();
     let mut list: Vec<Species> = (1..=6).map(|id| species(id, id * 3, 0)).collect();
     let connected = LaneUpdate::Connected {
         resume_from: None,
@@ -143,6 +147,13 @@ fn demo_on(mut app: App, push_node: &str) -> App {
         s.process.rss_bytes = 14_800_000;
         s.rest.connections = 1;
         s.ws.connections = 1;
+        // What the server counts for the lanes this app runs besides those two.
+        for (kind, connections) in [
+            (LaneKind::LongPoll, &mut s.longpoll.connections),
+            (LaneKind::Sse, &mut s.sse.connections),
+        ] {
+            *connections = u64::from(lanes.contains(&kind));
+        }
     }));
     app.update(Event::Tick { at: t(9_950) });
     app

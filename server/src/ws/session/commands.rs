@@ -25,7 +25,12 @@ where
             Err(e) => return self.error("bad_json", e.to_string()).await,
         };
         match msg {
-            ClientMessage::Subscribe { room, since } => self.subscribe(room, since).await,
+            ClientMessage::Subscribe { room, since } => {
+                match since.map(crate::since::check).transpose() {
+                    Ok(since) => self.subscribe(room, since).await,
+                    Err(e) => self.error("bad_since", e.to_string()).await,
+                }
+            }
             ClientMessage::Unsubscribe { room } => self.unsubscribe(room).await,
             ClientMessage::Emit { event, data, ack } => self.emit(&event, data, ack).await,
             ClientMessage::Broadcast { room, event, data } => {
