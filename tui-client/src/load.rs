@@ -216,7 +216,7 @@ async fn measure(
     let ramp_started = Instant::now();
     let lanes = s.connect.lanes();
     let mut fleet = Fleet::start(
-        &server.nodes,
+        &server.nodes.clone().with_http(s.connect.http_choice()),
         clients,
         s.connect.poll_settings(),
         lanes.long_poll_wait,

@@ -7,7 +7,7 @@ use tokio::net::TcpStream;
 
 use super::NetError;
 use super::counting::{CountingStream, Traffic};
-use super::tls::{Io, Tls};
+use super::tls::{Io, Offer, Secured, Tls};
 
 /// A parsed URL of a lane: everything needed to connect and to write an
 /// origin-form request line.
@@ -96,11 +96,23 @@ impl Origin {
     }
 
     /// [`Origin::dial`] where a plain-text origin needs no TLS settings.
+    /// Offers only HTTP/1.1: the watch lanes and WebSocket over HTTP/1.1 speak nothing else.
     pub async fn dial_with(
         &self,
         tls: Option<&Tls>,
         traffic: Arc<Traffic>,
     ) -> Result<Box<dyn Io>, NetError> {
+        Ok(self.dial_offering(tls, Offer::H1, traffic).await?.io)
+    }
+
+    /// Opens a counted TCP connection, under TLS offering `offer` when the
+    /// scheme asks for it; says what the handshake agreed.
+    pub async fn dial_offering(
+        &self,
+        tls: Option<&Tls>,
+        offer: Offer,
+        traffic: Arc<Traffic>,
+    ) -> Result<Secured, NetError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| NetError::Connect {
@@ -108,10 +120,14 @@ impl Origin {
                 error: e,
             })?;
         tcp.set_nodelay(true)?;
-        let counted = CountingStream::new(tcp, traffic);
+        let counted = CountingStream::new(tcp, traffic.clone());
         match (self.tls, tls) {
-            (false, _) => Ok(Box::new(counted)),
-            (true, Some(tls)) => tls.connect(&self.host, counted).await,
+            (false, _) => Ok(Secured {
+                io: Box::new(counted),
+                h2: false,
+                version: None,
+            }),
+            (true, Some(tls)) => tls.connect(&self.host, counted, offer, &traffic).await,
             (true, None) => Err(NetError::Tls(format!("no TLS settings for {}", self.url))),
         }
     }

@@ -47,6 +47,14 @@ impl<'a> PaneView<'a> {
             .filter(|_| self.app.clustered())
             .map(|node| format!(" · {node}"))
             .unwrap_or_default();
+        // How the lane's connection speaks, once it has one: `h2 · TLS1.3`.
+        let wire = self
+            .pane
+            .traffic()
+            .wire
+            .label()
+            .map(|wire| format!(" · {wire}"))
+            .unwrap_or_default();
         let text = match self.pane.kind {
             LaneKind::Poll => {
                 let s = self.app.poll_settings;
@@ -57,11 +65,14 @@ impl<'a> PaneView<'a> {
                     _ if node.is_empty() => "poll ",
                     _ => "",
                 };
-                format!(" REST · {every}{} · {etag}{node} ", interval(s.interval))
+                format!(
+                    " REST{wire} · {every}{} · {etag}{node} ",
+                    interval(s.interval)
+                )
             }
-            LaneKind::LongPoll => format!(" REST · long-poll{node} "),
-            LaneKind::Sse => format!(" SSE · push{node} "),
-            LaneKind::Ws => format!(" WebSocket · push{node} "),
+            LaneKind::LongPoll => format!(" REST{wire} · long-poll{node} "),
+            LaneKind::Sse => format!(" SSE{wire} · push{node} "),
+            LaneKind::Ws => format!(" WebSocket{wire} · push{node} "),
             LaneKind::UrlPoll | LaneKind::Feed(_) => self.watch_title(),
         };
         Line::styled(text, self.theme.title())
@@ -176,8 +187,15 @@ impl PaneView<'_> {
         } else {
             "change"
         };
+        // The TLS handshakes only when there were some: the cost of new connections.
+        let h = t.handshakes;
+        let handshakes = if h.full + h.resumed > 0 {
+            format!(" · TLS {} full {} resumed", h.full, h.resumed)
+        } else {
+            String::new()
+        };
         Line::raw(format!(
-            "{count} · ↓{} ↑{} · {per_change}/{change}",
+            "{count} · ↓{} ↑{} · {per_change}/{change}{handshakes}",
             bytes(t.bytes_in),
             bytes(t.bytes_out)
         ))

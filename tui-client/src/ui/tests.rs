@@ -20,6 +20,7 @@ pub(super) fn traffic(bytes_in: u64, bytes_out: u64) -> TrafficTotals {
     TrafficTotals {
         bytes_in,
         bytes_out,
+        ..TrafficTotals::default()
     }
 }
 
