@@ -17,7 +17,7 @@ use pollpush_client::app::settings::PollSettings;
 use pollpush_client::event::{Event, HttpVersion, LaneEvent, LaneUpdate, TlsVersion, Wire};
 use pollpush_client::net::counting::Traffic;
 use pollpush_client::net::tls::{Tls, TlsOptions};
-use pollpush_client::net::{Endpoints, HttpChoice, control, poll};
+use pollpush_client::net::{Endpoints, HttpChoice, Nodes, control, poll};
 use pollpush_client::target::Target;
 use tls_proxy::{TlsProxy, tls_proxy};
 use tokio::sync::{mpsc, watch};
@@ -241,5 +241,38 @@ async fn a_new_connection_per_poll_resumes_the_tls_session_after_the_first() {
         let h = kept.totals().handshakes;
         assert_eq!(h.full + h.resumed, 1, "{http:?}");
     }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_writes_over_tls_each_reuse_one_connection() {
+    let server = node(0.0, 1).await;
+    let proxy = tls_proxy(server.local_addr(), BOTH).await;
+    let endpoints = proxied(&proxy, HttpChoice::Auto);
+    let (events, mut inbox) = mpsc::channel::<Event>(16);
+    let period = Duration::from_millis(50);
+    let watcher = tokio::spawn(control::watch_stats(
+        Nodes::one(endpoints.clone()),
+        period,
+        events,
+    ));
+    let deadline = Instant::now() + WITHIN;
+    for _ in 0..5 {
+        let event = tokio::time::timeout_at(deadline, inbox.recv()).await;
+        let Ok(Some(Event::Stats { result, .. })) = event else {
+            panic!("no /stats in time: {event:?}")
+        };
+        assert!(result.is_ok(), "{result:?}");
+    }
+    watcher.abort();
+    assert_eq!(proxy.accepted(), 1, "five /stats, one connection");
+    // The n key's write, twice: a GET and a PUT (or POST) each, on one more connection.
+    let writer = control::client();
+    for _ in 0..2 {
+        let done = control::write_now(&writer, &endpoints).await.unwrap();
+        assert!(done.contains("revision"), "{done}");
+    }
+    assert_eq!(server.stats().revision, 2);
+    assert_eq!(proxy.accepted(), 2, "two writes, one connection");
     server.shutdown().await;
 }

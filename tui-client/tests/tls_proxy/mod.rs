@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use pollpush_client::event::TrafficTotals;
 use pollpush_client::net::counting::{CountingStream, Traffic};
@@ -19,6 +20,7 @@ pub struct TlsProxy {
     pub port: u16,
     pub ca_file: PathBuf,
     seen: Arc<Traffic>,
+    accepted: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -38,6 +40,11 @@ impl TlsProxy {
     /// Bytes on the proxy's TLS sockets, from its side (in is what clients sent).
     pub fn seen(&self) -> TrafficTotals {
         self.seen.totals()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
     }
 }
 
@@ -61,8 +68,11 @@ pub async fn tls_proxy(backend: SocketAddr, alpn: &[&[u8]]) -> TlsProxy {
     let port = listener.local_addr().expect("an address").port();
     let seen = Arc::new(Traffic::default());
     let counter = seen.clone();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let accepts = accepted.clone();
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            accepts.fetch_add(1, Ordering::Relaxed);
             let (acceptor, counter) = (acceptor.clone(), counter.clone());
             tokio::spawn(async move {
                 let counted = CountingStream::new(tcp, counter);
@@ -80,6 +90,7 @@ pub async fn tls_proxy(backend: SocketAddr, alpn: &[&[u8]]) -> TlsProxy {
         port,
         ca_file,
         seen,
+        accepted,
         task,
         _dir: dir,
     }
