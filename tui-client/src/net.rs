@@ -64,6 +64,12 @@ pub enum NetError {
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
     #[error("unexpected answer: {0}")]
     Unexpected(String),
+    /// The remedy first: a pane shows the start of the line.
+    #[error(
+        "no WebSocket over HTTP/2 here (RFC 8441): run the ws lane with --http 1.1 · \
+         {node} sent no SETTINGS_ENABLE_CONNECT_PROTOCOL · {answer}"
+    )]
+    NoWebSocketOverH2 { node: String, answer: String },
     #[error("bad JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("timed out after {0:?}")]

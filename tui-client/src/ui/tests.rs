@@ -390,3 +390,4 @@ fn a_remote_server_clock_offset_is_shown_as_corrected() {
 }
 
 mod watch;
+mod wire;

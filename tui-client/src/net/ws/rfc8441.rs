@@ -76,10 +76,9 @@ fn refused(allowed: bool, origin: &Origin, answer: &str) -> NetError {
             origin.url
         ))
     } else {
-        NetError::Unexpected(format!(
-            "{} does not offer WebSocket over HTTP/2 (no SETTINGS_ENABLE_CONNECT_PROTOCOL, \
-             RFC 8441): run the ws lane with --http 1.1 · {answer}",
-            origin.label()
-        ))
+        NetError::NoWebSocketOverH2 {
+            node: origin.label(),
+            answer: answer.to_owned(),
+        }
     }
 }
