@@ -104,47 +104,45 @@ async fn every_http_lane_over_h2c_sees_every_change() {
     server.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_tls_alpn_picks_h2_for_every_http_lane_and_every_change_arrives() {
+/// Every lane through a TLS proxy offering h2 and http/1.1, the client
+/// asking for `http`: each change arrives, each lane speaks as `expected`
+/// over TLS 1.3 after one full handshake.
+async fn every_lane_over_tls(http: HttpChoice, expected: [(LaneKind, HttpVersion); 4]) {
     let server = node(0.0, 1).await;
     let proxy = tls_proxy(server.local_addr(), BOTH).await;
-    // No --http: ALPN's choice. The ws lane asks for HTTP/1.1 only (RFC 8441
-    // needs --http 2), so it upgrades on a connection of its own.
-    let target = target_at(&proxy.url(), HttpChoice::Auto, Some(&proxy));
-    let mut client =
-        Client::start_lanes(&target, Duration::from_millis(100), &lanes(&LaneKind::ALL));
+    let target = target_at(&proxy.url(), http, Some(&proxy));
+    let all = lanes(&expected.map(|(kind, _)| kind));
+    let mut client = Client::start_lanes(&target, Duration::from_millis(100), &all);
     every_lane_sees_every_change(&server, &mut client, 5).await;
-    for (kind, http) in [
-        (Poll, HttpVersion::H2),
-        (LongPoll, HttpVersion::H2),
-        (Sse, HttpVersion::H2),
-        (Ws, HttpVersion::H1),
-    ] {
-        let wire = wire_of(&client, kind);
-        assert_eq!(wire.http, Some(http), "{kind:?}");
-        assert_eq!(wire.tls, Some(TlsVersion::V1_3), "{kind:?}");
-        let full = client.app[kind].traffic().handshakes.full;
-        assert_eq!(full, 1, "{kind:?}: one connection, one full handshake");
+    for (kind, http) in expected {
+        let traffic = client.app[kind].traffic();
+        assert_eq!(traffic.wire.http, Some(http), "{kind:?}");
+        assert_eq!(traffic.wire.tls, Some(TlsVersion::V1_3), "{kind:?}");
+        assert_eq!(traffic.handshakes.full, 1, "{kind:?}: one connection");
     }
     drop(client);
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_alpn_picks_h2_for_every_http_lane_and_every_change_arrives() {
+    // No --http: ALPN's choice. The ws lane asks for HTTP/1.1 only (RFC 8441
+    // needs --http 2), so it upgrades on a connection of its own.
+    let h2 = HttpVersion::H2;
+    every_lane_over_tls(
+        HttpChoice::Auto,
+        [(Poll, h2), (LongPoll, h2), (Sse, h2), (Ws, HttpVersion::H1)],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_tls_and_http_1_1_every_lane_sees_every_change() {
-    let server = node(0.0, 1).await;
-    let proxy = tls_proxy(server.local_addr(), BOTH).await;
-    let target = target_at(&proxy.url(), HttpChoice::H1, Some(&proxy));
-    let mut client =
-        Client::start_lanes(&target, Duration::from_millis(100), &lanes(&LaneKind::ALL));
-    every_lane_sees_every_change(&server, &mut client, 5).await;
-    for kind in LaneKind::ALL {
-        let wire = wire_of(&client, kind);
-        assert_eq!(wire.http, Some(HttpVersion::H1), "{kind:?}");
-        assert_eq!(wire.tls, Some(TlsVersion::V1_3), "{kind:?}");
-    }
-    drop(client);
-    server.shutdown().await;
+    every_lane_over_tls(
+        HttpChoice::H1,
+        LaneKind::ALL.map(|kind| (kind, HttpVersion::H1)),
+    )
+    .await;
 }
 
 /// The poll lane alone against `endpoints`, its bytes in `traffic`, until `polls` answers.

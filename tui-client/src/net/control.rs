@@ -82,8 +82,8 @@ async fn stats_on(
     token: Option<&str>,
 ) -> Result<ServerStats, NetError> {
     let endpoints = connection.endpoints().clone();
-    let call = call(connection, token, ::http::Method::GET, "/stats", None);
-    let (status, body) = tokio::time::timeout(TIMEOUT, call)
+    let call = exchange(connection, token, ::http::Method::GET, "/stats", None);
+    let (status, _, body) = tokio::time::timeout(TIMEOUT, call)
         .await
         .map_err(|_| NetError::Timeout(TIMEOUT))??;
     let not_pollpush = || NetError::NotPollpush(endpoints.http.clone());
@@ -102,17 +102,6 @@ async fn stats_on(
 
 /// One request over `connection`, with the token, a JSON body when given;
 /// its status, headers and whole body.
-async fn call(
-    connection: &mut KeptAlive,
-    token: Option<&str>,
-    method: ::http::Method,
-    path: &str,
-    json: Option<String>,
-) -> Result<(::http::StatusCode, Vec<u8>), NetError> {
-    let (status, _, body) = exchange(connection, token, method, path, json).await?;
-    Ok((status, body))
-}
-
 async fn exchange(
     connection: &mut KeptAlive,
     token: Option<&str>,
@@ -172,7 +161,7 @@ pub async fn write_now(writer: &Writer, endpoints: &Endpoints) -> Result<String,
 
 async fn change(connection: &mut KeptAlive, token: Option<&str>) -> Result<String, NetError> {
     let get = ::http::Method::GET;
-    let (status, body) = call(connection, token, get, "/species", None).await?;
+    let (status, _, body) = exchange(connection, token, get, "/species", None).await?;
     if !status.is_success() {
         return Err(NetError::Status(format!("{status} from GET /species")));
     }
