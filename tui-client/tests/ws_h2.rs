@@ -1,5 +1,6 @@
 //! The ws lane with `--http 2`: WebSocket over an HTTP/2 stream (RFC 8441's
-//! extended CONNECT), and a clear error, not a hang, from a server without it.
+//! extended CONNECT) against a small hyper server that allows it, and against
+//! pollpush-server once it does; a clear error, not a hang, from a server without it.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Client, node};
+use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use pollpush_client::app::lane::LaneKind::Ws;
 use pollpush_client::app::lane::Lanes;
@@ -17,8 +19,12 @@ use pollpush_client::event::{Event, HttpVersion, LaneUpdate};
 use pollpush_client::net::counting::Traffic;
 use pollpush_client::net::{Endpoints, HttpChoice, Nodes, control, resume, ws};
 use pollpush_client::target::Target;
+use pollpush_shared::ServerMessage;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 const WITHIN: Duration = Duration::from_secs(20);
 
@@ -73,6 +79,97 @@ async fn without_rfc_8441_the_ws_lane_over_h2_fails_with_a_clear_error() {
         "{error}"
     );
     assert!(!error.contains('\n'), "one line: {error}");
+}
+
+/// An h2c server that accepts RFC 8441's extended CONNECT (the stand-in for
+/// pollpush-server until it does): it answers a subscribe with a snapshot at
+/// `revision`, and hands what the client sent to `received`.
+async fn h2_server_with_rfc_8441(revision: u64, received: mpsc::Sender<String>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let received = received.clone();
+            let service = hyper::service::service_fn(move |request| {
+                let received = received.clone();
+                async move { Ok::<_, Infallible>(accept_websocket(request, revision, received)) }
+            });
+            let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .enable_connect_protocol()
+                .serve_connection(TokioIo::new(tcp), service);
+            tokio::spawn(connection);
+        }
+    });
+    addr
+}
+
+/// `200` to an extended CONNECT for `websocket`, then the WebSocket on that
+/// stream: one message in, a snapshot out; `400` to anything else.
+fn accept_websocket(
+    request: hyper::Request<hyper::body::Incoming>,
+    revision: u64,
+    received: mpsc::Sender<String>,
+) -> hyper::Response<String> {
+    let websocket = request.method() == hyper::Method::CONNECT
+        && request
+            .extensions()
+            .get::<hyper::ext::Protocol>()
+            .is_some_and(|p| p.as_str() == "websocket");
+    if !websocket {
+        let mut refused = hyper::Response::new(String::new());
+        *refused.status_mut() = hyper::StatusCode::BAD_REQUEST;
+        return refused;
+    }
+    tokio::spawn(async move {
+        let upgraded = hyper::upgrade::on(request).await.unwrap();
+        let mut ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        if let Some(Ok(Message::Text(text))) = ws.next().await {
+            received.send(text.to_string()).await.unwrap();
+        }
+        let snapshot =
+            format!(r#"{{"type":"snapshot","room":"species","revision":{revision},"species":[]}}"#);
+        ws.send(Message::Text(snapshot.into())).await.unwrap();
+        // Held open until the client goes.
+        while ws.next().await.is_some() {}
+    });
+    hyper::Response::new(String::new())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ws_lane_over_h2_opens_an_extended_connect_and_subscribes() {
+    let (received, mut sent) = mpsc::channel(4);
+    let addr = h2_server_with_rfc_8441(7, received).await;
+    let endpoints = Endpoints {
+        version: HttpChoice::H2,
+        ..Endpoints::local(addr)
+    };
+    let (events, mut inbox) = mpsc::channel::<Event>(16);
+    let traffic = Arc::new(Traffic::default());
+    let lane = tokio::spawn(resume::run(
+        Ws,
+        Nodes::one(endpoints),
+        0,
+        traffic.clone(),
+        events,
+        ws::Ws,
+    ));
+    let revision = loop {
+        let event = tokio::time::timeout(WITHIN, inbox.recv()).await;
+        let Ok(Some(Event::Lane(event))) = event else {
+            panic!("no snapshot in time: {event:?}")
+        };
+        match event.update {
+            LaneUpdate::Message(ServerMessage::Snapshot { revision, .. }) => break revision,
+            LaneUpdate::Failed { error, .. } => panic!("{error}"),
+            _ => {}
+        }
+    };
+    lane.abort();
+    assert_eq!(revision, 7);
+    let subscribe = sent.recv().await.unwrap();
+    assert!(subscribe.contains(r#""type":"subscribe""#), "{subscribe}");
+    assert_eq!(traffic.totals().wire.http, Some(HttpVersion::H2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
