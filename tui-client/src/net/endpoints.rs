@@ -10,9 +10,8 @@ use super::NetError;
 use super::counting::Traffic;
 use super::http::HttpChoice;
 use super::origin::Origin;
-use super::tls::{Io, Offer, Tls};
+use super::tls::{Io, Tls};
 use crate::app::nodes;
-use crate::event::{HttpVersion, Wire};
 
 /// The server's two addresses: HTTP for REST, `ws://` for push.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,14 +58,7 @@ impl Endpoints {
     /// TLS for `wss://`; records how it speaks.
     pub async fn dial_ws(&self, traffic: Arc<Traffic>) -> Result<Box<dyn Io>, NetError> {
         let origin = Origin::parse(&self.ws, "ws", "wss")?;
-        let secured = origin
-            .dial_offering(self.tls.as_ref(), Offer::H1, traffic.clone())
-            .await?;
-        traffic.spoke(Wire {
-            http: Some(HttpVersion::H1),
-            tls: secured.version,
-        });
-        Ok(secured.io)
+        origin.dial_with(self.tls.as_ref(), traffic).await
     }
 
     /// How a pane and a report name this node: `host:port`.

@@ -8,6 +8,7 @@ use tokio::net::TcpStream;
 use super::NetError;
 use super::counting::{CountingStream, Traffic};
 use super::tls::{Io, Offer, Secured, Tls};
+use crate::event::{HttpVersion, Wire};
 
 /// A parsed URL of a lane: everything needed to connect and to write an
 /// origin-form request line.
@@ -96,13 +97,18 @@ impl Origin {
     }
 
     /// [`Origin::dial`] where a plain-text origin needs no TLS settings.
-    /// Offers only HTTP/1.1: the watch lanes and WebSocket over HTTP/1.1 speak nothing else.
+    /// Offers only HTTP/1.1, and records it: the watch lanes speak nothing else.
     pub async fn dial_with(
         &self,
         tls: Option<&Tls>,
         traffic: Arc<Traffic>,
     ) -> Result<Box<dyn Io>, NetError> {
-        Ok(self.dial_offering(tls, Offer::H1, traffic).await?.io)
+        let secured = self.dial_offering(tls, Offer::H1, traffic.clone()).await?;
+        traffic.spoke(Wire {
+            http: Some(HttpVersion::H1),
+            tls: secured.version,
+        });
+        Ok(secured.io)
     }
 
     /// Opens a counted TCP connection, under TLS offering `offer` when the
