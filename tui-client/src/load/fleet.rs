@@ -197,7 +197,10 @@ impl Fleet {
             protocol: protocol.clone(),
             connected_before: false,
         };
-        let config = self.config(nodes::for_client(id, self.nodes.len()));
+        let mut config = self.config(nodes::for_client(id, self.nodes.len()));
+        // Each client resumes only its own TLS sessions, as separate users
+        // would: its first handshake is a full one.
+        config.nodes = config.nodes.with_own_sessions();
         let traffic = protocol.traffic.clone();
         self.tasks.spawn(async move {
             tokio::time::sleep(delay).await;
