@@ -403,6 +403,20 @@ mod tests {
     }
 
     #[test]
+    fn http_is_1_1_or_2_and_alpn_decides_without_it() {
+        let cli = Cli::try_parse_from(["pollpush", "run", "--http", "2", "--new-connection"])
+            .expect("valid");
+        assert_eq!(cli.connect.http_choice(), HttpChoice::H2);
+        assert!(cli.connect.poll_settings().new_connection);
+        let cli = Cli::try_parse_from(["pollpush", "--http", "1.1"]).expect("valid");
+        assert_eq!(cli.connect.http_choice(), HttpChoice::H1);
+        let cli = Cli::try_parse_from(["pollpush"]).expect("valid");
+        assert_eq!(cli.connect.http_choice(), HttpChoice::Auto);
+        assert!(!cli.connect.poll_settings().new_connection);
+        assert!(Cli::try_parse_from(["pollpush", "--http", "3"]).is_err());
+    }
+
+    #[test]
     fn clap_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();

@@ -274,3 +274,28 @@ async fn stats_and_writes_over_tls_each_reuse_one_connection() {
     assert_eq!(proxy.accepted(), 2, "two writes, one connection");
     server.shutdown().await;
 }
+
+#[test]
+fn a_run_with_http_2_reports_each_lanes_http_version() {
+    let out = common::pollpush_ok(&[
+        "run",
+        "--http",
+        "2",
+        "--lanes",
+        "poll,sse",
+        "--interval",
+        "200ms",
+        "--duration",
+        "2s",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for lane in ["rest", "sse"] {
+        let r = &report[lane];
+        assert_eq!(r["http_version"], "2", "{lane}: {r:#}");
+        assert_eq!(r["tls_version"], serde_json::Value::Null, "{lane}: h2c");
+        assert_eq!(
+            (&r["handshakes_full"], &r["errors"]),
+            (&0.into(), &0.into())
+        );
+    }
+}
