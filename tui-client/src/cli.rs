@@ -6,13 +6,19 @@ use clap::Parser;
 
 use std::path::PathBuf;
 
-use crate::app::lane::{FeedProtocol, LaneKind, Lanes, MAX_LONG_POLL_WAIT};
+use crate::app::lane::{FeedProtocol, LaneKind, Lanes};
 use crate::app::settings::PollSettings;
 use crate::headless::report::Format;
+use crate::net::HttpChoice;
 use crate::net::origin::Origin;
 use crate::net::tls::{Tls, TlsOptions};
 use crate::net::watch::{self, Feed, Fields, WatchConfig};
 use crate::target::{Target, TargetError};
+
+mod parse;
+pub use parse::{MAX_INTERVAL, MIN_INTERVAL};
+pub(crate) use parse::{parse_duration, parse_interval, parse_rate};
+use parse::{parse_lanes, parse_wait};
 
 /// Watch the ways to learn about a change side by side over the same data:
 /// polling, long-polling, Server-Sent Events and WebSocket push.
@@ -192,6 +198,23 @@ pub struct ConnectArgs {
     #[arg(long, global = true, env = "POLLPUSH_CA_CERT", value_name = "FILE")]
     pub ca_cert: Vec<PathBuf>,
 
+    /// The HTTP every lane speaks: 1.1, or 2 (h2c with prior knowledge on
+    /// http://). By default ALPN's choice on https:// and 1.1 on http://. The ws
+    /// lane runs over HTTP/2 (RFC 8441) only with 2, as it needs the server's consent.
+    #[arg(
+        long,
+        global = true,
+        env = "POLLPUSH_HTTP",
+        value_enum,
+        value_name = "1.1|2"
+    )]
+    pub http: Option<HttpChoice>,
+
+    /// The poll lane opens a new connection for every poll, as many real
+    /// clients do, so that the TCP and TLS handshakes show in its bytes.
+    #[arg(long, global = true, env = "POLLPUSH_NEW_CONNECTION")]
+    pub new_connection: bool,
+
     /// Skip certificate verification (shown in red in the header while active).
     #[arg(long, global = true, env = "POLLPUSH_INSECURE")]
     pub insecure: bool,
@@ -214,11 +237,21 @@ impl ConnectArgs {
                 if target.nodes.any_tls() {
                     target.nodes = target.nodes.with_tls(&self.tls()?);
                 }
+                target.nodes = target.nodes.with_http(self.http_choice());
                 Ok(target)
             }
             None if self.ws_url.is_some() => Err(TargetError::WsUrlWithoutServer),
-            None => Target::embedded(self.simulate, self.seed).await,
+            None => {
+                let mut target = Target::embedded(self.simulate, self.seed).await?;
+                target.nodes = target.nodes.with_http(self.http_choice());
+                Ok(target)
+            }
         }
+    }
+
+    /// `--http`, or ALPN's choice when it is not given.
+    pub fn http_choice(&self) -> HttpChoice {
+        self.http.unwrap_or_default()
     }
 
     /// Whether --poll or --push names a service to watch.
@@ -285,6 +318,7 @@ impl ConnectArgs {
             interval: self.interval,
             paused: false,
             etag: !self.no_etag,
+            new_connection: self.new_connection,
         }
     }
 }
@@ -292,52 +326,6 @@ impl ConnectArgs {
 /// The lanes `--lanes` named, in canonical order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaneList(pub Vec<LaneKind>);
-
-fn parse_lanes(text: &str) -> Result<LaneList, String> {
-    Lanes::parse_kinds(text).map(LaneList)
-}
-
-fn parse_wait(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (try 30s)"))?;
-    if (Duration::from_secs(1)..=MAX_LONG_POLL_WAIT).contains(&d) && d.subsec_nanos() == 0 {
-        Ok(d)
-    } else {
-        Err("must be whole seconds between 1s and 60s".to_owned())
-    }
-}
-
-/// Shortest and longest polling periods.
-pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
-pub const MAX_INTERVAL: Duration = Duration::from_mins(1);
-
-pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (try 500ms, 1s, 2m)"))?;
-    if (MIN_INTERVAL..=MAX_INTERVAL).contains(&d) {
-        Ok(d)
-    } else {
-        Err("must be between 100ms and 60s".to_owned())
-    }
-}
-
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (try 10s, 2m)"))?;
-    if d.is_zero() {
-        Err("must be longer than 0s".to_owned())
-    } else {
-        Ok(d)
-    }
-}
-
-pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number"))?;
-    if rate.is_finite() && (0.0..=10_000.0).contains(&rate) {
-        Ok(rate)
-    } else {
-        Err("must be between 0 and 10000 changes per second".to_owned())
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -412,6 +400,20 @@ mod tests {
         assert_eq!(cli.connect.token.as_deref(), Some("t"));
         let cli = Cli::try_parse_from(["pollpush", "--token", "t", "run"]).expect("valid");
         assert_eq!(cli.connect.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn http_is_1_1_or_2_and_alpn_decides_without_it() {
+        let cli = Cli::try_parse_from(["pollpush", "run", "--http", "2", "--new-connection"])
+            .expect("valid");
+        assert_eq!(cli.connect.http_choice(), HttpChoice::H2);
+        assert!(cli.connect.poll_settings().new_connection);
+        let cli = Cli::try_parse_from(["pollpush", "--http", "1.1"]).expect("valid");
+        assert_eq!(cli.connect.http_choice(), HttpChoice::H1);
+        let cli = Cli::try_parse_from(["pollpush"]).expect("valid");
+        assert_eq!(cli.connect.http_choice(), HttpChoice::Auto);
+        assert!(!cli.connect.poll_settings().new_connection);
+        assert!(Cli::try_parse_from(["pollpush", "--http", "3"]).is_err());
     }
 
     #[test]

@@ -88,24 +88,102 @@ impl From<LaneEvent> for Event {
     }
 }
 
-/// A producer's cumulative bytes on the socket at one moment, carried inside events.
+/// A producer's cumulative bytes on the socket and TLS handshakes at one
+/// moment, and how its last connection spoke; carried inside events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TrafficTotals {
     pub bytes_in: u64,
     pub bytes_out: u64,
+    pub handshakes: Handshakes,
+    /// The last connection's HTTP and TLS versions; unknown before the first.
+    pub wire: Wire,
 }
 
 impl TrafficTotals {
-    /// What was added since `base` (saturating, so a reset never underflows).
+    /// What was added since `base` (saturating, so a reset never underflows);
+    /// the wire is the current one.
     pub fn since(self, base: TrafficTotals) -> TrafficTotals {
         TrafficTotals {
             bytes_in: self.bytes_in.saturating_sub(base.bytes_in),
             bytes_out: self.bytes_out.saturating_sub(base.bytes_out),
+            handshakes: Handshakes {
+                full: self.handshakes.full.saturating_sub(base.handshakes.full),
+                resumed: self
+                    .handshakes
+                    .resumed
+                    .saturating_sub(base.handshakes.resumed),
+            },
+            wire: self.wire,
         }
     }
 
     pub fn total(self) -> u64 {
         self.bytes_in + self.bytes_out
+    }
+}
+
+/// TLS handshakes a producer made: a full one costs a key exchange and the
+/// certificate chain; a resumed one reuses an earlier session's secret.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Handshakes {
+    pub full: u64,
+    pub resumed: u64,
+}
+
+/// How a connection speaks: which HTTP, and which TLS if any.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wire {
+    pub http: Option<HttpVersion>,
+    pub tls: Option<TlsVersion>,
+}
+
+/// The HTTP a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    H1,
+    H2,
+}
+
+/// The TLS version a connection negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    V1_2,
+    V1_3,
+}
+
+impl HttpVersion {
+    /// As reports write it: `1.1` or `2`.
+    pub fn number(self) -> &'static str {
+        match self {
+            Self::H1 => "1.1",
+            Self::H2 => "2",
+        }
+    }
+}
+
+impl TlsVersion {
+    /// As reports write it: `1.2` or `1.3`.
+    pub fn number(self) -> &'static str {
+        match self {
+            Self::V1_2 => "1.2",
+            Self::V1_3 => "1.3",
+        }
+    }
+}
+
+impl Wire {
+    /// How a pane title names it: `h2 · TLS1.3`, `h1.1 · TLS1.2`, `h2c`, `h1.1`;
+    /// `None` before the first connection.
+    pub fn label(self) -> Option<String> {
+        let http = match (self.http?, self.tls) {
+            (HttpVersion::H2, None) => "h2c",
+            (HttpVersion::H2, Some(_)) => "h2",
+            (HttpVersion::H1, _) => "h1.1",
+        };
+        Some(match self.tls {
+            Some(tls) => format!("{http} · TLS{}", tls.number()),
+            None => http.to_owned(),
+        })
     }
 }
 

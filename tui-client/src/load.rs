@@ -172,6 +172,8 @@ async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
             let tls = c.tls()?;
             ServerUnderTest::remote(url, c.ws_url.as_deref(), c.token.as_deref(), &tls).await
         }
+        // Over TLS this will start the child with --tls-self-signed and trust
+        // the certificate it names (issue 20); it waits for that server flag.
         (None, true) => ServerUnderTest::child(c.simulate, c.seed).await,
         (None, false) => ServerUnderTest::embedded(c.simulate, c.seed).await,
     }
@@ -216,7 +218,7 @@ async fn measure(
     let ramp_started = Instant::now();
     let lanes = s.connect.lanes();
     let mut fleet = Fleet::start(
-        &server.nodes,
+        &server.nodes.clone().with_http(s.connect.http_choice()),
         clients,
         s.connect.poll_settings(),
         lanes.long_poll_wait,

@@ -34,6 +34,7 @@ use crate::app::settings::PollSettings;
 use crate::event::{Event, LaneEvent};
 use counting::Traffic;
 pub use endpoints::{Endpoints, Nodes};
+pub use http::HttpChoice;
 
 /// Where a producer hands what it observed: the TUI's event channel, or a load
 /// client's shared counters.
@@ -59,12 +60,16 @@ pub enum NetError {
     Io(#[from] std::io::Error),
     #[error("HTTP: {0}")]
     Http(#[from] hyper::Error),
-    #[error("HTTP: {}", innermost(.0))]
-    Request(#[from] reqwest::Error),
     #[error("WebSocket: {0}")]
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
     #[error("unexpected answer: {0}")]
     Unexpected(String),
+    /// The remedy first: a pane shows the start of the line.
+    #[error(
+        "no WebSocket over HTTP/2 here (RFC 8441): run the ws lane with --http 1.1 · \
+         {node} sent no SETTINGS_ENABLE_CONNECT_PROTOCOL · {answer}"
+    )]
+    NoWebSocketOverH2 { node: String, answer: String },
     #[error("bad JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("timed out after {0:?}")]
@@ -81,16 +86,6 @@ pub enum NetError {
     /// A status other than 2xx or 304, with its status line.
     #[error("HTTP {0}")]
     Status(String),
-}
-
-/// The most specific message in an error chain ("Connection refused"), not
-/// the outermost ("error sending request for url …").
-fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut inner = error;
-    while let Some(source) = inner.source() {
-        inner = source;
-    }
-    inner.to_string()
 }
 
 /// Exponential backoff with jitter, capped: 250 ms, 500 ms, 1 s … 10 s, each ×0.5–1.
@@ -158,7 +153,7 @@ impl Producers {
             .iter()
             .map(|&kind| {
                 let config = LaneConfig {
-                    nodes: nodes.clone(),
+                    nodes: nodes.with_own_sessions(),
                     node: nodes::start(kind, nodes.len()),
                     poll: settings_rx.clone(),
                     long_poll_wait: lanes.long_poll_wait,

@@ -77,6 +77,7 @@ impl Target {
                 authority: origin.label(),
                 ws: origin.url.clone(),
                 tls: Some(config.tls.clone()),
+                version: crate::net::HttpChoice::Auto,
             },
         );
         Self {

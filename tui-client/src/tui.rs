@@ -76,7 +76,7 @@ async fn run_on(target: &Target, cli: &Cli) -> Result<(), TuiError> {
     let mut guard = TerminalGuard::new()?;
     let input = tokio::spawn(forward_input(events.clone()));
     let theme = Theme::from_env();
-    let writer = control::writer(cli.connect.token.as_deref());
+    let writer = std::sync::Arc::new(control::writer(cli.connect.token.as_deref()));
     let mut next_frame = Instant::now();
     loop {
         if app.dirty && Instant::now() >= next_frame {
@@ -116,7 +116,7 @@ fn apply(
     event: Event,
     target: &Target,
     producers: &Producers,
-    writer: &reqwest::Client,
+    writer: &std::sync::Arc<control::Writer>,
     events: &mpsc::Sender<Event>,
 ) -> bool {
     match app.update(event) {

@@ -59,8 +59,7 @@ fn start(kind: LaneKind, config: WatchConfig) -> Lane {
     let (events, inbox) = mpsc::channel(1024);
     let (settings, poll) = watch::channel(PollSettings {
         interval: Duration::from_millis(100),
-        paused: false,
-        etag: true,
+        ..PollSettings::default()
     });
     let traffic = Arc::new(Traffic::default());
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));

@@ -10,6 +10,9 @@ pub struct PollSettings {
     pub paused: bool,
     /// Send `If-None-Match` with the last ETag, so unchanged lists cost a `304`.
     pub etag: bool,
+    /// Open a new connection for every poll (`--new-connection`), so each
+    /// poll pays the TCP and TLS handshakes as many real clients do.
+    pub new_connection: bool,
 }
 
 impl Default for PollSettings {
@@ -18,6 +21,7 @@ impl Default for PollSettings {
             interval: Duration::from_secs(1),
             paused: false,
             etag: true,
+            new_connection: false,
         }
     }
 }

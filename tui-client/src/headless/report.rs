@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::app::App;
 use crate::app::lane::LaneMap;
 use crate::app::pane::PaneState;
+use crate::event::{HttpVersion, TlsVersion};
 
 /// Staleness over the run, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -45,6 +46,14 @@ pub struct ProtocolReport {
     pub errors: u64,
     /// The node this lane talks to (`host:port`); for a stream, the last it connected to.
     pub node: Option<String>,
+    /// The HTTP of its last connection: `1.1` or `2`; null before one opened.
+    pub http_version: Option<&'static str>,
+    /// The TLS of its last connection: `1.2` or `1.3`; null in cleartext.
+    pub tls_version: Option<&'static str>,
+    /// TLS handshakes made: full ones, and resumed ones (cheaper: no
+    /// certificate, no key exchange with `psk_ke`).
+    pub handshakes_full: u64,
+    pub handshakes_resumed: u64,
     /// Reconnections that landed on another node (a stream of a cluster; else 0).
     pub failovers: u64,
     /// With `--id-field` and `--version-field` (watch mode): how much later
@@ -169,6 +178,10 @@ impl ProtocolReport {
             reconnects: pane.counters.reconnects,
             errors: pane.counters.errors,
             node: pane.node.clone(),
+            http_version: traffic.wire.http.map(HttpVersion::number),
+            tls_version: traffic.wire.tls.map(TlsVersion::number),
+            handshakes_full: traffic.handshakes.full,
+            handshakes_resumed: traffic.handshakes.resumed,
             failovers: pane.counters.failovers,
             lag: ItemLag::of(pane),
         }
@@ -179,7 +192,7 @@ impl ProtocolReport {
 pub const CSV_HEADER: &str = "kind,t_s,protocol,changes_server,changes_seen,changes_missed,\
 staleness_p50_ms,staleness_p90_ms,staleness_p99_ms,staleness_max_ms,requests,messages,\
 not_modified,bytes_in,bytes_out,bytes_per_change,reconnects,errors,node,failovers,lag_items,\
-lag_p50_ms,lag_p99_ms,lag_max_ms";
+lag_p50_ms,lag_p99_ms,lag_max_ms,http_version,tls_version,handshakes_full,handshakes_resumed";
 
 fn csv_line(out: &mut dyn Write, kind: &str, t_s: f64, r: &ProtocolReport) -> io::Result<()> {
     let s = &r.staleness_ms;
@@ -189,7 +202,7 @@ fn csv_line(out: &mut dyn Write, kind: &str, t_s: f64, r: &ProtocolReport) -> io
         .unwrap_or_default();
     writeln!(
         out,
-        "{kind},{t_s:.3},{},{},{},{},{:.1},{:.1},{:.1},{:.1},{},{},{},{},{},{per_change},{},{},{},{},{}",
+        "{kind},{t_s:.3},{},{},{},{},{:.1},{:.1},{:.1},{:.1},{},{},{},{},{},{per_change},{},{},{},{},{},{},{},{},{}",
         r.protocol,
         r.changes_server,
         r.changes_seen,
@@ -209,6 +222,10 @@ fn csv_line(out: &mut dyn Write, kind: &str, t_s: f64, r: &ProtocolReport) -> io
         r.node.as_deref().unwrap_or_default(),
         r.failovers,
         ItemLag::csv(r.lag.as_ref()),
+        r.http_version.unwrap_or_default(),
+        r.tls_version.unwrap_or_default(),
+        r.handshakes_full,
+        r.handshakes_resumed,
     )
 }
 

@@ -26,7 +26,7 @@ use crate::app::settings::PollSettings;
 use crate::app::staleness::ChangeTimes;
 use crate::event::{LaneEvent, LaneUpdate};
 use crate::net::counting::Traffic;
-use crate::net::{LaneConfig, Nodes, Sink, run_lane};
+use crate::net::{HttpChoice, LaneConfig, Nodes, Sink, run_lane};
 
 /// One load client's sink, whichever its lane: the same rules as the panes.
 struct LaneClient {
@@ -153,7 +153,10 @@ impl Fleet {
             ready: ready.clone(),
         };
         let uncounted = Arc::new(Traffic::default());
-        let config = fleet.config(0);
+        let mut config = fleet.config(0);
+        // The observer only reads commit times: it upgrades over HTTP/1.1,
+        // which every server offers, whatever --http asks of the measured lanes.
+        config.nodes = config.nodes.with_http(HttpChoice::H1);
         fleet
             .tasks
             .spawn(run_lane(LaneKind::Ws, config, uncounted, observer));
@@ -194,7 +197,10 @@ impl Fleet {
             protocol: protocol.clone(),
             connected_before: false,
         };
-        let config = self.config(nodes::for_client(id, self.nodes.len()));
+        let mut config = self.config(nodes::for_client(id, self.nodes.len()));
+        // Each client resumes only its own TLS sessions, as separate users
+        // would: its first handshake is a full one.
+        config.nodes = config.nodes.with_own_sessions();
         let traffic = protocol.traffic.clone();
         self.tasks.spawn(async move {
             tokio::time::sleep(delay).await;

@@ -20,6 +20,9 @@ use crate::cli::{ConnectArgs, parse_duration, parse_interval, parse_rate};
 use crate::load::progress::Progress;
 
 /// The map's own flags (`pollpush load --map …`).
+// Every cell runs over the one `--http` given. The protocol as a dimension of
+// the map (`--http 1.1,2`, `--tls`) waits for the server's own TLS (issue 20),
+// so that `--spawn-server` can serve both.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MapArgs {
     /// Map the lanes of `--lanes` over change rates × polling intervals.

@@ -10,7 +10,7 @@ use super::protocol::{Protocol, lock};
 use super::server::{Cost, NodeSample};
 use crate::app::lane::LaneMap;
 use crate::app::staleness::Staleness;
-use crate::event::TrafficTotals;
+use crate::event::{HttpVersion, TlsVersion, TrafficTotals};
 
 /// Every run of one `pollpush load` invocation (one, or one per sweep point).
 #[derive(Debug, Clone, Serialize)]
@@ -101,13 +101,19 @@ pub struct ProtocolReport {
 }
 
 /// What a lane's clients moved on their sockets, all clients together:
-/// headers, framing and TLS included.
+/// headers, framing and TLS included; how they spoke, and their TLS handshakes.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Wire {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub bytes_per_s: f64,
     pub bytes_per_client_per_min: f64,
+    /// `1.1` or `2`, as the last connection spoke; null when none opened.
+    pub http_version: Option<&'static str>,
+    /// `1.2` or `1.3`; null in cleartext.
+    pub tls_version: Option<&'static str>,
+    pub handshakes_full: u64,
+    pub handshakes_resumed: u64,
 }
 
 impl Wire {
@@ -119,14 +125,25 @@ impl Wire {
             bytes_out: traffic.bytes_out,
             bytes_per_s: round3(bytes_per_s),
             bytes_per_client_per_min: round3(bytes_per_s * 60.0 / clients.max(1) as f64),
+            http_version: traffic.wire.http.map(HttpVersion::number),
+            tls_version: traffic.wire.tls.map(TlsVersion::number),
+            handshakes_full: traffic.handshakes.full,
+            handshakes_resumed: traffic.handshakes.resumed,
         }
     }
 
-    /// Its four CSV cells, in the order of the field names.
+    /// Its eight CSV cells, in the order of the field names.
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{}",
-            self.bytes_in, self.bytes_out, self.bytes_per_s, self.bytes_per_client_per_min
+            "{},{},{},{},{},{},{},{}",
+            self.bytes_in,
+            self.bytes_out,
+            self.bytes_per_s,
+            self.bytes_per_client_per_min,
+            self.http_version.unwrap_or_default(),
+            self.tls_version.unwrap_or_default(),
+            self.handshakes_full,
+            self.handshakes_resumed,
         )
     }
 }
@@ -230,7 +247,8 @@ pub(super) fn round3(value: f64) -> f64 {
 const CSV_HEADER: &str = "run,protocol,clients,interval_ms,simulate,duration_s,changes_server,\
 changes_seen,changes_missed,staleness_p50_ms,staleness_p90_ms,staleness_p99_ms,staleness_max_ms,\
 latency_p50_ms,latency_p90_ms,latency_p99_ms,latency_max_ms,requests,requests_per_s,not_modified,\
-messages,messages_per_s,bytes_in,bytes_out,bytes_per_s,bytes_per_client_per_min,errors,reconnects,\
+messages,messages_per_s,bytes_in,bytes_out,bytes_per_s,bytes_per_client_per_min,http_version,\
+tls_version,handshakes_full,handshakes_resumed,errors,reconnects,\
 server_cpu_seconds,server_cpu_percent,server_rss_growth_bytes";
 
 impl LoadReport {

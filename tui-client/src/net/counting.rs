@@ -1,16 +1,23 @@
-//! Byte counting on the socket itself, so a pane's traffic includes HTTP headers
-//! and WebSocket framing: what the wire carried, not what the parser kept.
+//! Byte counting on the socket itself, so a pane's traffic includes HTTP headers,
+//! h2 and WebSocket framing and TLS records: what the wire carried, not what the
+//! parser kept. The same counter keeps the TLS handshakes and how the last
+//! connection spoke, so one event carries every cost of a lane.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use crate::event::TrafficTotals;
+use crate::event::{Handshakes, HttpVersion, TlsVersion, TrafficTotals, Wire};
 
-/// Cumulative bytes through every connection one producer opened.
+/// Cumulative bytes and TLS handshakes of every connection one producer opened.
 #[derive(Debug, Default)]
 pub struct Traffic {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    full_handshakes: AtomicU64,
+    resumed_handshakes: AtomicU64,
+    /// The last connection's [`Wire`], packed (see [`pack`]) so that reading
+    /// it takes no lock on the lanes' hot path.
+    wire: AtomicU8,
 }
 
 impl Traffic {
@@ -18,7 +25,57 @@ impl Traffic {
         TrafficTotals {
             bytes_in: self.bytes_in.load(Ordering::Relaxed),
             bytes_out: self.bytes_out.load(Ordering::Relaxed),
+            handshakes: Handshakes {
+                full: self.full_handshakes.load(Ordering::Relaxed),
+                resumed: self.resumed_handshakes.load(Ordering::Relaxed),
+            },
+            wire: unpack(self.wire.load(Ordering::Relaxed)),
         }
+    }
+
+    /// A TLS handshake finished; `resumed` when it reused an earlier session.
+    pub fn handshake(&self, resumed: bool) {
+        let counter = if resumed {
+            &self.resumed_handshakes
+        } else {
+            &self.full_handshakes
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection is ready and speaks `wire`.
+    pub fn spoke(&self, wire: Wire) {
+        self.wire.store(pack(wire), Ordering::Relaxed);
+    }
+}
+
+/// Two bits of HTTP version, two of TLS version; 0 is "unknown" in each.
+fn pack(wire: Wire) -> u8 {
+    let http = match wire.http {
+        None => 0,
+        Some(HttpVersion::H1) => 1,
+        Some(HttpVersion::H2) => 2,
+    };
+    let tls = match wire.tls {
+        None => 0,
+        Some(TlsVersion::V1_2) => 1,
+        Some(TlsVersion::V1_3) => 2,
+    };
+    http | tls << 2
+}
+
+fn unpack(bits: u8) -> Wire {
+    Wire {
+        http: match bits & 3 {
+            1 => Some(HttpVersion::H1),
+            2 => Some(HttpVersion::H2),
+            _ => None,
+        },
+        tls: match bits >> 2 {
+            1 => Some(TlsVersion::V1_2),
+            2 => Some(TlsVersion::V1_3),
+            _ => None,
+        },
     }
 }
 
@@ -54,8 +111,19 @@ mod tests {
             traffic.totals(),
             TrafficTotals {
                 bytes_in: 3,
-                bytes_out: 5
+                bytes_out: 5,
+                ..TrafficTotals::default()
             }
         );
+    }
+
+    #[test]
+    fn the_wire_survives_packing() {
+        for http in [None, Some(HttpVersion::H1), Some(HttpVersion::H2)] {
+            for tls in [None, Some(TlsVersion::V1_2), Some(TlsVersion::V1_3)] {
+                let wire = Wire { http, tls };
+                assert_eq!(unpack(pack(wire)), wire);
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::NetError;
 use super::counting::Traffic;
+use super::http::HttpChoice;
 use super::origin::Origin;
 use super::tls::{Io, Tls};
 use crate::app::nodes;
@@ -23,6 +24,8 @@ pub struct Endpoints {
     pub ws: String,
     /// The TLS settings for an `https://` or `wss://` URL ([`Nodes::with_tls`]).
     pub tls: Option<Tls>,
+    /// The HTTP to speak (`--http`, [`Nodes::with_http`]).
+    pub version: HttpChoice,
 }
 
 impl Endpoints {
@@ -47,16 +50,12 @@ impl Endpoints {
             authority,
             ws,
             tls: None,
+            version: HttpChoice::Auto,
         })
     }
 
-    /// A counted connection to the REST side, under TLS for `https://`.
-    pub async fn dial_http(&self, traffic: Arc<Traffic>) -> Result<Box<dyn Io>, NetError> {
-        let origin = Origin::parse(&self.http, "http", "https")?;
-        origin.dial_with(self.tls.as_ref(), traffic).await
-    }
-
-    /// A counted connection to the WebSocket URL, under TLS for `wss://`.
+    /// A counted connection to the WebSocket URL for an HTTP/1.1 upgrade, under
+    /// TLS for `wss://`; records how it speaks.
     pub async fn dial_ws(&self, traffic: Arc<Traffic>) -> Result<Box<dyn Io>, NetError> {
         let origin = Origin::parse(&self.ws, "ws", "wss")?;
         origin.dial_with(self.tls.as_ref(), traffic).await
@@ -74,6 +73,7 @@ impl Endpoints {
             authority: addr.to_string(),
             ws: format!("ws://{addr}/ws"),
             tls: None,
+            version: HttpChoice::Auto,
         }
     }
 }
@@ -115,6 +115,24 @@ impl Nodes {
             node.tls = Some(tls.clone());
         }
         self
+    }
+
+    /// Every node spoken to in `version`.
+    pub fn with_http(mut self, version: HttpChoice) -> Self {
+        for node in &mut self.0 {
+            node.version = version;
+        }
+        self
+    }
+
+    /// The same nodes with a TLS session cache of their own: one lane's
+    /// reconnections resume its own sessions, whatever the other lanes do.
+    pub fn with_own_sessions(&self) -> Self {
+        let mut nodes = self.clone();
+        if let Some(tls) = self.0.iter().find_map(|e| e.tls.as_ref()) {
+            nodes = nodes.with_tls(&tls.with_own_sessions());
+        }
+        nodes
     }
 
     /// Whether any node is reached over TLS (so `--ca-cert` and `--insecure` matter).

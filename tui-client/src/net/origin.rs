@@ -7,7 +7,8 @@ use tokio::net::TcpStream;
 
 use super::NetError;
 use super::counting::{CountingStream, Traffic};
-use super::tls::{Io, Tls};
+use super::tls::{Io, Offer, Secured, Tls};
+use crate::event::{HttpVersion, Wire};
 
 /// A parsed URL of a lane: everything needed to connect and to write an
 /// origin-form request line.
@@ -96,11 +97,28 @@ impl Origin {
     }
 
     /// [`Origin::dial`] where a plain-text origin needs no TLS settings.
+    /// Offers only HTTP/1.1, and records it: the watch lanes speak nothing else.
     pub async fn dial_with(
         &self,
         tls: Option<&Tls>,
         traffic: Arc<Traffic>,
     ) -> Result<Box<dyn Io>, NetError> {
+        let secured = self.dial_offering(tls, Offer::H1, traffic.clone()).await?;
+        traffic.spoke(Wire {
+            http: Some(HttpVersion::H1),
+            tls: secured.version,
+        });
+        Ok(secured.io)
+    }
+
+    /// Opens a counted TCP connection, under TLS offering `offer` when the
+    /// scheme asks for it; says what the handshake agreed.
+    pub async fn dial_offering(
+        &self,
+        tls: Option<&Tls>,
+        offer: Offer,
+        traffic: Arc<Traffic>,
+    ) -> Result<Secured, NetError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| NetError::Connect {
@@ -108,10 +126,14 @@ impl Origin {
                 error: e,
             })?;
         tcp.set_nodelay(true)?;
-        let counted = CountingStream::new(tcp, traffic);
+        let counted = CountingStream::new(tcp, traffic.clone());
         match (self.tls, tls) {
-            (false, _) => Ok(Box::new(counted)),
-            (true, Some(tls)) => tls.connect(&self.host, counted).await,
+            (false, _) => Ok(Secured {
+                io: Box::new(counted),
+                h2: false,
+                version: None,
+            }),
+            (true, Some(tls)) => tls.connect(&self.host, counted, offer, &traffic).await,
             (true, None) => Err(NetError::Tls(format!("no TLS settings for {}", self.url))),
         }
     }

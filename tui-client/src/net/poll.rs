@@ -1,18 +1,19 @@
-//! The poll lane: `GET /species` on a timer, over one keep-alive HTTP/1.1
-//! connection whose socket counts every byte. [`Lister`] is the request both
-//! request lanes send; the long-poll lane only adds `Prefer: wait`.
+//! The poll lane: `GET /species` on a timer, over one keep-alive HTTP/1.1 or
+//! HTTP/2 connection whose socket counts every byte, or a new connection per
+//! poll (`--new-connection`), as many real clients do, so that the handshakes
+//! show. [`Lister`] is the request both request lanes send; the long-poll lane
+//! only adds `Prefer: wait`.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::client::conn::http1::SendRequest;
 use pollpush_shared::{Revision, Species};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::counting::Traffic;
-use super::http::{self, header, parse_http_date};
+use super::http::{self, KeptAlive, header, parse_http_date};
 use super::{Backoff, Endpoints, NetError, Sink};
 use crate::app::lane::LaneKind;
 use crate::app::settings::PollSettings;
@@ -35,15 +36,18 @@ pub async fn run(
 
 /// One poll of a lane that polls on the timer: pollpush's list, or any URL.
 pub(super) trait Poller: Send {
-    /// Polls once (conditionally when `conditional`) and says what it saw.
-    fn poll(&mut self, conditional: bool) -> impl Future<Output = LaneEvent> + Send;
+    /// Polls once as `settings` say (conditionally, on a new connection) and says what it saw.
+    fn poll(&mut self, settings: PollSettings) -> impl Future<Output = LaneEvent> + Send;
 }
 
 impl Poller for (Lister, Backoff) {
-    async fn poll(&mut self, conditional: bool) -> LaneEvent {
+    async fn poll(&mut self, settings: PollSettings) -> LaneEvent {
         let (lister, backoff) = self;
+        if settings.new_connection {
+            lister.connection.close();
+        }
         let update = lister
-            .fetch(conditional, None, REQUEST_TIMEOUT, backoff)
+            .fetch(settings.etag, None, REQUEST_TIMEOUT, backoff)
             .await;
         lister.event(LaneKind::Poll, update)
     }
@@ -66,7 +70,7 @@ pub(super) async fn on_timer(
             continue;
         }
         let started = Instant::now();
-        let mut event = poller.poll(current.etag).await;
+        let mut event = poller.poll(current).await;
         event.took = Some(started.elapsed());
         let next = match &event.update {
             LaneUpdate::Failed { retry_in, .. } => Instant::now() + *retry_in,
@@ -104,18 +108,14 @@ async fn wait_until(
 
 /// `GET /species` over one kept-alive connection, remembering the last ETag.
 pub(super) struct Lister {
-    endpoints: Endpoints,
-    traffic: Arc<Traffic>,
-    connection: Option<SendRequest<String>>,
+    connection: KeptAlive,
     etag: Option<String>,
 }
 
 impl Lister {
     pub(super) fn new(endpoints: Endpoints, traffic: Arc<Traffic>) -> Self {
         Self {
-            endpoints,
-            traffic,
-            connection: None,
+            connection: KeptAlive::new(endpoints, traffic),
             etag: None,
         }
     }
@@ -125,7 +125,7 @@ impl Lister {
         LaneEvent {
             lane,
             at: pollpush_shared::time::now(),
-            traffic: self.traffic.totals(),
+            traffic: self.connection.traffic().totals(),
             update,
             took: None,
         }
@@ -148,21 +148,12 @@ impl Lister {
             Ok(Err(error)) => error,
             Err(_) => NetError::Timeout(timeout),
         };
-        self.connection = None;
+        self.connection.close();
         LaneUpdate::Failed {
             error: error.to_string(),
             retry_in: backoff.next_delay(),
             next_node: None,
         }
-    }
-
-    async fn connection(&mut self) -> Result<&mut SendRequest<String>, NetError> {
-        if self.connection.as_ref().is_none_or(SendRequest::is_closed) {
-            self.connection = Some(http::connect(&self.endpoints, self.traffic.clone()).await?);
-        }
-        self.connection
-            .as_mut()
-            .ok_or_else(|| NetError::Unexpected("no connection".into()))
     }
 
     async fn get(
@@ -180,10 +171,8 @@ impl Lister {
                 format!("wait={}", wait.as_secs()),
             ));
         }
-        let request = http::get(&self.endpoints, "/species", &headers)?;
-        let sender = self.connection().await?;
-        sender.ready().await?;
-        let response = sender.send_request(request).await?;
+        let request = http::get(self.connection.endpoints(), "/species", &headers)?;
+        let response = self.connection.send(request).await?;
         let (parts, body) = response.into_parts();
         let body = http::read_body(body).await?;
         let revision =

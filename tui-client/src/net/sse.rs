@@ -2,19 +2,19 @@
 //! messages as `/ws` (a snapshot, then changes; a resync and a new snapshot
 //! when it falls behind), read from a socket that counts every byte.
 //!
+//! Over HTTP/1.1 or HTTP/2 (`--http`), each lane on a connection of its own.
 //! A reconnect sends `Last-Event-ID` so the server replays what was missed;
 //! like the WebSocket lane it moves to the next node of a cluster ([`resume`]).
 
 pub mod parser;
 
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use std::sync::Arc;
 
 use pollpush_shared::{Revision, ServerMessage};
 
 use super::counting::Traffic;
-use super::http::{self, header};
+use super::http::{self, Sender, header};
 use super::resume::{self, Emitter, End};
 use super::{Endpoints, NetError, Sink};
 use crate::event::LaneEvent;
@@ -72,7 +72,7 @@ async fn open(
     endpoints: Endpoints,
     traffic: Arc<Traffic>,
     since: Option<Revision>,
-) -> Result<(SendRequest<String>, Incoming), NetError> {
+) -> Result<(Sender, Incoming), NetError> {
     let mut headers = vec![(::http::header::ACCEPT, "text/event-stream".to_owned())];
     if let Some(since) = since {
         headers.push((
@@ -82,8 +82,7 @@ async fn open(
     }
     let request = http::get(&endpoints, "/species/events", &headers)?;
     let mut sender = http::connect(&endpoints, traffic).await?;
-    sender.ready().await?;
-    let response = sender.send_request(request).await?;
+    let response = sender.send(request).await?;
     let status = response.status();
     let event_stream = header(response.headers(), "content-type")
         .is_some_and(|t| t.starts_with("text/event-stream"));

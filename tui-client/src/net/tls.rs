@@ -2,19 +2,26 @@
 //! the workspace's single crypto provider), built once from the flags.
 //!
 //! The handshake runs on top of the byte-counting socket, so a pane's traffic
-//! includes the TLS records and handshake: what the wire carried.
+//! includes the TLS records and handshake: what the wire carried. Each
+//! handshake is counted, full or resumed, and the sessions to resume are kept
+//! per [`Tls`] value: a lane that reconnects resumes its own session.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ClientSessionMemoryCache, Resumption, WebPkiServerVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, HandshakeKind, ProtocolVersion, RootCertStore,
+    SignatureScheme,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::NetError;
+use super::counting::Traffic;
+use crate::event::TlsVersion;
 
 /// What the user asked of certificate checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,16 +45,42 @@ pub enum TlsError {
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// The client configuration every TLS connection uses.
+/// The client configurations TLS connections use: one per ALPN offer, all
+/// sharing one session cache so that a reconnection resumes.
 #[derive(Clone)]
 pub struct Tls {
-    config: Arc<ClientConfig>,
+    configs: Arc<Configs>,
+}
+
+struct Configs {
+    h1: Arc<ClientConfig>,
+    h2: Arc<ClientConfig>,
+    either: Arc<ClientConfig>,
+}
+
+/// The application protocols a handshake offers (ALPN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// `http/1.1` only: a client that cannot speak h2 must not be given it.
+    H1,
+    /// `h2` only (`--http 2`).
+    H2,
+    /// `h2` then `http/1.1`: the server chooses.
+    Either,
+}
+
+/// A TLS connection and what its handshake agreed.
+pub struct Secured {
+    pub io: Box<dyn Io>,
+    /// The server chose `h2` by ALPN.
+    pub h2: bool,
+    pub version: Option<TlsVersion>,
 }
 
 /// One configuration is built per run and shared: the same one is equal.
 impl PartialEq for Tls {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.config, &other.config)
+        Arc::ptr_eq(&self.configs, &other.configs)
     }
 }
 
@@ -56,6 +89,27 @@ impl Eq for Tls {}
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Tls")
+    }
+}
+
+/// Sessions kept for resumption per [`Tls`]: a few per server is plenty.
+const SESSIONS: usize = 64;
+
+impl Configs {
+    /// The three ALPN variants of `base`, with one fresh session cache.
+    fn of(base: &ClientConfig) -> Self {
+        let sessions = Resumption::store(Arc::new(ClientSessionMemoryCache::new(SESSIONS)));
+        let with = |alpn: &[&[u8]]| {
+            let mut config = base.clone();
+            config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+            config.resumption = sessions.clone();
+            Arc::new(config)
+        };
+        Self {
+            h1: with(&[b"http/1.1"]),
+            h2: with(&[b"h2"]),
+            either: with(&[b"h2", b"http/1.1"]),
+        }
     }
 }
 
@@ -87,32 +141,58 @@ impl Tls {
                 pinned: pinned.into_iter().map(|(_, cert)| cert).collect(),
             }
         };
-        let mut config = ClientConfig::builder()
+        let config = ClientConfig::builder()
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
-            config: Arc::new(config),
+            configs: Arc::new(Configs::of(&config)),
         })
     }
 
-    /// Runs the handshake for `host` over `stream` (already counting bytes).
+    /// The same checks with a session cache of its own, so that one lane's
+    /// handshakes (full or resumed) do not depend on another's.
+    pub fn with_own_sessions(&self) -> Self {
+        Self {
+            configs: Arc::new(Configs::of(&self.configs.h1)),
+        }
+    }
+
+    /// Runs the handshake for `host` over `stream` (already counting bytes),
+    /// offering `offer`, and counts it in `traffic`.
     pub async fn connect<S: Io + 'static>(
         &self,
         host: &str,
         stream: S,
-    ) -> Result<Box<dyn Io>, NetError> {
+        offer: Offer,
+        traffic: &Traffic,
+    ) -> Result<Secured, NetError> {
         let name = ServerName::try_from(host.to_owned()).map_err(|_| NetError::BadUrl {
             url: host.to_owned(),
             reason: "not a valid TLS server name".to_owned(),
         })?;
-        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        let config = match offer {
+            Offer::H1 => &self.configs.h1,
+            Offer::H2 => &self.configs.h2,
+            Offer::Either => &self.configs.either,
+        };
+        let connector = tokio_rustls::TlsConnector::from(config.clone());
         let tls = connector
             .connect(name, stream)
             .await
             .map_err(|e| tls_error(&e))?;
-        Ok(Box::new(tls))
+        let (_, session) = tls.get_ref();
+        traffic.handshake(session.handshake_kind() == Some(HandshakeKind::Resumed));
+        let version = match session.protocol_version() {
+            Some(ProtocolVersion::TLSv1_3) => Some(TlsVersion::V1_3),
+            Some(ProtocolVersion::TLSv1_2) => Some(TlsVersion::V1_2),
+            _ => None,
+        };
+        Ok(Secured {
+            h2: session.alpn_protocol() == Some(&b"h2"[..]),
+            version,
+            io: Box::new(tls),
+        })
     }
 }
 

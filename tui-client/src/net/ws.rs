@@ -1,6 +1,10 @@
 //! The WebSocket lane: one connection to `/ws`, over a socket that counts
 //! every byte (the upgrade and the framing included), subscribing with
 //! `since` after a reconnect so no change is lost across it ([`resume`]).
+//! With `--http 2` it is a stream of an h2 connection ([`rfc8441`]); otherwise
+//! an HTTP/1.1 upgrade, since WebSocket over h2 needs the server's consent.
+
+mod rfc8441;
 
 use futures_util::{SinkExt, StreamExt};
 use pollpush_shared::message::SPECIES_ROOM;
@@ -13,7 +17,7 @@ use std::sync::Arc;
 use super::counting::Traffic;
 use super::resume::{self, Emitter, End};
 use super::tls::Io;
-use super::{Endpoints, NetError, Sink};
+use super::{Endpoints, HttpChoice, NetError, Sink};
 use crate::event::LaneEvent;
 
 /// Read buffer per connection: tungstenite's default zero-fills 128 KiB on the
@@ -71,8 +75,11 @@ impl resume::Session for Ws {
 }
 
 async fn connect(endpoints: Endpoints, traffic: Arc<Traffic>) -> Result<Socket, NetError> {
-    let stream = endpoints.dial_ws(traffic).await?;
     let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
+    if endpoints.version == HttpChoice::H2 {
+        return rfc8441::connect(&endpoints, traffic, config).await;
+    }
+    let stream = endpoints.dial_ws(traffic).await?;
     let (ws, _response) =
         tokio_tungstenite::client_async_with_config(endpoints.ws.as_str(), stream, Some(config))
             .await?;

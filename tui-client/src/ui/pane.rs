@@ -12,14 +12,16 @@ use ratatui::widgets::{
     Block, BorderType, Paragraph, RenderDirection, Row as TableRow, Sparkline, Table, Widget,
 };
 
+mod title;
 mod watch;
 
 use super::Theme;
 use super::fit::Fit;
-use super::format::{bytes, duration, interval};
+use super::format::{bytes, duration};
 use crate::app::App;
-use crate::app::lane::{Exchange, LaneKind};
+use crate::app::lane::Exchange;
 use crate::app::pane::{HIGHLIGHT, Link, PaneState, Row, Trend};
+pub use title::link;
 
 /// Picks one per-second series out of a pane's trend.
 type Series = fn(&Trend) -> &VecDeque<u64>;
@@ -36,62 +38,6 @@ pub struct PaneView<'a> {
 impl<'a> PaneView<'a> {
     pub fn new(app: &'a App, pane: &'a PaneState, theme: Theme) -> Self {
         Self { app, pane, theme }
-    }
-
-    fn title(&self, width: u16) -> Line<'static> {
-        // Of a cluster, each pane names its node; "poll every" goes first when narrow.
-        let node = self
-            .pane
-            .node
-            .as_deref()
-            .filter(|_| self.app.clustered())
-            .map(|node| format!(" · {node}"))
-            .unwrap_or_default();
-        let text = match self.pane.kind {
-            LaneKind::Poll => {
-                let s = self.app.poll_settings;
-                let etag = if s.etag { "ETag" } else { "no ETag" };
-                let every = match width {
-                    70.. => "poll every ",
-                    60.. if node.is_empty() => "poll every ",
-                    _ if node.is_empty() => "poll ",
-                    _ => "",
-                };
-                format!(" REST · {every}{} · {etag}{node} ", interval(s.interval))
-            }
-            LaneKind::LongPoll => format!(" REST · long-poll{node} "),
-            LaneKind::Sse => format!(" SSE · push{node} "),
-            LaneKind::Ws => format!(" WebSocket · push{node} "),
-            LaneKind::UrlPoll | LaneKind::Feed(_) => self.watch_title(),
-        };
-        Line::styled(text, self.theme.title())
-    }
-
-    fn link(&self) -> Line<'static> {
-        let (text, style) = link(self.app, self.pane, self.theme);
-        Line::styled(format!(" {text} "), style).right_aligned()
-    }
-}
-
-/// The lane's connection as a symbol and words, and their style.
-pub fn link(app: &App, pane: &PaneState, theme: Theme) -> (String, Style) {
-    let paused = pane.kind == LaneKind::Poll && app.poll_settings.paused;
-    // Of a cluster, where a lost connection goes next, when that is another node.
-    let moving = match (&pane.next_node, &pane.node) {
-        (Some(next), current) if app.clustered() && current.as_ref() != Some(next) => {
-            format!(" → {next}")
-        }
-        _ => String::new(),
-    };
-    match &pane.link {
-        _ if paused => ("‖ paused".to_owned(), theme.warn()),
-        Link::Connecting => ("○ connecting".to_owned(), theme.warn()),
-        Link::Live => ("● live".to_owned(), theme.good()),
-        Link::Retrying { retry_at, .. } => {
-            let ms = (*retry_at - app.now).num_milliseconds().max(0);
-            let secs = (ms + 999) / 1000;
-            (format!("✖ retrying{moving} in {secs}s"), theme.bad())
-        }
     }
 }
 
@@ -176,8 +122,15 @@ impl PaneView<'_> {
         } else {
             "change"
         };
+        // The TLS handshakes only when there were some: the cost of new connections.
+        let h = t.handshakes;
+        let handshakes = if h.full + h.resumed > 0 {
+            format!(" · TLS {} full {} resumed", h.full, h.resumed)
+        } else {
+            String::new()
+        };
         Line::raw(format!(
-            "{count} · ↓{} ↑{} · {per_change}/{change}",
+            "{count} · ↓{} ↑{} · {per_change}/{change}{handshakes}",
             bytes(t.bytes_in),
             bytes(t.bytes_out)
         ))

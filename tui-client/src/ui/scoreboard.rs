@@ -12,6 +12,7 @@ use super::pane::{PaneView, link};
 use crate::app::App;
 use crate::app::lane::Exchange;
 use crate::app::pane::PaneState;
+use crate::event::Wire;
 
 pub struct Scoreboard<'a> {
     app: &'a App,
@@ -20,16 +21,26 @@ pub struct Scoreboard<'a> {
 
 /// The columns: what each means is in the header row.
 const HEADER: [&str; 10] = [
-    "lane", "rev", "stale", "p50", "p99", "missed", "req/msg", "B/change", "B/s", "",
+    "lane",
+    "rev",
+    "stale",
+    "p50",
+    "p99",
+    "missed",
+    "req/msg",
+    "B/change",
+    "B/s",
+    "HTTP·TLS",
 ];
-const WIDTHS: [u16; 10] = [11, 6, 6, 6, 6, 6, 7, 8, 8, 0];
+const WIDTHS: [u16; 10] = [11, 6, 6, 6, 6, 6, 7, 8, 8, 9];
 
 impl<'a> Scoreboard<'a> {
     pub fn new(app: &'a App, theme: Theme) -> Self {
         Self { app, theme }
     }
 
-    fn row(&self, pane: &PaneState) -> Row<'static> {
+    /// The lane's row, its first `columns` cells.
+    fn row(&self, pane: &PaneState, columns: usize) -> Row<'static> {
         let (state, style) = link(self.app, pane, self.theme);
         // The link's symbol only: the words would not fit a row.
         let symbol = state.chars().next().unwrap_or(' ');
@@ -47,7 +58,7 @@ impl<'a> Scoreboard<'a> {
         } else {
             self.theme.good()
         };
-        Row::new(vec![
+        let mut cells = vec![
             Line::from(vec![
                 Span::styled(format!("{symbol} "), style),
                 Span::raw(pane.kind.short()),
@@ -60,8 +71,19 @@ impl<'a> Scoreboard<'a> {
             Line::raw(exchanges.to_string()),
             Line::raw(pane.bytes_per_change().map_or_else(dash, bytes)),
             Line::raw(bytes(pane.trend.last_bytes())),
-            Line::raw(""),
-        ])
+            Line::raw(wire(pane.traffic().wire)),
+        ];
+        cells.truncate(columns);
+        Row::new(cells)
+    }
+}
+
+/// The versions in few characters: `2 · 1.3`, `1.1` (cleartext), empty before a connection.
+fn wire(wire: Wire) -> String {
+    match (wire.http, wire.tls) {
+        (None, _) => String::new(),
+        (Some(http), None) => http.number().to_owned(),
+        (Some(http), Some(tls)) => format!("{} · {}", http.number(), tls.number()),
     }
 }
 
@@ -76,10 +98,20 @@ impl Widget for Scoreboard<'_> {
             .title(Span::styled(" lanes ", self.theme.title()));
         let inner = block.inner(board);
         block.render(board, buf);
-        let rows: Vec<Row> = lanes.iter().map(|p| self.row(p)).collect();
-        Table::new(rows, WIDTHS.map(Constraint::Length))
-            .header(Row::new(HEADER).style(self.theme.dim()))
-            .render(inner, buf);
+        // The HTTP·TLS column only where it fits whole (from 86 columns).
+        let all = WIDTHS.iter().sum::<u16>() + WIDTHS.len() as u16 - 1;
+        let columns = if inner.width >= all {
+            WIDTHS.len()
+        } else {
+            WIDTHS.len() - 1
+        };
+        let rows: Vec<Row> = lanes.iter().map(|p| self.row(p, columns)).collect();
+        Table::new(
+            rows,
+            WIDTHS[..columns].iter().copied().map(Constraint::Length),
+        )
+        .header(Row::new(HEADER[..columns].to_vec()).style(self.theme.dim()))
+        .render(inner, buf);
         let Some(freshest) = self.app.freshest() else {
             return;
         };

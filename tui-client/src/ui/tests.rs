@@ -20,6 +20,7 @@ pub(super) fn traffic(bytes_in: u64, bytes_out: u64) -> TrafficTotals {
     TrafficTotals {
         bytes_in,
         bytes_out,
+        ..TrafficTotals::default()
     }
 }
 
@@ -400,3 +401,4 @@ fn a_remote_server_clock_offset_is_shown_as_corrected() {
 }
 
 mod watch;
+mod wire;

@@ -137,7 +137,8 @@ impl WatchedLane {
 const CSV_HEADER: &str = "run,lane,clients,connected,failed,interval_ms,duration_s,requests,\
 requests_per_s,messages,messages_per_s,updates,request_p50_ms,request_p99_ms,request_max_ms,\
 updates_distinct,updates_to_every_subscriber,spread_p50_ms,spread_p99_ms,spread_max_ms,bytes_in,\
-bytes_out,bytes_per_s,bytes_per_client_per_min,errors,reconnects,server";
+bytes_out,bytes_per_s,bytes_per_client_per_min,http_version,tls_version,handshakes_full,\
+handshakes_resumed,errors,reconnects,server";
 
 impl WatchedReport {
     pub fn to_csv(&self) -> String {

@@ -46,7 +46,8 @@ pub async fn run(
 }
 
 impl Poller for UrlPoller {
-    async fn poll(&mut self, conditional: bool) -> LaneEvent {
+    async fn poll(&mut self, settings: PollSettings) -> LaneEvent {
+        let conditional = settings.etag;
         let timeout = self.config.timeout;
         let update = match tokio::time::timeout(timeout, self.get_once(conditional)).await {
             Ok(Ok(update)) => {
