@@ -4,22 +4,22 @@
 # them reading slower than changes arrive, 4 REST writers: about 100 changes and
 # 65 reconnections a second. RSS, the allocator's heap and the backlog are sampled
 # every 10 s into a CSV and a chart (server/examples/soak).
-#   bench/soak.sh                        # 30 minutes, jemalloc (the default build)
+#   bench/soak.sh                        # 30 minutes, the system allocator (the default build)
 #   bench/soak.sh --duration 5m          # any soak flag (--help)
-#   ALLOCATOR=system bench/soak.sh ...   # the same with glibc's malloc
+#   ALLOCATOR=jemalloc bench/soak.sh ... # the same with jemalloc (--features jemalloc)
 #   OUT=/tmp/soak bench/soak.sh ...      # where the CSV, chart and server log go
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 out=${OUT:-$root/bench}
-allocator=${ALLOCATOR:-jemalloc}
+allocator=${ALLOCATOR:-system}
 server_bin=$CARGO_TARGET_DIR/release/pollpush-server
-if [ "$allocator" = system ]; then
-  # Built without the jemalloc feature and kept under its own name (the next
-  # default build puts jemalloc's back in place).
-  cargo build --release -q -p pollpush-server --no-default-features --bin pollpush-server
-  cp "$server_bin" "$server_bin-system"
-  server_bin=$server_bin-system
+if [ "$allocator" = jemalloc ]; then
+  # Built with the jemalloc feature and kept under its own name (the next
+  # default build puts the system allocator's back in place).
+  cargo build --release -q -p pollpush-server --features jemalloc --bin pollpush-server
+  cp "$server_bin" "$server_bin-jemalloc"
+  server_bin=$server_bin-jemalloc
 else
   cargo build --release -q -p pollpush-server --bin pollpush-server
 fi

@@ -8,6 +8,9 @@ use std::time::Duration;
 pub struct Config {
     /// SQLite file, `:memory:`, or a `postgres://` URL (shared by a cluster).
     pub db: String,
+    /// Serve HTTPS (and HTTP/2 by ALPN) with this; `None` for cleartext
+    /// (HTTP/1.1, and h2c with prior knowledge). See `tls.rs`.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// `redis://host:port`: the broker that carries changes and room
     /// broadcasts between the nodes of a cluster.
     pub broker: Option<String>,
@@ -61,6 +64,9 @@ pub struct HttpConfig {
     /// A keep-alive connection with no request in flight and no byte moving
     /// for this long is closed. Held long-polls and upgraded streams are not idle.
     pub idle_timeout: Duration,
+    /// HTTP/2 streams one connection may have open at once (SSE streams,
+    /// held long-polls, requests): more are refused by the protocol itself.
+    pub max_streams_per_connection: u32,
 }
 
 /// The default `send_buffer_bytes`: enough for a fast client on a LAN, little
@@ -73,6 +79,7 @@ impl Default for HttpConfig {
             max_header_bytes: 16 * 1024,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_mins(1),
+            max_streams_per_connection: 100,
         }
     }
 }
@@ -130,6 +137,7 @@ impl Default for Config {
             send_buffer_bytes: Some(DEFAULT_PUSH_SEND_BUFFER),
             http: HttpConfig::default(),
             write_token: None,
+            tls: None,
         }
     }
 }

@@ -35,6 +35,7 @@ use crate::State;
 use crate::stats::{ConnCounter, ConnTag};
 use crate::wire::Wire;
 use conn::Conn;
+use pollpush_shared::counting::ByteCounter;
 use watchdog::{Requests, Watchdog};
 
 /// Serves `service` (socket.io in front of warp's routes) until `shutdown`
@@ -67,8 +68,71 @@ pub async fn serve<S, B>(
             () = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
+        let connection = Connection {
+            state: state.clone(),
+            routes: routes.clone(),
+            graceful: graceful.watcher(),
+        };
+        tokio::spawn(connection.serve(tcp));
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some requests were still running after 10 s");
+    }
+}
+
+/// One accepted socket, served on a task of its own from the handshake on.
+struct Connection<S> {
+    state: State,
+    routes: S,
+    graceful: hyper_util::server::graceful::Watcher,
+}
+
+impl<S, B> Connection<S>
+where
+    S: Service<Request<Incoming>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body<Data = bytes::Bytes> + Default + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// The TLS handshake if the server has TLS (within the header deadline,
+    /// so a client that never says hello is closed), then HTTP/1.1 or HTTP/2
+    /// until the connection ends.
+    async fn serve(self, tcp: tokio::net::TcpStream) {
+        let state = self.state;
         let tag = ConnTag::new(state.stats.clone());
-        let wire = Wire::new(tcp, ConnCounter(tag.clone()));
+        // One counter for the connection's life: dropping it counts its end.
+        let counter = ConnCounter(tag.clone());
+        let tls = match &state.config.tls {
+            None => None,
+            Some(config) => {
+                let deadline = state.config.http.header_timeout;
+                match tokio::time::timeout(deadline, crate::tls::accept(&tcp, config.clone())).await
+                {
+                    Ok(Ok((conn, handshake))) => {
+                        counter.read(handshake.bytes_in);
+                        counter.wrote(handshake.bytes_out);
+                        state.stats.tls.handshake(&handshake);
+                        Some(conn)
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!("TLS handshake failed: {e}");
+                        state.stats.tls.failed();
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!("TLS handshake: no hello before the header deadline");
+                        state.stats.tls.failed();
+                        return;
+                    }
+                }
+            }
+        };
+        let wire = Wire::with_tls(tcp, tls, counter);
         let io = TokioIo::new(wire.clone());
         let requests = Arc::new(Requests::default());
         let watchdog = Watchdog::new(tag.clone(), requests.clone(), &state.config.http);
@@ -77,7 +141,7 @@ pub async fn serve<S, B>(
             tag,
             wire,
             state: state.clone(),
-            routes: routes.clone(),
+            routes: self.routes,
             requests,
         });
         let svc = hyper::service::service_fn(move |req| conn.answer(req));
@@ -89,20 +153,30 @@ pub async fn serve<S, B>(
             .timer(TokioTimer::new())
             .header_read_timeout(None)
             .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_LIMIT));
+        // HTTP/2's own limits: streams per connection, the header rule, and
+        // h2's bounds on resets (rapid reset, CVE-2023-44487) and on locally
+        // reset streams, past which the connection gets GOAWAY.
         builder
             .http2()
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-        let conn = graceful.watch(builder.serve_connection_with_upgrades(io, svc).into_owned());
-        tokio::spawn(watch(conn, watchdog));
-    }
-    drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some requests were still running after 10 s");
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.max_streams_per_connection)
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .max_pending_accept_reset_streams(H2_PENDING_RESETS)
+            .max_local_error_reset_streams(H2_LOCAL_RESETS)
+            .enable_connect_protocol();
+        let conn = self
+            .graceful
+            .watch(builder.serve_connection_with_upgrades(io, svc).into_owned());
+        watch(conn, watchdog).await;
     }
 }
+
+/// Streams a client may reset before the server has answered them, per
+/// connection (hyper's default is 20): more is a rapid-reset flood.
+const H2_PENDING_RESETS: usize = 20;
+/// Streams the server may reset for a client's errors before it ends the
+/// connection with GOAWAY.
+const H2_LOCAL_RESETS: usize = 1024;
 
 /// hyper's smallest read buffer: a lower header limit cannot be enforced.
 const MIN_HEADER_LIMIT: usize = 8 * 1024;

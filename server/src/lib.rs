@@ -29,6 +29,7 @@ mod sse;
 pub mod state;
 pub mod stats;
 pub mod store;
+pub mod tls;
 pub mod wire;
 pub mod ws;
 

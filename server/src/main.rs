@@ -77,6 +77,19 @@ struct Cli {
     /// NO_COLOR is set), `json` (one object per line) for log collectors.
     #[arg(long, env = "POLLPUSH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Serve HTTPS with this certificate chain (PEM); HTTP/2 is then chosen by ALPN.
+    #[arg(long, env = "POLLPUSH_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "POLLPUSH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate for localhost and 127.0.0.1 made at
+    /// start; its PEM is written to a file named on stdout, for clients to trust.
+    #[arg(long, conflicts_with = "tls_cert")]
+    tls_self_signed: bool,
+    /// HTTP/2 streams one connection may have open at once.
+    #[arg(long, env = "POLLPUSH_H2_MAX_STREAMS", default_value_t = HttpConfig::default().max_streams_per_connection)]
+    h2_max_streams: u32,
 }
 
 /// How log lines are written.
@@ -115,7 +128,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match serve().await {
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    // A certificate or key that cannot serve is the operator's to fix: one
+    // line naming the file, and exit code 2 (as for a bad flag).
+    let tls = match tls_config(&cli) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("pollpush-server: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match serve(cli, tls).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // One line, whatever RUST_BACKTRACE says: "cannot listen on …: Address already in use".
@@ -125,9 +149,33 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn serve() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    init_logs(cli.log_format);
+/// The TLS configuration the flags ask for, if any. A self-signed
+/// certificate is written beside the system's temporary files.
+fn tls_config(cli: &Cli) -> Result<Option<TlsSetup>, pollpush_server::tls::TlsError> {
+    if cli.tls_self_signed {
+        let path = std::env::temp_dir().join(format!("pollpush-{}-cert.pem", std::process::id()));
+        let config = pollpush_server::tls::self_signed(&path)?;
+        return Ok(Some(TlsSetup {
+            config,
+            self_signed: Some(path),
+        }));
+    }
+    match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsSetup {
+            config: pollpush_server::tls::from_pem_files(cert, key)?,
+            self_signed: None,
+        })),
+        _ => Ok(None),
+    }
+}
+
+struct TlsSetup {
+    config: std::sync::Arc<rustls::ServerConfig>,
+    /// Where the self-signed certificate was written.
+    self_signed: Option<PathBuf>,
+}
+
+async fn serve(cli: Cli, tls: Option<TlsSetup>) -> anyhow::Result<()> {
     anyhow::ensure!(
         cli.simulate.is_finite() && cli.simulate >= 0.0,
         "--simulate must be a number of changes per second, 0 or more"
@@ -166,8 +214,10 @@ async fn serve() -> anyhow::Result<()> {
             max_header_bytes: cli.max_header_bytes,
             header_timeout: cli.header_timeout,
             idle_timeout: cli.idle_timeout,
+            max_streams_per_connection: cli.h2_max_streams.max(1),
         },
         write_token,
+        tls: tls.as_ref().map(|t| t.config.clone()),
         ..Config::default()
     };
     config.ws.max_messages_per_sec = cli.ws_max_rate;
@@ -175,8 +225,15 @@ async fn serve() -> anyhow::Result<()> {
     let server = pollpush_server::Server::start(listener, config)
         .await
         .with_context(|| format!("cannot open the store {db}"))?;
-    println!("listening on http://{addr}");
-    tracing::info!("store {db}; API docs at http://{addr}/docs");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    if let Some(path) = tls.as_ref().and_then(|t| t.self_signed.as_ref()) {
+        println!(
+            "self-signed certificate for localhost and 127.0.0.1: {}",
+            path.display()
+        );
+    }
+    println!("listening on {scheme}://{addr}");
+    tracing::info!("store {db}; API docs at {scheme}://{addr}/docs");
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;

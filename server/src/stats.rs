@@ -41,6 +41,7 @@ pub struct Stats {
     pub resyncs: AtomicU64,
     /// Bytes queued for push subscribers that their sockets did not take yet.
     pub backlog_bytes: AtomicU64,
+    pub tls: TlsCounters,
     pub throttled: AtomicU64,
     pub socketio_sockets: AtomicU64,
     pub socketio_messages_in: AtomicU64,
@@ -70,6 +71,7 @@ impl Default for Stats {
             ws_subscribers: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
             backlog_bytes: AtomicU64::new(0),
+            tls: TlsCounters::default(),
             throttled: AtomicU64::new(0),
             socketio_sockets: AtomicU64::new(0),
             socketio_messages_in: AtomicU64::new(0),
@@ -162,6 +164,7 @@ impl Stats {
                 bytes_out: self.sse.bytes_out.load(Relaxed),
             },
             process: process_stats(),
+            tls: self.tls.snapshot(),
             // Filled in by the caller, which knows the feed and the source.
             memory: pollpush_shared::MemoryStats::default(),
             node: None,
@@ -314,5 +317,52 @@ impl ByteCounter for ConnCounter {
 impl Drop for ConnCounter {
     fn drop(&mut self) {
         self.0.traffic().connections.fetch_sub(1, Relaxed);
+    }
+}
+
+/// TLS handshakes and what they chose.
+#[derive(Debug, Default)]
+pub struct TlsCounters {
+    full: AtomicU64,
+    resumed: AtomicU64,
+    failed: AtomicU64,
+    tls13: AtomicU64,
+    h2: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl TlsCounters {
+    pub fn handshake(&self, h: &crate::tls::Handshake) {
+        let kind = if h.resumed { &self.resumed } else { &self.full };
+        kind.fetch_add(1, Relaxed);
+        if h.tls13 {
+            self.tls13.fetch_add(1, Relaxed);
+        }
+        if h.h2 {
+            self.h2.fetch_add(1, Relaxed);
+        }
+        self.bytes_in.fetch_add(h.bytes_in, Relaxed);
+        self.bytes_out.fetch_add(h.bytes_out, Relaxed);
+    }
+
+    pub fn failed(&self) {
+        self.failed.fetch_add(1, Relaxed);
+    }
+
+    fn snapshot(&self) -> pollpush_shared::TlsStats {
+        let full = self.full.load(Relaxed);
+        let resumed = self.resumed.load(Relaxed);
+        let tls13 = self.tls13.load(Relaxed);
+        pollpush_shared::TlsStats {
+            handshakes_full: full,
+            handshakes_resumed: resumed,
+            handshakes_failed: self.failed.load(Relaxed),
+            tls13,
+            tls12: (full + resumed).saturating_sub(tls13),
+            alpn_h2: self.h2.load(Relaxed),
+            handshake_bytes_in: self.bytes_in.load(Relaxed),
+            handshake_bytes_out: self.bytes_out.load(Relaxed),
+        }
     }
 }

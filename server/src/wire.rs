@@ -26,7 +26,6 @@ use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Buf, Bytes};
 use pollpush_shared::Revision;
-use pollpush_shared::counting::ByteCounter;
 use tokio::net::TcpStream;
 
 use crate::feed::{ChangeFrame, DirectTarget};
@@ -39,6 +38,8 @@ pub struct Wire(Arc<Shared>);
 #[derive(Debug)]
 struct Shared {
     tcp: TcpStream,
+    /// The connection's TLS state when it is served over TLS (see `wire/tls.rs`).
+    tls: Option<Mutex<rustls::ServerConnection>>,
     counter: ConnCounter,
     out: Mutex<Outgoing>,
 }
@@ -112,8 +113,18 @@ impl Outgoing {
 
 impl Wire {
     pub fn new(tcp: TcpStream, counter: ConnCounter) -> Self {
+        Self::with_tls(tcp, None, counter)
+    }
+
+    /// A wire whose every write is encrypted with `tls` (its handshake done).
+    pub fn with_tls(
+        tcp: TcpStream,
+        tls: Option<rustls::ServerConnection>,
+        counter: ConnCounter,
+    ) -> Self {
         Self(Arc::new(Shared {
             tcp,
+            tls: tls.map(Mutex::new),
             counter,
             out: Mutex::new(Outgoing::default()),
         }))
@@ -200,7 +211,7 @@ impl Shared {
             }
             return;
         }
-        let written = match self.tcp.try_write(bytes) {
+        let written = match self.try_send(&[io::IoSlice::new(bytes)]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(_) => {
@@ -209,9 +220,12 @@ impl Shared {
                 return;
             }
         };
-        self.counter.wrote(written as u64);
         if written == bytes.len() {
             self.count_change(out);
+            if self.tls_waiting() {
+                // Encrypted but not on the socket yet: the session's drain sends it.
+                wake(out);
+            }
             return;
         }
         out.changes += 1;
@@ -238,11 +252,21 @@ impl Shared {
                 return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
             }
             let Some(first) = out.pending.front_mut() else {
-                return Poll::Ready(Ok(()));
+                match self.flush_tls() {
+                    Ok(()) => return Poll::Ready(Ok(())),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        drop(out);
+                        ready!(self.poll_writable(cx))?;
+                        continue;
+                    }
+                    Err(e) => {
+                        out.broken = true;
+                        return Poll::Ready(Err(e));
+                    }
+                }
             };
-            match self.tcp.try_write(&first.bytes) {
+            match self.try_send(&[io::IoSlice::new(&first.bytes)]) {
                 Ok(n) => {
-                    self.counter.wrote(n as u64);
                     let whole = n >= first.bytes.len();
                     out.untrack(n, self.counter.0.stats());
                     let Some(first) = out.pending.front_mut() else {
@@ -300,7 +324,7 @@ impl Shared {
         if out.gate == Gate::Lagged {
             return Poll::Ready(Ok(()));
         }
-        if !out.pending.is_empty() {
+        if !out.pending.is_empty() || self.tls_waiting() {
             // The fan-out added more since the drain: come back for it.
             cx.waker().wake_by_ref();
         } else if !out.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -325,7 +349,7 @@ impl Shared {
             if !out.pending.is_empty() {
                 continue;
             }
-            let written = match self.tcp.try_write_vectored(bufs) {
+            let written = match self.try_send(bufs) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => {
@@ -333,7 +357,6 @@ impl Shared {
                     return Poll::Ready(Err(e));
                 }
             };
-            self.counter.wrote(written as u64);
             wake_writers(&mut out);
             if written < len {
                 let mut rest = Vec::with_capacity(len - written);
@@ -366,6 +389,7 @@ fn wake(out: &Outgoing) {
 mod backlog;
 mod gate;
 mod socket;
+mod tls;
 pub use gate::Hold;
 pub use socket::within;
 

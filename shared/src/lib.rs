@@ -15,5 +15,5 @@ pub use problem::Problem;
 pub use species::{NewSpecies, Revision, Species, SpeciesId, UpdateSpecies, ValidationError};
 pub use stats::{
     BrokerStats, ClusterStats, ClusterTotals, LongPollStats, MemoryStats, NodeStats, ProcessStats,
-    RestStats, ServerStats, SocketIoStats, SseStats, WsStats,
+    RestStats, ServerStats, SocketIoStats, SseStats, TlsStats, WsStats,
 };

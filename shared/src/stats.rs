@@ -23,6 +23,9 @@ pub struct ServerStats {
     #[serde(default)]
     pub sse: SseStats,
     pub process: ProcessStats,
+    /// TLS handshakes served (all zero on a cleartext server); absent from older servers.
+    #[serde(default)]
+    pub tls: TlsStats,
     /// Where the server's memory is, by what fills it; absent from older servers.
     #[serde(default)]
     pub memory: MemoryStats,
@@ -197,4 +200,23 @@ pub struct MemoryStats {
     pub history_reads: u64,
     /// Bytes queued for push subscribers that their sockets did not take yet.
     pub backlog_bytes: u64,
+}
+
+/// TLS connections the server accepted itself (`--tls-cert` or `--tls-self-signed`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsStats {
+    /// Handshakes with a full key exchange.
+    pub handshakes_full: u64,
+    /// Handshakes that resumed a session (a ticket or the session cache).
+    pub handshakes_resumed: u64,
+    /// Handshakes that failed or never finished within the header deadline.
+    pub handshakes_failed: u64,
+    /// Completed handshakes by protocol version.
+    pub tls13: u64,
+    pub tls12: u64,
+    /// Connections where ALPN chose HTTP/2.
+    pub alpn_h2: u64,
+    /// Bytes of the handshakes themselves (also in each protocol's bytes).
+    pub handshake_bytes_in: u64,
+    pub handshake_bytes_out: u64,
 }

@@ -30,6 +30,9 @@ impl AsyncRead for Wire {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let shared = &self.0;
+        if let Some(read) = shared.poll_read_tls(cx, buf) {
+            return read;
+        }
         loop {
             ready!(shared.tcp.poll_read_ready(cx))?;
             // As tokio's own `TcpStream::poll_read`: a read that leaves room in
@@ -89,6 +92,7 @@ impl AsyncWrite for Wire {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.0.poll_drain(cx))?;
+        self.0.close_tls();
         let socket = socket2::SockRef::from(&self.0.tcp);
         Poll::Ready(socket.shutdown(std::net::Shutdown::Write))
     }
