@@ -48,13 +48,13 @@ fn keep_writing_up_to(
     })
 }
 
-/// One slow subscriber's life: `rounds` connections, each subscribing with
-/// the last revision it saw, reading a message every 20 ms for about a
+/// One slow subscriber's life until `stop`: connections, each subscribing
+/// with the last revision it saw, reading a message every 20 ms for about a
 /// second, then dropping the connection. Checks every revision it gets.
-async fn slow_subscriber(server: Arc<Server>, rounds: u32, resyncs: Arc<AtomicU64>) {
+async fn slow_subscriber(server: Arc<Server>, stop: Arc<AtomicBool>, resyncs: Arc<AtomicU64>) {
     let addr = server.local_addr();
     let mut last: Option<u64> = None;
-    for _ in 0..rounds {
+    while !stop.load(Relaxed) {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
         let tcp = socket.connect(addr).await.unwrap();
@@ -108,8 +108,15 @@ async fn slow_reconnecting_subscribers_are_resynced_and_memory_stays_bounded() {
     let stop = Arc::new(AtomicBool::new(false));
     let writer = keep_writing(&server, stop.clone());
     let resyncs = Arc::new(AtomicU64::new(0));
+    let leave = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..SUBSCRIBERS)
-        .map(|_| tokio::spawn(slow_subscriber(server.clone(), 4, resyncs.clone())))
+        .map(|_| {
+            tokio::spawn(slow_subscriber(
+                server.clone(),
+                leave.clone(),
+                resyncs.clone(),
+            ))
+        })
         .collect();
     // A change frame here is under 300 bytes, a snapshot (two species) under
     // 512: what the server may hold for each subscriber is its backlog bound
@@ -117,9 +124,13 @@ async fn slow_reconnecting_subscribers_are_resynced_and_memory_stays_bounded() {
     // each replay one chunk.
     let backlog_bound = SUBSCRIBERS * (CAPACITY as u64 + 2) * 512;
     let mut peak = 0;
-    let mut done = false;
-    while !done {
-        let m = server.stats().memory;
+    // Until the churn did what it is here for (however slow the machine):
+    // subscribers fell behind, the server resynced them, and one of them
+    // read its resync; the bounds hold at every sample on the way.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let stats = server.stats();
+        let m = &stats.memory;
         peak = peak.max(m.backlog_bytes);
         assert!(
             m.backlog_bytes <= backlog_bound,
@@ -130,29 +141,24 @@ async fn slow_reconnecting_subscribers_are_resynced_and_memory_stays_bounded() {
             m.replay_frames <= m.replays * pollpush_server::feed::CHUNK as u64,
             "replays hold more than a chunk each: {m:?}"
         );
+        if peak > 0 && stats.ws.resyncs >= SUBSCRIBERS && resyncs.load(Relaxed) > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no resync seen after 120 s: peak backlog {peak} B, server resyncs {}, \
+             clients' {}",
+            stats.ws.resyncs,
+            resyncs.load(Relaxed)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
-        done = clients.iter().all(tokio::task::JoinHandle::is_finished);
     }
+    leave.store(true, Relaxed);
     for c in clients {
         c.await.unwrap();
     }
     stop.store(true, Relaxed);
-    let writes = writer.await.unwrap();
-    let stats = server.stats();
-    assert!(
-        writes > 100,
-        "only {writes} writes: the test measured nothing"
-    );
-    assert!(
-        peak > 0,
-        "no subscriber ever fell behind: the test measured nothing"
-    );
-    assert!(
-        stats.ws.resyncs > 0 && resyncs.load(Relaxed) > 0,
-        "slow subscribers were never resynced (server {}, clients {})",
-        stats.ws.resyncs,
-        resyncs.load(Relaxed)
-    );
+    writer.await.unwrap();
     common::eventually(
         || server.stats().memory.backlog_bytes == 0,
         "the backlog did not drain once every subscriber left",

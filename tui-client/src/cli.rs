@@ -111,6 +111,11 @@ pub struct ConnectArgs {
     #[arg(long, global = true, env = "POLLPUSH_SIMULATE", default_value_t = 2.0, value_parser = parse_rate)]
     pub simulate: f64,
 
+    /// The embedded server serves HTTPS (and HTTP/2 by ALPN) with a
+    /// certificate made at start, which the lanes trust.
+    #[arg(long, global = true, env = "POLLPUSH_TLS")]
+    pub tls: bool,
+
     /// Seed of the embedded simulator, for repeatable runs.
     #[arg(long, global = true, env = "POLLPUSH_SEED")]
     pub seed: Option<u64>,
@@ -242,7 +247,7 @@ impl ConnectArgs {
             }
             None if self.ws_url.is_some() => Err(TargetError::WsUrlWithoutServer),
             None => {
-                let mut target = Target::embedded(self.simulate, self.seed).await?;
+                let mut target = Target::embedded(self.simulate, self.seed, self.tls).await?;
                 target.nodes = target.nodes.with_http(self.http_choice());
                 Ok(target)
             }

@@ -172,10 +172,9 @@ async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
             let tls = c.tls()?;
             ServerUnderTest::remote(url, c.ws_url.as_deref(), c.token.as_deref(), &tls).await
         }
-        // Over TLS this will start the child with --tls-self-signed and trust
-        // the certificate it names (issue 20); it waits for that server flag.
-        (None, true) => ServerUnderTest::child(c.simulate, c.seed).await,
-        (None, false) => ServerUnderTest::embedded(c.simulate, c.seed).await,
+        // --tls: the child serves HTTPS with --tls-self-signed, trusted by the clients.
+        (None, true) => ServerUnderTest::child(c.simulate, c.seed, c.tls).await,
+        (None, false) => ServerUnderTest::embedded(c.simulate, c.seed, c.tls).await,
     }
 }
 

@@ -21,6 +21,8 @@ pub enum TargetError {
     Server(#[from] pollpush_server::ServerError),
     #[error(transparent)]
     Tls(#[from] crate::net::tls::TlsError),
+    #[error("cannot serve TLS from the embedded server: {0}")]
+    ServerTls(pollpush_server::tls::TlsError),
     #[error("--ws-url needs --server (the embedded server has its own)")]
     WsUrlWithoutServer,
 }
@@ -90,22 +92,45 @@ impl Target {
     }
 
     /// Starts a server in this process on an ephemeral loopback port, in memory,
-    /// with the simulator making `simulate` changes per second.
-    pub async fn embedded(simulate: f64, seed: Option<u64>) -> Result<Self, TargetError> {
+    /// with the simulator making `simulate` changes per second; over HTTPS
+    /// with a certificate made now when `tls` (written to a temporary file the
+    /// lanes trust).
+    pub async fn embedded(
+        simulate: f64,
+        seed: Option<u64>,
+        tls: bool,
+    ) -> Result<Self, TargetError> {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .await
             .map_err(TargetError::Bind)?;
+        let cert =
+            std::env::temp_dir().join(format!("pollpush-embedded-{}.pem", std::process::id()));
+        let server_tls = if tls {
+            Some(pollpush_server::tls::self_signed(&cert).map_err(TargetError::ServerTls)?)
+        } else {
+            None
+        };
         let config = pollpush_server::Config {
             db: ":memory:".to_owned(),
             simulate,
             seed,
+            tls: server_tls,
             ..Default::default()
         };
         let server = pollpush_server::Server::start(listener, config).await?;
-        let endpoints = Endpoints::local(server.local_addr());
+        let nodes = if tls {
+            let url = format!("https://localhost:{}", server.local_addr().port());
+            let trust = crate::net::tls::Tls::new(&crate::net::tls::TlsOptions {
+                ca_certs: vec![cert],
+                insecure: false,
+            })?;
+            Self::remote(&url, None)?.nodes.with_tls(&trust)
+        } else {
+            Nodes::one(Endpoints::local(server.local_addr()))
+        };
         Ok(Self {
-            label: format!("embedded · {}", endpoints.http),
-            nodes: Nodes::one(endpoints),
+            label: format!("embedded · {}", nodes.poll().http),
+            nodes,
             mode: Mode::Embedded { simulate },
             watch: None,
             embedded: Some(server),

@@ -12,7 +12,7 @@ use pollpush_client::target::Target;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
-    let target = Target::embedded(10.0, Some(7))
+    let target = Target::embedded(10.0, Some(7), false)
         .await
         .expect("embedded server");
     let mut client = Client::start(&target, Duration::from_millis(500));
@@ -66,7 +66,7 @@ async fn push_sees_every_revision_and_polling_counts_what_it_skipped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unchanged_list_costs_a_304() {
-    let target = Target::embedded(0.0, Some(1))
+    let target = Target::embedded(0.0, Some(1), false)
         .await
         .expect("embedded server");
     let mut client = Client::start(&target, Duration::from_millis(100));

@@ -33,7 +33,7 @@ fn options(duration: Duration, interval: Duration, stats: Duration) -> RecordOpt
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_reports_every_field_push_misses_nothing_and_slow_polling_does() {
-    let target = Target::embedded(10.0, Some(3)).await.unwrap();
+    let target = Target::embedded(10.0, Some(3), false).await.unwrap();
     let opts = options(
         Duration::from_secs(3),
         Duration::from_secs(1),

@@ -23,7 +23,7 @@ fn lanes(kinds: &[LaneKind], wait_s: u64) -> Lanes {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_miss_nothing_and_every_lane_counts_its_bytes() {
-    let target = Target::embedded(10.0, Some(5)).await.unwrap();
+    let target = Target::embedded(10.0, Some(5), false).await.unwrap();
     let all = lanes(&LaneKind::ALL, 5);
     let mut client = Client::start_lanes(&target, Duration::from_millis(500), &all);
     client
@@ -47,7 +47,7 @@ async fn streams_miss_nothing_and_every_lane_counts_its_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_long_poll_answers_as_soon_as_the_list_changes() {
-    let target = Target::embedded(0.0, Some(5)).await.unwrap();
+    let target = Target::embedded(0.0, Some(5), false).await.unwrap();
     // A wait far longer than the test: only a change can end the held request.
     let mut client = Client::start_lanes(&target, Duration::from_secs(1), &lanes(&[LongPoll], 60));
     client
@@ -72,7 +72,7 @@ async fn a_held_long_poll_answers_as_soon_as_the_list_changes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_poll_that_waits_in_vain_is_a_304() {
-    let target = Target::embedded(0.0, Some(5)).await.unwrap();
+    let target = Target::embedded(0.0, Some(5), false).await.unwrap();
     let mut client = Client::start_lanes(&target, Duration::from_secs(1), &lanes(&[LongPoll], 1));
     client
         .until("a 304 after the wait", WITHIN, |app| {

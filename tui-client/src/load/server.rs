@@ -86,7 +86,7 @@ pub struct ServerUnderTest {
 
 impl ServerUnderTest {
     /// Starts an embedded server on its own runtime, simulator at `simulate` changes/s.
-    pub async fn embedded(simulate: f64, seed: Option<u64>) -> anyhow::Result<Self> {
+    pub async fn embedded(simulate: f64, seed: Option<u64>, tls: bool) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name(SERVER_THREAD)
@@ -96,7 +96,7 @@ impl ServerUnderTest {
             .build()
             .context("cannot start the embedded server's runtime")?;
         let target = runtime
-            .spawn(Target::embedded(simulate, seed))
+            .spawn(Target::embedded(simulate, seed, tls))
             .await
             .context("the embedded server's runtime failed")??;
         Ok(Self {
@@ -109,8 +109,10 @@ impl ServerUnderTest {
         })
     }
 
-    /// Starts `pollpush-server` (found next to this executable) on a free loopback port.
-    pub async fn child(simulate: f64, seed: Option<u64>) -> anyhow::Result<Self> {
+    /// Starts `pollpush-server` (found next to this executable) on a free
+    /// loopback port; with `tls`, over HTTPS with `--tls-self-signed`, whose
+    /// certificate the clients then trust.
+    pub async fn child(simulate: f64, seed: Option<u64>, tls: bool) -> anyhow::Result<Self> {
         let program = server_binary()?;
         let mut command = Command::new(&program);
         command
@@ -123,20 +125,41 @@ impl ServerUnderTest {
         if let Some(seed) = seed {
             command.args(["--seed", &seed.to_string()]);
         }
+        if tls {
+            command.arg("--tls-self-signed");
+        }
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {}", program.display()))?;
         let stdout = child.stdout.take().context("no stdout from the server")?;
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .context("pollpush-server did not say where it listens within 10 s")??
-            .context("pollpush-server exited before listening")?;
-        let url = line
-            .strip_prefix("listening on ")
-            .with_context(|| format!("unexpected first line from pollpush-server: {line:?}"))?;
+        let mut cert = None;
+        let url = loop {
+            let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+                .await
+                .context("pollpush-server did not say where it listens within 10 s")??
+                .context("pollpush-server exited before listening")?;
+            if let Some((_, path)) =
+                line.split_once("self-signed certificate for localhost and 127.0.0.1: ")
+            {
+                cert = Some(std::path::PathBuf::from(path));
+                continue;
+            }
+            break line
+                .strip_prefix("listening on ")
+                .with_context(|| format!("unexpected line from pollpush-server: {line:?}"))?
+                .to_owned();
+        };
+        let mut nodes = Nodes::one(Endpoints::new(&url, None)?);
+        if let Some(cert) = cert {
+            let trust = Tls::new(&crate::net::tls::TlsOptions {
+                ca_certs: vec![cert],
+                insecure: false,
+            })?;
+            nodes = nodes.with_tls(&trust);
+        }
         Ok(Self {
-            nodes: Nodes::one(Endpoints::new(url, None)?),
+            nodes,
             place: Place::Child(child),
             token: None,
         })
