@@ -91,7 +91,8 @@ pub async fn serve<S, B>(
             .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_LIMIT));
         builder
             .http2()
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+            .enable_connect_protocol();
         let conn = graceful.watch(builder.serve_connection_with_upgrades(io, svc).into_owned());
         tokio::spawn(watch(conn, watchdog));
     }
