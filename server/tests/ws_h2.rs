@@ -35,9 +35,14 @@ async fn h2_connection(server: &Server, window: u32) -> http2::SendRequest<Strin
 
 /// A WebSocket on a new stream of `sender`'s connection, past its `hello`.
 async fn h2_ws(server: &Server, sender: &mut http2::SendRequest<String>) -> H2Ws {
+    h2_ws_at(server, sender, "/ws").await
+}
+
+/// [`h2_ws`] at `path`, which may carry a query.
+async fn h2_ws_at(server: &Server, sender: &mut http2::SendRequest<String>, path: &str) -> H2Ws {
     let mut request = hyper::Request::builder()
         .method(hyper::Method::CONNECT)
-        .uri(url(server, "/ws"))
+        .uri(url(server, path))
         .header("sec-websocket-version", "13")
         .body(String::new())
         .unwrap();
@@ -88,6 +93,19 @@ async fn hi_over_h2_is_answered_with_the_species_list() {
     assert_eq!(data.as_array().map(Vec::len), Some(2));
     let ws = server.stats().ws;
     assert!(ws.messages_in >= 1 && ws.messages_out >= 2, "{ws:?}");
+}
+
+#[tokio::test]
+async fn info_over_h2_is_acked_with_the_server_info() {
+    let server = spawn_server().await;
+    let mut sender = h2_connection(&server, WINDOW).await;
+    let mut ws = h2_ws(&server, &mut sender).await;
+    send(&mut ws, &emit("info", Some(7))).await;
+    let ServerMessage::Ack { ack, data, error } = recv(&mut ws).await else {
+        panic!("expected an ack")
+    };
+    assert_eq!((ack, error), (7, None));
+    assert_eq!(data["revision"], 0);
 }
 
 #[tokio::test]
@@ -176,4 +194,40 @@ async fn broadcast_over_h2_without_the_write_token_is_unauthorized() {
         panic!("expected an error")
     };
     assert_eq!(code, "unauthorized");
+}
+
+#[tokio::test]
+async fn with_the_token_a_broadcast_over_h2_reaches_the_other_member_of_the_room() {
+    let server = spawn_server_with(Config {
+        write_token: Some("s3cret".into()),
+        ..Config::default()
+    })
+    .await;
+    let mut sender = h2_connection(&server, WINDOW).await;
+    let mut writer = h2_ws_at(&server, &mut sender, "/ws?access_token=s3cret").await;
+    let mut reader = h2_ws(&server, &mut sender).await;
+    for ws in [&mut writer, &mut reader] {
+        send(
+            ws,
+            &ClientMessage::Subscribe {
+                room: "lab".into(),
+                since: None,
+            },
+        )
+        .await;
+        assert!(matches!(recv(ws).await, ServerMessage::Subscribed { .. }));
+    }
+    let broadcast = ClientMessage::Broadcast {
+        room: "lab".into(),
+        event: "note".into(),
+        data: json!("x"),
+    };
+    send(&mut writer, &broadcast).await;
+    let ServerMessage::Event { room, event, data } = recv(&mut reader).await else {
+        panic!("expected the room event")
+    };
+    assert_eq!(
+        (room.as_deref(), event.as_str(), data),
+        (Some("lab"), "note", json!("x"))
+    );
 }
