@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::rooms::SessionId;
 use crate::State;
-use crate::wire::within;
+use crate::wire::{Wire, within};
 
 mod commands;
 mod outgoing;
@@ -122,6 +122,16 @@ where
     }
 }
 
+/// A whole frame, in order with the fan-out's (see [`crate::wire::Wire::write_frame`]).
+async fn write_direct(wire: &Wire, state: &State, frame: &[u8]) -> Result<(), End> {
+    within(state.config.ws.write_timeout, wire.write_frame(frame))
+        .await
+        .ok_or(End::Gone)?
+        .map_err(|_| End::Gone)?;
+    state.stats.ws_messages_out.fetch_add(1, Relaxed);
+    Ok(())
+}
+
 /// The next room message, or never when the session has joined no room.
 async fn next_room_message(inbox: &mut Option<mpsc::Receiver<Utf8Bytes>>) -> Option<Utf8Bytes> {
     match inbox {
@@ -177,9 +187,9 @@ where
     /// wire (see [`crate::wire::Wire::write_frame`]), over HTTP/2 by tungstenite.
     async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
         match &self.out {
-            Outgoing::Direct { .. } => {
+            Outgoing::Direct { wire, .. } => {
                 let (frame, _) = crate::frames::text_frame(text.as_bytes());
-                self.send_frame(&frame).await
+                write_direct(wire, &self.state, &frame).await
             }
             Outgoing::Queued { .. } => self.send_message(Message::Text(text)).await,
         }
@@ -189,22 +199,9 @@ where
     /// over HTTP/1.1 its frame is written as it is, not framed again per session.
     async fn send_shared(&mut self, msg: &impl Shared) -> Result<(), End> {
         match &self.out {
-            Outgoing::Direct { .. } => self.send_frame(&msg.frame()).await,
+            Outgoing::Direct { wire, .. } => write_direct(wire, &self.state, &msg.frame()).await,
             Outgoing::Queued { .. } => self.send_message(Message::Text(msg.text())).await,
         }
-    }
-
-    async fn send_frame(&mut self, frame: &[u8]) -> Result<(), End> {
-        let Outgoing::Direct { wire, .. } = &self.out else {
-            return Err(End::Close(CloseCode::Error, "no direct wire"));
-        };
-        let timeout = self.state.config.ws.write_timeout;
-        within(timeout, wire.write_frame(frame))
-            .await
-            .ok_or(End::Gone)?
-            .map_err(|_| End::Gone)?;
-        self.state.stats.ws_messages_out.fetch_add(1, Relaxed);
-        Ok(())
     }
 
     /// A data message through tungstenite, counted like the wire's.
