@@ -71,6 +71,7 @@ impl Shared for ChangeFrame {
 }
 
 impl Outgoing {
+    /// A WebSocket that owns its connection (HTTP/1.1 upgrade).
     pub fn direct(wire: Wire) -> Self {
         Self::Direct {
             wire,
@@ -78,10 +79,12 @@ impl Outgoing {
         }
     }
 
+    /// A WebSocket on one stream of a shared connection (HTTP/2 extended CONNECT).
     pub fn queued() -> Self {
         Self::Queued { species: None }
     }
 
+    /// Subscribed to the species feed.
     pub fn is_subscribed(&self) -> bool {
         match self {
             Self::Direct { species, .. } => species.is_some(),
