@@ -4,7 +4,10 @@
 //! zero-filled on the first read: ~130 KB of RSS per idle subscriber. Answering
 //! the `101` ourselves and wrapping hyper's upgraded socket with a small
 //! `WebSocketConfig` brings that to a few KB.
+//!
+//! Over HTTP/2 the same route answers RFC 8441's extended CONNECT ([`over_h2`]).
 
+mod over_h2;
 pub mod rooms;
 pub mod session;
 
@@ -27,6 +30,7 @@ use crate::http::auth;
 use crate::rest::{method_not_allowed, problem_response};
 use crate::stats::ConnTag;
 use crate::wire::Wire;
+use session::Outgoing;
 
 /// Read buffer per connection: small, since client frames are small control messages.
 const READ_BUFFER_BYTES: usize = 256;
@@ -39,13 +43,23 @@ pub fn route(state: &State) -> BoxedFilter<(Response,)> {
         .and(warp::header::headers_cloned())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::ext::optional::<OnUpgrade>())
+        .and(warp::ext::optional::<hyper::ext::Protocol>())
         .and(warp::ext::optional::<ConnTag>())
         .and(warp::ext::optional::<Wire>())
         .map(
-            move |method, headers, query: String, on_upgrade: Option<OnUpgrade>, tag, wire| {
+            move |method,
+                  headers,
+                  query: String,
+                  on_upgrade: Option<OnUpgrade>,
+                  protocol: Option<hyper::ext::Protocol>,
+                  tag,
+                  wire| {
                 let token = auth::from_upgrade(&headers, Some(&query));
                 let may_write =
                     auth::may_write(state.config.write_token.as_deref(), token.as_deref());
+                if over_h2::is_extended_connect(&method, protocol.as_ref()) {
+                    return over_h2::upgrade(&state, &headers, on_upgrade, tag, may_write);
+                }
                 upgrade(
                     &state,
                     &method,
@@ -93,6 +107,31 @@ fn upgrade(
             .insert(UPGRADE, HeaderValue::from_static("websocket"));
         return r;
     };
+    if let Some(refused) = refused(state, headers) {
+        return refused;
+    }
+    let accept = derive_accept_key(key.as_bytes());
+    if let Some(tag) = tag {
+        tag.mark(crate::stats::Protocol::WebSocket);
+    }
+    let (on_upgrade, wire) = on_upgrade;
+    if let Some(bytes) = state.config.send_buffer_bytes {
+        wire.cap_send_buffer(bytes);
+    }
+    spawn_session(state, on_upgrade, Outgoing::direct(wire), may_write);
+    let mut r = Response::new(bytes::Bytes::new().into());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    r
+}
+
+/// A version or origin this server does not take, on either HTTP version.
+fn refused(state: &State, headers: &HeaderMap) -> Option<Response> {
     if headers
         .get(SEC_WEBSOCKET_VERSION)
         .and_then(|v| v.to_str().ok())
@@ -106,33 +145,31 @@ fn upgrade(
         ));
         r.headers_mut()
             .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-        return r;
+        return Some(r);
     }
     if let Some(origin) = headers.get(ORIGIN)
         && !crate::http::origin_allowed(&state.allowed_origins, origin)
     {
-        return problem_response(&Problem::new(
+        return Some(problem_response(&Problem::new(
             "forbidden-origin",
             "Forbidden",
             403,
             "this origin may not open /ws",
-        ));
+        )));
     }
-    let accept = derive_accept_key(key.as_bytes());
-    if let Some(tag) = tag {
-        tag.mark(crate::stats::Protocol::WebSocket);
-    }
+    None
+}
+
+/// Runs the session on the upgraded stream once hyper hands it over, with a
+/// small read buffer and the message limit.
+fn spawn_session(state: &State, on_upgrade: OnUpgrade, out: Outgoing, may_write: bool) {
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .max_message_size(Some(state.config.ws.max_message_bytes))
         .max_frame_size(Some(state.config.ws.max_message_bytes));
     let state = state.clone();
-    let (on_upgrade, wire) = on_upgrade;
-    if let Some(bytes) = state.config.send_buffer_bytes {
-        wire.cap_send_buffer(bytes);
-    }
-    let fut = async move {
+    tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(
@@ -141,19 +178,9 @@ fn upgrade(
                     Some(ws_config),
                 )
                 .await;
-                session::run(ws, wire, state, may_write).await;
+                session::run(ws, out, state, may_write).await;
             }
             Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
         }
-    };
-    tokio::spawn(fut);
-    let mut r = Response::new(bytes::Bytes::new().into());
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = r.headers_mut();
-    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(&accept) {
-        h.insert(SEC_WEBSOCKET_ACCEPT, v);
-    }
-    r
+    });
 }

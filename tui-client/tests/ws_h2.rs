@@ -1,6 +1,6 @@
 //! The ws lane with `--http 2`: WebSocket over an HTTP/2 stream (RFC 8441's
-//! extended CONNECT) against a small hyper server that allows it, and against
-//! pollpush-server once it does; a clear error, not a hang, from a server without it.
+//! extended CONNECT) against a small hyper server that allows it and against
+//! pollpush-server; a clear error, not a hang, from a server without it.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -81,9 +81,9 @@ async fn without_rfc_8441_the_ws_lane_over_h2_fails_with_a_clear_error() {
     assert!(!error.contains('\n'), "one line: {error}");
 }
 
-/// An h2c server that accepts RFC 8441's extended CONNECT (the stand-in for
-/// pollpush-server until it does): it answers a subscribe with a snapshot at
-/// `revision`, and hands what the client sent to `received`.
+/// A small h2c server that accepts RFC 8441's extended CONNECT: it answers a
+/// subscribe with a snapshot at `revision`, and hands what the client sent to
+/// `received`.
 async fn h2_server_with_rfc_8441(revision: u64, received: mpsc::Sender<String>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -173,7 +173,6 @@ async fn the_ws_lane_over_h2_opens_an_extended_connect_and_subscribes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs server RFC 8441 (issue 20 server side)"]
 async fn the_ws_lane_over_h2c_subscribes_and_sees_every_change() {
     let server = node(0.0, 1).await;
     let mut target = Target::remote(&format!("http://{}", server.local_addr()), None).unwrap();

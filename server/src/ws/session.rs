@@ -1,11 +1,12 @@
 //! One WebSocket client: its subscriptions, its limits, and the one task that serves it.
 //!
 //! A single task owns the socket and `select!`s over the client's frames, its
-//! room outbox, the ping timer, shutdown and its [`Wire`]. Changes do not pass
-//! through it: the feed's fan-out writes them to the wire itself, and the
-//! session only finishes what the socket did not take at once, and resyncs
-//! the client when it fell too far behind. Writes carry a timeout: a client
-//! that stops reading is dropped once the kernel buffers are full for that
+//! room outbox, the ping timer, shutdown and its [`Outgoing`] feed. Over
+//! HTTP/1.1 changes do not pass through it: the feed's fan-out writes them to
+//! the wire itself, and the session only finishes what the socket did not
+//! take at once. Over HTTP/2 it writes each change from its queue. Either way
+//! it resyncs the client when it fell too far behind. Writes carry a timeout:
+//! a client that stops reading is dropped once the buffers are full for that
 //! long.
 
 use std::collections::HashSet;
@@ -21,10 +22,12 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::rooms::SessionId;
 use crate::State;
-use crate::feed::Registered;
 use crate::wire::{Wire, within};
 
 mod commands;
+mod outgoing;
+pub use outgoing::Outgoing;
+use outgoing::{Feed, Shared};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -40,9 +43,8 @@ struct Session<S> {
     state: State,
     /// The socket, unsplit: one task owns both directions, so no lock between halves.
     ws: S,
-    /// The same socket, as the feed's fan-out writes to it.
-    wire: Wire,
-    species: Option<Registered>,
+    /// How the species feed reaches the client.
+    out: Outgoing,
     rooms: HashSet<String>,
     /// Room messages for this session; made on the first room join, since
     /// most subscribers never join one and a channel costs ~1 KB each.
@@ -56,7 +58,7 @@ struct Session<S> {
 }
 
 /// Serves one upgraded connection until it closes.
-pub async fn run<S>(ws: S, wire: Wire, state: State, may_write: bool)
+pub async fn run<S>(ws: S, out: Outgoing, state: State, may_write: bool)
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
@@ -70,8 +72,7 @@ where
         id: NEXT_ID.fetch_add(1, Relaxed),
         state,
         ws,
-        wire: wire.clone(),
-        species: None,
+        out,
         rooms: HashSet::new(),
         outbox: None,
         inbox: None,
@@ -96,9 +97,10 @@ where
                 last_heard = Instant::now();
                 Box::pin(session.on_frame(frame)).await
             }
-            lagged = wire.lagged() => match lagged {
-                Ok(()) => Box::pin(session.resync()).await,
-                Err(_) => Err(End::Gone),
+            feed = session.out.next(&session.state) => match feed {
+                Feed::Change(change) => Box::pin(session.send_shared(&*change)).await,
+                Feed::Lagged => Box::pin(session.resync()).await,
+                Feed::Gone => Err(End::Gone),
             },
             Some(frame) = next_room_message(&mut session.inbox) => {
                 Box::pin(session.send_text(frame)).await
@@ -118,6 +120,16 @@ where
     if let Some(End::Close(code, reason)) = end {
         Box::pin(session.close(code, reason)).await;
     }
+}
+
+/// A whole frame, in order with the fan-out's (see [`crate::wire::Wire::write_frame`]).
+async fn write_direct(wire: &Wire, state: &State, frame: &[u8]) -> Result<(), End> {
+    within(state.config.ws.write_timeout, wire.write_frame(frame))
+        .await
+        .ok_or(End::Gone)?
+        .map_err(|_| End::Gone)?;
+    state.stats.ws_messages_out.fetch_add(1, Relaxed);
+    Ok(())
 }
 
 /// The next room message, or never when the session has joined no room.
@@ -171,25 +183,35 @@ where
         self.send_text(text.into()).await
     }
 
-    /// A text message, framed here and written through the wire (see [`Wire::write_frame`]).
+    /// A text message: over HTTP/1.1 framed here and written through the
+    /// wire (see [`crate::wire::Wire::write_frame`]), over HTTP/2 by tungstenite.
     async fn send_text(&mut self, text: Utf8Bytes) -> Result<(), End> {
-        let (frame, _) = crate::frames::text_frame(text.as_bytes());
-        self.send_frame(&frame).await
+        match &self.out {
+            Outgoing::Direct { wire, .. } => {
+                let (frame, _) = crate::frames::text_frame(text.as_bytes());
+                write_direct(wire, &self.state, &frame).await
+            }
+            Outgoing::Queued { .. } => self.send_message(Message::Text(text)).await,
+        }
     }
 
-    /// A text message already framed once for every subscriber (a snapshot,
-    /// a replayed change): written as it is, not framed again per session.
-    async fn send_frame(&mut self, frame: &[u8]) -> Result<(), End> {
-        let timeout = self.state.config.ws.write_timeout;
-        within(timeout, self.wire.write_frame(frame))
-            .await
-            .ok_or(End::Gone)?
-            .map_err(|_| End::Gone)?;
+    /// A message encoded once for every subscriber (a snapshot, a change):
+    /// over HTTP/1.1 its frame is written as it is, not framed again per session.
+    async fn send_shared(&mut self, msg: &impl Shared) -> Result<(), End> {
+        match &self.out {
+            Outgoing::Direct { wire, .. } => write_direct(wire, &self.state, &msg.frame()).await,
+            Outgoing::Queued { .. } => self.send_message(Message::Text(msg.text())).await,
+        }
+    }
+
+    /// A data message through tungstenite, counted like the wire's.
+    async fn send_message(&mut self, msg: Message) -> Result<(), End> {
+        self.send_raw(msg).await?;
         self.state.stats.ws_messages_out.fetch_add(1, Relaxed);
         Ok(())
     }
 
-    /// A control frame (ping), through tungstenite.
+    /// A frame through tungstenite: a ping, or any message over HTTP/2.
     async fn send_raw(&mut self, msg: Message) -> Result<(), End> {
         let timeout = self.state.config.ws.write_timeout;
         within(timeout, self.ws.send(msg))
@@ -262,15 +284,15 @@ where
     /// The client fell too far behind: everything queued for it was dropped;
     /// a resync and a fresh snapshot put it back on the live feed.
     async fn resync(&mut self) -> Result<(), End> {
-        if self.species.is_none() {
+        if !self.out.is_subscribed() {
             return Ok(());
         }
-        let hold = self.wire.hold(self.state.feed.capacity());
-        let snapshot = self.state.source.snapshot();
+        let hold = self.out.hold(self.state.feed.capacity());
+        let snapshot = self.out.restart(&self.state.source);
         let revision = snapshot.revision;
         self.send(&ServerMessage::Resync { revision }).await?;
-        self.send_frame(&snapshot.frame()).await?;
-        self.wire.go_live(hold, revision);
+        self.send_shared(&*snapshot).await?;
+        self.out.go_live(hold, revision);
         Ok(())
     }
 

@@ -223,7 +223,10 @@ pub async fn socketio_post(poll: &str, payload: String) -> u16 {
 /// Reads a stalled subscriber's backlog until it reaches `last`: changes in
 /// order up to a `resync`, its snapshot at the same revision, then changes in
 /// order again. Returns whether a resync came.
-pub async fn read_through_resync(ws: &mut Ws, last: u64) -> bool {
+pub async fn read_through_resync<S>(ws: &mut WebSocketStream<S>, last: u64) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let (mut at, mut resynced) = (None, false);
     while at != Some(last) {
         match recv(ws).await {

@@ -54,20 +54,16 @@ where
                 .send(&ServerMessage::Subscribed { room, revision })
                 .await;
         }
-        let feed = &self.state.feed;
-        let hold = self.wire.hold(feed.capacity());
-        let target = self.wire.feed_target();
-        let (start, last, registered) = match feed
-            .subscribe_direct(&self.state.source, since, target)
-            .await
-        {
+        let hold = self.out.hold(self.state.feed.capacity());
+        let was_subscribed = self.out.is_subscribed();
+        let (start, last) = match self.out.subscribe(&self.state, since).await {
             Ok(started) => started,
             Err(e) => {
                 self.stop_species();
                 return self.error("store", e.to_string()).await;
             }
         };
-        if self.species.replace(registered).is_none() {
+        if !was_subscribed {
             self.state.stats.ws_subscribers.fetch_add(1, Relaxed);
         }
         match start {
@@ -75,8 +71,8 @@ where
                 let revision = snapshot.revision;
                 self.send(&ServerMessage::Subscribed { room, revision })
                     .await?;
-                self.send_frame(&snapshot.frame()).await?;
-                self.wire.go_live(hold, last);
+                self.send_shared(&*snapshot).await?;
+                self.out.go_live(hold, last);
             }
             Start::Replay(mut replay) => {
                 self.send(&ServerMessage::Subscribed {
@@ -94,29 +90,29 @@ where
     /// live. Stops early when the client fell a feed capacity behind meanwhile
     /// (the session's lag handling resyncs it) or the history is gone (resynced
     /// here): either way nothing more is read for a client that cannot use it.
-    async fn replay(&mut self, replay: &mut Replay, hold: Hold) -> Result<(), End> {
+    async fn replay(&mut self, replay: &mut Replay, hold: Option<Hold>) -> Result<(), End> {
         loop {
             match replay.next(&self.state.source).await {
                 Ok(Some(chunk)) => {
                     for frame in chunk.frames() {
-                        if self.wire.is_lagged() {
+                        if self.out.is_lagged() {
                             return Ok(());
                         }
-                        self.send_frame(&frame.frame).await?;
+                        self.send_shared(&**frame).await?;
                     }
                 }
                 Ok(None) => {
-                    self.wire.go_live(hold, replay.until());
+                    self.out.go_live(hold, replay.until());
                     return Ok(());
                 }
                 Err(gone) => {
                     tracing::debug!("replay cut short, resyncing: {gone}");
                     self.state.stats.resyncs.fetch_add(1, Relaxed);
-                    let snapshot = self.state.source.snapshot();
+                    let snapshot = self.out.restart(&self.state.source);
                     let revision = snapshot.revision;
                     self.send(&ServerMessage::Resync { revision }).await?;
-                    self.send_frame(&snapshot.frame()).await?;
-                    self.wire.go_live(hold, revision);
+                    self.send_shared(&*snapshot).await?;
+                    self.out.go_live(hold, revision);
                     return Ok(());
                 }
             }
@@ -125,8 +121,7 @@ where
 
     /// Ends the species subscription: no change reaches the wire after this.
     pub(super) fn stop_species(&mut self) {
-        self.wire.stop_feed();
-        if self.species.take().is_some() {
+        if self.out.stop() {
             self.state.stats.ws_subscribers.fetch_sub(1, Relaxed);
         }
     }
