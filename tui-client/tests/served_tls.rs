@@ -113,3 +113,15 @@ async fn served_tls_over_http_1_1_every_lane_sees_every_change() {
     )
     .await;
 }
+
+/// `--http 2`: the WebSocket lane too, by extended CONNECT (RFC 8441) over TLS,
+/// where the server's SETTINGS arrive after the client could have sent it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_tls_and_http_2_every_lane_including_websocket_sees_every_change() {
+    use HttpVersion::H2;
+    every_lane_over_served_tls(
+        HttpChoice::H2,
+        [(Poll, H2), (LongPoll, H2), (Sse, H2), (Ws, H2)],
+    )
+    .await;
+}

@@ -46,6 +46,29 @@ pub(super) async fn connect(
     // server allows extended CONNECT is known when the answer is read: its
     // SETTINGS come first on the connection, and are read by this same task.
     let mut connection = Box::pin(connection);
+    // h2 sends `:protocol` only once the server's SETTINGS allowed it: a
+    // CONNECT sent earlier would arrive as a plain CONNECT (a 405 over TLS,
+    // where the SETTINGS come later than on loopback h2c). So the connection
+    // is driven until it has them, or for a short while.
+    let settled = tokio::time::timeout(
+        SETTINGS_WAIT,
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(end) = connection.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Some(end));
+            }
+            if connection.is_extended_connect_protocol_enabled() {
+                std::task::Poll::Ready(None)
+            } else {
+                std::task::Poll::Pending
+            }
+        }),
+    )
+    .await;
+    if let Ok(Some(end)) = settled {
+        return Err(end.map_or_else(NetError::from, |()| {
+            NetError::Unexpected("connection closed by the server".to_owned())
+        }));
+    }
     let answer = tokio::select! {
         answer = async {
             sender.ready().await?;
@@ -66,6 +89,9 @@ pub(super) async fn connect(
     let io: Box<dyn Io> = Box::new(TokioIo::new(upgraded));
     Ok(WebSocketStream::from_raw_socket(io, Role::Client, Some(config)).await)
 }
+
+/// How long to wait for a server's SETTINGS to allow extended CONNECT.
+const SETTINGS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Why the server refused the extended CONNECT, in words a user can act on:
 /// most often a server that does not offer RFC 8441.
