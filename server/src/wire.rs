@@ -251,29 +251,22 @@ impl Shared {
             if out.broken {
                 return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
             }
-            let Some(first) = out.pending.front_mut() else {
-                match self.flush_tls() {
-                    Ok(()) => return Poll::Ready(Ok(())),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        drop(out);
-                        ready!(self.poll_writable(cx))?;
-                        continue;
-                    }
-                    Err(e) => {
-                        out.broken = true;
-                        return Poll::Ready(Err(e));
-                    }
-                }
+            // The first pending chunk, or (none left) the TLS records rustls
+            // still holds: `None` once everything is on the socket.
+            let sent = match out.pending.front() {
+                Some(first) => self
+                    .try_send(&[io::IoSlice::new(&first.bytes)])
+                    .map(|n| Some((n, first.bytes.len()))),
+                None => self.flush_tls().map(|()| None),
             };
-            match self.try_send(&[io::IoSlice::new(&first.bytes)]) {
-                Ok(n) => {
-                    let whole = n >= first.bytes.len();
+            match sent {
+                Ok(None) => return Poll::Ready(Ok(())),
+                Ok(Some((n, len))) => {
                     out.untrack(n, self.counter.0.stats());
-                    let Some(first) = out.pending.front_mut() else {
-                        continue;
-                    };
-                    if !whole {
-                        first.bytes.advance(n);
+                    if n < len {
+                        if let Some(first) = out.pending.front_mut() {
+                            first.bytes.advance(n);
+                        }
                     } else if out.pending.pop_front().is_some_and(|c| c.change) {
                         out.changes -= 1;
                         self.count_change(&out);
