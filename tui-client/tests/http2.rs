@@ -10,7 +10,7 @@ mod tls_proxy;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Client, node};
+use common::{Client, every_lane_sees_every_change, node};
 use pollpush_client::app::lane::LaneKind::{self, LongPoll, Poll, Sse, Ws};
 use pollpush_client::app::lane::Lanes;
 use pollpush_client::app::settings::PollSettings;
@@ -48,40 +48,6 @@ fn target_at(url: &str, http: HttpChoice, proxy: Option<&TlsProxy>) -> Target {
     target
 }
 
-/// Makes `changes` changes one at a time on `server`, each seen by every lane
-/// before the next; then no lane may have missed one.
-async fn every_lane_sees_every_change(
-    server: &pollpush_server::Server,
-    client: &mut Client,
-    changes: u64,
-) {
-    let direct = Endpoints::local(server.local_addr());
-    let writer = control::client();
-    client
-        .until("every lane's first list", WITHIN, |app| {
-            app.lanes.iter().all(|p| p.revision.is_some())
-        })
-        .await;
-    for _ in 0..changes {
-        control::write_now(&writer, &direct).await.unwrap();
-        let revision = server.stats().revision;
-        client
-            .until("every lane at the new revision", WITHIN, |app| {
-                app.lanes.iter().all(|p| p.revision == Some(revision))
-            })
-            .await;
-    }
-    for pane in &client.app.lanes {
-        let c = &pane.counters;
-        assert_eq!(
-            (c.seen, c.missed, c.errors),
-            (changes, 0, 0),
-            "{:?}",
-            pane.kind
-        );
-    }
-}
-
 fn wire_of(client: &Client, kind: LaneKind) -> Wire {
     client.app[kind].traffic().wire
 }
@@ -93,7 +59,13 @@ async fn every_http_lane_over_h2c_sees_every_change() {
     let target = target_at(&url, HttpChoice::H2, None);
     let kinds = [Poll, LongPoll, Sse];
     let mut client = Client::start_lanes(&target, Duration::from_millis(100), &lanes(&kinds));
-    every_lane_sees_every_change(&server, &mut client, 5).await;
+    every_lane_sees_every_change(
+        &server,
+        &mut client,
+        &Endpoints::local(server.local_addr()),
+        5,
+    )
+    .await;
     let h2c = Wire {
         http: Some(HttpVersion::H2),
         tls: None,
@@ -113,7 +85,13 @@ async fn every_lane_over_tls(http: HttpChoice, expected: [(LaneKind, HttpVersion
     let target = target_at(&proxy.url(), http, Some(&proxy));
     let all = lanes(&expected.map(|(kind, _)| kind));
     let mut client = Client::start_lanes(&target, Duration::from_millis(100), &all);
-    every_lane_sees_every_change(&server, &mut client, 5).await;
+    every_lane_sees_every_change(
+        &server,
+        &mut client,
+        &Endpoints::local(server.local_addr()),
+        5,
+    )
+    .await;
     for (kind, http) in expected {
         let traffic = client.app[kind].traffic();
         assert_eq!(traffic.wire.http, Some(http), "{kind:?}");

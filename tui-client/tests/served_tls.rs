@@ -12,11 +12,9 @@ use common::Client;
 use pollpush_client::app::lane::LaneKind::{self, LongPoll, Poll, Sse, Ws};
 use pollpush_client::app::lane::Lanes;
 use pollpush_client::event::{HttpVersion, TlsVersion};
+use pollpush_client::net::HttpChoice;
 use pollpush_client::net::tls::{Tls, TlsOptions};
-use pollpush_client::net::{HttpChoice, control};
 use pollpush_client::target::Target;
-
-const WITHIN: Duration = Duration::from_secs(20);
 
 /// A server serving TLS with a certificate made for the test, and the file
 /// its certificate was written to.
@@ -59,28 +57,11 @@ async fn every_lane_over_served_tls(http: HttpChoice, expected: [(LaneKind, Http
         long_poll_wait: Duration::from_secs(5),
     };
     let mut client = Client::start_lanes(&target, Duration::from_millis(100), &lanes);
-    client
-        .until("every lane's first list", WITHIN, |app| {
-            app.lanes.iter().all(|p| p.revision.is_some())
-        })
-        .await;
     // Written over TLS too, as the `n` key does.
-    let writer = control::client();
-    let direct = target.nodes.poll().clone();
-    for _ in 0..5 {
-        control::write_now(&writer, &direct).await.unwrap();
-        let revision = server.stats().revision;
-        client
-            .until("every lane at the new revision", WITHIN, |app| {
-                app.lanes.iter().all(|p| p.revision == Some(revision))
-            })
-            .await;
-    }
+    let writes = target.nodes.poll().clone();
+    common::every_lane_sees_every_change(&server, &mut client, &writes, 5).await;
     for (kind, http) in expected {
-        let pane = &client.app[kind];
-        let c = pane.counters;
-        assert_eq!((c.seen, c.missed, c.errors), (5, 0, 0), "{kind:?}");
-        let traffic = pane.traffic();
+        let traffic = client.app[kind].traffic();
         assert_eq!(traffic.wire.http, Some(http), "{kind:?}");
         assert_eq!(traffic.wire.tls, Some(TlsVersion::V1_3), "{kind:?}");
     }

@@ -133,3 +133,41 @@ pub fn assert_refused(args: &[&str], needle: &str) {
     );
     assert!(out.stdout.is_empty(), "{args:?} printed a report");
 }
+
+/// Waits for every lane's first list, then makes `changes` changes one at a
+/// time through `writes` (the `n` key's path), each seen by every lane before
+/// the next; then no lane may have missed one.
+pub async fn every_lane_sees_every_change(
+    server: &pollpush_server::Server,
+    client: &mut Client,
+    writes: &pollpush_client::net::Endpoints,
+    changes: u64,
+) {
+    const WITHIN: Duration = Duration::from_secs(20);
+    let writer = pollpush_client::net::control::client();
+    client
+        .until("every lane's first list", WITHIN, |app| {
+            app.lanes.iter().all(|p| p.revision.is_some())
+        })
+        .await;
+    for _ in 0..changes {
+        pollpush_client::net::control::write_now(&writer, writes)
+            .await
+            .expect("a write");
+        let revision = server.stats().revision;
+        client
+            .until("every lane at the new revision", WITHIN, |app| {
+                app.lanes.iter().all(|p| p.revision == Some(revision))
+            })
+            .await;
+    }
+    for pane in &client.app.lanes {
+        let c = &pane.counters;
+        assert_eq!(
+            (c.seen, c.missed, c.errors),
+            (changes, 0, 0),
+            "{:?}",
+            pane.kind
+        );
+    }
+}
