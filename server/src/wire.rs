@@ -40,6 +40,8 @@ struct Shared {
     tcp: TcpStream,
     /// The connection's TLS state when it is served over TLS (see `wire/tls.rs`).
     tls: Option<Mutex<rustls::ServerConnection>>,
+    /// TLS records rustls holds that the socket has not taken (see `wire/tls.rs`).
+    records_waiting: std::sync::atomic::AtomicBool,
     counter: ConnCounter,
     out: Mutex<Outgoing>,
 }
@@ -125,6 +127,7 @@ impl Wire {
         Self(Arc::new(Shared {
             tcp,
             tls: tls.map(Mutex::new),
+            records_waiting: std::sync::atomic::AtomicBool::new(false),
             counter,
             out: Mutex::new(Outgoing::default()),
         }))

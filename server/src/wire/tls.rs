@@ -10,6 +10,7 @@
 //! the socket takes them: TLS records, not plaintext.
 
 use std::io::{self, Read, Write};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
@@ -57,16 +58,29 @@ impl Shared {
     }
 
     fn flush_records(&self, conn: &mut ServerConnection) -> io::Result<()> {
+        let mut flushed = Ok(());
         while conn.wants_write() {
-            let n = conn.write_tls(&mut SocketWriter(&self.tcp))?;
-            self.counter.wrote(n as u64);
+            match conn.write_tls(&mut SocketWriter(&self.tcp)) {
+                Ok(n) => self.counter.wrote(n as u64),
+                Err(e) => {
+                    flushed = Err(e);
+                    break;
+                }
+            }
         }
-        Ok(())
+        self.note_records(conn);
+        flushed
+    }
+
+    /// Remembers whether records wait, so the fan-out's check after each
+    /// change is a load, not a second lock of the TLS state.
+    fn note_records(&self, conn: &ServerConnection) {
+        self.records_waiting.store(conn.wants_write(), Relaxed);
     }
 
     /// Encrypted bytes wait in rustls for the socket.
     pub(super) fn tls_waiting(&self) -> bool {
-        self.tls().is_some_and(|conn| conn.wants_write())
+        self.records_waiting.load(Relaxed)
     }
 
     /// Queues TLS's `close_notify` and writes what the socket takes.
@@ -116,6 +130,8 @@ impl Shared {
                         let _ = self.flush_records(&mut conn);
                         return Err(io::Error::new(io::ErrorKind::InvalidData, e));
                     }
+                    // Reading may queue records (a key update's answer).
+                    self.note_records(&conn);
                 }
                 Ok(n)
             });
