@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
+pub mod chromium;
+pub mod devtools;
 pub mod node;
 
 use std::time::Duration;
