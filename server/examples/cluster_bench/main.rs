@@ -12,6 +12,10 @@
 
 #[path = "../push_bench/crowd.rs"]
 mod crowd;
+// Shared with push_bench, which also dials over TLS.
+#[allow(dead_code)]
+#[path = "../push_bench/dial.rs"]
+mod dial;
 mod nodes;
 #[path = "../push_bench/raw.rs"]
 mod raw;
@@ -164,15 +168,8 @@ async fn run(
     for node in &nodes {
         let tracker = Arc::new(Tracker::new(cli.writes));
         let deadline = Duration::from_secs(30 + cli.subscribers as u64 / 50);
-        let crowd = crowd::connect(
-            &node.ws_url(),
-            cli.subscribers,
-            64,
-            true,
-            &tracker,
-            deadline,
-        )
-        .await?;
+        let crowd =
+            crowd::connect(&node.dial(), cli.subscribers, 64, true, &tracker, deadline).await?;
         trackers.push(tracker);
         crowds.push(crowd);
     }

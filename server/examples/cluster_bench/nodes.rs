@@ -61,8 +61,11 @@ impl Node {
         })
     }
 
-    pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+    pub fn dial(&self) -> crate::dial::Dial {
+        crate::dial::Dial {
+            addr: self.addr.clone(),
+            tls: None,
+        }
     }
 
     pub fn cpu_seconds(&self) -> anyhow::Result<f64> {

@@ -11,12 +11,15 @@
 
 #[path = "../push_bench/crowd.rs"]
 mod crowd;
+#[path = "../push_bench/dial.rs"]
+mod dial;
 mod http;
 mod longpoll;
 #[path = "../push_bench/raw.rs"]
 mod raw;
 mod report;
 mod sse;
+mod sse_h2;
 // Shared with push_bench, which uses parts this bench does not.
 #[allow(dead_code)]
 #[path = "../push_bench/target.rs"]
@@ -42,7 +45,8 @@ struct Cli {
     /// Clients per lane, in order.
     #[arg(long, value_delimiter = ',', default_value = "1000")]
     clients: Vec<usize>,
-    /// Lanes to measure: ws, sse, longpoll.
+    /// Lanes to measure: ws, sse, sse-h2 (SSE over h2c, `--h2-streams` per
+    /// connection), longpoll.
     #[arg(long, value_delimiter = ',', default_value = "ws,sse,longpoll")]
     lanes: Vec<Lane>,
     /// Writes per run.
@@ -54,6 +58,9 @@ struct Cli {
     /// Connections opened at once while connecting.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// SSE streams multiplexed on each h2c connection in the sse-h2 lane.
+    #[arg(long, default_value_t = 100)]
+    h2_streams: usize,
     /// The pollpush-server binary (default: next to this example's folder).
     #[arg(long)]
     server: Option<PathBuf>,
@@ -89,9 +96,18 @@ async fn measure(lane: Lane, exe: &std::path::Path, n: usize, cli: &Cli) -> anyh
     let addr = target.addr().to_owned();
     let c = cli.concurrency;
     let crowd = match lane {
-        Lane::Ws => crowd::connect(&target.ws_url(), n, c, true, &tracker, deadline).await?,
+        Lane::Ws => crowd::connect(target.dial(), n, c, true, &tracker, deadline).await?,
         Lane::Sse => {
             let subscriber = |start| sse::subscriber(addr.clone(), tracker.clone(), start);
+            crowd::spawn(n, c, deadline, subscriber).await?
+        }
+        Lane::SseH2 => {
+            let connections = Arc::new(sse_h2::Connections::new(&addr, n, cli.h2_streams));
+            let mut stream = 0;
+            let subscriber = |start| {
+                stream += 1;
+                sse_h2::subscriber(connections.clone(), stream - 1, tracker.clone(), start)
+            };
             crowd::spawn(n, c, deadline, subscriber).await?
         }
         Lane::LongPoll => {

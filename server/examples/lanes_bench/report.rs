@@ -8,6 +8,8 @@ use crate::writes::Timed;
 pub enum Lane {
     Ws,
     Sse,
+    #[value(name = "sse-h2")]
+    SseH2,
     #[value(name = "longpoll")]
     LongPoll,
 }
@@ -17,6 +19,7 @@ impl Lane {
         match self {
             Lane::Ws => "/ws",
             Lane::Sse => "SSE",
+            Lane::SseH2 => "SSE over h2c",
             Lane::LongPoll => "long-poll",
         }
     }
@@ -59,21 +62,35 @@ pub fn print(runs: &[Run]) {
             r.connect_s,
         );
     }
+    ratios(runs, Lane::Ws, |r| r != Lane::Ws);
+    ratios(runs, Lane::Sse, |r| r == Lane::SseH2);
+}
+
+/// Each lane that `against` picks, against `base` at the same N, as ratios.
+fn ratios(runs: &[Run], base: Lane, against: impl Fn(Lane) -> bool) {
+    let pairs: Vec<(&Run, &Run)> = runs
+        .iter()
+        .filter(|r| against(r.lane))
+        .filter_map(|r| {
+            let b = runs
+                .iter()
+                .find(|b| b.lane == base && b.clients == r.clients)?;
+            Some((r, b))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    let name = base.name();
     println!();
     println!(
-        "| lane | clients | p50: lane / ws | p99: lane / ws | CPU per write: lane / ws | RSS per client: lane / ws |"
+        "| lane | clients | p50: lane / {name} | p99: lane / {name} | CPU per write: lane / {name} | RSS per client: lane / {name} |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
-    for r in runs.iter().filter(|r| r.lane != Lane::Ws) {
-        let Some(ws) = runs
-            .iter()
-            .find(|w| w.lane == Lane::Ws && w.clients == r.clients)
-        else {
-            continue;
-        };
+    for (r, b) in pairs {
         let ratio = |q: f64| {
             r.timed.latency_us.value_at_quantile(q) as f64
-                / ws.timed.latency_us.value_at_quantile(q).max(1) as f64
+                / b.timed.latency_us.value_at_quantile(q).max(1) as f64
         };
         println!(
             "| {} | {} | {:.2}× | {:.2}× | {:.2}× | {:.2}× |",
@@ -81,8 +98,8 @@ pub fn print(runs: &[Run]) {
             r.clients,
             ratio(0.5),
             ratio(0.99),
-            r.timed.cpu_ms_per_write / ws.timed.cpu_ms_per_write.max(f64::EPSILON),
-            r.rss_per_client / ws.rss_per_client.max(1.0),
+            r.timed.cpu_ms_per_write / b.timed.cpu_ms_per_write.max(f64::EPSILON),
+            r.rss_per_client / b.rss_per_client.max(1.0),
         );
     }
 }

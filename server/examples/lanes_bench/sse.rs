@@ -33,22 +33,8 @@ pub async fn subscriber(
     let mut stopped = std::pin::pin!(async move {
         let _ = stop.changed().await;
     });
-    let read = read_events(tcp, buf, &mut stopped, |kind, id| match kind {
-        "change" => {
-            if id != Some(last + 1) {
-                tracker.out_of_order.fetch_add(1, Relaxed);
-            }
-            if let Some(id) = id {
-                last = id;
-                tracker.arrived(id);
-            }
-        }
-        "resync" => {
-            tracker.resyncs.fetch_add(1, Relaxed);
-        }
-        // The snapshot after a resync: carry on from its revision.
-        "snapshot" => last = id.unwrap_or(last),
-        _ => {}
+    let read = read_events(tcp, buf, &mut stopped, |kind, id| {
+        on_event(&tracker, &mut last, kind, id);
     })
     .await;
     match read {
@@ -58,6 +44,41 @@ pub async fn subscriber(
             Err(e)
         }
     }
+}
+
+/// Checks one event against the stream so far and stamps a change's arrival.
+pub fn on_event(tracker: &Tracker, last: &mut u64, kind: &str, id: Option<u64>) {
+    match kind {
+        "change" => {
+            if id != Some(*last + 1) {
+                tracker.out_of_order.fetch_add(1, Relaxed);
+            }
+            if let Some(id) = id {
+                *last = id;
+                tracker.arrived(id);
+            }
+        }
+        "resync" => {
+            tracker.resyncs.fetch_add(1, Relaxed);
+        }
+        // The snapshot after a resync: carry on from its revision.
+        "snapshot" => *last = id.unwrap_or(*last),
+        _ => {}
+    }
+}
+
+/// The snapshot's revision once `events` holds the stream's first event
+/// (which must be the snapshot, and alone: nothing was written yet).
+pub fn snapshot_revision(events: &[u8]) -> Option<anyhow::Result<u64>> {
+    let end = find(events, b"\n\n")?;
+    let (kind, id) = fields(&events[..end]);
+    Some(if kind != "snapshot" {
+        Err(anyhow::anyhow!("first event is {kind:?}, not a snapshot"))
+    } else if events.len() != end + 2 {
+        Err(anyhow::anyhow!("events before the first write"))
+    } else {
+        id.context("snapshot without an id")
+    })
 }
 
 /// Opens the stream and reads up to its first event, the snapshot.
@@ -80,14 +101,8 @@ async fn subscribe(addr: &str) -> anyhow::Result<((TcpStream, BytesMut), u64)> {
         while let Some(chunk) = take_chunk(&mut buf) {
             events.extend_from_slice(&chunk?);
         }
-        if let Some(end) = find(&events, b"\n\n") {
-            let (kind, id) = fields(&events[..end]);
-            anyhow::ensure!(
-                kind == "snapshot",
-                "first event is {kind:?}, not a snapshot"
-            );
-            anyhow::ensure!(events.len() == end + 2, "events before the first write");
-            return Ok(((tcp, buf), id.context("snapshot without an id")?));
+        if let Some(revision) = snapshot_revision(&events) {
+            return Ok(((tcp, buf), revision?));
         }
         if tcp.read_buf(&mut buf).await.context("read")? == 0 {
             bail!("stream ended before its snapshot");
@@ -124,7 +139,7 @@ async fn read_events(
 }
 
 /// The `event:` name and `id:` of one event (a comment line has neither).
-fn fields(event: &[u8]) -> (&str, Option<u64>) {
+pub fn fields(event: &[u8]) -> (&str, Option<u64>) {
     let text = std::str::from_utf8(event).unwrap_or("");
     let mut kind = "";
     let mut id = None;

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::dial::{Dial, Stream};
 use crate::raw;
 
 /// Every network step of a subscriber must finish within this.
@@ -90,9 +91,9 @@ pub struct Crowd {
     pub revision: u64,
 }
 
-/// Connects `n` subscribers, `concurrency` handshakes at a time, all within `deadline`.
+/// Connects `n` `/ws` subscribers, `concurrency` handshakes at a time, all within `deadline`.
 pub async fn connect(
-    url: &str,
+    dial: &Dial,
     n: usize,
     concurrency: usize,
     raw: bool,
@@ -101,7 +102,7 @@ pub async fn connect(
 ) -> anyhow::Result<Crowd> {
     spawn(n, concurrency, deadline, |start| {
         let sub = Subscriber {
-            url: url.to_owned(),
+            dial: dial.clone(),
             tracker: tracker.clone(),
             raw,
         };
@@ -207,7 +208,7 @@ impl Crowd {
 }
 
 struct Subscriber {
-    url: String,
+    dial: Dial,
     tracker: Arc<Tracker>,
     raw: bool,
 }
@@ -251,13 +252,17 @@ impl Subscriber {
     async fn subscribe(&self) -> anyhow::Result<(Ws, u64)> {
         // A small read buffer: 10,000 clients with tungstenite's default 128 KiB would need 1.3 GB.
         let config = WebSocketConfig::default().read_buffer_size(4096);
-        let (mut ws, _) = tokio::time::timeout(
-            STEP,
-            tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(config), true),
-        )
-        .await
-        .context("connect timed out")?
-        .context("connect")?;
+        let handshake = async {
+            let io = self.dial.connect().await?;
+            let url = self.dial.ws_url("/ws");
+            let (ws, _) = tokio_tungstenite::client_async_with_config(url, io, Some(config))
+                .await
+                .context("WebSocket handshake")?;
+            anyhow::Ok(ws)
+        };
+        let mut ws = tokio::time::timeout(STEP, handshake)
+            .await
+            .context("connect timed out")??;
         ws.send(Message::text(r#"{"type":"subscribe","room":"species"}"#))
             .await
             .context("send subscribe")?;
@@ -292,8 +297,7 @@ impl Subscriber {
     }
 }
 
-pub type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws = tokio_tungstenite::WebSocketStream<Stream>;
 
 /// The `"revision":N` of a server message, without parsing the whole frame
 /// (10,000 full parses per write would make the client the bottleneck).

@@ -13,6 +13,7 @@
 //! (`bench/push.sh` does both.)
 
 mod crowd;
+mod dial;
 mod raw;
 // Shared with lanes_bench, which uses parts push_bench does not.
 #[allow(dead_code)]
@@ -46,8 +47,9 @@ struct Cli {
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
     /// Servers to measure: `file` (pollpush on a SQLite file), `memory` (pollpush,
-    /// `--db :memory:`), `baseline` (stock warp::ws()), `node` (Node.js with the `ws`
-    /// package, `bench/node_ws_server.js`; `npm install` in bench/ first).
+    /// `--db :memory:`), `tls` (pollpush, `--db :memory: --tls-self-signed`, clients over
+    /// TLS), `baseline` (stock warp::ws()), `node` (Node.js with the `ws` package,
+    /// `bench/node_ws_server.js`; `npm install` in bench/ first).
     #[arg(
         long,
         value_delimiter = ',',
@@ -101,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         let targets = [
             (Kind::Pollpush, &server),
             (Kind::PollpushMemory, &server),
+            (Kind::PollpushTls, &server),
             (Kind::Baseline, &baseline),
             (Kind::Node, &node),
         ];
@@ -127,7 +130,7 @@ async fn measure(kind: Kind, exe: &Path, n: usize, cli: &Cli) -> anyhow::Result<
     let started = std::time::Instant::now();
     let connect_deadline = Duration::from_secs(30 + n as u64 / 50);
     let crowd = crowd::connect(
-        &target.ws_url(),
+        target.dial(),
         n,
         cli.concurrency,
         cli.raw_clients,
@@ -197,6 +200,44 @@ fn report(runs: &[Run]) {
     println!();
     for base in [Kind::Baseline, Kind::Node] {
         print_ratios(runs, base);
+    }
+    print_tls(runs);
+}
+
+/// Each TLS run against the plaintext `:memory:` run at the same subscriber
+/// count: the cost of encrypting the fan-out (issue 20's target: within 1.5×).
+fn print_tls(runs: &[Run]) {
+    let pairs: Vec<(&Run, &Run)> = runs
+        .iter()
+        .filter(|r| r.kind == Kind::PollpushTls)
+        .filter_map(|tls| {
+            let plain = runs
+                .iter()
+                .find(|p| p.kind == Kind::PollpushMemory && p.subscribers == tls.subscribers)?;
+            Some((tls, plain))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "| subscribers | p50: TLS / plaintext | p99: TLS / plaintext | CPU per write: TLS / plaintext | RSS per subscriber: TLS / plaintext |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    for (tls, plain) in pairs {
+        let ratio = |q: f64| {
+            tls.latency_us.value_at_quantile(q) as f64
+                / plain.latency_us.value_at_quantile(q).max(1) as f64
+        };
+        println!(
+            "| {} | {:.2}× | {:.2}× | {:.2}× | {:.2}× |",
+            tls.subscribers,
+            ratio(0.5),
+            ratio(0.99),
+            tls.cpu_ms_per_write / plain.cpu_ms_per_write.max(f64::EPSILON),
+            tls.rss_per_subscriber / plain.rss_per_subscriber.max(1.0),
+        );
     }
 }
 

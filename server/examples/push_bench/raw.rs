@@ -10,15 +10,14 @@ use anyhow::{Context, bail};
 use bytes::{Buf, BytesMut};
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::crowd::Ws;
+use crate::dial::Stream;
 
 /// Reads through tungstenite up to the snapshot (nothing else is sent before the
-/// first write), then takes the bare socket back.
-pub async fn after_snapshot(mut ws: Ws) -> anyhow::Result<TcpStream> {
+/// first write), then takes the bare connection back (a socket, or TLS over one).
+pub async fn after_snapshot(mut ws: Ws) -> anyhow::Result<Stream> {
     loop {
         let frame = tokio::time::timeout(std::time::Duration::from_secs(30), ws.next())
             .await
@@ -30,15 +29,12 @@ pub async fn after_snapshot(mut ws: Ws) -> anyhow::Result<TcpStream> {
             break;
         }
     }
-    match ws.into_inner() {
-        MaybeTlsStream::Plain(tcp) => Ok(tcp),
-        _ => bail!("not a plain TCP WebSocket"),
-    }
+    Ok(ws.into_inner())
 }
 
 /// Reads frames until `stop` resolves; calls `on_text` for each text frame.
 pub async fn read(
-    mut tcp: TcpStream,
+    mut tcp: Stream,
     stop: &mut Pin<&mut impl Future<Output = ()>>,
     mut on_text: impl FnMut(&str),
 ) -> anyhow::Result<()> {

@@ -9,6 +9,8 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::dial::{Client, Dial};
+
 /// The binary `given` on the command line, or the one called `name` that this
 /// bench was built beside (`name` may sit in the examples' folder or its parent);
 /// an error that says how to build it when it is not there.
@@ -41,6 +43,9 @@ pub enum Kind {
     Pollpush,
     /// `pollpush-server --db :memory:`: the same fan-out without the fsync.
     PollpushMemory,
+    /// `pollpush-server --db :memory: --tls-self-signed`: that fan-out, each
+    /// change encrypted once per subscriber.
+    PollpushTls,
     /// `stock_warp_ws`: stock `warp::ws()`, one `to_string` per client per change.
     Baseline,
     /// `bench/node_ws_server.js`: Node.js and the `ws` package, serialized once, `send()` each.
@@ -48,11 +53,20 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// A pollpush-server, which takes a write token and `PUT /species/1`.
+    pub fn is_pollpush(self) -> bool {
+        matches!(
+            self,
+            Kind::Pollpush | Kind::PollpushMemory | Kind::PollpushTls
+        )
+    }
+
     /// How `--servers` names it.
     pub fn flag(self) -> &'static str {
         match self {
             Kind::Pollpush => "file",
             Kind::PollpushMemory => "memory",
+            Kind::PollpushTls => "tls",
             Kind::Baseline => "baseline",
             Kind::Node => "node",
         }
@@ -62,6 +76,7 @@ impl Kind {
         match self {
             Kind::Pollpush => "pollpush (file db)",
             Kind::PollpushMemory => "pollpush (:memory:)",
+            Kind::PollpushTls => "pollpush (:memory:, TLS)",
             Kind::Baseline => "stock warp::ws",
             Kind::Node => "Node.js ws",
         }
@@ -73,8 +88,8 @@ pub struct Target {
     kind: Kind,
     child: Child,
     pid: i32,
-    addr: String,
-    http: reqwest::Client,
+    dial: Dial,
+    http: Client,
     /// The server's write token, sent with each write.
     token: Option<String>,
     observations: u64,
@@ -95,6 +110,10 @@ impl Target {
             Kind::PollpushMemory => {
                 cmd.args(["--addr", "127.0.0.1:0", "--db", ":memory:"]);
             }
+            Kind::PollpushTls => {
+                cmd.args(["--addr", "127.0.0.1:0", "--db", ":memory:"]);
+                cmd.arg("--tls-self-signed").current_dir(dir.path());
+            }
             Kind::Baseline => {
                 cmd.arg("127.0.0.1:0");
             }
@@ -102,9 +121,7 @@ impl Target {
                 cmd.arg(NODE_SERVER).arg("127.0.0.1:0");
             }
         }
-        let token = token
-            .filter(|_| matches!(kind, Kind::Pollpush | Kind::PollpushMemory))
-            .map(str::to_owned);
+        let token = token.filter(|_| kind.is_pollpush()).map(str::to_owned);
         if let Some(token) = &token {
             cmd.arg("--write-token").arg(token);
         }
@@ -135,23 +152,33 @@ impl Target {
         }
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .context("no `listening on` line within 20 s")??
-            .context("the server closed its stdout")?;
-        let Some(addr) = line.strip_prefix("listening on http://") else {
-            bail!("unexpected first line from {}: {line}", exe.display());
+        // `--tls-self-signed` names its certificate's file before `listening on`.
+        let mut tls = None;
+        let addr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .context("no `listening on` line within 20 s")??
+                .context("the server closed its stdout")?;
+            if let Some(cert) =
+                line.strip_prefix("self-signed certificate for localhost and 127.0.0.1: ")
+            {
+                tls = Some(crate::dial::trusting(Path::new(cert))?);
+            } else if let Some(addr) = line
+                .strip_prefix("listening on http://")
+                .or_else(|| line.strip_prefix("listening on https://"))
+            {
+                break addr.to_owned();
+            } else {
+                bail!("unexpected line from {}: {line}", exe.display());
+            }
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .context("http client")?;
+        let dial = Dial { addr, tls };
         Ok(Self {
             kind,
             child,
             pid,
-            addr: addr.to_owned(),
-            http,
+            http: Client::new(dial.clone()),
+            dial,
             token,
             observations: 0,
             _dir: dir,
@@ -160,22 +187,23 @@ impl Target {
 
     /// `host:port` of the server.
     pub fn addr(&self) -> &str {
-        &self.addr
+        &self.dial.addr
+    }
+
+    /// How its clients connect.
+    pub fn dial(&self) -> &Dial {
+        &self.dial
     }
 
     /// The server's `/stats`, for conditions such as "every long-poll is held".
     pub async fn stats(&self) -> anyhow::Result<serde_json::Value> {
-        let response = self
+        let (status, body) = self
             .http
-            .get(format!("http://{}/stats", self.addr))
-            .send()
+            .send(http::Method::GET, "/stats", &[], None)
             .await
             .context("GET /stats")?;
-        response.json().await.context("/stats body")
-    }
-
-    pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        anyhow::ensure!(status.is_success(), "GET /stats answered {status}");
+        serde_json::from_slice(&body).context("/stats body")
     }
 
     /// One write first, so lazily built state is not counted as subscriber
@@ -214,24 +242,24 @@ impl Target {
     /// Makes one write, the way each server's clients would, and waits for its answer.
     pub async fn write(&mut self) -> anyhow::Result<()> {
         self.observations += 1;
-        let request = match self.kind {
-            Kind::Pollpush | Kind::PollpushMemory => self
-                .http
-                .put(format!("http://{}/species/1", self.addr))
-                .json(&serde_json::json!({"name": "AThaliana", "observations": self.observations})),
-            Kind::Baseline | Kind::Node => self.http.post(format!("http://{}/change", self.addr)),
-        };
-        let request = match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
-        };
-        let response = request.send().await.context("write request")?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "write answered {}",
-            response.status()
-        );
-        response.bytes().await.context("write response body")?;
+        let headers: Vec<(&str, String)> = self
+            .token
+            .iter()
+            .map(|token| ("authorization", format!("Bearer {token}")))
+            .collect();
+        let (status, _) = if self.kind.is_pollpush() {
+            let species =
+                serde_json::json!({"name": "AThaliana", "observations": self.observations});
+            self.http
+                .send(http::Method::PUT, "/species/1", &headers, Some(&species))
+                .await
+        } else {
+            self.http
+                .send(http::Method::POST, "/change", &headers, None)
+                .await
+        }
+        .context("write request")?;
+        anyhow::ensure!(status.is_success(), "write answered {status}");
         Ok(())
     }
 
