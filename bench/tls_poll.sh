@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Server CPU per `304` poll (issue 20): TLS with keep-alive against plaintext,
-# both HTTP/1.1, wrk -t1 -c50 with If-None-Match, each server a fresh release
-# pollpush-server; CPU from its own /stats (process cpu_seconds) before and after.
+# and both again with a new connection per poll (`Connection: close`, so wrk
+# reconnects for every request and TLS handshakes each time), all HTTP/1.1,
+# wrk -t1 -c50 with If-None-Match, each server a fresh release pollpush-server;
+# CPU from its own /stats (process cpu_seconds) before and after, and the TLS
+# handshakes, full and resumed, from /stats `tls`.
 #   bench/tls_poll.sh            # 2 rounds of 10 s each, alternated
 #   ROUNDS=4 SECONDS_EACH=5 bench/tls_poll.sh
 set -euo pipefail
@@ -32,22 +35,33 @@ cpu() { # URL CERT
   curl "${args[@]}" "$1/stats" | python3 -c 'import json,sys; print(json.load(sys.stdin)["process"]["cpu_seconds"])'
 }
 
-run() { # NAME FLAGS...
-  local name=$1; shift
+handshakes() { # URL CERT: "full F, resumed R" from /stats tls
+  [ "$2" = - ] && return 0
+  curl -s --cacert "$2" "$1/stats" | python3 -c 'import json,sys; t=json.load(sys.stdin)["tls"]; print(", %d full and %d resumed handshakes" % (t["handshakes_full"], t["handshakes_resumed"]))'
+}
+
+run() { # NAME WRK_HEADER FLAGS... (WRK_HEADER "" or e.g. "Connection: close")
+  local name=$1 extra=$2; shift 2
+  local wrk_args=(-t1 -c50 -d"${each}s")
+  [ -n "$extra" ] && wrk_args+=(-H "$extra")
   read -r url cert pid < <(start "$@")
   local args=(-s -D-)
   [ "$cert" != - ] && args+=(--cacert "$cert")
   etag=$(curl "${args[@]}" -o /dev/null "$url/species/" | tr -d '\r' | sed -n 's/^etag: //Ip')
   local before after reqs
   before=$(cpu "$url" "$cert")
-  reqs=$(wrk -t1 -c50 -d"${each}s" -H "If-None-Match: $etag" "$url/species/" | awk '/requests in/ {print $1}')
+  reqs=$(wrk "${wrk_args[@]}" -H "If-None-Match: $etag" "$url/species/" | awk '/requests in/ {print $1}')
   after=$(cpu "$url" "$cert")
+  local shakes
+  shakes=$(handshakes "$url" "$cert")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  python3 -c "r=$reqs; c=$after-$before; print(f'$name: {r} requests, {c:.2f} s CPU, {c/r*1e6:.1f} us per 304, {r/$each:.0f} req/s')"
+  python3 -c "r=$reqs; c=$after-$before; print(f'$name: {r} requests, {c:.2f} s CPU, {c/r*1e6:.1f} us per 304, {r/$each:.0f} req/s$shakes')"
 }
 
 for round in $(seq "$rounds"); do
   echo "round $round"
-  run "plaintext h1.1" 
-  run "TLS h1.1 keep-alive" --tls-self-signed
+  run "plaintext h1.1 keep-alive" ""
+  run "TLS h1.1 keep-alive" "" --tls-self-signed
+  run "plaintext h1.1 new connection per poll" "Connection: close"
+  run "TLS h1.1 new connection per poll" "Connection: close" --tls-self-signed
 done
