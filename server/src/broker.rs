@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::frames::ChangeFrame;
-use crate::source::ChangeSource;
 pub use heartbeat::HEARTBEAT_TTL;
 use link::Link;
 
@@ -34,6 +33,17 @@ use link::Link;
 const OUTBOX: usize = 4_096;
 /// Wait between reconnection attempts.
 const RETRY: Duration = Duration::from_millis(250);
+
+/// What the broker hands the changes of other nodes to: the node's change
+/// source. A trait, so that the broker does not depend on the source, which
+/// publishes through the broker.
+pub trait Deliver: Send + Sync + 'static {
+    /// A change another node published, in the order the broker received it.
+    fn deliver(&self, frame: &Arc<ChangeFrame>) -> impl Future<Output = ()> + Send;
+    /// Messages may have been lost (the broker just reconnected): check the
+    /// position against the store soon.
+    fn check_soon(&self);
+}
 
 /// Where the broker is and how this node is known there.
 #[derive(Debug, Clone)]
@@ -173,7 +183,7 @@ impl Broker {
     /// Starts the subscriber, publisher and heartbeat tasks, until `shutdown`.
     pub fn start(
         &self,
-        source: ChangeSource,
+        source: impl Deliver,
         rooms: RoomDelivery,
         report: NodeReport,
         shutdown: watch::Receiver<bool>,
@@ -233,7 +243,7 @@ async fn publish(mut link: Link, mut outbox: mpsc::Receiver<Outgoing>, dropped: 
 async fn subscribe(
     client: redis::Client,
     config: Arc<BrokerConfig>,
-    source: ChangeSource,
+    source: impl Deliver,
     rooms: RoomDelivery,
     connected: Arc<AtomicBool>,
     mut shutdown: watch::Receiver<bool>,

@@ -17,7 +17,7 @@ use std::time::Duration;
 use pollpush_shared::{Change, Revision};
 use tokio::sync::{Notify, watch};
 
-use crate::broker::BrokerSender;
+use crate::broker::{BrokerSender, Deliver};
 use crate::error::StoreError;
 use crate::feed::{CHUNK, ChangeFeed, FeedSender, Origin};
 use crate::frames::ChangeFrame;
@@ -131,19 +131,6 @@ impl ChangeSource {
             self.catch_up().await;
         }
         Ok(change)
-    }
-
-    /// A change another node committed, as the broker delivered it.
-    pub async fn deliver(&self, frame: &Arc<ChangeFrame>) {
-        if self.offer(frame) == Offered::Gap {
-            self.catch_up().await;
-        }
-    }
-
-    /// Asks for a position check now (the broker just reconnected: messages
-    /// may have been lost while it was away).
-    pub fn check_soon(&self) {
-        self.0.check_now.notify_one();
     }
 
     /// The first `limit` changes after `since` as this node delivered them,
@@ -316,5 +303,18 @@ impl Origin for ChangeSource {
 
     fn snapshot(&self) -> Arc<Snapshot> {
         ChangeSource::snapshot(self)
+    }
+}
+
+/// The broker hands other nodes' changes to the source.
+impl Deliver for ChangeSource {
+    async fn deliver(&self, frame: &Arc<ChangeFrame>) {
+        if self.offer(frame) == Offered::Gap {
+            self.catch_up().await;
+        }
+    }
+
+    fn check_soon(&self) {
+        self.0.check_now.notify_one();
     }
 }
