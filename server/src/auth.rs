@@ -2,9 +2,15 @@
 //! and `broadcast` on `/ws` and socket.io) must present the token; reads and
 //! subscriptions stay open. Without it anyone may write, as before.
 //!
+//! Which browsers may call: `--cors-origin` lists the origins whose pages
+//! may use the REST API, `--allowed-origin` those that may open `/ws`
+//! (either empty: any).
+//!
 //! REST takes `Authorization: Bearer TOKEN`. Browsers cannot set headers on a
 //! WebSocket, so `/ws` and socket.io also take an `access_token` query
 //! parameter on the upgrade or handshake, and socket.io its `auth` payload.
+
+use std::sync::Arc;
 
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue};
@@ -12,7 +18,7 @@ use pollpush_shared::Problem;
 use subtle::ConstantTimeEq;
 use warp::reply::Response;
 
-use crate::rest::problem_response;
+use crate::reply::problem_response;
 
 /// The query parameter a WebSocket or socket.io client may carry its token in.
 pub const QUERY_PARAMETER: &str = "access_token";
@@ -78,6 +84,14 @@ pub fn unauthorized(presented: bool) -> Response {
     r.headers_mut()
         .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
     r
+}
+
+/// Whether `origin` may use the API, given the configured list (empty: any).
+pub fn origin_allowed(list: &Arc<Vec<String>>, origin: &HeaderValue) -> bool {
+    list.is_empty()
+        || origin
+            .to_str()
+            .is_ok_and(|o| list.iter().any(|allowed| allowed == o || allowed == "*"))
 }
 
 #[cfg(test)]

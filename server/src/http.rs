@@ -7,7 +7,6 @@
 //! CORS headers in one place, to bound header sizes and deadlines
 //! ([`watchdog`]), and to shut down gracefully.
 
-pub mod auth;
 mod conn;
 mod fast;
 mod watchdog;
@@ -245,12 +244,4 @@ fn preflight<B: Default>(req: &HeaderMap, allowed: bool) -> http::Response<B> {
     h.insert(ACCESS_CONTROL_ALLOW_HEADERS, asked);
     h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     r
-}
-
-/// Whether `origin` may use the API, given the configured list (empty: any).
-pub fn origin_allowed(list: &Arc<Vec<String>>, origin: &HeaderValue) -> bool {
-    list.is_empty()
-        || origin
-            .to_str()
-            .is_ok_and(|o| list.iter().any(|allowed| allowed == o || allowed == "*"))
 }

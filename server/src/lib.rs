@@ -8,6 +8,7 @@
 //! which pushes it to every `/ws`, socket.io and other subscriber.
 
 mod asyncapi;
+mod auth;
 pub mod broker;
 pub mod config;
 pub mod error;
@@ -18,6 +19,7 @@ mod longpoll;
 pub mod memory;
 mod metrics;
 mod openapi;
+mod reply;
 mod rest;
 mod routes;
 pub mod simulator;

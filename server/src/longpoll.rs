@@ -16,7 +16,8 @@ use pollpush_shared::Problem;
 use warp::reply::Response;
 
 use crate::State;
-use crate::rest::{etag_matches, list, problem_response};
+use crate::reply::problem_response;
+use crate::rest::{etag_matches, list};
 use crate::stats::{ConnTag, Protocol};
 
 /// The longest wait a client may ask for, in seconds; longer ones are clamped.

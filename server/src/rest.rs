@@ -3,15 +3,17 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH, LOCATION};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use http::header::{CONTENT_TYPE, IF_NONE_MATCH, LOCATION};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use pollpush_shared::{NewSpecies, Problem, SpeciesId, UpdateSpecies, ValidationError};
 use serde::de::DeserializeOwned;
 use warp::reply::Response;
 
 use crate::State;
+use crate::auth;
 use crate::error::StoreError;
-use crate::http::auth;
+use crate::reply::{json_response, method_not_allowed, problem_response};
+use crate::snapshot::X_REVISION;
 use crate::store::Mutation;
 
 /// Largest accepted request body.
@@ -117,9 +119,7 @@ pub(crate) fn list_with<B>(
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| etag_matches(v, etag));
-    let cached = snapshot
-        .list_headers
-        .get_or_init(|| ListHeaders::new(etag, snapshot.revision));
+    let cached = snapshot.list_headers();
     let (status, headers, bytes) = if not_modified {
         (StatusCode::NOT_MODIFIED, &cached.not_modified, Bytes::new())
     } else {
@@ -130,34 +130,6 @@ pub(crate) fn list_with<B>(
     *response.headers_mut() = headers.clone();
     response
 }
-
-/// The headers of the list's `200` and `304`, built once per snapshot: a
-/// clone is one allocation, where building them costs a hash and an insert
-/// per header on every request.
-#[derive(Debug)]
-pub struct ListHeaders {
-    ok: HeaderMap,
-    not_modified: HeaderMap,
-}
-
-impl ListHeaders {
-    fn new(etag: &str, revision: u64) -> Self {
-        let mut not_modified = HeaderMap::with_capacity(3);
-        if let Ok(v) = HeaderValue::from_str(etag) {
-            not_modified.insert(ETAG, v);
-        }
-        not_modified.insert(X_REVISION, HeaderValue::from(revision));
-        // Caches may keep the list but must ask again each time: the list is live.
-        not_modified.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let mut ok = HeaderMap::with_capacity(4);
-        ok.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        ok.extend(not_modified.clone());
-        Self { ok, not_modified }
-    }
-}
-
-/// Named once: inserting by `&str` parses and hashes the name on every request.
-const X_REVISION: HeaderName = HeaderName::from_static("x-revision");
 
 /// `If-None-Match` matching per RFC 9110: a list of tags, weak comparison, or `*`.
 pub(crate) fn etag_matches(header: &str, etag: &str) -> bool {
@@ -322,42 +294,6 @@ fn store_error(e: &StoreError) -> Response {
         }
     };
     problem_response(&problem)
-}
-
-/// A JSON body with the given status.
-pub fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut r = Response::new(body.into());
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-/// An `application/problem+json` answer.
-pub fn problem_response(problem: &Problem) -> Response {
-    let mut r = json_response(
-        StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST),
-        problem,
-    );
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    r
-}
-
-/// `405` with the `Allow` header RFC 9110 requires.
-pub fn method_not_allowed(allow: &'static str) -> Response {
-    let mut r = problem_response(&Problem::new(
-        "method-not-allowed",
-        "Method Not Allowed",
-        405,
-        format!("this resource allows {allow}"),
-    ));
-    r.headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(allow));
-    r
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use crate::rest::{json_response, method_not_allowed, problem_response};
+use crate::reply::{json_response, method_not_allowed, problem_response};
 use crate::stats::ConnTag;
 use crate::{State, longpoll, openapi, rest, sse, ws};
 
@@ -71,7 +71,7 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
         .map(|state: State, method| {
             read_only(&method, || match state.unready() {
                 None => json_response(StatusCode::OK, &serde_json::json!({"status": "ready"})),
-                Some(problem) => crate::rest::problem_response(&problem),
+                Some(problem) => problem_response(&problem),
             })
         });
     let stats = warp::path!("stats")

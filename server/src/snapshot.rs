@@ -14,6 +14,9 @@ use pollpush_shared::message::SPECIES_ROOM;
 use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+mod list_headers;
+pub use list_headers::{ListHeaders, X_REVISION};
+
 /// The list of species at one revision; cheap to clone, lazily serialized.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -23,8 +26,8 @@ pub struct Snapshot {
     message: OnceLock<Utf8Bytes>,
     /// The list as the SSE `snapshot` event, made on first use (see `sse.rs`).
     pub(crate) sse: OnceLock<Bytes>,
-    /// The headers of `GET /species/` answers, made on first use (see `rest.rs`).
-    pub(crate) list_headers: OnceLock<crate::rest::ListHeaders>,
+    /// The headers of `GET /species/` answers, made on first use.
+    list_headers: OnceLock<ListHeaders>,
     /// The list as a socket.io `snapshot` event frame, made on first use.
     socketio: OnceLock<Bytes>,
     /// [`Snapshot::message`] as one WebSocket frame, made on first use.
@@ -72,6 +75,14 @@ impl Snapshot {
             (Bytes::from(body), format!("\"{:016x}\"", hasher.finish()))
         });
         (body, etag)
+    }
+
+    /// The headers of this list's `200` and `304`, built once.
+    pub fn list_headers(&self) -> &ListHeaders {
+        self.list_headers.get_or_init(|| {
+            let (_, etag) = self.encoded();
+            ListHeaders::new(etag, self.revision)
+        })
     }
 
     /// The socket.io `snapshot` event (`{room, revision, species}`) as one

@@ -24,8 +24,8 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 
 use crate::State;
+use crate::auth;
 use crate::feed::{Next, Start};
-use crate::http::auth;
 use crate::ws::rooms::valid_room_name;
 use fast::{AckId, FastSubscribers};
 

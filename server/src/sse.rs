@@ -25,7 +25,7 @@ use warp::reply::Response;
 use crate::State;
 use crate::feed::{Next, Replay, Start, Subscription};
 use crate::frames::ChangeFrame;
-use crate::rest::{method_not_allowed, problem_response};
+use crate::reply::{method_not_allowed, problem_response};
 use crate::since::{self, BadSince};
 use crate::snapshot::Snapshot;
 use crate::stats::{ConnTag, Protocol};

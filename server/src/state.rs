@@ -46,7 +46,7 @@ impl Deref for State {
 
 impl State {
     pub(crate) fn cors_allows(&self, origin: &HeaderValue) -> bool {
-        crate::http::origin_allowed(&self.cors_origins, origin)
+        crate::auth::origin_allowed(&self.cors_origins, origin)
     }
 
     /// Push clients of either protocol.

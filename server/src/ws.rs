@@ -26,8 +26,8 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
 use crate::State;
-use crate::http::auth;
-use crate::rest::{method_not_allowed, problem_response};
+use crate::auth;
+use crate::reply::{method_not_allowed, problem_response};
 use crate::stats::ConnTag;
 use crate::wire::Wire;
 use session::Outgoing;
@@ -148,7 +148,7 @@ fn refused(state: &State, headers: &HeaderMap) -> Option<Response> {
         return Some(r);
     }
     if let Some(origin) = headers.get(ORIGIN)
-        && !crate::http::origin_allowed(&state.allowed_origins, origin)
+        && !crate::auth::origin_allowed(&state.allowed_origins, origin)
     {
         return Some(problem_response(&Problem::new(
             "forbidden-origin",

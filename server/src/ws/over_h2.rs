@@ -15,7 +15,7 @@ use warp::reply::Response;
 use super::session::Outgoing;
 use super::{refused, spawn_session};
 use crate::State;
-use crate::rest::problem_response;
+use crate::reply::problem_response;
 use crate::stats::ConnTag;
 
 /// An HTTP/2 extended CONNECT asking for a WebSocket.

@@ -1,0 +1,45 @@
+//! The answers every route family shares: a JSON body, an
+//! `application/problem+json` error, and a `405` with its `Allow` header.
+//! They live here, not in `rest.rs`, so that the accept loop, the lanes and
+//! the REST handlers all depend on this and not on each other.
+
+use http::header::{ALLOW, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode};
+use pollpush_shared::Problem;
+use warp::reply::Response;
+
+/// A JSON body with the given status.
+pub fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// An `application/problem+json` answer.
+pub fn problem_response(problem: &Problem) -> Response {
+    let mut r = json_response(
+        StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST),
+        problem,
+    );
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}
+
+/// `405` with the `Allow` header RFC 9110 requires.
+pub fn method_not_allowed(allow: &'static str) -> Response {
+    let mut r = problem_response(&Problem::new(
+        "method-not-allowed",
+        "Method Not Allowed",
+        405,
+        format!("this resource allows {allow}"),
+    ));
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
