@@ -24,7 +24,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 use pollpush_shared::Revision;
 use tokio::sync::mpsc;
 
-use crate::error::StoreError;
 pub use crate::frames::ChangeFrame;
 use crate::snapshot::Snapshot;
 
@@ -244,19 +243,19 @@ impl ChangeFeed {
 
     /// Subscribes from `since` (a replay when the store still has every later
     /// change) or from a snapshot. Registering before reading the store means
-    /// no change can fall between the two.
+    /// no change can fall between the two. It cannot fail: a store that does
+    /// not answer makes the start a snapshot.
     pub async fn subscribe_from(
         &self,
         source: &impl Origin,
         since: Option<Revision>,
-    ) -> Result<(Start, Subscription), StoreError> {
+    ) -> (Start, Subscription) {
         let (queue, rx) = mpsc::channel(self.capacity);
         let lagged = Arc::new(AtomicBool::new(false));
         let slot = Slot::Queue {
             queue,
             lagged: lagged.clone(),
         };
-        // Registered before the store is read, so an error below unregisters it on drop.
         let registered = self.registry.register(slot);
         let (start, last) = start_from(source, since, &self.replays).await;
         let sub = Subscription {
@@ -265,7 +264,7 @@ impl ChangeFeed {
             last,
             _registered: registered,
         };
-        Ok((start, sub))
+        (start, sub)
     }
 
     /// Like [`ChangeFeed::subscribe_from`], for a subscriber the fan-out writes
@@ -276,10 +275,10 @@ impl ChangeFeed {
         source: &impl Origin,
         since: Option<Revision>,
         target: Arc<dyn DirectTarget>,
-    ) -> Result<(Start, Revision, Registered), StoreError> {
+    ) -> (Start, Revision, Registered) {
         let registered = self.registry.register(Slot::Direct(target));
         let (start, last) = start_from(source, since, &self.replays).await;
-        Ok((start, last, registered))
+        (start, last, registered)
     }
 }
 

@@ -117,9 +117,8 @@ fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write
             if room == SPECIES_ROOM
                 && let Some(wire) = fast::wire_of(&s)
             {
-                if let Err(e) = fs.subscribe(&st, &s, wire, since, ack_id).await {
-                    ack_error(ack, &e);
-                }
+                // Its acknowledgement goes out on the wire, in order with the start.
+                fs.subscribe(&st, &s, wire, since, ack_id).await;
                 return;
             }
             s.join(room.clone());
@@ -131,7 +130,7 @@ fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write
             // Joined first, so no change can fall between the room and the start point;
             // a change may arrive twice, and clients drop what is not newer than they hold.
             match st.feed.subscribe_from(&st.source, since).await {
-                Ok((Start::Replay(mut replay), _))
+                (Start::Replay(mut replay), _)
                     if replay.until().saturating_sub(since.unwrap_or(0)) <= QUEUED_REPLAY_MAX =>
                 {
                     let _ = ack.send(&json!({ "room": room, "revision": replay.until() }));
@@ -156,7 +155,7 @@ fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write
                 }
                 // A longer replay would overflow socketioxide's queue (changes
                 // dropped unseen): the snapshot is smaller and loses nothing.
-                Ok((Start::Snapshot(_) | Start::Replay(_), _)) => {
+                (Start::Snapshot(_) | Start::Replay(_), _) => {
                     let snapshot = st.source.snapshot();
                     let revision = snapshot.revision;
                     let _ = ack.send(&json!({ "room": room, "revision": revision }));
@@ -164,7 +163,6 @@ fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write
                         json!({ "room": room, "revision": revision, "species": snapshot.list() });
                     emit_counted(&st, &s, "snapshot", &body);
                 }
-                Err(e) => ack_error(ack, &e.to_string()),
             }
         },
     );
@@ -254,9 +252,7 @@ fn ack_error(ack: AckSender, message: &str) {
 
 /// Pushes every change to the `species` room: serialized once by socketioxide for all members.
 async fn forward_changes(io: SocketIo, state: State) {
-    let Ok((_, mut sub)) = state.feed.subscribe_from(&state.source, None).await else {
-        return;
-    };
+    let (_, mut sub) = state.feed.subscribe_from(&state.source, None).await;
     loop {
         let next = sub.next().await;
         // The default namespace is gone once socket.io has closed (shutdown):

@@ -175,8 +175,7 @@ impl Pump {
                 .state
                 .feed
                 .subscribe_from(&self.state.source, self.since)
-                .await
-                .ok()?;
+                .await;
             match start {
                 Start::Replay(replay) => self.replay = Some(replay),
                 Start::Snapshot(snapshot) => self.pending.push_back(snapshot_event(&snapshot)),

@@ -76,8 +76,8 @@ pub fn wire_of(s: &SocketRef) -> Option<Wire> {
 pub struct FastSubscribers(Mutex<HashMap<Sid, oneshot::Sender<()>>>);
 
 impl FastSubscribers {
-    /// Subscribes `s` to the species feed through `wire`; `Err` is the message
-    /// for the client's acknowledgement.
+    /// Subscribes `s` to the species feed through `wire`, acknowledging on
+    /// the wire itself (`ack`), before the start.
     pub async fn subscribe(
         &self,
         state: &State,
@@ -85,22 +85,15 @@ impl FastSubscribers {
         wire: Wire,
         since: Option<Revision>,
         ack: AckId,
-    ) -> Result<(), String> {
+    ) {
         // A second subscribe starts over from its own `since`.
         self.stop(s.id, &wire);
         wire.speak_socketio();
         let hold = wire.hold(state.feed.capacity());
-        let (start, last, registered) = match state
+        let (start, last, registered) = state
             .feed
             .subscribe_direct(&state.source, since, wire.feed_target())
-            .await
-        {
-            Ok(started) => started,
-            Err(e) => {
-                wire.stop_feed_of(hold);
-                return Err(e.to_string());
-            }
-        };
+            .await;
         let mut frames = Vec::new();
         if let AckId(Some(id)) = ack {
             let body = json!([{ "room": SPECIES_ROOM, "revision": last }]);
@@ -121,12 +114,11 @@ impl FastSubscribers {
         };
         if !written {
             wire.stop_feed_of(hold);
-            return Ok(());
+            return;
         }
         let (stop, stopped) = oneshot::channel();
         self.lock().insert(s.id, stop);
         tokio::spawn(pump(wire, state.clone(), registered, stopped, hold));
-        Ok(())
     }
 
     /// Ends `sid`'s fast-path subscription, if it has one: no change reaches

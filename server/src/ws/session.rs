@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::rooms::SessionId;
 use crate::State;
-use crate::wire::{Wire, within};
+use crate::wire::{Hold, Wire, within};
 
 mod commands;
 mod outgoing;
@@ -288,6 +288,13 @@ where
             return Ok(());
         }
         let hold = self.out.hold(self.state.feed.capacity());
+        self.restart_at_snapshot(hold).await
+    }
+
+    /// `resync` and a fresh snapshot, then live from there: the one way a
+    /// subscription starts over, whether it lagged or its replay's history
+    /// is gone. `hold` keeps the fan-out off the wire until then.
+    async fn restart_at_snapshot(&mut self, hold: Option<Hold>) -> Result<(), End> {
         let snapshot = self.out.restart(&self.state.source);
         let revision = snapshot.revision;
         self.send(&ServerMessage::Resync { revision }).await?;

@@ -56,13 +56,7 @@ where
         }
         let hold = self.out.hold(self.state.feed.capacity());
         let was_subscribed = self.out.is_subscribed();
-        let (start, last) = match self.out.subscribe(&self.state, since).await {
-            Ok(started) => started,
-            Err(e) => {
-                self.stop_species();
-                return self.error("store", e.to_string()).await;
-            }
-        };
+        let (start, last) = self.out.subscribe(&self.state, since).await;
         if !was_subscribed {
             self.state.stats.ws_subscribers.fetch_add(1, Relaxed);
         }
@@ -108,12 +102,7 @@ where
                 Err(gone) => {
                     tracing::debug!("replay cut short, resyncing: {gone}");
                     self.state.stats.resyncs.fetch_add(1, Relaxed);
-                    let snapshot = self.out.restart(&self.state.source);
-                    let revision = snapshot.revision;
-                    self.send(&ServerMessage::Resync { revision }).await?;
-                    self.send_shared(&*snapshot).await?;
-                    self.out.go_live(hold, revision);
-                    return Ok(());
+                    return self.restart_at_snapshot(hold).await;
                 }
             }
         }

@@ -15,7 +15,6 @@ use pollpush_shared::Revision;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::State;
-use crate::error::StoreError;
 use crate::feed::{ChangeFrame, Next, Registered, Start, Subscription};
 use crate::snapshot::Snapshot;
 use crate::source::ChangeSource;
@@ -138,28 +137,23 @@ impl Outgoing {
     }
 
     /// Subscribes (again) from `since`; returns where to start and its last revision.
-    pub async fn subscribe(
-        &mut self,
-        state: &State,
-        since: Option<Revision>,
-    ) -> Result<(Start, Revision), StoreError> {
+    pub async fn subscribe(&mut self, state: &State, since: Option<Revision>) -> (Start, Revision) {
         let (feed, source) = (&state.feed, &state.source);
         match self {
             Self::Direct { wire, species } => {
                 let target = wire.feed_target();
-                let (start, last, registered) =
-                    feed.subscribe_direct(source, since, target).await?;
+                let (start, last, registered) = feed.subscribe_direct(source, since, target).await;
                 *species = Some(registered);
-                Ok((start, last))
+                (start, last)
             }
             Self::Queued { species } => {
-                let (start, sub) = feed.subscribe_from(source, since).await?;
+                let (start, sub) = feed.subscribe_from(source, since).await;
                 let last = match &start {
                     Start::Replay(replay) => replay.until(),
                     Start::Snapshot(snapshot) => snapshot.revision,
                 };
                 *species = Some(sub);
-                Ok((start, last))
+                (start, last)
             }
         }
     }
