@@ -110,7 +110,7 @@ pub fn render(s: &ServerStats) -> String {
         ),
     ];
     let m = &s.memory;
-    let gauges: [(&str, &str, f64); 16] = [
+    let gauges: [(&str, &str, f64); 18] = [
         ("uptime_seconds", "Seconds since start", s.uptime_s),
         ("revision", "Current store revision", s.revision as f64),
         (
@@ -178,6 +178,16 @@ pub fn render(s: &ServerStats) -> String {
             "backlog_bytes",
             "Bytes queued for push subscribers, not yet taken by their sockets",
             m.backlog_bytes as f64,
+        ),
+        (
+            "queued_changes",
+            "Changes waiting in queued subscriptions (SSE, /ws over HTTP/2, socket.io)",
+            m.queued_changes as f64,
+        ),
+        (
+            "queues_lagged",
+            "Queued subscriptions that fell a feed capacity behind and await a resync",
+            m.queues_lagged as f64,
         ),
     ];
     // Every series carries the node, so a cluster's nodes can be told apart

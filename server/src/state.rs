@@ -87,6 +87,7 @@ impl State {
     fn memory(&self, rss_bytes: u64) -> MemoryStats {
         let (ring_changes, ring_bytes) = self.source.ring();
         let replays = self.feed.replays();
+        let queues = self.feed.queues();
         let heap = crate::memory::heap();
         MemoryStats {
             rss_bytes,
@@ -104,6 +105,9 @@ impl State {
                 .stats
                 .backlog_bytes
                 .load(std::sync::atomic::Ordering::Relaxed),
+            queues: queues.queues,
+            queued_changes: queues.changes,
+            queues_lagged: queues.lagged,
         }
     }
 

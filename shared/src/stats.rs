@@ -200,6 +200,17 @@ pub struct MemoryStats {
     pub history_reads: u64,
     /// Bytes queued for push subscribers that their sockets did not take yet.
     pub backlog_bytes: u64,
+    /// Subscriptions that take changes from a queue of their own (SSE
+    /// streams, `/ws` over HTTP/2, socket.io), the changes waiting in those
+    /// queues (references to shared frames, each queue bounded by the feed
+    /// capacity), and the queues whose reader fell a capacity behind: they
+    /// take no more changes and are resynced when the reader comes back.
+    #[serde(default)]
+    pub queues: u64,
+    #[serde(default)]
+    pub queued_changes: u64,
+    #[serde(default)]
+    pub queues_lagged: u64,
 }
 
 /// TLS connections the server accepted itself (`--tls-cert` or `--tls-self-signed`).
