@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 use pollpush_shared::counting::ByteCounter;
@@ -219,6 +219,8 @@ struct ConnState {
     /// what the idle watchdog looks at to see whether it moves.
     read: AtomicU64,
     written: AtomicU64,
+    /// Speaks HTTP/2: chosen by ALPN, or seen on its first request (h2c).
+    h2: AtomicBool,
 }
 
 impl ConnTag {
@@ -233,6 +235,7 @@ impl ConnTag {
             settled_in: AtomicU64::new(0),
             read: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            h2: AtomicBool::new(false),
         }))
     }
 
@@ -269,6 +272,16 @@ impl ConnTag {
     /// Bytes this connection has read and written so far.
     pub fn io_totals(&self) -> (u64, u64) {
         (self.0.read.load(Relaxed), self.0.written.load(Relaxed))
+    }
+
+    /// Whether this connection speaks HTTP/2.
+    pub fn is_h2(&self) -> bool {
+        self.0.h2.load(Relaxed)
+    }
+
+    /// This connection speaks HTTP/2 (ALPN chose it, or its first request was h2c).
+    pub fn speaks_h2(&self) {
+        self.0.h2.store(true, Relaxed);
     }
 
     /// Whether this connection still speaks plain HTTP to the REST API.
