@@ -60,13 +60,13 @@ pub fn route(state: &State) -> BoxedFilter<(Response,)> {
                 let may_write =
                     auth::may_write(state.config.write_token.as_deref(), token.as_deref());
                 if over_h2::is_extended_connect(&method, protocol.as_ref()) {
-                    let upgrade = over_h2::Upgrade {
+                    let connect = over_h2::Connect {
                         on_upgrade,
                         tag,
                         streams,
                         may_write,
                     };
-                    return over_h2::upgrade(&state, &headers, upgrade);
+                    return over_h2::upgrade(&state, &headers, connect);
                 }
                 upgrade(
                     &state,

@@ -25,7 +25,7 @@ pub fn is_extended_connect(method: &Method, protocol: Option<&hyper::ext::Protoc
 }
 
 /// What the request brings for the session.
-pub struct Upgrade {
+pub struct Connect {
     pub on_upgrade: Option<OnUpgrade>,
     pub tag: Option<ConnTag>,
     pub streams: Option<Streams>,
@@ -34,13 +34,13 @@ pub struct Upgrade {
 }
 
 /// Answers the extended CONNECT and starts the session on the stream.
-pub fn upgrade(state: &State, headers: &HeaderMap, upgrade: Upgrade) -> Response {
-    let Upgrade {
+pub fn upgrade(state: &State, headers: &HeaderMap, connect: Connect) -> Response {
+    let Connect {
         on_upgrade,
         tag,
         streams,
         may_write,
-    } = upgrade;
+    } = connect;
     if let Some(refused) = refused(state, headers) {
         return refused;
     }
