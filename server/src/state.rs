@@ -73,6 +73,7 @@ impl State {
             .stats
             .snapshot(&server_name(), self.source.snapshot().revision);
         s.changes_applied = s.revision.saturating_sub(self.start_revision);
+        s.transport = self.stats.transport(self.config.tls.is_some());
         s.memory = self.memory(s.process.rss_bytes);
         s.node = Some(self.node.clone());
         s.cluster = self.broker.as_ref().and_then(Broker::cluster);
