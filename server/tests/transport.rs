@@ -57,6 +57,27 @@ fn sum(a: &LinkStats, b: &LinkStats) -> LinkStats {
 
 const POLLS: usize = 5;
 
+/// [`POLLS`] polls of `uri` on one h2 connection over `io`; returns the
+/// connection's sender, which keeps it open.
+async fn h2_polls<T>(io: T, uri: &str) -> http2::SendRequest<String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut sender, connection) = http2::Builder::new(TokioExecutor::new())
+        .handshake::<_, String>(TokioIo::new(io))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for _ in 0..POLLS {
+        let request = http::Request::get(uri).body(String::new()).unwrap();
+        sender.ready().await.unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.unwrap();
+    }
+    sender
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_and_http1_polls_split_the_socket_bytes_and_sum_to_the_totals() {
     let server = common::spawn_server().await;
@@ -66,20 +87,7 @@ async fn h2c_and_http1_polls_split_the_socket_bytes_and_sum_to_the_totals() {
         .await
         .unwrap();
     let socket = CountingStream::new(tcp, counted.clone());
-    let (mut sender, connection) = http2::Builder::new(TokioExecutor::new())
-        .handshake::<_, String>(TokioIo::new(socket))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    for _ in 0..POLLS {
-        let request = http::Request::get(common::url(&server, "/species/"))
-            .body(String::new())
-            .unwrap();
-        sender.ready().await.unwrap();
-        let response = sender.send_request(request).await.unwrap();
-        assert_eq!(response.status(), 200);
-        response.into_body().collect().await.unwrap();
-    }
+    let sender = h2_polls(socket, &common::url(&server, "/species/")).await;
     // HTTP/1.1 polls on another (reqwest keeps one connection alive).
     let client = common::http();
     for _ in 0..POLLS {
@@ -175,20 +183,8 @@ async fn over_tls_and_h2_every_byte_is_tls_and_h2_and_the_client_counted_the_sam
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = connector.connect(name, socket).await.unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (mut sender, connection) = http2::Builder::new(TokioExecutor::new())
-        .handshake::<_, String>(TokioIo::new(tls))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    for _ in 0..POLLS {
-        let request = http::Request::get("https://localhost/species/")
-            .body(String::new())
-            .unwrap();
-        sender.ready().await.unwrap();
-        let response = sender.send_request(request).await.unwrap();
-        assert_eq!(response.status(), 200);
-        response.into_body().collect().await.unwrap();
-    }
+    // Kept open, so the counts are compared with no close in flight.
+    let _sender = h2_polls(tls, "https://localhost/species/").await;
     common::eventually(
         || {
             let t = server.stats().transport;
