@@ -103,6 +103,23 @@ impl Registry {
         }
     }
 
+    /// What the queued subscriptions hold right now: a walk over every slot,
+    /// for `/stats` (never on the fan-out's path).
+    fn queue_levels(&self) -> QueueLevels {
+        let mut levels = QueueLevels::default();
+        for shard in &self.shards {
+            let slots = shard.read().unwrap_or_else(PoisonError::into_inner);
+            for slot in slots.values() {
+                if let Slot::Queue { queue, lagged } = slot {
+                    levels.queues += 1;
+                    levels.changes += (queue.max_capacity() - queue.capacity()) as u64;
+                    levels.lagged += u64::from(lagged.load(Relaxed));
+                }
+            }
+        }
+        levels
+    }
+
     fn register(self: &Arc<Self>, slot: Slot) -> Registered {
         let id = self.next_id.fetch_add(1, Relaxed);
         self.shard(id)
@@ -114,6 +131,16 @@ impl Registry {
             registry: self.clone(),
         }
     }
+}
+
+/// The queued subscriptions (SSE streams, `/ws` over HTTP/2, socket.io's
+/// forwarders): how many, the changes they hold, and how many fell behind
+/// (their queue is stale; it is dropped when their reader comes back).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLevels {
+    pub queues: u64,
+    pub changes: u64,
+    pub lagged: u64,
 }
 
 /// A slot in the registry, removed on drop.
@@ -230,6 +257,11 @@ impl ChangeFeed {
     /// What replays in flight hold right now.
     pub fn replays(&self) -> ReplayLevels {
         self.replays.levels()
+    }
+
+    /// What the queued subscriptions hold right now.
+    pub fn queues(&self) -> QueueLevels {
+        self.registry.queue_levels()
     }
 
     /// Changes a subscriber may fall behind before it lags.

@@ -35,6 +35,7 @@ use crate::stats::{ConnCounter, ConnTag};
 use crate::wire::Wire;
 use conn::Conn;
 use pollpush_shared::counting::ByteCounter;
+pub use watchdog::{InFlight, Streams};
 use watchdog::{Requests, Watchdog};
 
 /// Serves `service` (socket.io in front of warp's routes) until `shutdown`
@@ -116,6 +117,9 @@ where
                         counter.read(handshake.bytes_in);
                         counter.wrote(handshake.bytes_out);
                         state.stats.tls.handshake(&handshake);
+                        if handshake.h2 {
+                            tag.speaks_h2();
+                        }
                         Some(conn)
                     }
                     Ok(Err(e)) => {

@@ -7,12 +7,45 @@
 use std::borrow::Cow;
 use std::sync::atomic::AtomicU64;
 
-use pollpush_shared::ServerStats;
+use pollpush_shared::{LinkStats, ServerStats, TransportStats};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+/// Socket bytes and connections by HTTP version (`version="1.1"|"2"`) and by
+/// TLS (`security="plaintext"|"tls"`): two families each, so that summing
+/// one never counts a byte twice.
+fn register_transport(reg: &mut Registry, t: &TransportStats) {
+    let splits: [(&str, [(&str, &LinkStats); 2]); 2] = [
+        ("version", [("1.1", &t.h1), ("2", &t.h2)]),
+        ("security", [("plaintext", &t.plaintext), ("tls", &t.tls)]),
+    ];
+    for (label, links) in splits {
+        let by = |what: &str| format!("{what}_by_{label}");
+        let labels = |value: &str| vec![(label.to_owned(), value.to_owned())];
+        let bytes_in = Family::<Vec<(String, String)>, Counter>::default();
+        let bytes_out = Family::<Vec<(String, String)>, Counter>::default();
+        let opened = Family::<Vec<(String, String)>, Counter>::default();
+        let open = Family::<Vec<(String, String)>, Gauge>::default();
+        for (value, link) in links {
+            bytes_in.get_or_create(&labels(value)).inc_by(link.bytes_in);
+            bytes_out
+                .get_or_create(&labels(value))
+                .inc_by(link.bytes_out);
+            opened
+                .get_or_create(&labels(value))
+                .inc_by(link.connections_total);
+            open.get_or_create(&labels(value))
+                .set(i64::try_from(link.connections).unwrap_or(i64::MAX));
+        }
+        reg.register(by("bytes_in"), "Bytes received on the sockets", bytes_in);
+        reg.register(by("bytes_out"), "Bytes sent on the sockets", bytes_out);
+        reg.register(by("connections_opened"), "Connections accepted", opened);
+        reg.register(by("connections"), "Open connections", open);
+    }
+}
 
 /// The exposition text for one stats snapshot.
 pub fn render(s: &ServerStats) -> String {
@@ -110,7 +143,7 @@ pub fn render(s: &ServerStats) -> String {
         ),
     ];
     let m = &s.memory;
-    let gauges: [(&str, &str, f64); 16] = [
+    let gauges: [(&str, &str, f64); 18] = [
         ("uptime_seconds", "Seconds since start", s.uptime_s),
         ("revision", "Current store revision", s.revision as f64),
         (
@@ -179,6 +212,16 @@ pub fn render(s: &ServerStats) -> String {
             "Bytes queued for push subscribers, not yet taken by their sockets",
             m.backlog_bytes as f64,
         ),
+        (
+            "queued_changes",
+            "Changes waiting in queued subscriptions (SSE, /ws over HTTP/2, socket.io)",
+            m.queued_changes as f64,
+        ),
+        (
+            "queues_lagged",
+            "Queued subscriptions that fell a feed capacity behind and await a resync",
+            m.queues_lagged as f64,
+        ),
     ];
     // Every series carries the node, so a cluster's nodes can be told apart
     // (and summed) by one Prometheus.
@@ -207,6 +250,7 @@ pub fn render(s: &ServerStats) -> String {
             .inc_by(*n);
     }
     reg.register("rest_responses", "HTTP responses by status", by_status);
+    register_transport(&mut reg, &s.transport);
     if let Some(broker) = &s.broker {
         let connected = Gauge::<i64>::default();
         connected.set(i64::from(broker.connected));

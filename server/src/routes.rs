@@ -51,6 +51,7 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
         )
         .and(warp::ext::optional::<ConnTag>())
         .and(warp::ext::optional::<crate::wire::Wire>())
+        .and(warp::ext::optional::<crate::http::Streams>())
         .then(sse::events);
     let species_item = warp::path!("species" / String)
         .and(with_state.clone())

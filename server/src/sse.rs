@@ -25,6 +25,7 @@ use warp::reply::Response;
 use crate::State;
 use crate::feed::{Next, Replay, Start, Subscription};
 use crate::frames::ChangeFrame;
+use crate::http::{InFlight, Streams};
 use crate::reply::{method_not_allowed, problem_response};
 use crate::since::{self, BadSince};
 use crate::snapshot::Snapshot;
@@ -42,6 +43,7 @@ pub async fn events(
     query: HashMap<String, String>,
     tag: Option<ConnTag>,
     wire: Option<Wire>,
+    streams: Option<Streams>,
 ) -> Response {
     if method != Method::GET {
         return method_not_allowed("GET, OPTIONS");
@@ -77,6 +79,7 @@ pub async fn events(
     let pump = Pump {
         shutdown: state.shutdown.clone(),
         open: Open(state.clone()),
+        _live: streams.as_ref().map(Streams::open),
         state,
         since,
         sub: None,
@@ -164,6 +167,8 @@ struct Pump {
     /// Kept, not cloned per event: a clone per event per stream is pure overhead.
     shutdown: tokio::sync::watch::Receiver<bool>,
     open: Open,
+    /// The connection is not idle while the stream is open, however quiet.
+    _live: Option<InFlight>,
 }
 
 impl Pump {

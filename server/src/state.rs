@@ -73,6 +73,7 @@ impl State {
             .stats
             .snapshot(&server_name(), self.source.snapshot().revision);
         s.changes_applied = s.revision.saturating_sub(self.start_revision);
+        s.transport = self.stats.transport(self.config.tls.is_some());
         s.memory = self.memory(s.process.rss_bytes);
         s.node = Some(self.node.clone());
         s.cluster = self.broker.as_ref().and_then(Broker::cluster);
@@ -87,6 +88,7 @@ impl State {
     fn memory(&self, rss_bytes: u64) -> MemoryStats {
         let (ring_changes, ring_bytes) = self.source.ring();
         let replays = self.feed.replays();
+        let queues = self.feed.queues();
         let heap = crate::memory::heap();
         MemoryStats {
             rss_bytes,
@@ -104,6 +106,9 @@ impl State {
                 .stats
                 .backlog_bytes
                 .load(std::sync::atomic::Ordering::Relaxed),
+            queues: queues.queues,
+            queued_changes: queues.changes,
+            queues_lagged: queues.lagged,
         }
     }
 

@@ -7,8 +7,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
+
+mod tls;
+mod transport;
+
+pub use tls::TlsCounters;
 
 use pollpush_shared::counting::ByteCounter;
 use pollpush_shared::{
@@ -42,6 +47,8 @@ pub struct Stats {
     /// Bytes queued for push subscribers that their sockets did not take yet.
     pub backlog_bytes: AtomicU64,
     pub tls: TlsCounters,
+    /// Connections speaking HTTP/2; HTTP/1.1 is every other one (see `transport.rs`).
+    pub h2: Traffic,
     pub throttled: AtomicU64,
     pub socketio_sockets: AtomicU64,
     pub socketio_messages_in: AtomicU64,
@@ -72,6 +79,7 @@ impl Default for Stats {
             resyncs: AtomicU64::new(0),
             backlog_bytes: AtomicU64::new(0),
             tls: TlsCounters::default(),
+            h2: Traffic::default(),
             throttled: AtomicU64::new(0),
             socketio_sockets: AtomicU64::new(0),
             socketio_messages_in: AtomicU64::new(0),
@@ -165,6 +173,8 @@ impl Stats {
             },
             process: process_stats(),
             tls: self.tls.snapshot(),
+            // Filled in by the caller, which knows whether the listener is TLS.
+            transport: pollpush_shared::TransportStats::default(),
             // Filled in by the caller, which knows the feed and the source.
             memory: pollpush_shared::MemoryStats::default(),
             node: None,
@@ -219,6 +229,8 @@ struct ConnState {
     /// what the idle watchdog looks at to see whether it moves.
     read: AtomicU64,
     written: AtomicU64,
+    /// Speaks HTTP/2: chosen by ALPN, or seen on its first request (h2c).
+    h2: AtomicBool,
 }
 
 impl ConnTag {
@@ -233,6 +245,7 @@ impl ConnTag {
             settled_in: AtomicU64::new(0),
             read: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            h2: AtomicBool::new(false),
         }))
     }
 
@@ -271,6 +284,27 @@ impl ConnTag {
         (self.0.read.load(Relaxed), self.0.written.load(Relaxed))
     }
 
+    /// Whether this connection speaks HTTP/2.
+    pub fn is_h2(&self) -> bool {
+        self.0.h2.load(Relaxed)
+    }
+
+    /// This connection speaks HTTP/2 (ALPN chose it, or its first request was
+    /// h2c): it and its bytes so far count as h2 from now on. Called on the
+    /// connection's own task, which also does all its reads and writes, so
+    /// no byte falls between the switch and the move.
+    pub fn speaks_h2(&self) {
+        if self.0.h2.swap(true, Relaxed) {
+            return;
+        }
+        let h2 = &self.0.stats.h2;
+        h2.connections.fetch_add(1, Relaxed);
+        h2.connections_total.fetch_add(1, Relaxed);
+        h2.bytes_in.fetch_add(self.0.read.load(Relaxed), Relaxed);
+        h2.bytes_out
+            .fetch_add(self.0.written.load(Relaxed), Relaxed);
+    }
+
     /// Whether this connection still speaks plain HTTP to the REST API.
     pub fn is_rest(&self) -> bool {
         self.0.kind.load(Relaxed) == Protocol::Rest as u8
@@ -303,6 +337,11 @@ impl ByteCounter for ConnCounter {
     fn read(&self, n: u64) {
         self.0.0.read.fetch_add(n, Relaxed);
         self.0.traffic().bytes_in.fetch_add(n, Relaxed);
+        // HTTP/1.1 is the rest of the totals: its hot path (the fan-out's
+        // writes) pays a load of this connection's flag, not a shared counter.
+        if self.0.is_h2() {
+            self.0.0.stats.h2.bytes_in.fetch_add(n, Relaxed);
+        }
         if self.0.is_rest() {
             self.0.0.rest_in.fetch_add(n, Relaxed);
         }
@@ -311,58 +350,17 @@ impl ByteCounter for ConnCounter {
     fn wrote(&self, n: u64) {
         self.0.0.written.fetch_add(n, Relaxed);
         self.0.traffic().bytes_out.fetch_add(n, Relaxed);
+        if self.0.is_h2() {
+            self.0.0.stats.h2.bytes_out.fetch_add(n, Relaxed);
+        }
     }
 }
 
 impl Drop for ConnCounter {
     fn drop(&mut self) {
         self.0.traffic().connections.fetch_sub(1, Relaxed);
-    }
-}
-
-/// TLS handshakes and what they chose.
-#[derive(Debug, Default)]
-pub struct TlsCounters {
-    full: AtomicU64,
-    resumed: AtomicU64,
-    failed: AtomicU64,
-    tls13: AtomicU64,
-    h2: AtomicU64,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-}
-
-impl TlsCounters {
-    pub fn handshake(&self, h: &crate::tls::Handshake) {
-        let kind = if h.resumed { &self.resumed } else { &self.full };
-        kind.fetch_add(1, Relaxed);
-        if h.tls13 {
-            self.tls13.fetch_add(1, Relaxed);
-        }
-        if h.h2 {
-            self.h2.fetch_add(1, Relaxed);
-        }
-        self.bytes_in.fetch_add(h.bytes_in, Relaxed);
-        self.bytes_out.fetch_add(h.bytes_out, Relaxed);
-    }
-
-    pub fn failed(&self) {
-        self.failed.fetch_add(1, Relaxed);
-    }
-
-    fn snapshot(&self) -> pollpush_shared::TlsStats {
-        let full = self.full.load(Relaxed);
-        let resumed = self.resumed.load(Relaxed);
-        let tls13 = self.tls13.load(Relaxed);
-        pollpush_shared::TlsStats {
-            handshakes_full: full,
-            handshakes_resumed: resumed,
-            handshakes_failed: self.failed.load(Relaxed),
-            tls13,
-            tls12: (full + resumed).saturating_sub(tls13),
-            alpn_h2: self.h2.load(Relaxed),
-            handshake_bytes_in: self.bytes_in.load(Relaxed),
-            handshake_bytes_out: self.bytes_out.load(Relaxed),
+        if self.0.is_h2() {
+            self.0.0.stats.h2.connections.fetch_sub(1, Relaxed);
         }
     }
 }

@@ -27,6 +27,7 @@ use warp::reply::Response;
 
 use crate::State;
 use crate::auth;
+use crate::http::{InFlight, Streams};
 use crate::reply::{method_not_allowed, problem_response};
 use crate::stats::ConnTag;
 use crate::wire::Wire;
@@ -46,6 +47,7 @@ pub fn route(state: &State) -> BoxedFilter<(Response,)> {
         .and(warp::ext::optional::<hyper::ext::Protocol>())
         .and(warp::ext::optional::<ConnTag>())
         .and(warp::ext::optional::<Wire>())
+        .and(warp::ext::optional::<Streams>())
         .map(
             move |method,
                   headers,
@@ -53,12 +55,19 @@ pub fn route(state: &State) -> BoxedFilter<(Response,)> {
                   on_upgrade: Option<OnUpgrade>,
                   protocol: Option<hyper::ext::Protocol>,
                   tag,
-                  wire| {
+                  wire,
+                  streams: Option<Streams>| {
                 let token = auth::from_upgrade(&headers, Some(&query));
                 let may_write =
                     auth::may_write(state.config.write_token.as_deref(), token.as_deref());
                 if over_h2::is_extended_connect(&method, protocol.as_ref()) {
-                    return over_h2::upgrade(&state, &headers, on_upgrade, tag, may_write);
+                    let connect = over_h2::Connect {
+                        on_upgrade,
+                        tag,
+                        streams,
+                        may_write,
+                    };
+                    return over_h2::upgrade(&state, &headers, connect);
                 }
                 upgrade(
                     &state,
@@ -118,7 +127,8 @@ fn upgrade(
     if let Some(bytes) = state.config.send_buffer_bytes {
         wire.cap_send_buffer(bytes);
     }
-    spawn_session(state, on_upgrade, Outgoing::direct(wire), may_write);
+    // The connection leaves hyper, and its watchdog, with the upgrade.
+    spawn_session(state, on_upgrade, Outgoing::direct(wire), may_write, None);
     let mut r = Response::new(bytes::Bytes::new().into());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
@@ -161,8 +171,15 @@ fn refused(state: &State, headers: &HeaderMap) -> Option<Response> {
 }
 
 /// Runs the session on the upgraded stream once hyper hands it over, with a
-/// small read buffer and the message limit.
-fn spawn_session(state: &State, on_upgrade: OnUpgrade, out: Outgoing, may_write: bool) {
+/// small read buffer and the message limit; `live` keeps the connection
+/// busy until the session ends.
+fn spawn_session(
+    state: &State,
+    on_upgrade: OnUpgrade,
+    out: Outgoing,
+    may_write: bool,
+    live: Option<InFlight>,
+) {
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
@@ -182,5 +199,6 @@ fn spawn_session(state: &State, on_upgrade: OnUpgrade, out: Outgoing, may_write:
             }
             Err(e) => tracing::debug!("websocket upgrade failed: {e}"),
         }
+        drop(live);
     });
 }

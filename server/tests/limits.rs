@@ -1,14 +1,16 @@
 //! Header size and deadlines, tried from outside on raw sockets: what a client
-//! that sends too much, too slowly or nothing at all gets.
+//! that sends too much, too slowly or nothing at all gets, and what a quiet
+//! stream (WebSocket or SSE, over HTTP/1.1 or HTTP/2) keeps despite them.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::time::Duration;
 
-use common::{DEADLINE, spawn_server_with, subscriber};
+use common::{DEADLINE, h2, spawn_server_with, subscriber};
 use pollpush_server::config::HttpConfig;
-use pollpush_server::{Config, Server};
+use pollpush_server::{Config, Server, WsConfig};
+use pollpush_shared::ServerMessage;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -141,6 +143,15 @@ async fn idle_probe(server: &Server) -> TcpStream {
     tcp
 }
 
+/// Returns once two idle probes opened one after the other were closed: the
+/// idle timeout has passed, with a watchdog period to spare, since the call.
+async fn outlast_the_idle_timeout(server: &Server) {
+    for _ in 0..2 {
+        let mut probe = idle_probe(server).await;
+        assert_eq!(read_to_close(&mut probe).await, "", "the idle probe closed");
+    }
+}
+
 #[tokio::test]
 async fn live_websocket_streams_outlive_the_idle_timeout() {
     let server = spawn_server_with(limits(NEVER, Duration::from_millis(200))).await;
@@ -148,7 +159,7 @@ async fn live_websocket_streams_outlive_the_idle_timeout() {
     let mut probe = idle_probe(&server).await;
     assert_eq!(read_to_close(&mut probe).await, "", "the idle probe closed");
     common::create(&server, "Basilic").await;
-    let pollpush_shared::ServerMessage::Change(change) = common::recv(&mut ws).await else {
+    let ServerMessage::Change(change) = common::recv(&mut ws).await else {
         panic!("expected the change")
     };
     assert_eq!(change.revision, revision + 1);
@@ -182,4 +193,94 @@ async fn a_held_socketio_long_poll_is_not_idle() {
     assert_eq!(answer.status(), 200);
     let text = answer.text().await.unwrap();
     assert!(text.contains("\"species\""), "{text}");
+}
+
+/// A short idle timeout, and WebSocket pings too rare to keep anything alive.
+fn short_idle_rare_pings() -> Config {
+    Config {
+        ws: WsConfig {
+            ping_interval: NEVER,
+            idle_timeout: NEVER,
+            ..WsConfig::default()
+        },
+        ..limits(NEVER, Duration::from_millis(200))
+    }
+}
+
+#[tokio::test]
+async fn a_quiet_websocket_over_h2_outlives_the_idle_timeout() {
+    let server = spawn_server_with(short_idle_rare_pings()).await;
+    let mut sender = h2::connection(&server, h2::WINDOW).await;
+    let mut ws = h2::websocket(&server, &mut sender, "/ws").await;
+    common::send(&mut ws, &common::subscribe_species(None)).await;
+    let ServerMessage::Subscribed { revision, .. } = common::recv(&mut ws).await else {
+        panic!("expected subscribed")
+    };
+    assert!(matches!(
+        common::recv(&mut ws).await,
+        ServerMessage::Snapshot { .. }
+    ));
+    outlast_the_idle_timeout(&server).await;
+    common::create(&server, "Basilic").await;
+    let ServerMessage::Change(change) = common::recv(&mut ws).await else {
+        panic!("expected the change")
+    };
+    assert_eq!(change.revision, revision + 1);
+}
+
+#[tokio::test]
+async fn a_quiet_sse_stream_over_h2_outlives_the_idle_timeout() {
+    let server = spawn_server_with(short_idle_rare_pings()).await;
+    let mut sender = h2::connection(&server, h2::WINDOW).await;
+    let mut body = h2::sse(&server, &mut sender).await;
+    let mut seen = String::new();
+    h2::read_until(&mut body, &mut seen, "event: snapshot").await;
+    outlast_the_idle_timeout(&server).await;
+    common::create(&server, "Basilic").await;
+    h2::read_until(&mut body, &mut seen, "event: change").await;
+}
+
+#[tokio::test]
+async fn a_quiet_sse_stream_over_http1_outlives_the_idle_timeout() {
+    let server = spawn_server_with(short_idle_rare_pings()).await;
+    let mut tcp = TcpStream::connect(server.local_addr()).await.unwrap();
+    tcp.write_all(b"GET /species/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_raw_until(&mut tcp, "event: snapshot").await;
+    outlast_the_idle_timeout(&server).await;
+    common::create(&server, "Basilic").await;
+    read_raw_until(&mut tcp, "event: change").await;
+}
+
+/// Reads `tcp` until what it sent contains `needle`; fails after the deadline
+/// or if the connection ends first.
+async fn read_raw_until(tcp: &mut TcpStream, needle: &str) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(DEADLINE, async {
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before {needle:?}");
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {needle:?} before the deadline"));
+}
+
+#[tokio::test]
+async fn an_idle_h2_connection_is_closed_at_the_idle_timeout_after_its_control_frames() {
+    // No header deadline: only the idle clock may close it.
+    let server = spawn_server_with(limits(NEVER, Duration::from_millis(200))).await;
+    let mut sender = h2::connection(&server, h2::WINDOW).await;
+    let request = http::Request::get(common::url(&server, "/healthz"))
+        .body(String::new())
+        .unwrap();
+    sender.ready().await.unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    // The client's SETTINGS ACK and WINDOW_UPDATEs may arrive after the
+    // answer: they are not a request on its way.
+    common::eventually(|| sender.is_closed(), "the idle h2 connection stayed open").await;
 }

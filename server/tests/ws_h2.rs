@@ -5,61 +5,20 @@
 
 mod common;
 
+use common::h2::{H2Ws, WINDOW, connection, websocket};
 use common::{
     create, emit, http, read_through_resync, recv, send, spawn_server, spawn_server_with,
     subscribe_species, url,
 };
 use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use pollpush_server::{Config, Server, WsConfig};
 use pollpush_shared::{ClientMessage, ServerMessage};
 use serde_json::json;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::Role;
-
-type H2Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
-
-/// One h2c connection to the server, driven in the background.
-async fn h2_connection(server: &Server, window: u32) -> http2::SendRequest<String> {
-    let tcp = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-        .initial_stream_window_size(window)
-        .handshake::<_, String>(TokioIo::new(tcp))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    sender
-}
 
 /// A WebSocket on a new stream of `sender`'s connection, past its `hello`.
 async fn h2_ws(server: &Server, sender: &mut http2::SendRequest<String>) -> H2Ws {
-    h2_ws_at(server, sender, "/ws").await
+    websocket(server, sender, "/ws").await
 }
-
-/// [`h2_ws`] at `path`, which may carry a query.
-async fn h2_ws_at(server: &Server, sender: &mut http2::SendRequest<String>, path: &str) -> H2Ws {
-    let mut request = hyper::Request::builder()
-        .method(hyper::Method::CONNECT)
-        .uri(url(server, path))
-        .header("sec-websocket-version", "13")
-        .body(String::new())
-        .unwrap();
-    request
-        .extensions_mut()
-        .insert(hyper::ext::Protocol::from_static("websocket"));
-    sender.ready().await.unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    assert_eq!(response.status(), 200, "extended CONNECT refused");
-    let upgraded = hyper::upgrade::on(response).await.unwrap();
-    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
-    assert!(matches!(recv(&mut ws).await, ServerMessage::Hello { .. }));
-    ws
-}
-
-/// The default stream window: large enough for every test but the stalled one.
-const WINDOW: u32 = 1 << 20;
 
 /// Subscribes to `species` from `since`; returns the revision it starts at.
 async fn subscribe(ws: &mut H2Ws, since: Option<u64>) -> u64 {
@@ -83,7 +42,7 @@ async fn expect_changes(ws: &mut H2Ws, first: u64, n: u64) {
 #[tokio::test]
 async fn hi_over_h2_is_answered_with_the_species_list() {
     let server = spawn_server().await;
-    let mut sender = h2_connection(&server, WINDOW).await;
+    let mut sender = connection(&server, WINDOW).await;
     let mut ws = h2_ws(&server, &mut sender).await;
     send(&mut ws, &emit("hi!", None)).await;
     let ServerMessage::Event { event, data, .. } = recv(&mut ws).await else {
@@ -98,7 +57,7 @@ async fn hi_over_h2_is_answered_with_the_species_list() {
 #[tokio::test]
 async fn info_over_h2_is_acked_with_the_server_info() {
     let server = spawn_server().await;
-    let mut sender = h2_connection(&server, WINDOW).await;
+    let mut sender = connection(&server, WINDOW).await;
     let mut ws = h2_ws(&server, &mut sender).await;
     send(&mut ws, &emit("info", Some(7))).await;
     let ServerMessage::Ack { ack, data, error } = recv(&mut ws).await else {
@@ -114,7 +73,7 @@ async fn subscribe_since_over_h2_replays_the_missed_then_live_changes() {
     for name in ["Vigne", "Olivier", "Figuier"] {
         create(&server, name).await;
     }
-    let mut sender = h2_connection(&server, WINDOW).await;
+    let mut sender = connection(&server, WINDOW).await;
     let mut ws = h2_ws(&server, &mut sender).await;
     assert_eq!(subscribe(&mut ws, Some(0)).await, 3);
     expect_changes(&mut ws, 1, 3).await;
@@ -126,7 +85,7 @@ async fn subscribe_since_over_h2_replays_the_missed_then_live_changes() {
 #[tokio::test]
 async fn two_websockets_on_one_h2_connection_both_get_every_change() {
     let server = spawn_server().await;
-    let mut sender = h2_connection(&server, WINDOW).await;
+    let mut sender = connection(&server, WINDOW).await;
     let mut a = h2_ws(&server, &mut sender).await;
     let mut b = h2_ws(&server, &mut sender).await;
     for ws in [&mut a, &mut b] {
@@ -151,7 +110,7 @@ async fn a_stalled_h2_subscriber_is_resynced() {
     })
     .await;
     // A small window: the stream's flow control stalls the session soon.
-    let mut sender = h2_connection(&server, 8 * 1024).await;
+    let mut sender = connection(&server, 8 * 1024).await;
     let mut ws = h2_ws(&server, &mut sender).await;
     subscribe(&mut ws, None).await;
     assert!(matches!(
@@ -182,7 +141,7 @@ async fn broadcast_over_h2_without_the_write_token_is_unauthorized() {
         ..Config::default()
     })
     .await;
-    let mut sender = h2_connection(&server, WINDOW).await;
+    let mut sender = connection(&server, WINDOW).await;
     let mut ws = h2_ws(&server, &mut sender).await;
     let broadcast = ClientMessage::Broadcast {
         room: "lab".into(),
@@ -203,8 +162,8 @@ async fn with_the_token_a_broadcast_over_h2_reaches_the_other_member_of_the_room
         ..Config::default()
     })
     .await;
-    let mut sender = h2_connection(&server, WINDOW).await;
-    let mut writer = h2_ws_at(&server, &mut sender, "/ws?access_token=s3cret").await;
+    let mut sender = connection(&server, WINDOW).await;
+    let mut writer = websocket(&server, &mut sender, "/ws?access_token=s3cret").await;
     let mut reader = h2_ws(&server, &mut sender).await;
     for ws in [&mut writer, &mut reader] {
         send(

@@ -14,6 +14,7 @@ pub use message::{Change, ChangeOp, ClientMessage, PROTOCOL_VERSION, ServerInfo,
 pub use problem::Problem;
 pub use species::{NewSpecies, Revision, Species, SpeciesId, UpdateSpecies, ValidationError};
 pub use stats::{
-    BrokerStats, ClusterStats, ClusterTotals, LongPollStats, MemoryStats, NodeStats, ProcessStats,
-    RestStats, ServerStats, SocketIoStats, SseStats, TlsStats, WsStats,
+    BrokerStats, ClusterStats, ClusterTotals, LinkStats, LongPollStats, MemoryStats, NodeStats,
+    ProcessStats, RestStats, ServerStats, SocketIoStats, SseStats, TlsStats, TransportStats,
+    WsStats,
 };

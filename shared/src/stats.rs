@@ -26,6 +26,9 @@ pub struct ServerStats {
     /// TLS handshakes served (all zero on a cleartext server); absent from older servers.
     #[serde(default)]
     pub tls: TlsStats,
+    /// Connections and socket bytes by HTTP version and by TLS; absent from older servers.
+    #[serde(default)]
+    pub transport: TransportStats,
     /// Where the server's memory is, by what fills it; absent from older servers.
     #[serde(default)]
     pub memory: MemoryStats,
@@ -200,6 +203,41 @@ pub struct MemoryStats {
     pub history_reads: u64,
     /// Bytes queued for push subscribers that their sockets did not take yet.
     pub backlog_bytes: u64,
+    /// Subscriptions that take changes from a queue of their own (SSE
+    /// streams, `/ws` over HTTP/2, socket.io), the changes waiting in those
+    /// queues (references to shared frames, each queue bounded by the feed
+    /// capacity), and the queues whose reader fell a capacity behind: they
+    /// take no more changes and are resynced when the reader comes back.
+    #[serde(default)]
+    pub queues: u64,
+    #[serde(default)]
+    pub queued_changes: u64,
+    #[serde(default)]
+    pub queues_lagged: u64,
+}
+
+/// Every connection's socket bytes (TLS records and h2 framing included),
+/// split two ways: by HTTP version and by TLS. Each split sums to the
+/// protocols' totals (`rest` + `ws` + `socketio` + `longpoll` + `sse`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransportStats {
+    /// HTTP/1.1, with the WebSockets and socket.io it upgraded to.
+    pub h1: LinkStats,
+    /// HTTP/2 (ALPN `h2`, or h2c from the connection's first request).
+    pub h2: LinkStats,
+    pub plaintext: LinkStats,
+    pub tls: LinkStats,
+}
+
+/// Connections and bytes of one kind of link.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkStats {
+    /// Open now.
+    pub connections: u64,
+    /// Accepted since start.
+    pub connections_total: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 /// TLS connections the server accepted itself (`--tls-cert` or `--tls-self-signed`).

@@ -14,12 +14,12 @@ use std::sync::Arc;
 
 use futures_util::future;
 use http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use tower_service::Service;
 
-use super::watchdog::Requests;
+use super::watchdog::{Requests, Streams};
 use super::{Answer, add_cors, fast, preflight};
 use crate::State;
 use crate::stats::{ConnTag, Protocol};
@@ -50,6 +50,10 @@ where
         req: Request<Incoming>,
     ) -> future::Either<Ready<Answered<B>>, Routed<B>> {
         let in_flight = self.requests.dispatch();
+        // In cleartext the first request tells h2c from HTTP/1.1 (hyper read the preface).
+        if req.version() == Version::HTTP_2 && !self.tag.is_h2() {
+            self.tag.speaks_h2();
+        }
         let origin = self.allowed_origin(req.headers());
         if let Some(list) = fast::species_list(&self.state, &req) {
             let response = self.finish(list.map(Either::Right), origin);
@@ -89,6 +93,8 @@ where
         }
         req.extensions_mut().insert(self.tag.clone());
         req.extensions_mut().insert(self.wire.clone());
+        // Lets a stream (SSE, /ws over HTTP/2) keep the connection busy for its life.
+        req.extensions_mut().insert(Streams(self.requests.clone()));
         let routed = match self.routes.clone().call(req).await {
             Ok(r) => r,
             Err(e) => {

@@ -7,8 +7,10 @@
 //! the header deadline. This watchdog keeps two: the header clock runs from a
 //! request's first byte (or the accept) until the request is dispatched; the
 //! idle clock runs while no request is in flight and no byte moves, so held
-//! long-polls and streaming responses are never idle. Upgraded connections
-//! leave hyper, and the watchdog with it.
+//! long-polls and streaming responses are never idle: a stream (an SSE body,
+//! a WebSocket on an HTTP/2 stream) holds an [`InFlight`] from [`Streams`]
+//! for its whole life, so a quiet stream keeps its connection. Upgraded
+//! HTTP/1.1 connections leave hyper, and the watchdog with it.
 
 use std::fmt;
 use std::sync::Arc;
@@ -36,7 +38,20 @@ impl Requests {
     }
 }
 
-/// One request being handled.
+/// What a handler takes to keep its connection busy past its response (a
+/// request extension): a stream holds one [`InFlight`] for as long as it lives.
+#[derive(Debug, Clone)]
+pub struct Streams(pub(super) Arc<Requests>);
+
+impl Streams {
+    /// Counts a stream as in flight until the guard drops.
+    pub fn open(&self) -> InFlight {
+        self.0.in_flight.fetch_add(1, Relaxed);
+        InFlight(self.0.clone())
+    }
+}
+
+/// One request or stream being handled.
 #[derive(Debug)]
 pub struct InFlight(Arc<Requests>);
 
@@ -108,8 +123,12 @@ impl Watchdog {
             // A request was dispatched, so its header section was complete.
             self.head_since = None;
             self.idle_since = now;
-        } else if read != self.seen_read {
+        } else if read != self.seen_read && !(dispatched > 0 && self.tag.is_h2()) {
             // Bytes while no request is dispatched: a header section is arriving.
+            // Not on an HTTP/2 connection that has had a request: there they
+            // are mostly control frames (a SETTINGS ACK, WINDOW_UPDATEs, PINGs),
+            // which neither start a request nor make the connection busy; a
+            // HEADERS frame dribbled then is cut by the idle clock.
             self.head_since.get_or_insert(now);
             self.idle_since = now;
         } else if written != self.seen_written {
@@ -170,6 +189,35 @@ mod tests {
             dog.check(t0 + Duration::from_secs(12)),
             Some(Verdict::SlowHeaders)
         );
+    }
+
+    #[test]
+    fn control_frames_after_an_h2_answer_neither_start_a_header_nor_keep_it_busy() {
+        let (mut dog, counter, requests, t0) = watchdog();
+        counter.0.speaks_h2();
+        drop(requests.dispatch());
+        assert_eq!(dog.check(t0 + Duration::from_secs(1)), None);
+        // A WINDOW_UPDATE, then a PING every 10 s, and no request.
+        for s in (2..=52).step_by(10) {
+            counter.read(13);
+            assert_eq!(dog.check(t0 + Duration::from_secs(s)), None, "at {s} s");
+        }
+        assert_eq!(
+            dog.check(t0 + Duration::from_secs(61)),
+            Some(Verdict::Idle),
+            "cut by the idle timeout, not the header one"
+        );
+    }
+
+    #[test]
+    fn an_open_stream_keeps_a_quiet_connection_until_it_ends() {
+        let (mut dog, _, requests, t0) = watchdog();
+        drop(requests.dispatch());
+        let stream = Streams(requests).open();
+        assert_eq!(dog.check(t0 + Duration::from_mins(5)), None, "streaming");
+        drop(stream);
+        assert_eq!(dog.check(t0 + Duration::from_secs(330)), None);
+        assert_eq!(dog.check(t0 + Duration::from_mins(6)), Some(Verdict::Idle));
     }
 
     #[test]

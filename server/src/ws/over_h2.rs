@@ -15,6 +15,7 @@ use warp::reply::Response;
 use super::session::Outgoing;
 use super::{refused, spawn_session};
 use crate::State;
+use crate::http::Streams;
 use crate::reply::problem_response;
 use crate::stats::ConnTag;
 
@@ -23,14 +24,23 @@ pub fn is_extended_connect(method: &Method, protocol: Option<&hyper::ext::Protoc
     method == Method::CONNECT && protocol.is_some_and(|p| p.as_str() == "websocket")
 }
 
+/// What the request brings for the session.
+pub struct Connect {
+    pub on_upgrade: Option<OnUpgrade>,
+    pub tag: Option<ConnTag>,
+    pub streams: Option<Streams>,
+    /// Presented the write token (or none is needed).
+    pub may_write: bool,
+}
+
 /// Answers the extended CONNECT and starts the session on the stream.
-pub fn upgrade(
-    state: &State,
-    headers: &HeaderMap,
-    on_upgrade: Option<OnUpgrade>,
-    tag: Option<ConnTag>,
-    may_write: bool,
-) -> Response {
+pub fn upgrade(state: &State, headers: &HeaderMap, connect: Connect) -> Response {
+    let Connect {
+        on_upgrade,
+        tag,
+        streams,
+        may_write,
+    } = connect;
     if let Some(refused) = refused(state, headers) {
         return refused;
     }
@@ -48,7 +58,10 @@ pub fn upgrade(
     if let Some(tag) = tag {
         tag.mark(crate::stats::Protocol::WebSocket);
     }
-    spawn_session(state, on_upgrade, Outgoing::queued(), may_write);
+    // The connection stays hyper's: the session keeps it from looking idle
+    // to the watchdog for as long as it lives, however quiet.
+    let live = streams.as_ref().map(Streams::open);
+    spawn_session(state, on_upgrade, Outgoing::queued(), may_write, live);
     let mut r = Response::new(bytes::Bytes::new().into());
     *r.status_mut() = StatusCode::OK;
     r

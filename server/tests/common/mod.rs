@@ -4,6 +4,7 @@
 
 pub mod chromium;
 pub mod devtools;
+pub mod h2;
 pub mod node;
 
 use std::time::Duration;
