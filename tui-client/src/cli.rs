@@ -205,15 +205,17 @@ pub struct ConnectArgs {
 
     /// The HTTP every lane speaks: 1.1, or 2 (h2c with prior knowledge on
     /// http://). By default ALPN's choice on https:// and 1.1 on http://. The ws
-    /// lane runs over HTTP/2 (RFC 8441) only with 2, as it needs the server's consent.
+    /// lane runs over HTTP/2 (RFC 8441) only with 2, as it needs the server's
+    /// consent. `load --map` takes a list (1.1,2): a map panel per version.
     #[arg(
         long,
         global = true,
         env = "POLLPUSH_HTTP",
         value_enum,
+        value_delimiter = ',',
         value_name = "1.1|2"
     )]
-    pub http: Option<HttpChoice>,
+    pub http: Vec<HttpChoice>,
 
     /// The poll lane opens a new connection for every poll, as many real
     /// clients do, so that the TCP and TLS handshakes show in its bytes.
@@ -233,6 +235,7 @@ pub struct ConnectArgs {
 impl ConnectArgs {
     /// The server to talk to: the one named, the watched service, or a new embedded one.
     pub async fn target(&self) -> Result<Target, TargetError> {
+        self.one_http()?;
         if let Some(config) = self.watch_config()? {
             return Ok(Target::watched(config));
         }
@@ -254,9 +257,18 @@ impl ConnectArgs {
         }
     }
 
-    /// `--http`, or ALPN's choice when it is not given.
+    /// `--http`, or ALPN's choice when it is not given (the first of a
+    /// list, which only `load --map` accepts: [`ConnectArgs::one_http`]).
     pub fn http_choice(&self) -> HttpChoice {
-        self.http.unwrap_or_default()
+        self.http.first().copied().unwrap_or_default()
+    }
+
+    /// Refuses a list of HTTP versions where one connection setting is meant.
+    pub fn one_http(&self) -> Result<(), TargetError> {
+        if self.http.len() > 1 {
+            return Err(TargetError::SeveralHttp);
+        }
+        Ok(())
     }
 
     /// Whether --poll or --push names a service to watch.
@@ -419,6 +431,10 @@ mod tests {
         assert_eq!(cli.connect.http_choice(), HttpChoice::Auto);
         assert!(!cli.connect.poll_settings().new_connection);
         assert!(Cli::try_parse_from(["pollpush", "--http", "3"]).is_err());
+        let cli = Cli::try_parse_from(["pollpush", "load", "--map", "--http", "1.1,2"])
+            .expect("a list for the map");
+        assert_eq!(cli.connect.http, [HttpChoice::H1, HttpChoice::H2]);
+        assert!(cli.connect.one_http().is_err(), "a list is the map's only");
     }
 
     #[test]

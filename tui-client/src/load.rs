@@ -12,6 +12,7 @@
 //! same lanes, measured from the client side only.
 
 pub mod chart;
+pub mod condition;
 pub mod fleet;
 pub mod limits;
 pub mod map;
@@ -138,6 +139,7 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    connect.one_http()?;
     if let Some(chart) = &args.chart {
         chart::check_path(chart)?;
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::condition::{Condition, ConditionReport};
 use super::report::{ProtocolReport, RunReport};
 use super::{OneRun, Settings, limits, run_once};
 use crate::app::lane::LaneKind;
@@ -20,9 +21,8 @@ use crate::cli::{ConnectArgs, parse_duration, parse_interval, parse_rate};
 use crate::load::progress::Progress;
 
 /// The map's own flags (`pollpush load --map …`).
-// Every cell runs over the one `--http` given. The protocol as a dimension of
-// the map (`--http 1.1,2`, `--tls`) waits for the server's own TLS (issue 20),
-// so that `--spawn-server` can serve both.
+// The conditions (`--http 1.1,2`, `--tls`) are the map's third dimension: one
+// panel each ([`Condition`]).
 #[derive(Debug, Clone, clap::Args)]
 pub struct MapArgs {
     /// Map the lanes of `--lanes` over change rates × polling intervals.
@@ -60,6 +60,14 @@ pub struct Map {
     pub changes_per_s: Vec<f64>,
     /// The columns, in order.
     pub intervals_ms: Vec<u64>,
+    /// One per condition, in the order asked.
+    pub panels: Vec<Panel>,
+}
+
+/// The map under one condition: the same cells as every other panel.
+#[derive(Debug, Clone, Serialize)]
+pub struct Panel {
+    pub condition: ConditionReport,
     /// Row by row (every interval of the first rate, then the next rate).
     pub cells: Vec<Cell>,
 }
@@ -141,22 +149,72 @@ fn polls(kind: LaneKind) -> bool {
     kind == LaneKind::Poll
 }
 
-/// Runs every (rate, lane) and, for polling, every interval; returns the map.
+/// Runs every condition, and in each every (rate, lane) and, for polling,
+/// every interval; returns the map, a panel per condition.
 pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Result<Map> {
     let args = &load.map;
     if let Some(chart) = &args.map_chart {
         super::chart::check_path(chart)?;
     }
+    let conditions = Condition::from_flags(connect);
+    for condition in &conditions {
+        condition.check(connect)?;
+    }
     let lanes = connect.lanes().kinds;
-    let open_files = limits::raise_open_files();
-    let progress = Progress::new();
-    let clients = args.map_clients as usize;
     let per_rate = lanes.iter().filter(|&&k| !polls(k)).count()
         + lanes.iter().filter(|&&k| polls(k)).count() * args.map_intervals.len();
-    let total = per_rate * args.map_rates.len();
+    let mut sweep = Sweep {
+        open_files: limits::raise_open_files(),
+        progress: Progress::new(),
+        done: 0,
+        total: per_rate * args.map_rates.len() * conditions.len(),
+        measured: String::new(),
+    };
+    let mut panels = Vec::with_capacity(conditions.len());
+    for condition in &conditions {
+        let connect = condition.apply(connect);
+        let cells = panel(&connect, load, &lanes, condition, &mut sweep).await?;
+        panels.push(Panel {
+            condition: condition.report(),
+            cells,
+        });
+    }
+    sweep.progress.finish();
+    Ok(Map {
+        clients: args.map_clients,
+        cell_seconds: args.map_cell_seconds.as_secs_f64(),
+        measured: sweep.measured,
+        changes_per_s: args.map_rates.clone(),
+        intervals_ms: args
+            .map_intervals
+            .iter()
+            .map(|d| d.as_millis() as u64)
+            .collect(),
+        panels,
+    })
+}
+
+/// What the runs of the whole map share.
+struct Sweep {
+    open_files: u64,
+    progress: Progress,
+    /// Runs done and to do, over every panel.
+    done: usize,
+    total: usize,
+    measured: String,
+}
+
+/// One panel: every cell under one condition.
+async fn panel(
+    connect: &ConnectArgs,
+    load: &super::LoadArgs,
+    lanes: &[LaneKind],
+    condition: &Condition,
+    sweep: &mut Sweep,
+) -> anyhow::Result<Vec<Cell>> {
+    let args = &load.map;
+    let clients = args.map_clients as usize;
     let mut cells = Vec::new();
-    let mut measured = String::new();
-    let mut done = 0;
     for &rate in &args.map_rates {
         let mut row: Vec<Cell> = args
             .map_intervals
@@ -168,14 +226,14 @@ pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Resul
                 lanes: Vec::new(),
             })
             .collect();
-        for &kind in &lanes {
+        for &kind in lanes {
             let intervals: &[Duration] = if polls(kind) {
                 &args.map_intervals
             } else {
                 &args.map_intervals[..1]
             };
             for (column, &interval) in intervals.iter().enumerate() {
-                done += 1;
+                sweep.done += 1;
                 let mut cell_connect = connect.clone();
                 cell_connect.simulate = rate;
                 cell_connect.interval = interval;
@@ -187,11 +245,17 @@ pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Resul
                 };
                 let one = OneRun {
                     clients: vec![(kind, clients)],
-                    open_files,
-                    label: format!("map {done}/{total}: {} at {rate}/s", kind.name()),
+                    open_files: sweep.open_files,
+                    label: format!(
+                        "map {}/{} [{}]: {} at {rate}/s",
+                        sweep.done,
+                        sweep.total,
+                        condition.name,
+                        kind.name()
+                    ),
                 };
-                let report = run_once(&settings, &one, &progress).await?;
-                measured.clone_from(&report.server.measured);
+                let report = run_once(&settings, &one, &sweep.progress).await?;
+                sweep.measured.clone_from(&report.server.measured);
                 let Some(p) = report.lanes.get(kind.report_key()) else {
                     continue;
                 };
@@ -210,45 +274,39 @@ pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Resul
         }
         cells.extend(row);
     }
-    progress.finish();
-    Ok(Map {
-        clients: args.map_clients,
-        cell_seconds: args.map_cell_seconds.as_secs_f64(),
-        measured,
-        changes_per_s: args.map_rates.clone(),
-        intervals_ms: args
-            .map_intervals
-            .iter()
-            .map(|d| d.as_millis() as u64)
-            .collect(),
-        cells,
-    })
+    Ok(cells)
 }
 
 impl Map {
-    /// One row per cell and lane.
+    /// One row per condition, cell and lane; every row names its condition.
     pub fn to_csv(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::from(
-            "changes_per_s,interval_ms,lane,clients,cpu_percent,bytes_per_s,staleness_p99_ms,\
-             changes_missed,errors,cheapest\n",
+            "condition,tls,http,changes_per_s,interval_ms,lane,clients,cpu_percent,bytes_per_s,\
+             staleness_p99_ms,changes_missed,errors,cheapest\n",
         );
-        for cell in &self.cells {
-            for l in &cell.lanes {
-                let _ = writeln!(
-                    out,
-                    "{},{},{},{},{},{},{},{},{},{}",
-                    cell.changes_per_s,
-                    cell.interval_ms,
-                    l.lane,
-                    self.clients,
-                    l.cpu_percent,
-                    l.bytes_per_s,
-                    l.staleness_p99_ms,
-                    l.changes_missed,
-                    l.errors,
-                    cell.cheapest == Some(l.lane),
-                );
+        for panel in &self.panels {
+            let c = &panel.condition;
+            for cell in &panel.cells {
+                for l in &cell.lanes {
+                    let _ = writeln!(
+                        out,
+                        "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                        c.name,
+                        c.tls,
+                        c.http,
+                        cell.changes_per_s,
+                        cell.interval_ms,
+                        l.lane,
+                        self.clients,
+                        l.cpu_percent,
+                        l.bytes_per_s,
+                        l.staleness_p99_ms,
+                        l.changes_missed,
+                        l.errors,
+                        cell.cheapest == Some(l.lane),
+                    );
+                }
             }
         }
         out
