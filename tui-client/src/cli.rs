@@ -9,16 +9,18 @@ use std::path::PathBuf;
 use crate::app::lane::{FeedProtocol, LaneKind, Lanes};
 use crate::app::settings::PollSettings;
 use crate::headless::report::Format;
-use crate::net::HttpChoice;
+use crate::net::link::LinkSpec;
 use crate::net::origin::Origin;
+use crate::net::profile::Profile;
 use crate::net::tls::{Tls, TlsOptions};
 use crate::net::watch::{self, Feed, Fields, WatchConfig};
+use crate::net::{HttpChoice, Nodes};
 use crate::target::{Target, TargetError};
 
 mod parse;
 pub use parse::{MAX_INTERVAL, MIN_INTERVAL};
 pub(crate) use parse::{parse_duration, parse_interval, parse_rate};
-use parse::{parse_lanes, parse_wait};
+use parse::{parse_lanes, parse_link, parse_profile, parse_wait};
 
 /// Watch the ways to learn about a change side by side over the same data:
 /// polling, long-polling, Server-Sent Events and WebSocket push.
@@ -217,6 +219,19 @@ pub struct ConnectArgs {
     )]
     pub http: Vec<HttpChoice>,
 
+    /// The headers every lane's requests carry besides its protocol's:
+    /// minimal (none), browser (a desktop Chromium fetch with a session
+    /// cookie, listed in docs/conditions.md), or a FILE of `Name: value` lines.
+    #[arg(long, global = true, env = "POLLPUSH_PROFILE", value_name = "minimal|browser|FILE", value_parser = parse_profile)]
+    pub profile: Option<Profile>,
+
+    /// Every lane's connection goes through an emulated link, e.g.
+    /// "delay 150ms jitter 20ms loss 1% rate 2mbit": delay adds to the round
+    /// trip, loss stalls a packet for a retransmission timeout, rate caps each
+    /// direction (what it models: docs/conditions.md).
+    #[arg(long, global = true, env = "POLLPUSH_LINK", value_name = "\"delay D jitter J loss P% rate R\"", value_parser = parse_link)]
+    pub link: Option<LinkSpec>,
+
     /// The poll lane opens a new connection for every poll, as many real
     /// clients do, so that the TCP and TLS handshakes show in its bytes.
     #[arg(long, global = true, env = "POLLPUSH_NEW_CONNECTION")]
@@ -245,16 +260,29 @@ impl ConnectArgs {
                 if target.nodes.any_tls() {
                     target.nodes = target.nodes.with_tls(&self.tls()?);
                 }
-                target.nodes = target.nodes.with_http(self.http_choice());
+                target.nodes = self.lane_nodes(target.nodes);
                 Ok(target)
             }
             None if self.ws_url.is_some() => Err(TargetError::WsUrlWithoutServer),
             None => {
                 let mut target = Target::embedded(self.simulate, self.seed, self.tls).await?;
-                target.nodes = target.nodes.with_http(self.http_choice());
+                target.nodes = self.lane_nodes(target.nodes);
                 Ok(target)
             }
         }
+    }
+
+    /// `nodes` as the lanes reach them: in the `--http` asked, with the
+    /// `--profile`'s headers, through the `--link`.
+    pub fn lane_nodes(&self, nodes: Nodes) -> Nodes {
+        nodes
+            .with_http(self.http_choice())
+            .with_conditions(&self.profile(), self.link)
+    }
+
+    /// `--profile`, `minimal` when not given.
+    pub fn profile(&self) -> Profile {
+        self.profile.clone().unwrap_or_default()
     }
 
     /// `--http`, or ALPN's choice when it is not given (the first of a

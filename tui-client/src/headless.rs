@@ -99,6 +99,7 @@ pub fn summarize(app: &App, options: &RecordOptions, server: &str) -> Summary {
         interval_ms: options.settings.interval.as_millis() as u64,
         etag: options.settings.etag,
         server: server.to_owned(),
+        conditions: None,
         long_poll_wait_s: options
             .lanes
             .has(LaneKind::LongPoll)
@@ -167,7 +168,12 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
             eprintln!("pollpush: {} lane: {error}", pane.kind.name());
         }
     }
-    let summary = summarize(&recorded, &options, &target.label);
+    let mut summary = summarize(&recorded, &options, &target.label);
+    if !connect.watching() {
+        summary.conditions = crate::condition::Condition::from_flags(connect)
+            .first()
+            .map(crate::condition::Condition::report);
+    }
     writer.summary(&summary)?;
     target.shutdown().await;
     Ok(summary)

@@ -82,6 +82,8 @@ impl Target {
                 ws: origin.url.clone(),
                 tls: Some(config.tls.clone()),
                 version: crate::net::HttpChoice::Auto,
+                profile: crate::net::profile::Profile::default(),
+                link: None,
             },
         );
         Self {

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::condition::{Condition, ConditionReport};
 use super::report::{ProtocolReport, RunReport};
 use super::{OneRun, Settings, limits, run_once};
 use crate::app::lane::LaneKind;
 use crate::cli::{ConnectArgs, parse_duration, parse_interval, parse_rate};
+use crate::condition::{Condition, ConditionReport};
 use crate::load::progress::Progress;
 
 /// The map's own flags (`pollpush load --map …`).
@@ -44,6 +44,13 @@ pub struct MapArgs {
     /// The measured window of each run (one per lane and cell).
     #[arg(long, default_value = "4s", value_parser = parse_duration, requires = "map")]
     pub map_cell_seconds: Duration,
+
+    /// Named conditions, a panel each: lab (minimal profile, cleartext,
+    /// HTTP/1.1), production (browser profile, TLS, HTTP/2), mobile
+    /// (production through "delay 150ms loss 1%"). Without it, the flags make
+    /// the conditions: one per --http version, with --tls, --profile, --link.
+    #[arg(long, value_delimiter = ',', value_name = "lab,production,mobile", value_parser = Condition::named, requires = "map")]
+    pub conditions: Vec<Condition>,
 
     /// Draw the map into this SVG file.
     #[arg(long, value_name = "FILE.svg", requires = "map")]
@@ -156,7 +163,11 @@ pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Resul
     if let Some(chart) = &args.map_chart {
         super::chart::check_path(chart)?;
     }
-    let conditions = Condition::from_flags(connect);
+    let conditions = if args.conditions.is_empty() {
+        Condition::from_flags(connect)
+    } else {
+        Condition::bundled(connect, &args.conditions)?
+    };
     for condition in &conditions {
         condition.check(connect)?;
     }
@@ -242,6 +253,7 @@ async fn panel(
                 let settings = Settings {
                     load: &cell_load,
                     connect: &cell_connect,
+                    condition,
                 };
                 let one = OneRun {
                     clients: vec![(kind, clients)],
@@ -282,7 +294,7 @@ impl Map {
     pub fn to_csv(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::from(
-            "condition,tls,http,changes_per_s,interval_ms,lane,clients,cpu_percent,bytes_per_s,\
+            "condition,profile,tls,http,link,changes_per_s,interval_ms,lane,clients,cpu_percent,bytes_per_s,\
              staleness_p99_ms,changes_missed,errors,cheapest\n",
         );
         for panel in &self.panels {
@@ -291,10 +303,12 @@ impl Map {
                 for l in &cell.lanes {
                     let _ = writeln!(
                         out,
-                        "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                         c.name,
+                        c.profile,
                         c.tls,
                         c.http,
+                        c.link.as_deref().unwrap_or_default(),
                         cell.changes_per_s,
                         cell.interval_ms,
                         l.lane,

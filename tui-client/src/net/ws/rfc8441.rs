@@ -41,6 +41,7 @@ pub(super) async fn connect(
     request
         .extensions_mut()
         .insert(hyper::ext::Protocol::from_static("websocket"));
+    endpoints.profile.apply(request.headers_mut());
     let request = http::h2_form(request, if origin.tls { "https" } else { "http" })?;
     // The connection is driven here until the answer, so that whether the
     // server allows extended CONNECT is known when the answer is read: its

@@ -1,44 +1,123 @@
 //! A condition: how the clients reach the server in one panel of the map (and
-//! in a plain `load` run): over TLS or not, and in which HTTP. The map runs
-//! every cell once per condition, so that "poll or push" is answered under
-//! each, and its reports name the condition on every row.
+//! in a plain `load` run): with which request profile, over TLS or not, in
+//! which HTTP, through which emulated link. The map runs every cell once per
+//! condition, so that "poll or push" is answered under each, and its reports
+//! name the condition on every row. `lab`, `production` and `mobile` are
+//! named bundles (`--conditions`); otherwise the flags make them.
+
+use std::time::Duration;
 
 use anyhow::bail;
 use serde::Serialize;
 
 use crate::cli::ConnectArgs;
 use crate::net::HttpChoice;
+use crate::net::link::LinkSpec;
+use crate::net::profile::Profile;
 
 /// One way of reaching the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     /// How the panel and every row name it.
     pub name: String,
+    pub profile: Profile,
     /// The server serves HTTPS (a spawned or embedded one with a certificate made at start).
     pub tls: bool,
     pub http: HttpChoice,
+    pub link: Option<LinkSpec>,
 }
+
+/// The names `--conditions` takes.
+pub const NAMED: &[&str] = &["lab", "production", "mobile"];
 
 /// What the reports say about a condition, beside its numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConditionReport {
     pub name: String,
+    /// `minimal`, `browser`, or the profile file.
+    pub profile: String,
     pub tls: bool,
     /// `1.1`, `2`, or `alpn` (TLS's choice; 1.1 in cleartext).
     pub http: &'static str,
+    /// The emulated link as `--link` takes it; null for none.
+    pub link: Option<String>,
 }
 
 impl ConditionReport {
     /// A panel's title: the name, then what it bundles.
     pub fn title(&self) -> String {
         let tls = if self.tls { "TLS" } else { "cleartext" };
-        format!("{}: {tls}, HTTP {}", self.name, self.http)
+        let link = self.link.as_deref().unwrap_or("no added delay or loss");
+        format!(
+            "{}: {} profile, {tls}, HTTP {}, {link}",
+            self.name, self.profile, self.http
+        )
     }
 }
 
 impl Condition {
+    /// A named condition: `lab`, `production` or `mobile`.
+    pub fn named(name: &str) -> Result<Self, String> {
+        let production = || Self {
+            name: name.to_owned(),
+            profile: Profile::browser(),
+            tls: true,
+            http: HttpChoice::H2,
+            link: None,
+        };
+        match name {
+            "lab" => Ok(Self {
+                name: name.to_owned(),
+                profile: Profile::default(),
+                tls: false,
+                http: HttpChoice::H1,
+                link: None,
+            }),
+            "production" => Ok(production()),
+            "mobile" => Ok(Self {
+                link: Some(LinkSpec {
+                    delay: Duration::from_millis(150),
+                    loss_ppm: 10_000,
+                    ..LinkSpec::default()
+                }),
+                ..production()
+            }),
+            other => Err(format!(
+                "no condition {other:?}: the conditions are {}",
+                NAMED.join(", ")
+            )),
+        }
+    }
+
+    /// The `--conditions` asked, once each, refused beside the flags they
+    /// bundle.
+    pub fn bundled(connect: &ConnectArgs, asked: &[Self]) -> anyhow::Result<Vec<Self>> {
+        let flags = [
+            ("--http", !connect.http.is_empty()),
+            ("--tls", connect.tls),
+            ("--profile", connect.profile.is_some()),
+            ("--link", connect.link.is_some()),
+        ];
+        let given: Vec<&str> = flags.iter().filter(|f| f.1).map(|f| f.0).collect();
+        if !given.is_empty() {
+            bail!(
+                "--conditions sets the profile, TLS, HTTP and link itself: drop {} or drop --conditions",
+                given.join(", ")
+            );
+        }
+        let mut conditions: Vec<Self> = Vec::new();
+        for condition in asked {
+            if conditions.iter().any(|c| c.name == condition.name) {
+                bail!("--conditions names {:?} twice", condition.name);
+            }
+            conditions.push(condition.clone());
+        }
+        Ok(conditions)
+    }
+
     /// The conditions the flags ask for: one per `--http` version (ALPN's
-    /// choice when none is given), all over TLS with `--tls`.
+    /// choice when none is given), each over TLS with `--tls`, with
+    /// `--profile` and through `--link`.
     pub fn from_flags(connect: &ConnectArgs) -> Vec<Self> {
         let versions = if connect.http.is_empty() {
             vec![HttpChoice::Auto]
@@ -47,34 +126,48 @@ impl Condition {
         };
         versions
             .into_iter()
-            .map(|http| Self::ad_hoc(connect.tls || remote_tls(connect), http))
+            .map(|http| Self::ad_hoc(connect, http))
             .collect()
     }
 
-    /// A condition named for its parts: `h2`, `tls h1.1`.
-    fn ad_hoc(tls: bool, http: HttpChoice) -> Self {
+    /// A condition named for its parts: `h2`, `tls h1.1 browser delay 150ms`.
+    fn ad_hoc(connect: &ConnectArgs, http: HttpChoice) -> Self {
+        let tls = connect.tls || remote_tls(connect);
+        let profile = connect.profile();
+        let link = connect.link;
         let version = match http {
             HttpChoice::Auto if tls => "alpn",
             HttpChoice::Auto | HttpChoice::H1 => "h1.1",
             HttpChoice::H2 => "h2",
         };
-        let name = if tls {
-            format!("tls {version}")
-        } else {
-            version.to_owned()
-        };
-        Self { name, tls, http }
+        let mut parts = vec![version.to_owned()];
+        if tls {
+            parts.insert(0, "tls".to_owned());
+        }
+        if connect.profile.is_some() {
+            parts.push(profile.name().to_owned());
+        }
+        parts.extend(link.map(|l| l.to_string()));
+        Self {
+            name: parts.join(" "),
+            profile,
+            tls,
+            http,
+            link,
+        }
     }
 
     pub fn report(&self) -> ConditionReport {
         ConditionReport {
             name: self.name.clone(),
+            profile: self.profile.name().to_owned(),
             tls: self.tls,
             http: match self.http {
                 HttpChoice::Auto if self.tls => "alpn",
                 HttpChoice::Auto | HttpChoice::H1 => "1.1",
                 HttpChoice::H2 => "2",
             },
+            link: self.link.map(|l| l.to_string()),
         }
     }
 
@@ -83,6 +176,8 @@ impl Condition {
         let mut connect = connect.clone();
         connect.tls = self.tls;
         connect.http = vec![self.http];
+        connect.profile = Some(self.profile.clone());
+        connect.link = self.link;
         connect
     }
 
@@ -158,7 +253,8 @@ mod tests {
         let condition = &Condition::from_flags(&flags)[0];
         assert!(condition.tls && condition.check(&flags).is_ok());
         assert!(
-            Condition::ad_hoc(false, HttpChoice::H1)
+            Condition::named("lab")
+                .expect("a condition")
                 .check(&flags)
                 .is_err()
         );
