@@ -141,6 +141,12 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
         cadence: Cadence::default(),
     };
     let progress = std::io::stderr().is_terminal();
+    // The progress line names the conditions its numbers were measured under.
+    let conditions = crate::condition::Condition::from_flags(connect)
+        .first()
+        .filter(|_| !connect.watching())
+        .map(|c| format!("[{}] ", c.name))
+        .unwrap_or_default();
     let mut writer = Writer::new(&mut *out, args.format)?;
     let recorded = record(&target, &options, |t, app| {
         let rows: Vec<ProtocolReport> = report::lane_reports(app).values().cloned().collect();
@@ -153,7 +159,10 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
                 })
                 .collect();
             let total = options.duration.as_secs_f64();
-            eprint!("\r{t:>5.0}/{total:.0} s · {}   ", lanes.join(" · "));
+            eprint!(
+                "\r{conditions}{t:>5.0}/{total:.0} s · {}   ",
+                lanes.join(" · ")
+            );
         }
         writer.second(t, &rows)
     })
