@@ -9,16 +9,18 @@ use std::path::PathBuf;
 use crate::app::lane::{FeedProtocol, LaneKind, Lanes};
 use crate::app::settings::PollSettings;
 use crate::headless::report::Format;
-use crate::net::HttpChoice;
+use crate::net::link::LinkSpec;
 use crate::net::origin::Origin;
+use crate::net::profile::Profile;
 use crate::net::tls::{Tls, TlsOptions};
 use crate::net::watch::{self, Feed, Fields, WatchConfig};
+use crate::net::{HttpChoice, Nodes};
 use crate::target::{Target, TargetError};
 
 mod parse;
 pub use parse::{MAX_INTERVAL, MIN_INTERVAL};
 pub(crate) use parse::{parse_duration, parse_interval, parse_rate};
-use parse::{parse_lanes, parse_wait};
+use parse::{parse_lanes, parse_link, parse_profile, parse_wait};
 
 /// Watch the ways to learn about a change side by side over the same data:
 /// polling, long-polling, Server-Sent Events and WebSocket push.
@@ -205,15 +207,30 @@ pub struct ConnectArgs {
 
     /// The HTTP every lane speaks: 1.1, or 2 (h2c with prior knowledge on
     /// http://). By default ALPN's choice on https:// and 1.1 on http://. The ws
-    /// lane runs over HTTP/2 (RFC 8441) only with 2, as it needs the server's consent.
+    /// lane runs over HTTP/2 (RFC 8441) only with 2, as it needs the server's
+    /// consent. `load --map` takes a list (1.1,2): a map panel per version.
     #[arg(
         long,
         global = true,
         env = "POLLPUSH_HTTP",
         value_enum,
+        value_delimiter = ',',
         value_name = "1.1|2"
     )]
-    pub http: Option<HttpChoice>,
+    pub http: Vec<HttpChoice>,
+
+    /// The headers every lane's requests carry besides its protocol's:
+    /// minimal (none), browser (a desktop Chromium fetch with a session
+    /// cookie, listed in docs/conditions.md), or a FILE of `Name: value` lines.
+    #[arg(long, global = true, env = "POLLPUSH_PROFILE", value_name = "minimal|browser|FILE", value_parser = parse_profile)]
+    pub profile: Option<Profile>,
+
+    /// Every lane's connection goes through an emulated link, e.g.
+    /// "delay 150ms jitter 20ms loss 1% rate 2mbit": delay adds to the round
+    /// trip, loss stalls a packet for a retransmission timeout, rate caps each
+    /// direction (what it models: docs/conditions.md).
+    #[arg(long, global = true, env = "POLLPUSH_LINK", value_name = "\"delay D jitter J loss P% rate R\"", value_parser = parse_link)]
+    pub link: Option<LinkSpec>,
 
     /// The poll lane opens a new connection for every poll, as many real
     /// clients do, so that the TCP and TLS handshakes show in its bytes.
@@ -233,6 +250,7 @@ pub struct ConnectArgs {
 impl ConnectArgs {
     /// The server to talk to: the one named, the watched service, or a new embedded one.
     pub async fn target(&self) -> Result<Target, TargetError> {
+        self.one_http()?;
         if let Some(config) = self.watch_config()? {
             return Ok(Target::watched(config));
         }
@@ -242,21 +260,43 @@ impl ConnectArgs {
                 if target.nodes.any_tls() {
                     target.nodes = target.nodes.with_tls(&self.tls()?);
                 }
-                target.nodes = target.nodes.with_http(self.http_choice());
+                target.nodes = self.lane_nodes(target.nodes);
                 Ok(target)
             }
             None if self.ws_url.is_some() => Err(TargetError::WsUrlWithoutServer),
             None => {
                 let mut target = Target::embedded(self.simulate, self.seed, self.tls).await?;
-                target.nodes = target.nodes.with_http(self.http_choice());
+                target.nodes = self.lane_nodes(target.nodes);
                 Ok(target)
             }
         }
     }
 
-    /// `--http`, or ALPN's choice when it is not given.
+    /// `nodes` as the lanes reach them: in the `--http` asked, with the
+    /// `--profile`'s headers, through the `--link`.
+    pub fn lane_nodes(&self, nodes: Nodes) -> Nodes {
+        nodes
+            .with_http(self.http_choice())
+            .with_conditions(&self.profile(), self.link)
+    }
+
+    /// `--profile`, `minimal` when not given.
+    pub fn profile(&self) -> Profile {
+        self.profile.clone().unwrap_or_default()
+    }
+
+    /// `--http`, or ALPN's choice when it is not given (the first of a
+    /// list, which only `load --map` accepts: [`ConnectArgs::one_http`]).
     pub fn http_choice(&self) -> HttpChoice {
-        self.http.unwrap_or_default()
+        self.http.first().copied().unwrap_or_default()
+    }
+
+    /// Refuses a list of HTTP versions where one connection setting is meant.
+    pub fn one_http(&self) -> Result<(), TargetError> {
+        if self.http.len() > 1 {
+            return Err(TargetError::SeveralHttp);
+        }
+        Ok(())
     }
 
     /// Whether --poll or --push names a service to watch.
@@ -333,97 +373,4 @@ impl ConnectArgs {
 pub struct LaneList(pub Vec<LaneKind>);
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_are_the_demo() {
-        let cli = Cli::try_parse_from(["pollpush"]).expect("no arguments is valid");
-        assert!(cli.command.is_none());
-        let c = &cli.connect;
-        assert_eq!(c.server, None);
-        assert_eq!(c.interval, Duration::from_secs(1));
-        assert!((c.simulate - 2.0).abs() < f64::EPSILON);
-        assert!(c.poll_settings().etag);
-        assert_eq!(c.lanes(), Lanes::default());
-    }
-
-    #[test]
-    fn lanes_are_chosen_by_name_or_all() {
-        let cli = Cli::try_parse_from(["pollpush", "--lanes", "all", "--long-poll-wait", "5s"])
-            .expect("valid");
-        assert_eq!(cli.connect.lanes().kinds, LaneKind::ALL);
-        assert_eq!(cli.connect.lanes().long_poll_wait, Duration::from_secs(5));
-        let cli =
-            Cli::try_parse_from(["pollpush", "run", "--lanes", "sse,longpoll"]).expect("valid");
-        assert_eq!(
-            cli.connect.lanes().kinds,
-            [LaneKind::LongPoll, LaneKind::Sse]
-        );
-        assert!(Cli::try_parse_from(["pollpush", "--lanes", "rest"]).is_err());
-        assert!(Cli::try_parse_from(["pollpush", "--long-poll-wait", "90s"]).is_err());
-    }
-
-    #[test]
-    fn intervals_are_human_and_bounded() {
-        let cli = Cli::try_parse_from(["pollpush", "--interval", "250ms"]).expect("valid");
-        assert_eq!(cli.connect.interval, Duration::from_millis(250));
-        assert!(Cli::try_parse_from(["pollpush", "--interval", "10ms"]).is_err());
-        assert!(Cli::try_parse_from(["pollpush", "--interval", "soon"]).is_err());
-        assert!(Cli::try_parse_from(["pollpush", "--simulate", "-1"]).is_err());
-    }
-
-    #[test]
-    fn run_takes_its_own_and_the_shared_flags_in_any_order() {
-        let cli = Cli::try_parse_from([
-            "pollpush",
-            "run",
-            "--duration",
-            "3s",
-            "--format",
-            "csv",
-            "--interval",
-            "2s",
-        ])
-        .expect("valid");
-        let Some(Command::Run(run)) = &cli.command else {
-            panic!("run expected")
-        };
-        assert_eq!(
-            (run.duration, run.format),
-            (Duration::from_secs(3), Format::Csv)
-        );
-        assert_eq!(cli.connect.interval, Duration::from_secs(2));
-        assert!(Cli::try_parse_from(["pollpush", "run", "--duration", "soon"]).is_err());
-        assert!(Cli::try_parse_from(["pollpush", "run", "--format", "xml"]).is_err());
-    }
-
-    #[test]
-    fn the_token_is_shared_by_every_mode() {
-        let cli = Cli::try_parse_from(["pollpush", "load", "--subscribers", "1", "--token", "t"])
-            .expect("valid");
-        assert_eq!(cli.connect.token.as_deref(), Some("t"));
-        let cli = Cli::try_parse_from(["pollpush", "--token", "t", "run"]).expect("valid");
-        assert_eq!(cli.connect.token.as_deref(), Some("t"));
-    }
-
-    #[test]
-    fn http_is_1_1_or_2_and_alpn_decides_without_it() {
-        let cli = Cli::try_parse_from(["pollpush", "run", "--http", "2", "--new-connection"])
-            .expect("valid");
-        assert_eq!(cli.connect.http_choice(), HttpChoice::H2);
-        assert!(cli.connect.poll_settings().new_connection);
-        let cli = Cli::try_parse_from(["pollpush", "--http", "1.1"]).expect("valid");
-        assert_eq!(cli.connect.http_choice(), HttpChoice::H1);
-        let cli = Cli::try_parse_from(["pollpush"]).expect("valid");
-        assert_eq!(cli.connect.http_choice(), HttpChoice::Auto);
-        assert!(!cli.connect.poll_settings().new_connection);
-        assert!(Cli::try_parse_from(["pollpush", "--http", "3"]).is_err());
-    }
-
-    #[test]
-    fn clap_definition_is_consistent() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-}
+mod tests;

@@ -99,6 +99,7 @@ pub fn summarize(app: &App, options: &RecordOptions, server: &str) -> Summary {
         interval_ms: options.settings.interval.as_millis() as u64,
         etag: options.settings.etag,
         server: server.to_owned(),
+        conditions: None,
         long_poll_wait_s: options
             .lanes
             .has(LaneKind::LongPoll)
@@ -140,6 +141,12 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
         cadence: Cadence::default(),
     };
     let progress = std::io::stderr().is_terminal();
+    // The progress line names the conditions its numbers were measured under.
+    let conditions = crate::condition::Condition::from_flags(connect)
+        .first()
+        .filter(|_| !connect.watching())
+        .map(|c| format!("[{}] ", c.name))
+        .unwrap_or_default();
     let mut writer = Writer::new(&mut *out, args.format)?;
     let recorded = record(&target, &options, |t, app| {
         let rows: Vec<ProtocolReport> = report::lane_reports(app).values().cloned().collect();
@@ -152,7 +159,10 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
                 })
                 .collect();
             let total = options.duration.as_secs_f64();
-            eprint!("\r{t:>5.0}/{total:.0} s · {}   ", lanes.join(" · "));
+            eprint!(
+                "\r{conditions}{t:>5.0}/{total:.0} s · {}   ",
+                lanes.join(" · ")
+            );
         }
         writer.second(t, &rows)
     })
@@ -167,7 +177,12 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
             eprintln!("pollpush: {} lane: {error}", pane.kind.name());
         }
     }
-    let summary = summarize(&recorded, &options, &target.label);
+    let mut summary = summarize(&recorded, &options, &target.label);
+    if !connect.watching() {
+        summary.conditions = crate::condition::Condition::from_flags(connect)
+            .first()
+            .map(crate::condition::Condition::report);
+    }
     writer.summary(&summary)?;
     target.shutdown().await;
     Ok(summary)

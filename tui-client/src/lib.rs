@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod condition;
 pub mod event;
 pub mod headless;
 pub mod load;

@@ -31,6 +31,7 @@ use tokio::time::Instant;
 
 use crate::app::lane::{Exchange, LaneKind, LaneMap};
 use crate::cli::{ConnectArgs, parse_duration};
+use crate::condition::Condition;
 use fleet::Fleet;
 use plan::{Clients, count, plan};
 use progress::Progress;
@@ -105,6 +106,8 @@ pub enum Format {
 pub struct Settings<'a> {
     pub load: &'a LoadArgs,
     pub connect: &'a ConnectArgs,
+    /// What `connect` amounts to, named, for the reports.
+    pub condition: &'a Condition,
 }
 
 /// Runs the load (or the sweep), prints the report and draws the chart.
@@ -123,10 +126,6 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let settings = Settings {
-        load: args,
-        connect,
-    };
     if args.map.map {
         let map = map::run(connect, args).await?;
         match args.format {
@@ -138,9 +137,16 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    connect.one_http()?;
     if let Some(chart) = &args.chart {
         chart::check_path(chart)?;
     }
+    let condition = Condition::from_flags(connect).remove(0);
+    let settings = Settings {
+        load: args,
+        connect,
+        condition: &condition,
+    };
     let plan = plan(args, &connect.lanes().kinds)?;
     let open_files = limits::raise_open_files();
     let progress = Progress::new();
@@ -149,7 +155,7 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         let run = OneRun {
             clients: clients.clone(),
             open_files,
-            label: format!("run {}/{}", index + 1, plan.len()),
+            label: format!("run {}/{} [{}]", index + 1, plan.len(), condition.name),
         };
         runs.push(run_once(&settings, &run, &progress).await?);
     }
@@ -217,7 +223,7 @@ async fn measure(
     let ramp_started = Instant::now();
     let lanes = s.connect.lanes();
     let mut fleet = Fleet::start(
-        &server.nodes.clone().with_http(s.connect.http_choice()),
+        &s.connect.lane_nodes(server.nodes.clone()),
         clients,
         s.connect.poll_settings(),
         lanes.long_poll_wait,
@@ -263,6 +269,7 @@ async fn measure(
         subscribers: count(clients, LaneKind::Ws),
         interval_ms: s.connect.interval.as_millis() as u64,
         simulate: s.connect.simulate,
+        conditions: s.condition.report(),
         duration_s: s.load.duration.as_secs_f64(),
         ramp_s: (ramp_s * 10.0).round() / 10.0,
         long_poll_wait_s: (count(clients, LaneKind::LongPoll) > 0)

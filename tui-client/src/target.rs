@@ -23,6 +23,8 @@ pub enum TargetError {
     Tls(#[from] crate::net::tls::TlsError),
     #[error("cannot serve TLS from the embedded server: {0}")]
     ServerTls(pollpush_server::tls::TlsError),
+    #[error("--http takes one version here (a list such as 1.1,2 is for load --map)")]
+    SeveralHttp,
     #[error("--ws-url needs --server (the embedded server has its own)")]
     WsUrlWithoutServer,
 }
@@ -80,6 +82,8 @@ impl Target {
                 ws: origin.url.clone(),
                 tls: Some(config.tls.clone()),
                 version: crate::net::HttpChoice::Auto,
+                profile: crate::net::profile::Profile::default(),
+                link: None,
             },
         );
         Self {

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use super::LaneList;
 use crate::app::lane::{Lanes, MAX_LONG_POLL_WAIT};
+use crate::net::link::LinkSpec;
+use crate::net::profile::Profile;
 
 pub(super) fn parse_lanes(text: &str) -> Result<LaneList, String> {
     Lanes::parse_kinds(text).map(LaneList)
@@ -50,4 +52,12 @@ pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
     } else {
         Err("must be between 0 and 10000 changes per second".to_owned())
     }
+}
+
+pub(super) fn parse_profile(text: &str) -> Result<Profile, String> {
+    Profile::parse(text).map_err(|e| e.to_string())
+}
+
+pub(super) fn parse_link(text: &str) -> Result<LinkSpec, String> {
+    LinkSpec::parse(text).map_err(|e| e.to_string())
 }

@@ -118,6 +118,9 @@ pub struct Summary {
     pub interval_ms: u64,
     pub etag: bool,
     pub server: String,
+    /// How the lanes reached the server: profile, TLS, HTTP, link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<crate::condition::ConditionReport>,
     /// What `Prefer: wait` asked, when the long-poll lane ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub long_poll_wait_s: Option<u64>,

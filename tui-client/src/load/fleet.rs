@@ -155,8 +155,12 @@ impl Fleet {
         let uncounted = Arc::new(Traffic::default());
         let mut config = fleet.config(0);
         // The observer only reads commit times: it upgrades over HTTP/1.1,
-        // which every server offers, whatever --http asks of the measured lanes.
-        config.nodes = config.nodes.with_http(HttpChoice::H1);
+        // which every server offers, whatever --http asks of the measured lanes,
+        // and through no emulated link, so it learns of a change at once.
+        config.nodes = config
+            .nodes
+            .with_http(HttpChoice::H1)
+            .with_conditions(&crate::net::profile::Profile::default(), None);
         fleet
             .tasks
             .spawn(run_lane(LaneKind::Ws, config, uncounted, observer));

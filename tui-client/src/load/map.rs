@@ -17,12 +17,12 @@ use super::report::{ProtocolReport, RunReport};
 use super::{OneRun, Settings, limits, run_once};
 use crate::app::lane::LaneKind;
 use crate::cli::{ConnectArgs, parse_duration, parse_interval, parse_rate};
+use crate::condition::{Condition, ConditionReport};
 use crate::load::progress::Progress;
 
 /// The map's own flags (`pollpush load --map …`).
-// Every cell runs over the one `--http` given. The protocol as a dimension of
-// the map (`--http 1.1,2`, `--tls`) waits for the server's own TLS (issue 20),
-// so that `--spawn-server` can serve both.
+// The conditions (`--http 1.1,2`, `--tls`) are the map's third dimension: one
+// panel each ([`Condition`]).
 #[derive(Debug, Clone, clap::Args)]
 pub struct MapArgs {
     /// Map the lanes of `--lanes` over change rates × polling intervals.
@@ -45,6 +45,13 @@ pub struct MapArgs {
     #[arg(long, default_value = "4s", value_parser = parse_duration, requires = "map")]
     pub map_cell_seconds: Duration,
 
+    /// Named conditions, a panel each: lab (minimal profile, cleartext,
+    /// HTTP/1.1), production (browser profile, TLS, HTTP/2), mobile
+    /// (production through "delay 150ms loss 1%"). Without it, the flags make
+    /// the conditions: one per --http version, with --tls, --profile, --link.
+    #[arg(long, value_delimiter = ',', value_name = "lab,production,mobile", value_parser = Condition::named, requires = "map")]
+    pub conditions: Vec<Condition>,
+
     /// Draw the map into this SVG file.
     #[arg(long, value_name = "FILE.svg", requires = "map")]
     pub map_chart: Option<PathBuf>,
@@ -60,6 +67,14 @@ pub struct Map {
     pub changes_per_s: Vec<f64>,
     /// The columns, in order.
     pub intervals_ms: Vec<u64>,
+    /// One per condition, in the order asked.
+    pub panels: Vec<Panel>,
+}
+
+/// The map under one condition: the same cells as every other panel.
+#[derive(Debug, Clone, Serialize)]
+pub struct Panel {
+    pub condition: ConditionReport,
     /// Row by row (every interval of the first rate, then the next rate).
     pub cells: Vec<Cell>,
 }
@@ -141,22 +156,76 @@ fn polls(kind: LaneKind) -> bool {
     kind == LaneKind::Poll
 }
 
-/// Runs every (rate, lane) and, for polling, every interval; returns the map.
+/// Runs every condition, and in each every (rate, lane) and, for polling,
+/// every interval; returns the map, a panel per condition.
 pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Result<Map> {
     let args = &load.map;
     if let Some(chart) = &args.map_chart {
         super::chart::check_path(chart)?;
     }
+    let conditions = if args.conditions.is_empty() {
+        Condition::from_flags(connect)
+    } else {
+        Condition::bundled(connect, &args.conditions)?
+    };
+    for condition in &conditions {
+        condition.check(connect)?;
+    }
     let lanes = connect.lanes().kinds;
-    let open_files = limits::raise_open_files();
-    let progress = Progress::new();
-    let clients = args.map_clients as usize;
     let per_rate = lanes.iter().filter(|&&k| !polls(k)).count()
         + lanes.iter().filter(|&&k| polls(k)).count() * args.map_intervals.len();
-    let total = per_rate * args.map_rates.len();
+    let mut sweep = Sweep {
+        open_files: limits::raise_open_files(),
+        progress: Progress::new(),
+        done: 0,
+        total: per_rate * args.map_rates.len() * conditions.len(),
+        measured: String::new(),
+    };
+    let mut panels = Vec::with_capacity(conditions.len());
+    for condition in &conditions {
+        let connect = condition.apply(connect);
+        let cells = panel(&connect, load, &lanes, condition, &mut sweep).await?;
+        panels.push(Panel {
+            condition: condition.report(),
+            cells,
+        });
+    }
+    sweep.progress.finish();
+    Ok(Map {
+        clients: args.map_clients,
+        cell_seconds: args.map_cell_seconds.as_secs_f64(),
+        measured: sweep.measured,
+        changes_per_s: args.map_rates.clone(),
+        intervals_ms: args
+            .map_intervals
+            .iter()
+            .map(|d| d.as_millis() as u64)
+            .collect(),
+        panels,
+    })
+}
+
+/// What the runs of the whole map share.
+struct Sweep {
+    open_files: u64,
+    progress: Progress,
+    /// Runs done and to do, over every panel.
+    done: usize,
+    total: usize,
+    measured: String,
+}
+
+/// One panel: every cell under one condition.
+async fn panel(
+    connect: &ConnectArgs,
+    load: &super::LoadArgs,
+    lanes: &[LaneKind],
+    condition: &Condition,
+    sweep: &mut Sweep,
+) -> anyhow::Result<Vec<Cell>> {
+    let args = &load.map;
+    let clients = args.map_clients as usize;
     let mut cells = Vec::new();
-    let mut measured = String::new();
-    let mut done = 0;
     for &rate in &args.map_rates {
         let mut row: Vec<Cell> = args
             .map_intervals
@@ -168,14 +237,14 @@ pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Resul
                 lanes: Vec::new(),
             })
             .collect();
-        for &kind in &lanes {
+        for &kind in lanes {
             let intervals: &[Duration] = if polls(kind) {
                 &args.map_intervals
             } else {
                 &args.map_intervals[..1]
             };
             for (column, &interval) in intervals.iter().enumerate() {
-                done += 1;
+                sweep.done += 1;
                 let mut cell_connect = connect.clone();
                 cell_connect.simulate = rate;
                 cell_connect.interval = interval;
@@ -184,14 +253,21 @@ pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Resul
                 let settings = Settings {
                     load: &cell_load,
                     connect: &cell_connect,
+                    condition,
                 };
                 let one = OneRun {
                     clients: vec![(kind, clients)],
-                    open_files,
-                    label: format!("map {done}/{total}: {} at {rate}/s", kind.name()),
+                    open_files: sweep.open_files,
+                    label: format!(
+                        "map {}/{} [{}]: {} at {rate}/s",
+                        sweep.done,
+                        sweep.total,
+                        condition.name,
+                        kind.name()
+                    ),
                 };
-                let report = run_once(&settings, &one, &progress).await?;
-                measured.clone_from(&report.server.measured);
+                let report = run_once(&settings, &one, &sweep.progress).await?;
+                sweep.measured.clone_from(&report.server.measured);
                 let Some(p) = report.lanes.get(kind.report_key()) else {
                     continue;
                 };
@@ -210,45 +286,41 @@ pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Resul
         }
         cells.extend(row);
     }
-    progress.finish();
-    Ok(Map {
-        clients: args.map_clients,
-        cell_seconds: args.map_cell_seconds.as_secs_f64(),
-        measured,
-        changes_per_s: args.map_rates.clone(),
-        intervals_ms: args
-            .map_intervals
-            .iter()
-            .map(|d| d.as_millis() as u64)
-            .collect(),
-        cells,
-    })
+    Ok(cells)
 }
 
 impl Map {
-    /// One row per cell and lane.
+    /// One row per condition, cell and lane; every row names its condition.
     pub fn to_csv(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::from(
-            "changes_per_s,interval_ms,lane,clients,cpu_percent,bytes_per_s,staleness_p99_ms,\
-             changes_missed,errors,cheapest\n",
+            "condition,profile,tls,http,link,changes_per_s,interval_ms,lane,clients,cpu_percent,bytes_per_s,\
+             staleness_p99_ms,changes_missed,errors,cheapest\n",
         );
-        for cell in &self.cells {
-            for l in &cell.lanes {
-                let _ = writeln!(
-                    out,
-                    "{},{},{},{},{},{},{},{},{},{}",
-                    cell.changes_per_s,
-                    cell.interval_ms,
-                    l.lane,
-                    self.clients,
-                    l.cpu_percent,
-                    l.bytes_per_s,
-                    l.staleness_p99_ms,
-                    l.changes_missed,
-                    l.errors,
-                    cell.cheapest == Some(l.lane),
-                );
+        for panel in &self.panels {
+            let c = &panel.condition;
+            for cell in &panel.cells {
+                for l in &cell.lanes {
+                    let _ = writeln!(
+                        out,
+                        "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                        c.name,
+                        c.profile,
+                        c.tls,
+                        c.http,
+                        c.link.as_deref().unwrap_or_default(),
+                        cell.changes_per_s,
+                        cell.interval_ms,
+                        l.lane,
+                        self.clients,
+                        l.cpu_percent,
+                        l.bytes_per_s,
+                        l.staleness_p99_ms,
+                        l.changes_missed,
+                        l.errors,
+                        cell.cheapest == Some(l.lane),
+                    );
+                }
             }
         }
         out
@@ -256,113 +328,4 @@ impl Map {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    fn lane(kind: LaneKind, cpu_percent: f64, bytes_per_s: f64, p99: f64) -> LaneCost {
-        LaneCost {
-            lane: kind.name(),
-            kind,
-            cpu_percent,
-            bytes_per_s,
-            staleness_p99_ms: p99,
-            changes_missed: 0,
-            errors: 0,
-        }
-    }
-
-    fn marked(lanes: &[LaneCost]) -> Option<&'static str> {
-        cheapest(lanes).map(|i| lanes[i].lane)
-    }
-
-    #[test]
-    fn the_cheapest_of_the_lanes_about_as_fresh_as_the_freshest_is_marked() {
-        let lanes = [
-            lane(LaneKind::Poll, 2.0, 9_000.0, 900.0),
-            lane(LaneKind::Sse, 6.0, 4_000.0, 30.0),
-            lane(LaneKind::Ws, 5.0, 3_000.0, 20.0),
-        ];
-        assert_eq!(
-            marked(&lanes),
-            Some("ws"),
-            "polling is cheap because it is stale"
-        );
-    }
-
-    #[test]
-    fn equal_freshness_goes_to_the_lower_cpu_then_to_fewer_bytes() {
-        let lanes = [
-            lane(LaneKind::Poll, 1.0, 9_000.0, 90.0),
-            lane(LaneKind::Ws, 3.0, 3_000.0, 10.0),
-        ];
-        assert_eq!(
-            marked(&lanes),
-            Some("poll"),
-            "within 1.5× + 100 ms of the best"
-        );
-        let tie = [
-            lane(LaneKind::Sse, 0.749, 45_000.0, 0.0),
-            lane(LaneKind::Ws, 0.75, 39_000.0, 0.0),
-        ];
-        assert_eq!(marked(&tie), Some("ws"), "a CPU tick apart is a tie");
-        assert_eq!(marked(&[]), None);
-    }
-
-    #[derive(Debug, Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        load: super::super::LoadArgs,
-    }
-
-    fn parse(args: &[&str]) -> Result<MapArgs, clap::Error> {
-        Wrapper::try_parse_from(std::iter::once("load").chain(args.iter().copied()))
-            .map(|w| w.load.map)
-    }
-
-    #[test]
-    fn the_grid_is_read_from_rates_and_intervals() {
-        let args = parse(&["--map"]).expect("defaults");
-        assert_eq!(args.map_rates, vec![0.1, 1.0, 10.0, 50.0]);
-        assert_eq!(
-            args.map_intervals,
-            vec![
-                Duration::from_millis(250),
-                Duration::from_secs(1),
-                Duration::from_secs(5)
-            ]
-        );
-        assert_eq!(args.map_clients, 200);
-        let args = parse(&[
-            "--map",
-            "--map-rates",
-            "2,0.5",
-            "--map-intervals",
-            "100ms,2s",
-            "--map-cell-seconds",
-            "3s",
-        ])
-        .expect("valid");
-        assert_eq!(args.map_rates, vec![2.0, 0.5]);
-        assert_eq!(
-            args.map_intervals,
-            vec![Duration::from_millis(100), Duration::from_secs(2)]
-        );
-        assert_eq!(args.map_cell_seconds, Duration::from_secs(3));
-    }
-
-    #[test]
-    fn a_bad_grid_is_refused() {
-        assert!(parse(&["--map", "--map-rates", "fast"]).is_err());
-        assert!(parse(&["--map", "--map-rates", "-1"]).is_err());
-        assert!(parse(&["--map", "--map-intervals", "10ms"]).is_err());
-        assert!(parse(&["--map", "--map-cell-seconds", "0s"]).is_err());
-        assert!(parse(&["--map", "--map-clients", "0"]).is_err());
-        assert!(
-            parse(&["--map-rates", "1"]).is_err(),
-            "grid flags need --map"
-        );
-        assert!(parse(&["--map", "--sweep", "10"]).is_err());
-        assert!(parse(&["--map", "--subscribers", "10"]).is_err());
-    }
-}
+mod tests;

@@ -10,6 +10,7 @@ use super::protocol::{Protocol, lock};
 use super::server::{Cost, NodeSample};
 use crate::app::lane::LaneMap;
 use crate::app::staleness::Staleness;
+use crate::condition::ConditionReport;
 use crate::event::{HttpVersion, TlsVersion, TrafficTotals};
 
 /// Every run of one `pollpush load` invocation (one, or one per sweep point).
@@ -29,6 +30,8 @@ pub struct RunReport {
     pub subscribers: usize,
     pub interval_ms: u64,
     pub simulate: f64,
+    /// How the clients reached the server: profile, TLS, HTTP, link.
+    pub conditions: ConditionReport,
     /// The measured window, after every client connected.
     pub duration_s: f64,
     /// How long connecting every client took, before the window.
@@ -249,7 +252,7 @@ changes_seen,changes_missed,staleness_p50_ms,staleness_p90_ms,staleness_p99_ms,s
 latency_p50_ms,latency_p90_ms,latency_p99_ms,latency_max_ms,requests,requests_per_s,not_modified,\
 messages,messages_per_s,bytes_in,bytes_out,bytes_per_s,bytes_per_client_per_min,http_version,\
 tls_version,handshakes_full,handshakes_resumed,errors,reconnects,\
-server_cpu_seconds,server_cpu_percent,server_rss_growth_bytes";
+server_cpu_seconds,server_cpu_percent,server_rss_growth_bytes,condition,profile,tls,http,link";
 
 impl LoadReport {
     pub fn to_csv(&self) -> String {
@@ -260,9 +263,10 @@ impl LoadReport {
                 let opt = |v: Option<String>| v.unwrap_or_default();
                 let s = &p.staleness_ms;
                 let l = &p.latency_ms;
+                let c = &run.conditions;
                 let _ = writeln!(
                     out,
-                    "{index},{name},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{index},{name},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     p.clients,
                     run.interval_ms,
                     run.simulate,
@@ -289,6 +293,11 @@ impl LoadReport {
                     run.server.cpu_seconds,
                     run.server.cpu_percent,
                     run.server.rss_growth_bytes,
+                    c.name,
+                    c.profile,
+                    c.tls,
+                    c.http,
+                    c.link.as_deref().unwrap_or_default(),
                 );
             }
         }

@@ -37,9 +37,10 @@ pub async fn watch_stats(nodes: Nodes, period: std::time::Duration, events: mpsc
     }
 }
 
-/// A connection to `endpoints` whose bytes no lane counts.
+/// A connection to `endpoints` whose bytes no lane counts, without the
+/// lanes' profile and link: these calls are not part of the comparison.
 fn uncounted(endpoints: &Endpoints) -> KeptAlive {
-    KeptAlive::new(endpoints.clone(), Arc::new(Traffic::default()))
+    KeptAlive::new(endpoints.bare(), Arc::new(Traffic::default()))
 }
 
 /// Asks node `current` and, while they fail, the nodes after it, each once;
@@ -148,7 +149,10 @@ pub fn writer(token: Option<&str>) -> Writer {
 /// species when there is none. Returns what it did, for the footer.
 pub async fn write_now(writer: &Writer, endpoints: &Endpoints) -> Result<String, NetError> {
     let mut slot = writer.connection.lock().await;
-    if slot.as_ref().is_none_or(|c| c.endpoints() != endpoints) {
+    if slot
+        .as_ref()
+        .is_none_or(|c| *c.endpoints() != endpoints.bare())
+    {
         *slot = Some(uncounted(endpoints));
     }
     let Some(connection) = slot.as_mut() else {

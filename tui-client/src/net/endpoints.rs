@@ -9,7 +9,9 @@ use std::sync::Arc;
 use super::NetError;
 use super::counting::Traffic;
 use super::http::HttpChoice;
+use super::link::LinkSpec;
 use super::origin::Origin;
+use super::profile::Profile;
 use super::tls::{Io, Tls};
 use crate::app::nodes;
 
@@ -26,6 +28,10 @@ pub struct Endpoints {
     pub tls: Option<Tls>,
     /// The HTTP to speak (`--http`, [`Nodes::with_http`]).
     pub version: HttpChoice,
+    /// The headers every lane's requests carry (`--profile`).
+    pub profile: Profile,
+    /// The emulated link every lane's connection goes through (`--link`).
+    pub link: Option<LinkSpec>,
 }
 
 impl Endpoints {
@@ -51,6 +57,8 @@ impl Endpoints {
             ws,
             tls: None,
             version: HttpChoice::Auto,
+            profile: Profile::default(),
+            link: None,
         })
     }
 
@@ -58,7 +66,9 @@ impl Endpoints {
     /// TLS for `wss://`; records how it speaks.
     pub async fn dial_ws(&self, traffic: Arc<Traffic>) -> Result<Box<dyn Io>, NetError> {
         let origin = Origin::parse(&self.ws, "ws", "wss")?;
-        origin.dial_with(self.tls.as_ref(), traffic).await
+        origin
+            .dial_with(self.tls.as_ref(), self.link.as_ref(), traffic)
+            .await
     }
 
     /// How a pane and a report name this node: `host:port`.
@@ -74,6 +84,19 @@ impl Endpoints {
             ws: format!("ws://{addr}/ws"),
             tls: None,
             version: HttpChoice::Auto,
+            profile: Profile::default(),
+            link: None,
+        }
+    }
+
+    /// The same node without the conditions of a lane (profile, link): for
+    /// the client's own calls, which are not part of the comparison.
+    #[must_use]
+    pub fn bare(&self) -> Self {
+        Self {
+            profile: Profile::default(),
+            link: None,
+            ..self.clone()
         }
     }
 }
@@ -121,6 +144,15 @@ impl Nodes {
     pub fn with_http(mut self, version: HttpChoice) -> Self {
         for node in &mut self.0 {
             node.version = version;
+        }
+        self
+    }
+
+    /// Every node's lanes sending `profile`'s headers, through `link`.
+    pub fn with_conditions(mut self, profile: &Profile, link: Option<LinkSpec>) -> Self {
+        for node in &mut self.0 {
+            node.profile = profile.clone();
+            node.link = link;
         }
         self
     }

@@ -69,7 +69,12 @@ pub async fn dial(
         HttpChoice::H2 => Offer::H2,
     };
     let secured = origin
-        .dial_offering(endpoints.tls.as_ref(), offer, traffic.clone())
+        .dial_offering(
+            endpoints.tls.as_ref(),
+            endpoints.link.as_ref(),
+            offer,
+            traffic.clone(),
+        )
         .await?;
     let version = match (origin.tls, choice) {
         // A server that ignores ALPN speaks HTTP/1.1 (RFC 7301).
@@ -103,13 +108,15 @@ pub async fn handshake(io: Box<dyn Io>) -> Result<SendRequest<String>, NetError>
     Ok(sender)
 }
 
-/// A `GET` of `path` on `endpoints`, with `headers`.
+/// A `GET` of `path` on `endpoints`, with `headers` and the lanes' profile.
 pub fn get(
     endpoints: &Endpoints,
     path: &str,
     headers: &[(http::HeaderName, String)],
 ) -> Result<http::Request<String>, NetError> {
-    get_from(&endpoints.authority, path, headers)
+    let mut request = get_from(&endpoints.authority, path, headers)?;
+    endpoints.profile.apply(request.headers_mut());
+    Ok(request)
 }
 
 /// A `GET` with an origin-form request line (`GET /path HTTP/1.1` and a

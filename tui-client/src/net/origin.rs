@@ -7,6 +7,7 @@ use tokio::net::TcpStream;
 
 use super::NetError;
 use super::counting::{CountingStream, Traffic};
+use super::link::LinkSpec;
 use super::tls::{Io, Offer, Secured, Tls};
 use crate::event::{HttpVersion, Wire};
 
@@ -93,7 +94,7 @@ impl Origin {
     /// Opens a TCP connection whose bytes go to `traffic`, with TLS on top when
     /// the scheme asks for it (so the handshake and the records are counted).
     pub async fn dial(&self, tls: &Tls, traffic: Arc<Traffic>) -> Result<Box<dyn Io>, NetError> {
-        self.dial_with(Some(tls), traffic).await
+        self.dial_with(Some(tls), None, traffic).await
     }
 
     /// [`Origin::dial`] where a plain-text origin needs no TLS settings.
@@ -101,9 +102,12 @@ impl Origin {
     pub async fn dial_with(
         &self,
         tls: Option<&Tls>,
+        link: Option<&LinkSpec>,
         traffic: Arc<Traffic>,
     ) -> Result<Box<dyn Io>, NetError> {
-        let secured = self.dial_offering(tls, Offer::H1, traffic.clone()).await?;
+        let secured = self
+            .dial_offering(tls, link, Offer::H1, traffic.clone())
+            .await?;
         traffic.spoke(Wire {
             http: Some(HttpVersion::H1),
             tls: secured.version,
@@ -111,11 +115,13 @@ impl Origin {
         Ok(secured.io)
     }
 
-    /// Opens a counted TCP connection, under TLS offering `offer` when the
-    /// scheme asks for it; says what the handshake agreed.
+    /// Opens a counted TCP connection, through the emulated `link` when there
+    /// is one (below TLS: it delays the wire's bytes), under TLS offering
+    /// `offer` when the scheme asks for it; says what the handshake agreed.
     pub async fn dial_offering(
         &self,
         tls: Option<&Tls>,
+        link: Option<&LinkSpec>,
         offer: Offer,
         traffic: Arc<Traffic>,
     ) -> Result<Secured, NetError> {
@@ -126,7 +132,14 @@ impl Origin {
                 error: e,
             })?;
         tcp.set_nodelay(true)?;
-        let counted = CountingStream::new(tcp, traffic.clone());
+        let wire: Box<dyn Io> = match link {
+            Some(link) => {
+                link.handshake().await;
+                Box::new(link.wrap(tcp))
+            }
+            None => Box::new(tcp),
+        };
+        let counted = CountingStream::new(wire, traffic.clone());
         match (self.tls, tls) {
             (false, _) => Ok(Secured {
                 io: Box::new(counted),

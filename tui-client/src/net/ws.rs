@@ -10,6 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use pollpush_shared::message::SPECIES_ROOM;
 use pollpush_shared::{ClientMessage, ServerMessage};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use std::sync::Arc;
@@ -79,9 +80,11 @@ async fn connect(endpoints: Endpoints, traffic: Arc<Traffic>) -> Result<Socket, 
     if endpoints.version == HttpChoice::H2 {
         return rfc8441::connect(&endpoints, traffic, config).await;
     }
+    // The handshake's own headers (key, version, upgrade), then the profile's.
+    let mut request = endpoints.ws.as_str().into_client_request()?;
+    endpoints.profile.apply(request.headers_mut());
     let stream = endpoints.dial_ws(traffic).await?;
     let (ws, _response) =
-        tokio_tungstenite::client_async_with_config(endpoints.ws.as_str(), stream, Some(config))
-            .await?;
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config)).await?;
     Ok(ws)
 }

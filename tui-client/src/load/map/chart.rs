@@ -1,4 +1,5 @@
-//! The map as an SVG heat map: change rates down, polling intervals across;
+//! The map as an SVG heat map, a panel per condition (TLS, HTTP version…),
+//! each with change rates down and polling intervals across;
 //! each cell tinted with the colour of its cheapest lane for the freshness it
 //! gets, and listing every lane's server CPU, bytes per second and p99
 //! staleness, the marked one first in bold.
@@ -9,19 +10,23 @@ use anyhow::Context;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use super::{Cell, Map};
+use super::{Cell, Map, Panel};
 use crate::load::chart::{color, human, plot_error};
 
 const WIDTH: u32 = 1500;
 const ROW_HEIGHT: u32 = 150;
-const HEADER: u32 = 110;
+const HEADER: u32 = 50;
+/// A panel's title and its column labels.
+const PANEL_HEAD: u32 = 80;
 const FOOTER: u32 = 70;
 const LEFT: u32 = 150;
 
-/// Draws `map` into the SVG file at `path`.
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// Draws `map` into the SVG file at `path`: its panels one under the other.
 pub fn draw(path: &Path, map: &Map) -> anyhow::Result<()> {
-    let (rates, intervals) = (&map.changes_per_s, &map.intervals_ms);
-    let height = HEADER + ROW_HEIGHT * rates.len() as u32 + FOOTER;
+    let panel_height = PANEL_HEAD + ROW_HEIGHT * map.changes_per_s.len() as u32;
+    let height = HEADER + panel_height * map.panels.len() as u32 + FOOTER;
     let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let title = format!(
@@ -30,25 +35,9 @@ pub fn draw(path: &Path, map: &Map) -> anyhow::Result<()> {
     );
     root.draw(&Text::new(title, (20, 16), ("sans-serif", 22)))
         .map_err(plot_error)?;
-    let column_width = (WIDTH - LEFT - 20) / intervals.len().max(1) as u32;
-    let label = ("sans-serif", 17).into_font();
-    for (c, interval) in intervals.iter().enumerate() {
-        let x = (LEFT + column_width * c as u32 + 10) as i32;
-        let text = format!("poll every {}", duration_label(*interval));
-        root.draw(&Text::new(text, (x, HEADER as i32 - 40), label.clone()))
-            .map_err(plot_error)?;
-    }
-    let rows = map.cells.chunks(intervals.len().max(1));
-    for (r, (rate, row)) in rates.iter().zip(rows).enumerate() {
-        let y = (HEADER + ROW_HEIGHT * r as u32) as i32;
-        let text = format!("{} changes/s", human(*rate));
-        root.draw(&Text::new(text, (14, y + 10), label.clone()))
-            .map_err(plot_error)?;
-        for (c, cell) in row.iter().enumerate() {
-            let x = (LEFT + column_width * c as u32) as i32;
-            let corner = (x + column_width as i32 - 8, y + ROW_HEIGHT as i32 - 8);
-            draw_cell(&root, cell, (x, y), corner)?;
-        }
+    for (i, panel) in map.panels.iter().enumerate() {
+        let top = (HEADER + panel_height * i as u32) as i32;
+        draw_panel(&root, map, panel, top)?;
     }
     let legend = [
         "Marked (bold, tinted): the lane using the least server CPU among those whose p99 staleness \
@@ -66,8 +55,41 @@ pub fn draw(path: &Path, map: &Map) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One condition's grid, its title at `top`.
+fn draw_panel(root: &Area<'_>, map: &Map, panel: &Panel, top: i32) -> anyhow::Result<()> {
+    let (rates, intervals) = (&map.changes_per_s, &map.intervals_ms);
+    let heading = ("sans-serif", 20).into_font().style(FontStyle::Bold);
+    root.draw(&Text::new(panel.condition.title(), (20, top + 8), heading))
+        .map_err(plot_error)?;
+    let column_width = (WIDTH - LEFT - 20) / intervals.len().max(1) as u32;
+    let label = ("sans-serif", 17).into_font();
+    for (c, interval) in intervals.iter().enumerate() {
+        let x = (LEFT + column_width * c as u32 + 10) as i32;
+        let text = format!("poll every {}", duration_label(*interval));
+        root.draw(&Text::new(
+            text,
+            (x, top + PANEL_HEAD as i32 - 30),
+            label.clone(),
+        ))
+        .map_err(plot_error)?;
+    }
+    let rows = panel.cells.chunks(intervals.len().max(1));
+    for (r, (rate, row)) in rates.iter().zip(rows).enumerate() {
+        let y = top + (PANEL_HEAD + ROW_HEIGHT * r as u32) as i32;
+        let text = format!("{} changes/s", human(*rate));
+        root.draw(&Text::new(text, (14, y + 10), label.clone()))
+            .map_err(plot_error)?;
+        for (c, cell) in row.iter().enumerate() {
+            let x = (LEFT + column_width * c as u32) as i32;
+            let corner = (x + column_width as i32 - 8, y + ROW_HEIGHT as i32 - 8);
+            draw_cell(root, cell, (x, y), corner)?;
+        }
+    }
+    Ok(())
+}
+
 fn draw_cell(
-    root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    root: &Area<'_>,
     cell: &Cell,
     top_left: (i32, i32),
     bottom_right: (i32, i32),

@@ -41,33 +41,30 @@ pub(super) async fn connect(
     request
         .extensions_mut()
         .insert(hyper::ext::Protocol::from_static("websocket"));
+    endpoints.profile.apply(request.headers_mut());
     let request = http::h2_form(request, if origin.tls { "https" } else { "http" })?;
-    // The connection is driven here until the answer, so that whether the
-    // server allows extended CONNECT is known when the answer is read: its
-    // SETTINGS come first on the connection, and are read by this same task.
+    // The connection is polled here until the answer, so that its end is an
+    // error of this request, and whether the server allows extended CONNECT
+    // is known when the answer is read.
     let mut connection = Box::pin(connection);
     // h2 sends `:protocol` only once the server's SETTINGS allowed it: a
     // CONNECT sent earlier would arrive as a plain CONNECT (a 405 over TLS,
-    // where the SETTINGS come later than on loopback h2c). So the connection
-    // is driven until it has them, or for a short while.
-    let settled = tokio::time::timeout(
-        SETTINGS_WAIT,
-        std::future::poll_fn(|cx| {
-            if let std::task::Poll::Ready(end) = connection.as_mut().poll(cx) {
-                return std::task::Poll::Ready(Some(end));
+    // where the SETTINGS come later than on loopback h2c). So it waits until
+    // they did, or for a short while. hyper reads them on a task of its own,
+    // which wakes nothing here: this looks every few milliseconds (waiting
+    // for a wake-up cost every ws-over-h2 connection the whole 2 s).
+    let deadline = tokio::time::Instant::now() + SETTINGS_WAIT;
+    while !connection.is_extended_connect_protocol_enabled()
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::select! {
+            end = &mut connection => {
+                return Err(end.map_or_else(NetError::from, |()| {
+                    NetError::Unexpected("connection closed by the server".to_owned())
+                }));
             }
-            if connection.is_extended_connect_protocol_enabled() {
-                std::task::Poll::Ready(None)
-            } else {
-                std::task::Poll::Pending
-            }
-        }),
-    )
-    .await;
-    if let Ok(Some(end)) = settled {
-        return Err(end.map_or_else(NetError::from, |()| {
-            NetError::Unexpected("connection closed by the server".to_owned())
-        }));
+            () = tokio::time::sleep(SETTINGS_LOOK) => {}
+        }
     }
     let answer = tokio::select! {
         answer = async {
@@ -92,6 +89,8 @@ pub(super) async fn connect(
 
 /// How long to wait for a server's SETTINGS to allow extended CONNECT.
 const SETTINGS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often to look whether they did.
+const SETTINGS_LOOK: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Why the server refused the extended CONNECT, in words a user can act on:
 /// most often a server that does not offer RFC 8441.
