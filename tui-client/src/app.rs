@@ -7,7 +7,6 @@
 pub mod advance;
 pub mod clock;
 mod keys;
-pub mod lane;
 pub mod nodes;
 pub mod pane;
 pub mod server_load;
@@ -19,8 +18,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use pollpush_shared::{Revision, ServerMessage};
 
 use crate::event::{Event, LaneEvent, LaneUpdate};
+use crate::lane::LaneKind;
 pub use clock::{Clock, ClockSource};
-use lane::LaneKind;
 use pane::PaneState;
 pub use server_load::ServerLoad;
 use settings::PollSettings;

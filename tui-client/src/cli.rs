@@ -6,9 +6,8 @@ use clap::Parser;
 
 use std::path::PathBuf;
 
-use crate::app::lane::{FeedProtocol, LaneKind, Lanes};
 use crate::app::settings::PollSettings;
-use crate::headless::report::Format;
+use crate::lane::{FeedProtocol, LaneKind, Lanes};
 use crate::net::link::LinkSpec;
 use crate::net::origin::Origin;
 use crate::net::profile::Profile;
@@ -56,11 +55,19 @@ pub struct RunArgs {
 
     /// json: one summary at the end; ndjson, csv: a row per second per protocol, then the summary.
     #[arg(long, env = "POLLPUSH_FORMAT", value_enum, default_value = "json")]
-    pub format: Format,
+    pub format: RunFormat,
 
     /// Write to this file instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// Output formats of `pollpush run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunFormat {
+    Json,
+    Ndjson,
+    Csv,
 }
 
 impl RunArgs {
@@ -68,7 +75,7 @@ impl RunArgs {
     pub fn piped_default() -> Self {
         Self {
             duration: Duration::from_secs(10),
-            format: Format::Json,
+            format: RunFormat::Json,
             output: None,
         }
     }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 use pollpush_shared::{Revision, ServerMessage, ServerStats, Species};
 
-use crate::app::lane::LaneKind;
+use crate::lane::LaneKind;
 
 /// Everything that can change the client's state.
 #[derive(Debug, Clone)]

@@ -13,10 +13,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::app::App;
-use crate::app::lane::{LaneKind, Lanes};
 use crate::app::pane::Link;
 use crate::app::settings::PollSettings;
 use crate::cli::{ConnectArgs, RunArgs};
+use crate::lane::{LaneKind, Lanes};
 use crate::net::{Cadence, NetError, Producers, control};
 use crate::target::{Target, TargetError};
 use report::{ProtocolReport, Summary, Writer};

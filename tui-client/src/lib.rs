@@ -10,6 +10,7 @@ pub mod cli;
 pub mod condition;
 pub mod event;
 pub mod headless;
+pub mod lane;
 pub mod load;
 pub mod net;
 pub mod target;

@@ -29,9 +29,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::time::Instant;
 
-use crate::app::lane::{Exchange, LaneKind, LaneMap};
 use crate::cli::{ConnectArgs, parse_duration};
 use crate::condition::Condition;
+use crate::lane::{Exchange, LaneKind, LaneMap};
 use fleet::Fleet;
 use plan::{Clients, count, plan};
 use progress::Progress;

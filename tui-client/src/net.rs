@@ -30,10 +30,10 @@ use tokio::sync::mpsc;
 use tokio::sync::watch::{self as settings_channel, Receiver};
 use tokio::task::JoinHandle;
 
-use crate::app::lane::{LaneKind, Lanes};
 use crate::app::nodes;
 use crate::app::settings::PollSettings;
 use crate::event::{Event, LaneEvent};
+use crate::lane::{LaneKind, Lanes};
 use counting::Traffic;
 pub use endpoints::{Endpoints, Nodes};
 pub use http::HttpChoice;

@@ -17,8 +17,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
-use crate::app::lane::LaneKind;
 use crate::app::{App, ClockSource, Mode, View};
+use crate::lane::LaneKind;
 use fit::Fit;
 use format::{bytes, count, signed_ms};
 

@@ -9,8 +9,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Client, assert_refused, node};
-use pollpush_client::app::lane::LaneKind::{Poll, Ws};
 use pollpush_client::headless::report::ProtocolReport;
+use pollpush_client::lane::LaneKind::{Poll, Ws};
 use pollpush_client::target::Target;
 use pollpush_server::Server;
 use serde_json::Value;

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::Client;
-use pollpush_client::app::lane::LaneKind::{Poll, Ws};
+use pollpush_client::lane::LaneKind::{Poll, Ws};
 use pollpush_client::net::control;
 use pollpush_client::target::Target;
 

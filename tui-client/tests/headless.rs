@@ -7,11 +7,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{assert_refused, pollpush_ok};
-use pollpush_client::app::lane::LaneKind::{Poll, Ws};
-use pollpush_client::app::lane::Lanes;
 use pollpush_client::app::settings::PollSettings;
 use pollpush_client::headless::report::ProtocolReport;
 use pollpush_client::headless::{RecordOptions, record, summarize};
+use pollpush_client::lane::LaneKind::{Poll, Ws};
+use pollpush_client::lane::Lanes;
 use pollpush_client::net::Cadence;
 use pollpush_client::target::Target;
 use serde_json::Value;

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Client, every_lane_sees_every_change, node};
-use pollpush_client::app::lane::LaneKind::{self, LongPoll, Poll, Sse, Ws};
-use pollpush_client::app::lane::Lanes;
 use pollpush_client::app::settings::PollSettings;
 use pollpush_client::event::{Event, HttpVersion, LaneEvent, LaneUpdate, TlsVersion, Wire};
+use pollpush_client::lane::LaneKind::{self, LongPoll, Poll, Sse, Ws};
+use pollpush_client::lane::Lanes;
 use pollpush_client::net::counting::Traffic;
 use pollpush_client::net::tls::{Tls, TlsOptions};
 use pollpush_client::net::{Endpoints, HttpChoice, Nodes, control, poll};

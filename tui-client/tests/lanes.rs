@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Client, node};
-use pollpush_client::app::lane::LaneKind::{self, LongPoll, Poll, Sse, Ws};
-use pollpush_client::app::lane::Lanes;
+use pollpush_client::lane::LaneKind::{self, LongPoll, Poll, Sse, Ws};
+use pollpush_client::lane::Lanes;
 use pollpush_client::net::control;
 use pollpush_client::target::Target;
 

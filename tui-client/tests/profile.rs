@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pollpush_client::app::lane::LaneKind;
 use pollpush_client::app::settings::PollSettings;
 use pollpush_client::event::Event;
+use pollpush_client::lane::LaneKind;
 use pollpush_client::net::counting::Traffic;
 use pollpush_client::net::profile::{BROWSER, Profile};
 use pollpush_client::net::{Endpoints, Nodes, poll, resume, ws};

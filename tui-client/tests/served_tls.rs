@@ -9,9 +9,9 @@ mod common;
 use std::time::Duration;
 
 use common::Client;
-use pollpush_client::app::lane::LaneKind::{self, LongPoll, Poll, Sse, Ws};
-use pollpush_client::app::lane::Lanes;
 use pollpush_client::event::{HttpVersion, TlsVersion};
+use pollpush_client::lane::LaneKind::{self, LongPoll, Poll, Sse, Ws};
+use pollpush_client::lane::Lanes;
 use pollpush_client::net::HttpChoice;
 use pollpush_client::net::tls::{Tls, TlsOptions};
 use pollpush_client::target::Target;

@@ -7,9 +7,9 @@ mod watch_fixtures;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pollpush_client::app::lane::{FeedProtocol, LaneKind};
 use pollpush_client::app::settings::PollSettings;
 use pollpush_client::event::{Body, Event, LaneUpdate, Payload};
+use pollpush_client::lane::{FeedProtocol, LaneKind};
 use pollpush_client::net::counting::Traffic;
 use pollpush_client::net::origin::Origin;
 use pollpush_client::net::tls::{Tls, TlsOptions};

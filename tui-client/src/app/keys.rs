@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::lane::LaneKind;
 use super::{App, Effect, Mode, View};
+use crate::lane::LaneKind;
 
 /// Polling periods `+`/`-` step through.
 const INTERVALS_MS: [u64; 11] = [

@@ -4,7 +4,7 @@
 //! Every node serves the same API over one shared store, so any node will do;
 //! the choices below exist to make the cluster visible.
 
-use super::lane::LaneKind;
+use crate::lane::LaneKind;
 
 /// The poll pane polls the first node (and the `n` key writes through it).
 pub const POLL_NODE: usize = 0;

@@ -10,10 +10,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
 
 use super::advance::Advance;
-use super::lane::LaneKind;
 use super::staleness::{ChangeTimes, Staleness};
 use super::watch::WatchStats;
 use crate::event::TrafficTotals;
+use crate::lane::LaneKind;
 
 /// How long a changed row stays highlighted, and a deleted row stays struck out.
 pub const HIGHLIGHT: TimeDelta = TimeDelta::seconds(1);

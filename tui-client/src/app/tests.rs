@@ -11,7 +11,7 @@ use super::fixtures::{species, stats, stats_from, t};
 use super::pane::Link;
 use super::*;
 use crate::event::{Event, LaneEvent, LaneUpdate, TrafficTotals};
-use lane::LaneKind::{Poll, Ws};
+use crate::lane::LaneKind::{Poll, Ws};
 
 fn embedded() -> App {
     App::new(

@@ -8,10 +8,11 @@ use chrono::{DateTime, Utc};
 
 use std::collections::HashMap;
 
-use super::lane::LaneKind;
+use super::App;
 use super::staleness::Staleness;
-use super::{App, lane};
 use crate::event::{ItemVersion, Payload};
+use crate::lane;
+use crate::lane::LaneKind;
 
 impl App {
     /// An update from a watched service: counted like any lane's exchange,
@@ -240,7 +241,7 @@ mod tests {
             id: "1".into(),
             version: "7".into(),
         };
-        let push = LaneKind::Feed(crate::app::lane::FeedProtocol::Ws);
+        let push = LaneKind::Feed(crate::lane::FeedProtocol::Ws);
         assert_eq!(times.see(push, &item, t(100)), None);
         assert_eq!(times.see(push, &item, t(200)), None, "the same lane again");
         let lag = times.see(LaneKind::UrlPoll, &item, t(900));

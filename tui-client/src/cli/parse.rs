@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::LaneList;
-use crate::app::lane::{Lanes, MAX_LONG_POLL_WAIT};
+use crate::lane::{Lanes, MAX_LONG_POLL_WAIT};
 use crate::net::link::LinkSpec;
 use crate::net::profile::Profile;
 

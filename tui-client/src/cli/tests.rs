@@ -56,7 +56,7 @@ fn run_takes_its_own_and_the_shared_flags_in_any_order() {
     };
     assert_eq!(
         (run.duration, run.format),
-        (Duration::from_secs(3), Format::Csv)
+        (Duration::from_secs(3), RunFormat::Csv)
     );
     assert_eq!(cli.connect.interval, Duration::from_secs(2));
     assert!(Cli::try_parse_from(["pollpush", "run", "--duration", "soon"]).is_err());

@@ -2,15 +2,16 @@
 //! (`ndjson`, `csv`), and a summary at the end (`json`, and last in the others).
 //! The field names are the documented schema (README, "Headless runs").
 
+use crate::cli::RunFormat;
 use std::io::{self, Write};
 
 use pollpush_shared::ClusterTotals;
 use serde::Serialize;
 
 use crate::app::App;
-use crate::app::lane::LaneMap;
 use crate::app::pane::PaneState;
 use crate::event::{HttpVersion, TlsVersion};
+use crate::lane::LaneMap;
 
 /// Staleness over the run, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -145,14 +146,6 @@ pub fn lane_reports(app: &App) -> LaneReports {
     )
 }
 
-/// Output formats of `pollpush run`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Json,
-    Ndjson,
-    Csv,
-}
-
 impl ProtocolReport {
     /// The numbers of one pane of `app` as they stand.
     pub fn of(app: &App, pane: &PaneState) -> Self {
@@ -235,12 +228,12 @@ fn csv_line(out: &mut dyn Write, kind: &str, t_s: f64, r: &ProtocolReport) -> io
 /// Writes rows and the summary in one format.
 pub struct Writer<'a> {
     out: &'a mut dyn Write,
-    format: Format,
+    format: RunFormat,
 }
 
 impl<'a> Writer<'a> {
-    pub fn new(out: &'a mut dyn Write, format: Format) -> io::Result<Self> {
-        if format == Format::Csv {
+    pub fn new(out: &'a mut dyn Write, format: RunFormat) -> io::Result<Self> {
+        if format == RunFormat::Csv {
             writeln!(out, "{CSV_HEADER}")?;
         }
         Ok(Self { out, format })
@@ -250,8 +243,8 @@ impl<'a> Writer<'a> {
     pub fn second(&mut self, t_s: f64, rows: &[ProtocolReport]) -> io::Result<()> {
         for report in rows {
             match self.format {
-                Format::Json => {}
-                Format::Ndjson => {
+                RunFormat::Json => {}
+                RunFormat::Ndjson => {
                     let row = SecondRow {
                         kind: "second",
                         t_s,
@@ -260,7 +253,7 @@ impl<'a> Writer<'a> {
                     serde_json::to_writer(&mut *self.out, &row)?;
                     writeln!(self.out)?;
                 }
-                Format::Csv => csv_line(self.out, "second", t_s, report)?,
+                RunFormat::Csv => csv_line(self.out, "second", t_s, report)?,
             }
         }
         self.out.flush()
@@ -268,15 +261,15 @@ impl<'a> Writer<'a> {
 
     pub fn summary(&mut self, summary: &Summary) -> io::Result<()> {
         match self.format {
-            Format::Json => {
+            RunFormat::Json => {
                 serde_json::to_writer_pretty(&mut *self.out, summary)?;
                 writeln!(self.out)?;
             }
-            Format::Ndjson => {
+            RunFormat::Ndjson => {
                 serde_json::to_writer(&mut *self.out, summary)?;
                 writeln!(self.out)?;
             }
-            Format::Csv => {
+            RunFormat::Csv => {
                 for r in summary.lanes.values() {
                     csv_line(self.out, "summary", summary.duration_s, r)?;
                 }

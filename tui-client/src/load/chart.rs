@@ -13,7 +13,7 @@ use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use crate::app::lane::LaneKind;
+use crate::lane::LaneKind;
 use crate::load::Settings;
 use crate::load::report::{ProtocolReport, RunReport};
 

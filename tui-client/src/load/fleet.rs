@@ -20,11 +20,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::protocol::{Protocol, lock};
-use crate::app::lane::{LaneKind, LaneMap};
 use crate::app::nodes;
 use crate::app::settings::PollSettings;
 use crate::app::staleness::ChangeTimes;
 use crate::event::{LaneEvent, LaneUpdate};
+use crate::lane::{LaneKind, LaneMap};
 use crate::net::counting::Traffic;
 use crate::net::{HttpChoice, LaneConfig, Nodes, Sink, run_lane};
 

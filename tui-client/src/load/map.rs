@@ -15,9 +15,9 @@ use serde::Serialize;
 
 use super::report::{ProtocolReport, RunReport};
 use super::{OneRun, Settings, limits, run_once};
-use crate::app::lane::LaneKind;
 use crate::cli::{ConnectArgs, parse_duration, parse_interval, parse_rate};
 use crate::condition::{Condition, ConditionReport};
+use crate::lane::LaneKind;
 use crate::load::progress::Progress;
 
 /// The map's own flags (`pollpush load --map …`).

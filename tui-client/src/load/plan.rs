@@ -4,7 +4,7 @@
 use anyhow::bail;
 
 use super::LoadArgs;
-use crate::app::lane::LaneKind;
+use crate::lane::LaneKind;
 
 /// How many clients of each lane one run starts (lanes without clients left out).
 pub type Clients = Vec<(LaneKind, usize)>;

@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use super::protocol::{Protocol, lock};
 use super::server::{Cost, NodeSample};
-use crate::app::lane::LaneMap;
 use crate::app::staleness::Staleness;
 use crate::condition::ConditionReport;
 use crate::event::{HttpVersion, TlsVersion, TrafficTotals};
+use crate::lane::LaneMap;
 
 /// Every run of one `pollpush load` invocation (one, or one per sweep point).
 #[derive(Debug, Clone, Serialize)]

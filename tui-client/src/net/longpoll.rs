@@ -12,8 +12,8 @@ use std::time::Duration;
 use super::counting::Traffic;
 use super::poll::{Lister, REQUEST_TIMEOUT};
 use super::{Backoff, Endpoints, Sink};
-use crate::app::lane::LaneKind;
 use crate::event::{LaneEvent, LaneUpdate};
+use crate::lane::LaneKind;
 
 /// Long-polls until the sink refuses an event, asking the server to hold each
 /// request up to `wait`.

@@ -15,9 +15,9 @@ use tokio::time::Instant;
 use super::counting::Traffic;
 use super::http::{self, KeptAlive, header, parse_http_date};
 use super::{Backoff, Endpoints, NetError, Sink};
-use crate::app::lane::LaneKind;
 use crate::app::settings::PollSettings;
 use crate::event::{LaneEvent, LaneUpdate};
+use crate::lane::LaneKind;
 
 /// Longest a request may take before it counts as failed.
 pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

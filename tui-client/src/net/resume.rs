@@ -12,9 +12,9 @@ use pollpush_shared::{Revision, ServerMessage};
 
 use super::counting::Traffic;
 use super::{Backoff, Endpoints, Nodes, Sink};
-use crate::app::lane::LaneKind;
 use crate::app::nodes::next_node;
 use crate::event::{LaneEvent, LaneUpdate};
+use crate::lane::LaneKind;
 
 /// Why a session ended.
 pub enum End {

@@ -103,8 +103,8 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::app::lane::LaneKind;
     use crate::event::{Event, LaneUpdate};
+    use crate::lane::LaneKind;
     use crate::net::{Nodes, resume};
 
     /// Reads a request's head; returns it, lower-cased.

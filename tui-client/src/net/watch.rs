@@ -18,8 +18,8 @@ use super::counting::Traffic;
 use super::origin::Origin;
 use super::tls::Tls;
 use super::{NetError, Nodes, Sink, resume};
-use crate::app::lane::{FeedProtocol, LaneKind};
 use crate::event::LaneEvent;
+use crate::lane::{FeedProtocol, LaneKind};
 pub use payload::Fields;
 
 /// Everything the watch lanes need, from the command line.

@@ -19,8 +19,8 @@ use super::Theme;
 use super::fit::Fit;
 use super::format::{bytes, duration};
 use crate::app::App;
-use crate::app::lane::Exchange;
 use crate::app::pane::{HIGHLIGHT, Link, PaneState, Row, Trend};
+use crate::lane::Exchange;
 pub use title::link;
 
 /// Picks one per-second series out of a pane's trend.

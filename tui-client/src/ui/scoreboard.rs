@@ -10,9 +10,9 @@ use super::Theme;
 use super::format::{bytes, duration};
 use super::pane::{PaneView, link};
 use crate::app::App;
-use crate::app::lane::Exchange;
 use crate::app::pane::PaneState;
 use crate::event::Wire;
+use crate::lane::Exchange;
 
 pub struct Scoreboard<'a> {
     app: &'a App,

@@ -10,11 +10,11 @@ use ratatui::backend::TestBackend;
 
 use super::{Screen, Theme};
 use crate::app::fixtures::{species, stats, stats_from, t};
-use crate::app::lane::LaneKind;
 use crate::app::settings::PollSettings;
 use crate::app::{App, Mode, View};
 use crate::event::TrafficTotals;
 use crate::event::{Event, LaneEvent, LaneUpdate};
+use crate::lane::LaneKind;
 
 pub(super) fn traffic(bytes_in: u64, bytes_out: u64) -> TrafficTotals {
     TrafficTotals {

@@ -5,10 +5,10 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use pollpush_client::app::lane::{LaneKind, Lanes};
 use pollpush_client::app::settings::PollSettings;
 use pollpush_client::app::{App, Effect};
 use pollpush_client::event::Event;
+use pollpush_client::lane::{LaneKind, Lanes};
 use pollpush_client::net::{Cadence, Producers};
 use pollpush_client::target::Target;
 use tokio::sync::mpsc;

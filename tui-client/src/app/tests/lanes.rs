@@ -1,7 +1,7 @@
 //! The lanes beyond polling and push, through the same `update`.
 
 use super::*;
-use lane::LaneKind::{self, LongPoll, Sse};
+use crate::lane::LaneKind::{self, LongPoll, Sse};
 
 fn four_lanes() -> App {
     embedded().with_lanes(&LaneKind::ALL)

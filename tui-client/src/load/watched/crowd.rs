@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-use crate::app::lane::{Exchange, LaneKind};
 use crate::app::staleness::Staleness;
 use crate::event::{Body, LaneEvent, LaneUpdate, Payload};
+use crate::lane::{Exchange, LaneKind};
 use crate::load::protocol::lock;
 use crate::net::Sink;
 use crate::net::counting::Traffic;

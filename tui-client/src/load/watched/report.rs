@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use serde::Serialize;
 
 use super::crowd::Crowd;
-use crate::app::lane::{Exchange, LaneMap};
+use crate::lane::{Exchange, LaneMap};
 use crate::load::protocol::lock;
 use crate::load::report::{Percentiles, Wire, round3};
 

@@ -11,9 +11,9 @@ use tokio::sync::watch;
 
 use super::WatchConfig;
 use super::payload::payload;
-use crate::app::lane::LaneKind;
 use crate::app::settings::PollSettings;
 use crate::event::{LaneEvent, LaneUpdate};
+use crate::lane::LaneKind;
 use crate::net::counting::Traffic;
 use crate::net::http::{self, parse_http_date};
 use crate::net::origin::Origin;

@@ -6,8 +6,8 @@ use ratatui::text::Line;
 
 use super::PaneView;
 use crate::app::App;
-use crate::app::lane::LaneKind;
 use crate::app::pane::{Link, PaneState};
+use crate::lane::LaneKind;
 use crate::ui::Theme;
 use crate::ui::format::interval;
 

@@ -10,8 +10,8 @@ use ratatui::widgets::{Paragraph, Row as TableRow, Table, Widget};
 use serde_json::Value;
 
 use super::PaneView;
-use crate::app::lane::LaneKind;
 use crate::event::Body;
+use crate::lane::LaneKind;
 use crate::ui::fit::Fit;
 use crate::ui::format::{bytes, duration, interval};
 

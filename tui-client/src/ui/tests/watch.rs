@@ -5,10 +5,10 @@ use insta::assert_snapshot;
 
 use super::{on, render_for, traffic};
 use crate::app::fixtures::t;
-use crate::app::lane::{FeedProtocol, LaneKind};
 use crate::app::settings::PollSettings;
 use crate::app::{App, Mode};
 use crate::event::{Body, LaneUpdate, Payload};
+use crate::lane::{FeedProtocol, LaneKind};
 
 fn payload(json: serde_json::Value, name: Option<&str>, stamp_ms: Option<i64>) -> LaneUpdate {
     LaneUpdate::Payload(Box::new(Payload {

@@ -3,10 +3,10 @@
 
 use super::{on, render_for};
 use crate::app::fixtures::t;
-use crate::app::lane::LaneKind;
 use crate::app::settings::PollSettings;
 use crate::app::{App, Mode, View};
 use crate::event::{Handshakes, HttpVersion, LaneUpdate, TlsVersion, TrafficTotals, Wire};
+use crate::lane::LaneKind;
 
 /// A poll lane on h2 over TLS 1.3 after one full and three resumed
 /// handshakes, and a stream lane over h1.1 in cleartext.
