@@ -204,18 +204,24 @@ fn report(runs: &[Run]) {
     print_tls(runs);
 }
 
+/// The run of `kind` with as many subscribers as `like`.
+fn at_count<'a>(runs: &'a [Run], kind: Kind, like: &Run) -> Option<&'a Run> {
+    runs.iter()
+        .find(|r| r.kind == kind && r.subscribers == like.subscribers)
+}
+
+/// `a`'s write-to-last-subscriber latency at quantile `q` over `b`'s.
+fn latency_ratio(a: &Run, b: &Run, q: f64) -> f64 {
+    a.latency_us.value_at_quantile(q) as f64 / b.latency_us.value_at_quantile(q).max(1) as f64
+}
+
 /// Each TLS run against the plaintext `:memory:` run at the same subscriber
 /// count: the cost of encrypting the fan-out (issue 20's target: within 1.5×).
 fn print_tls(runs: &[Run]) {
     let pairs: Vec<(&Run, &Run)> = runs
         .iter()
         .filter(|r| r.kind == Kind::PollpushTls)
-        .filter_map(|tls| {
-            let plain = runs
-                .iter()
-                .find(|p| p.kind == Kind::PollpushMemory && p.subscribers == tls.subscribers)?;
-            Some((tls, plain))
-        })
+        .filter_map(|tls| Some((tls, at_count(runs, Kind::PollpushMemory, tls)?)))
         .collect();
     if pairs.is_empty() {
         return;
@@ -226,15 +232,11 @@ fn print_tls(runs: &[Run]) {
     );
     println!("|---:|---:|---:|---:|---:|");
     for (tls, plain) in pairs {
-        let ratio = |q: f64| {
-            tls.latency_us.value_at_quantile(q) as f64
-                / plain.latency_us.value_at_quantile(q).max(1) as f64
-        };
         println!(
             "| {} | {:.2}× | {:.2}× | {:.2}× | {:.2}× |",
             tls.subscribers,
-            ratio(0.5),
-            ratio(0.99),
+            latency_ratio(tls, plain, 0.5),
+            latency_ratio(tls, plain, 0.99),
             tls.cpu_ms_per_write / plain.cpu_ms_per_write.max(f64::EPSILON),
             tls.rss_per_subscriber / plain.rss_per_subscriber.max(1.0),
         );
@@ -256,22 +258,15 @@ fn print_ratios(runs: &[Run], base: Kind) {
         .iter()
         .filter(|r| matches!(r.kind, Kind::Pollpush | Kind::PollpushMemory))
     {
-        let Some(b) = runs
-            .iter()
-            .find(|b| b.kind == base && b.subscribers == r.subscribers)
-        else {
+        let Some(b) = at_count(runs, base, r) else {
             continue;
-        };
-        let ratio = |q: f64| {
-            b.latency_us.value_at_quantile(q) as f64
-                / r.latency_us.value_at_quantile(q).max(1) as f64
         };
         println!(
             "| {} | {} | {:.2}× | {:.2}× | {:.1}× |",
             r.subscribers,
             r.kind.name(),
-            ratio(0.5),
-            ratio(0.99),
+            latency_ratio(b, r, 0.5),
+            latency_ratio(b, r, 0.99),
             b.rss_per_subscriber / r.rss_per_subscriber.max(1.0),
         );
     }
