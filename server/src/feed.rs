@@ -214,6 +214,16 @@ pub enum Start {
     Snapshot(Arc<Snapshot>),
 }
 
+impl Start {
+    /// The last revision the start covers: live changes follow from here.
+    pub fn last(&self) -> Revision {
+        match self {
+            Start::Replay(replay) => replay.until(),
+            Start::Snapshot(snapshot) => snapshot.revision,
+        }
+    }
+}
+
 /// What a subscription yields next.
 #[derive(Debug)]
 pub enum Next {
@@ -324,14 +334,12 @@ async fn start_from(
         Some(since) => Replay::start(source, since, gauges).await,
         None => None,
     };
-    if let Some(replay) = replay {
-        let last = replay.until();
-        (Start::Replay(replay), last)
-    } else {
-        let snapshot = source.snapshot();
-        let last = snapshot.revision;
-        (Start::Snapshot(snapshot), last)
-    }
+    let start = match replay {
+        Some(replay) => Start::Replay(replay),
+        None => Start::Snapshot(source.snapshot()),
+    };
+    let last = start.last();
+    (start, last)
 }
 
 /// A live subscription; yields each change exactly once, in revision order.

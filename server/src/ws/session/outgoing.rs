@@ -148,10 +148,7 @@ impl Outgoing {
             }
             Self::Queued { species } => {
                 let (start, sub) = feed.subscribe_from(source, since).await;
-                let last = match &start {
-                    Start::Replay(replay) => replay.until(),
-                    Start::Snapshot(snapshot) => snapshot.revision,
-                };
+                let last = start.last();
                 *species = Some(sub);
                 (start, last)
             }
