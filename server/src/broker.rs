@@ -22,9 +22,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use pollpush_shared::{ClusterStats, NodeStats};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use crate::frames::ChangeFrame;
+use crate::shutdown::Shutdown;
 pub use heartbeat::HEARTBEAT_TTL;
 use link::Link;
 
@@ -186,7 +187,7 @@ impl Broker {
         source: impl Deliver,
         rooms: RoomDelivery,
         report: NodeReport,
-        shutdown: watch::Receiver<bool>,
+        shutdown: Shutdown,
     ) {
         let config = self.sender.config.clone();
         let Ok(client) = redis::Client::open(config.url.as_str()) else {
@@ -246,7 +247,7 @@ async fn subscribe(
     source: impl Deliver,
     rooms: RoomDelivery,
     connected: Arc<AtomicBool>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     let (changes, room_channel) = (config.changes_channel(), config.rooms_channel());
     let mut was_up = true;
@@ -283,7 +284,7 @@ async fn subscribe(
                             },
                             None => break,
                         },
-                        () = crate::stopped(&mut shutdown) => return,
+                        () = shutdown.wait() => return,
                     }
                 }
                 connected.store(false, Relaxed);
@@ -297,7 +298,7 @@ async fn subscribe(
         }
         tokio::select! {
             () = tokio::time::sleep(RETRY) => {}
-            () = crate::stopped(&mut shutdown) => return,
+            () = shutdown.wait() => return,
         }
     }
 }

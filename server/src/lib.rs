@@ -7,6 +7,7 @@
 //! or another's (through the [`broker`]), in revision order to the [`feed`],
 //! which pushes it to every `/ws`, socket.io and other subscriber.
 
+mod accept;
 mod asyncapi;
 mod auth;
 pub mod broker;
@@ -14,7 +15,6 @@ pub mod config;
 pub mod error;
 pub mod feed;
 pub mod frames;
-mod http;
 mod longpoll;
 pub mod memory;
 mod metrics;
@@ -22,6 +22,7 @@ mod openapi;
 mod reply;
 mod rest;
 mod routes;
+pub mod shutdown;
 pub mod simulator;
 pub mod since;
 pub mod snapshot;
@@ -41,7 +42,6 @@ use std::sync::Arc;
 
 use pollpush_shared::ServerStats;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::{Config, WsConfig};
@@ -50,17 +50,12 @@ pub use simulator::SimulatorHandle;
 pub use state::State;
 
 use broker::{Broker, BrokerConfig, RoomPayload};
+use shutdown::Shutdown;
 use state::Shared;
 
 /// `pollpush/VERSION`, as sent in `hello`.
 pub fn server_name() -> String {
     concat!("pollpush/", env!("CARGO_PKG_VERSION")).to_owned()
-}
-
-/// Resolves once `shutdown` says stop (holding no borrow, so a task that
-/// awaits it in `select!` stays `Send`).
-pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
 /// `host:port`, this node's id unless `--node-id` names it.
@@ -79,7 +74,7 @@ pub struct Server {
     addr: SocketAddr,
     state: State,
     simulator: SimulatorHandle,
-    stop: watch::Sender<bool>,
+    stop: shutdown::Trigger,
     task: JoinHandle<()>,
     io: socketioxide::SocketIo,
 }
@@ -108,7 +103,7 @@ impl Server {
         };
         let source =
             source::ChangeSource::open(store, &feed, broker.as_ref().map(Broker::sender)).await?;
-        let (stop, shutdown) = watch::channel(false);
+        let (stop, shutdown) = Shutdown::new();
         let state = State(Arc::new(Shared {
             cors_origins: Arc::new(config.cors_origins.clone()),
             allowed_origins: Arc::new(config.allowed_origins.clone()),
@@ -149,9 +144,14 @@ impl Server {
             broker.start(source, rooms, report, shutdown.clone());
         }
         let mut until = shutdown;
-        let task = tokio::spawn(http::serve(listener, state.clone(), service, async move {
-            let _ = until.wait_for(|stop| *stop).await;
-        }));
+        let task = tokio::spawn(accept::serve(
+            listener,
+            state.clone(),
+            service,
+            async move {
+                until.wait().await;
+            },
+        ));
         Ok(Self {
             addr,
             state,
@@ -180,7 +180,7 @@ impl Server {
     /// Stops accepting, closes WebSocket sessions with 1001, lets in-flight
     /// requests finish and checkpoints the store.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+        self.stop.fire();
         self.io.close().await;
         let _ = self.task.await;
         self.state.source.store().close().await;

@@ -15,9 +15,9 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use pollpush_shared::Problem;
 use warp::reply::Response;
 
-use crate::State;
 use crate::reply::problem_response;
 use crate::rest::{etag_matches, list};
+use crate::state::State;
 use crate::stats::{ConnTag, Protocol};
 
 /// The longest wait a client may ask for, in seconds; longer ones are clamped.
@@ -98,7 +98,7 @@ pub async fn hold(state: State, headers: HeaderMap, tag: Option<ConnTag>, wanted
                 break;
             }
             // Answered now (a 304 if nothing changed): the client asks again elsewhere.
-            () = crate::stopped(&mut shutdown) => break,
+            () = shutdown.wait() => break,
         }
     }
     let mut response = list(&state, &headers);

@@ -9,11 +9,11 @@ use pollpush_shared::{NewSpecies, Problem, SpeciesId, UpdateSpecies, ValidationE
 use serde::de::DeserializeOwned;
 use warp::reply::Response;
 
-use crate::State;
 use crate::auth;
 use crate::error::StoreError;
 use crate::reply::{json_response, method_not_allowed, problem_response};
 use crate::snapshot::X_REVISION;
+use crate::state::State;
 use crate::store::Mutation;
 
 /// Largest accepted request body.
@@ -107,7 +107,7 @@ pub(crate) fn list(state: &State, headers: &HeaderMap) -> Response {
 }
 
 /// The list (or its `304`) in any body type: warp's for the routes, a plain
-/// one for the connection's fast path (`http/fast.rs`), so both send the same.
+/// one for the connection's fast path (`accept/fast.rs`), so both send the same.
 pub(crate) fn list_with<B>(
     state: &State,
     headers: &HeaderMap,

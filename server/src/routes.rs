@@ -10,8 +10,9 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use crate::reply::{json_response, method_not_allowed, problem_response};
+use crate::state::State;
 use crate::stats::ConnTag;
-use crate::{State, longpoll, openapi, rest, sse, ws};
+use crate::{longpoll, openapi, rest, sse, ws};
 
 /// Every route of the server.
 pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
@@ -51,7 +52,7 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
         )
         .and(warp::ext::optional::<ConnTag>())
         .and(warp::ext::optional::<crate::wire::Wire>())
-        .and(warp::ext::optional::<crate::http::Streams>())
+        .and(warp::ext::optional::<crate::accept::Streams>())
         .then(sse::events);
     let species_item = warp::path!("species" / String)
         .and(with_state.clone())

@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
 
+use crate::shutdown::Shutdown;
 use crate::source::ChangeSource;
 use crate::store::Mutation;
 
@@ -57,7 +58,7 @@ pub fn spawn(
     source: ChangeSource,
     rate: f64,
     seed: Option<u64>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) -> SimulatorHandle {
     let (tx, mut rx) = watch::channel(0.0);
     let handle = SimulatorHandle { rate: tx };
@@ -72,7 +73,7 @@ pub fn spawn(
                 Duration::from_hours(1)
             };
             tokio::select! {
-                _ = shutdown.changed() => break,
+                () = shutdown.wait() => break,
                 changed = rx.changed() => if changed.is_err() { break },
                 () = tokio::time::sleep(wait), if rate > 0.0 => {
                     let mutation = pick(&source, &mut rng);

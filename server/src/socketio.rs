@@ -23,9 +23,9 @@ use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 
-use crate::State;
 use crate::auth;
 use crate::feed::{Next, Start};
+use crate::state::State;
 use crate::ws::rooms::valid_room_name;
 use fast::{AckId, FastSubscribers};
 

@@ -21,6 +21,7 @@ use crate::broker::{BrokerSender, Deliver};
 use crate::error::StoreError;
 use crate::feed::{CHUNK, ChangeFeed, FeedSender, Origin};
 use crate::frames::ChangeFrame;
+use crate::shutdown::Shutdown;
 use crate::snapshot::Snapshot;
 use crate::store::{Mutation, Store};
 
@@ -278,14 +279,14 @@ impl ChangeSource {
 
     /// Checks the node's position against the store every `every`, and when
     /// asked to, until `shutdown`.
-    pub async fn check_position(self, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    pub async fn check_position(self, every: Duration, mut shutdown: Shutdown) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 () = self.0.check_now.notified() => {}
-                () = crate::stopped(&mut shutdown) => return,
+                () = shutdown.wait() => return,
             }
             match self.note(self.0.store.latest().await) {
                 Ok(latest) if latest > self.snapshot().revision => self.catch_up().await,

@@ -22,13 +22,14 @@ use pollpush_shared::{Problem, Revision};
 use warp::Reply;
 use warp::reply::Response;
 
-use crate::State;
+use crate::accept::{InFlight, Streams};
 use crate::feed::{Next, Replay, Start, Subscription};
 use crate::frames::ChangeFrame;
-use crate::http::{InFlight, Streams};
 use crate::reply::{method_not_allowed, problem_response};
+use crate::shutdown::Shutdown;
 use crate::since::{self, BadSince};
 use crate::snapshot::Snapshot;
+use crate::state::State;
 use crate::stats::{ConnTag, Protocol};
 use crate::wire::Wire;
 
@@ -165,7 +166,7 @@ struct Pump {
     pending: VecDeque<Bytes>,
     keep_alive: tokio::time::Interval,
     /// Kept, not cloned per event: a clone per event per stream is pure overhead.
-    shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: Shutdown,
     open: Open,
     /// The connection is not idle while the stream is open, however quiet.
     _live: Option<InFlight>,
@@ -209,7 +210,7 @@ impl Pump {
             },
             // Not an event: not counted.
             _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
-            () = crate::stopped(&mut self.shutdown) => return None,
+            () = self.shutdown.wait() => return None,
         };
         stats.sse_messages_out.fetch_add(1, Relaxed);
         Some(event)

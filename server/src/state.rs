@@ -5,12 +5,12 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use ::http::HeaderValue;
+use http::HeaderValue;
 use pollpush_shared::{BrokerStats, MemoryStats, NodeStats, Problem, ServerInfo, ServerStats};
-use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::shutdown::Shutdown;
 use crate::source::ChangeSource;
 use crate::{feed, server_name, stats, ws};
 
@@ -34,7 +34,7 @@ pub struct Shared {
     /// The store revision when this process opened it.
     pub(crate) start_revision: u64,
     /// Flips to `true` once when the server shuts down.
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: Shutdown,
 }
 
 impl Deref for State {

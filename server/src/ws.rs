@@ -25,10 +25,10 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use crate::State;
+use crate::accept::{InFlight, Streams};
 use crate::auth;
-use crate::http::{InFlight, Streams};
 use crate::reply::{method_not_allowed, problem_response};
+use crate::state::State;
 use crate::stats::ConnTag;
 use crate::wire::Wire;
 use session::Outgoing;

@@ -8,10 +8,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use pollpush_shared::{ClusterStats, ClusterTotals, NodeStats};
-use tokio::sync::watch;
 
 use super::link::Link;
 use super::{BrokerConfig, NodeReport};
+use crate::shutdown::Shutdown;
 
 /// How often a node renews its heartbeat and reads the others'.
 const EVERY: Duration = Duration::from_secs(1);
@@ -23,7 +23,7 @@ pub async fn run(
     config: Arc<BrokerConfig>,
     report: NodeReport,
     view: Arc<RwLock<Option<ClusterStats>>>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     let key = format!("{}node:{}", config.prefix, config.node);
     let pattern = format!("{}node:*", config.prefix);
@@ -31,7 +31,7 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            () = crate::stopped(&mut shutdown) => break,
+            () = shutdown.wait() => break,
         }
         let seen = beat(&mut link, &key, &pattern, &report()).await;
         if seen.is_none() {

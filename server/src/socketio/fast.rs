@@ -37,9 +37,9 @@ use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::{Sid, Socket};
 use tokio::sync::oneshot;
 
-use crate::State;
 use crate::feed::{Registered, Replay, Start};
 use crate::frames::socketio_frame;
+use crate::state::State;
 use crate::wire::{Hold, Wire, within};
 
 /// The acknowledgement id of the event being handled, to write the ack packet
@@ -196,7 +196,7 @@ async fn pump(
 ) {
     let mut stop = state.shutdown.clone();
     let mut shutdown = std::pin::pin!(async move {
-        let _ = stop.wait_for(|stop| *stop).await;
+        stop.wait().await;
     });
     loop {
         tokio::select! {

@@ -14,9 +14,9 @@ use warp::reply::Response;
 
 use super::session::Outgoing;
 use super::{refused, spawn_session};
-use crate::State;
-use crate::http::Streams;
+use crate::accept::Streams;
 use crate::reply::problem_response;
+use crate::state::State;
 use crate::stats::ConnTag;
 
 /// An HTTP/2 extended CONNECT asking for a WebSocket.

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use super::rooms::SessionId;
-use crate::State;
+use crate::state::State;
 use crate::wire::{Hold, Wire, within};
 
 mod commands;
@@ -66,7 +66,7 @@ where
     // every session on the same waiter list once per change.
     let mut stop = state.shutdown.clone();
     let mut shutdown = std::pin::pin!(async move {
-        let _ = stop.wait_for(|stop| *stop).await;
+        stop.wait().await;
     });
     let mut session = Session {
         id: NEXT_ID.fetch_add(1, Relaxed),

@@ -14,10 +14,10 @@ use bytes::Bytes;
 use pollpush_shared::Revision;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::State;
 use crate::feed::{ChangeFrame, Next, Registered, Start, Subscription};
 use crate::snapshot::Snapshot;
 use crate::source::ChangeSource;
+use crate::state::State;
 use crate::wire::{Hold, Wire};
 
 /// The species feed's path to one client.

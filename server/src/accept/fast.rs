@@ -14,7 +14,8 @@ use bytes::Bytes;
 use http::{Method, Request, Response};
 use http_body_util::Full;
 
-use crate::{State, longpoll, rest};
+use crate::state::State;
+use crate::{longpoll, rest};
 
 /// The answer to a plain read of the species list, or `None` when `req` is
 /// anything else.

@@ -21,7 +21,7 @@ use tower_service::Service;
 
 use super::watchdog::{Requests, Streams};
 use super::{Answer, add_cors, fast, preflight};
-use crate::State;
+use crate::state::State;
 use crate::stats::{ConnTag, Protocol};
 use crate::wire::Wire;
 

@@ -30,7 +30,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower_service::Service;
 
-use crate::State;
+use crate::state::State;
 use crate::stats::{ConnCounter, ConnTag};
 use crate::wire::Wire;
 use conn::Conn;
