@@ -7,6 +7,11 @@
 //! when it reconnects) or `?since=R` resumes from the history like `/ws`
 //! `since`. A stream whose client stops reading falls behind its bounded
 //! queue and gets `event: resync` and a fresh snapshot instead of a backlog.
+//!
+//! A stream that is its connection's first HTTP/1.1 request leaves hyper
+//! ([`direct`]): the fan-out writes its events to the socket as for `/ws`.
+//! The rest (HTTP/2, a stream after other requests on a kept-alive
+//! connection) is a hyper response body fed by a queued subscription (`Pump`).
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{DEADLINE, http, spawn_server, spawn_server_with, url};
+use common::{DEADLINE, spawn_server, spawn_server_with};
 use pollpush_server::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -97,18 +97,6 @@ impl RawSse {
     }
 }
 
-/// Creates a species through REST and returns the revision it made.
-async fn created(server: &Server, name: &str) -> u64 {
-    let r = http()
-        .post(url(server, "/species"))
-        .json(&serde_json::json!({ "name": name }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.headers()["x-revision"].to_str().unwrap().parse().unwrap()
-}
-
 /// Subscriptions with a queue of their own (socket.io's forwarder has one
 /// from the start): a stream on hyper's path adds one, a direct one does not.
 async fn queued_subscriptions(server: &Server) -> u64 {
@@ -145,7 +133,7 @@ async fn a_direct_stream_has_the_routes_headers_and_no_queue() {
         queues,
         "the fan-out writes to it"
     );
-    let revision = created(&server, "Vitis").await;
+    let revision = common::create_revision(&server, "Vitis").await;
     let (kind, id, data) = sse.next().await;
     assert_eq!((kind.as_str(), id), ("change", Some(revision)));
     assert_eq!(data["type"], "change");
@@ -161,8 +149,8 @@ async fn a_direct_stream_has_the_routes_headers_and_no_queue() {
 async fn a_direct_stream_resumes_after_last_event_id_without_a_snapshot() {
     let server = spawn_server().await;
     let start = common::revision(&server).await;
-    let first = created(&server, "a").await;
-    created(&server, "b").await;
+    let first = common::create_revision(&server, "a").await;
+    common::create_revision(&server, "b").await;
     let queues = queued_subscriptions(&server).await;
     let mut sse = RawSse::open(&server, &format!("Last-Event-ID: {start}\r\n")).await;
     assert_eq!(queued_subscriptions(&server).await, queues);
@@ -173,7 +161,7 @@ async fn a_direct_stream_resumes_after_last_event_id_without_a_snapshot() {
         .collect();
     assert_eq!(ids, [("change", Some(first)), ("change", Some(first + 1))]);
     // Live from there, with nothing repeated.
-    let next = created(&server, "c").await;
+    let next = common::create_revision(&server, "c").await;
     let (kind, id, _) = sse.next().await;
     assert_eq!((kind.as_str(), id), ("change", Some(next)));
 }
@@ -183,22 +171,14 @@ async fn a_direct_stream_resumes_after_last_event_id_without_a_snapshot() {
 /// and it is live again with no gap once the client reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_direct_stream_that_stops_reading_is_resynced_and_live_again() {
-    let server = spawn_server_with(pollpush_server::Config {
-        ws: pollpush_server::WsConfig {
-            feed_capacity: 16,
-            ..pollpush_server::WsConfig::default()
-        },
-        send_buffer_bytes: Some(4096),
-        ..pollpush_server::Config::default()
-    })
-    .await;
+    let server = spawn_server_with(common::quick_to_lag()).await;
     let queues = queued_subscriptions(&server).await;
     let mut sse = RawSse::open(&server, "").await;
     assert_eq!(sse.next().await.0, "snapshot");
     assert_eq!(queued_subscriptions(&server).await, queues);
     let mut last = 0;
     for _ in 0..600 {
-        last = created(&server, &"\u{1d511}".repeat(100)).await;
+        last = common::create_revision(&server, &"\u{1d511}".repeat(100)).await;
     }
     assert!(server.stats().sse.resyncs >= 1, "counted when it lagged");
     let mut at: Option<u64> = None;
@@ -222,7 +202,7 @@ async fn a_direct_stream_that_stops_reading_is_resynced_and_live_again() {
         }
     }
     assert!(resynced, "the stream was resynced");
-    let next = created(&server, "Basilic").await;
+    let next = common::create_revision(&server, "Basilic").await;
     let (kind, id, _) = sse.next().await;
     assert_eq!((kind.as_str(), id), ("change", Some(next)));
 }
