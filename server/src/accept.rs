@@ -9,6 +9,7 @@
 
 mod conn;
 mod fast;
+mod saturation;
 mod sniff;
 mod watchdog;
 
@@ -55,19 +56,21 @@ pub async fn serve<S, B>(
 {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut spare = saturation::Spare::open();
     loop {
         let (tcp, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Back off instead of spinning; existing connections go on meanwhile.
+                    saturation::accept_failed(&state, &listener, &mut spare, &e);
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        state.stats.saturation.accepted();
         let _ = tcp.set_nodelay(true);
         let connection = Connection {
             state: state.clone(),
@@ -213,6 +216,9 @@ fn allowed_origin(state: &State, headers: &HeaderMap) -> Option<HeaderValue> {
         .filter(|o| state.cors_allows(o))
         .cloned()
 }
+
+/// The pause after a failed `accept()`.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Streams a client may reset before the server has answered them, per
 /// connection (hyper's default is 20): more is a rapid-reset flood.
