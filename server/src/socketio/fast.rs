@@ -37,8 +37,9 @@ use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::{Sid, Socket};
 use tokio::sync::oneshot;
 
-use crate::feed::{Registered, Replay, Start};
-use crate::frames::socketio_frame;
+use crate::feed::{Registered, StartWriter};
+use crate::frames::{ChangeFrame, socketio_frame};
+use crate::snapshot::Snapshot;
 use crate::state::State;
 use crate::wire::{Hold, Wire, within};
 
@@ -94,24 +95,20 @@ impl FastSubscribers {
             .feed
             .subscribe_direct(&state.source, since, wire.feed_target())
             .await;
-        let mut frames = Vec::new();
-        if let AckId(Some(id)) = ack {
-            let body = json!([{ "room": SPECIES_ROOM, "revision": last }]);
-            frames.push(socketio_frame(&format!("43{id}{body}")));
-        }
-        let written = match start {
-            Start::Snapshot(snapshot) => {
-                frames.push(snapshot.socketio());
-                write_all(state, &wire, &frames).await && {
-                    wire.go_live(hold, last);
-                    true
-                }
+        let ack = match ack {
+            AckId(Some(id)) => {
+                let body = json!([{ "room": SPECIES_ROOM, "revision": last }]);
+                Some(socketio_frame(&format!("43{id}{body}")))
             }
-            Start::Replay(mut replay) => {
-                write_all(state, &wire, &frames).await
-                    && write_replay(state, &wire, &mut replay, hold).await
-            }
+            AckId(None) => None,
         };
+        let mut starting = Starting {
+            state,
+            wire: &wire,
+            hold,
+        };
+        let written = write_all(state, &wire, ack.as_slice()).await.is_ok()
+            && start.write(&state.source, &mut starting).await.is_ok();
         if !written {
             wire.stop_feed_of(hold);
             return;
@@ -141,45 +138,58 @@ impl FastSubscribers {
     }
 }
 
-/// Writes `frames` in order; `false` when the socket failed or did not take
-/// them within the write timeout.
-async fn write_all(state: &State, wire: &Wire, frames: &[Bytes]) -> bool {
+/// The socket failed, or did not take a frame within the write timeout.
+#[derive(Debug)]
+struct WriteFailed;
+
+/// Writes `frames` in order.
+async fn write_all(state: &State, wire: &Wire, frames: &[Bytes]) -> Result<(), WriteFailed> {
     let timeout = state.config.ws.write_timeout;
     for frame in frames {
         if !matches!(within(timeout, wire.write_frame(frame)).await, Some(Ok(()))) {
-            return false;
+            return Err(WriteFailed);
         }
         state.stats.socketio_messages_out.fetch_add(1, Relaxed);
     }
-    true
+    Ok(())
 }
 
-/// Writes a replay a chunk at a time, as the socket takes it, then goes live
-/// (see the `/ws` session's replay: a lagged client stops it early, the pump
-/// resyncs it; a history gone is resynced here). `false` when the socket failed.
-async fn write_replay(state: &State, wire: &Wire, replay: &mut Replay, hold: Hold) -> bool {
-    loop {
-        match replay.next(&state.source).await {
-            Ok(Some(chunk)) => {
-                for frame in chunk.frames() {
-                    if wire.is_lagged() {
-                        return true;
-                    }
-                    if !write_all(state, wire, std::slice::from_ref(frame.socketio())).await {
-                        return false;
-                    }
-                }
-            }
-            Ok(None) => {
-                wire.go_live(hold, replay.until());
-                return true;
-            }
-            Err(gone) => {
-                tracing::debug!("socket.io replay cut short, resyncing: {gone}");
-                state.stats.resyncs.fetch_add(1, Relaxed);
-                return resync(state, wire, hold).await.is_some();
-            }
-        }
+/// A fast-path subscriber's side of its start ([`StartWriter`]): socket.io
+/// packets on the wire, which `hold` keeps the fan-out off until then.
+struct Starting<'a> {
+    state: &'a State,
+    wire: &'a Wire,
+    hold: Hold,
+}
+
+impl StartWriter for Starting<'_> {
+    type Error = WriteFailed;
+
+    fn is_lagged(&self) -> bool {
+        // The pump resyncs it.
+        self.wire.is_lagged()
+    }
+
+    async fn snapshot(&mut self, snapshot: &Snapshot) -> Result<(), WriteFailed> {
+        write_all(self.state, self.wire, &[snapshot.socketio()]).await
+    }
+
+    async fn change(&mut self, frame: &ChangeFrame) -> Result<(), WriteFailed> {
+        write_all(
+            self.state,
+            self.wire,
+            std::slice::from_ref(frame.socketio()),
+        )
+        .await
+    }
+
+    async fn restart(&mut self) -> Result<(), WriteFailed> {
+        self.state.stats.resyncs.fetch_add(1, Relaxed);
+        resync(self.state, self.wire, self.hold).await.map(drop)
+    }
+
+    fn go_live(&mut self, last: Revision) {
+        self.wire.go_live(self.hold, last);
     }
 }
 
@@ -204,7 +214,7 @@ async fn pump(
             () = &mut shutdown => break,
             lagged = wire.lagged() => {
                 let resynced = match (lagged, wire.rehold(hold, state.feed.capacity())) {
-                    (Ok(()), Some(again)) => resync(&state, &wire, again).await,
+                    (Ok(()), Some(again)) => resync(&state, &wire, again).await.ok(),
                     _ => None,
                 };
                 let Some(again) = resynced else { break };
@@ -217,14 +227,12 @@ async fn pump(
 }
 
 /// A `resync` event and a fresh snapshot put a lagged subscriber back on the
-/// feed (`hold` is the wire's gate, held again); `None` when the socket failed.
-async fn resync(state: &State, wire: &Wire, hold: Hold) -> Option<Hold> {
+/// feed (`hold` is the wire's gate, held again).
+async fn resync(state: &State, wire: &Wire, hold: Hold) -> Result<Hold, WriteFailed> {
     let snapshot = state.source.snapshot();
     let notice = json!(["resync", { "revision": snapshot.revision }]);
     let frames = [socketio_frame(&format!("42{notice}")), snapshot.socketio()];
-    if !write_all(state, wire, &frames).await {
-        return None;
-    }
+    write_all(state, wire, &frames).await?;
     wire.go_live(hold, snapshot.revision);
-    Some(hold)
+    Ok(hold)
 }
