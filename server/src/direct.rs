@@ -16,14 +16,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use pollpush_shared::Revision;
 
-use crate::feed::{Registered, Replay, Start};
-use crate::frames::Encoding;
+use crate::feed::{Registered, StartWriter};
+use crate::frames::{ChangeFrame, Encoding};
+use crate::snapshot::Snapshot;
 use crate::state::State;
 use crate::wire::{Hold, Wire, within};
 
 /// One live direct subscription; dropping it (or [`Subscribed::pump`]
 /// ending) leaves the feed.
 pub struct Subscribed {
+    state: State,
     wire: Wire,
     encoding: Encoding,
     hold: Hold,
@@ -58,30 +60,24 @@ pub async fn subscribe(
         .subscribe_direct(&state.source, since, wire.feed_target())
         .await;
     let mut sub = Subscribed {
+        state: state.clone(),
         wire,
         encoding,
         hold,
         registered,
     };
-    let mut frames = preamble(last);
-    let written = match start {
-        Start::Snapshot(snapshot) => {
-            frames.push(encoding.snapshot(&snapshot));
-            sub.write_all(state, &frames).await && {
-                sub.wire.go_live(hold, last);
-                true
-            }
-        }
-        Start::Replay(mut replay) => {
-            sub.write_all(state, &frames).await && sub.write_replay(state, &mut replay).await
-        }
-    };
+    let written = sub.write_all(&preamble(last)).await.is_ok()
+        && start.write(&state.source, &mut sub).await.is_ok();
     if !written {
         sub.wire.stop_feed_of(hold);
         return None;
     }
     Some(sub)
 }
+
+/// The socket failed, or did not take a frame within the write timeout.
+#[derive(Debug)]
+pub struct WriteFailed;
 
 impl Subscribed {
     /// Drains what the fan-out could not write at once and resynchronizes
@@ -92,12 +88,11 @@ impl Subscribed {
     /// no longer owns the gate) leaves the gate to its successor.
     pub async fn pump(
         mut self,
-        state: &State,
         stop: impl Future<Output = ()>,
         keep_alive: Option<(Duration, Bytes)>,
     ) -> Ended {
         let mut stop = std::pin::pin!(stop);
-        let mut shutdown = state.shutdown.clone();
+        let mut shutdown = self.state.shutdown.clone();
         let mut shutdown = std::pin::pin!(async move { shutdown.wait().await });
         let mut keep_alive = keep_alive.map(|(period, comment)| {
             let first = tokio::time::Instant::now() + period;
@@ -108,18 +103,17 @@ impl Subscribed {
                 () = &mut stop => break Ended::Stopped,
                 () = &mut shutdown => break Ended::Shutdown,
                 lagged = self.wire.lagged() => {
-                    let hold = self.wire.rehold(self.hold, state.feed.capacity());
+                    let hold = self.wire.rehold(self.hold, self.state.feed.capacity());
                     let (Ok(()), Some(again)) = (lagged, hold) else {
                         break Ended::Failed;
                     };
                     self.hold = again;
-                    if !self.resync(state).await {
+                    if self.resync().await.is_err() {
                         break Ended::Failed;
                     }
                 }
                 comment = next_tick(&mut keep_alive) => {
-                    let timeout = state.config.ws.write_timeout;
-                    if !matches!(within(timeout, self.wire.write_frame(&comment)).await, Some(Ok(()))) {
+                    if self.write(&comment).await.is_err() {
                         break Ended::Failed;
                     }
                 }
@@ -130,68 +124,65 @@ impl Subscribed {
         ended
     }
 
-    /// Writes `frames` in order, each counted as a message; `false` when the
-    /// socket failed or did not take them within the write timeout.
-    async fn write_all(&self, state: &State, frames: &[Bytes]) -> bool {
-        let timeout = state.config.ws.write_timeout;
-        for frame in frames {
-            if !matches!(
-                within(timeout, self.wire.write_frame(frame)).await,
-                Some(Ok(()))
-            ) {
-                return false;
-            }
-            self.encoding
-                .messages_out(&state.stats)
-                .fetch_add(1, Relaxed);
+    /// Writes one frame, in order with the fan-out's, within the write timeout.
+    async fn write(&self, frame: &[u8]) -> Result<(), WriteFailed> {
+        let timeout = self.state.config.ws.write_timeout;
+        match within(timeout, self.wire.write_frame(frame)).await {
+            Some(Ok(())) => Ok(()),
+            _ => Err(WriteFailed),
         }
-        true
     }
 
-    /// Writes a replay a chunk at a time, as the socket takes it, then goes
-    /// live (as the `/ws` session's replay: a lagged subscriber stops it
-    /// early and the pump resyncs it; a history gone is resynced here).
-    /// `false` when the socket failed.
-    async fn write_replay(&mut self, state: &State, replay: &mut Replay) -> bool {
-        loop {
-            match replay.next(&state.source).await {
-                Ok(Some(chunk)) => {
-                    for frame in chunk.frames() {
-                        if self.wire.is_lagged() {
-                            return true;
-                        }
-                        let bytes = self.encoding.change(frame).clone();
-                        if !self.write_all(state, &[bytes]).await {
-                            return false;
-                        }
-                    }
-                }
-                Ok(None) => {
-                    self.wire.go_live(self.hold, replay.until());
-                    return true;
-                }
-                Err(gone) => {
-                    tracing::debug!("replay cut short, resyncing: {gone}");
-                    self.encoding.resyncs(&state.stats).fetch_add(1, Relaxed);
-                    return self.resync(state).await;
-                }
-            }
+    /// Writes `frames` in order, each counted as a message.
+    async fn write_all(&self, frames: &[Bytes]) -> Result<(), WriteFailed> {
+        for frame in frames {
+            self.write(frame).await?;
+            let counter = self.encoding.messages_out(&self.state.stats);
+            counter.fetch_add(1, Relaxed);
         }
+        Ok(())
     }
 
     /// A resync notice and a fresh snapshot put a lagged subscriber back on
-    /// the feed (its gate held again); `false` when the socket failed.
-    async fn resync(&self, state: &State) -> bool {
-        let snapshot = state.source.snapshot();
+    /// the feed (its gate held again).
+    async fn resync(&self) -> Result<(), WriteFailed> {
+        let snapshot = self.state.source.snapshot();
         let frames = [
             self.encoding.resync(snapshot.revision),
             self.encoding.snapshot(&snapshot),
         ];
-        if !self.write_all(state, &frames).await {
-            return false;
-        }
+        self.write_all(&frames).await?;
         self.wire.go_live(self.hold, snapshot.revision);
-        true
+        Ok(())
+    }
+}
+
+/// The start, in the subscriber's encoding, on its wire.
+impl StartWriter for Subscribed {
+    type Error = WriteFailed;
+
+    fn is_lagged(&self) -> bool {
+        // The pump resyncs it.
+        self.wire.is_lagged()
+    }
+
+    async fn snapshot(&mut self, snapshot: &Snapshot) -> Result<(), WriteFailed> {
+        self.write_all(&[self.encoding.snapshot(snapshot)]).await
+    }
+
+    async fn change(&mut self, frame: &ChangeFrame) -> Result<(), WriteFailed> {
+        self.write_all(std::slice::from_ref(self.encoding.change(frame)))
+            .await
+    }
+
+    async fn restart(&mut self) -> Result<(), WriteFailed> {
+        let counter = self.encoding.resyncs(&self.state.stats);
+        counter.fetch_add(1, Relaxed);
+        self.resync().await
+    }
+
+    fn go_live(&mut self, last: Revision) {
+        self.wire.go_live(self.hold, last);
     }
 }
 

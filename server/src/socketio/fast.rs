@@ -100,13 +100,12 @@ impl FastSubscribers {
         };
         let (stop, stopped) = oneshot::channel::<()>();
         self.lock().insert(s.id, stop);
-        let state = state.clone();
         tokio::spawn(async move {
             // Dropping the sender (unsubscribed, disconnected, replaced) ends it.
             let stopped = async move {
                 let _ = stopped.await;
             };
-            subscribed.pump(&state, stopped, None).await;
+            subscribed.pump(stopped, None).await;
         });
     }
 

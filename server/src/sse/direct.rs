@@ -91,7 +91,7 @@ impl Direct {
         };
         let keep_alive = (KEEP_ALIVE, Bytes::from_static(KEEP_ALIVE_CHUNK));
         let ended = subscribed
-            .pump(&state, closed(wire.clone()), Some(keep_alive))
+            .pump(closed(wire.clone()), Some(keep_alive))
             .await;
         if ended == Ended::Shutdown {
             // The body's end, as hyper writes it when a stream ends.

@@ -52,6 +52,15 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE.svg", requires = "sweep")]
     pub chart: Option<PathBuf>,
 
+    /// Run the clients in N child processes of this program, each with its own
+    /// open-file limit and a share of every lane; the report adds them up.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), conflicts_with_all = ["sweep", "map"])]
+    pub workers: u16,
+
+    /// Run as one of those child processes (set by the parent).
+    #[arg(long, hide = true)]
+    pub worker: bool,
+
     /// Client counts: run each lane of `--lanes` alone at each count, e.g. 10,100,1000.
     #[arg(long, value_name = "COUNTS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub sweep: Option<Vec<u32>>,
