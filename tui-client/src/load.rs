@@ -246,7 +246,9 @@ async fn in_process(
     let ramp_started = Instant::now();
     let lanes = s.connect.lanes();
     let mut fleet = Fleet::start(
-        &s.connect.lane_nodes(server.nodes.clone()),
+        &s.connect
+            .lane_nodes(server.nodes.clone())
+            .with_source(s.load.source_addrs.as_ref()),
         clients,
         s.connect.poll_settings(),
         lanes.long_poll_wait,

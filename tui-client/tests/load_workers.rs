@@ -127,3 +127,41 @@ fn workers_refuse_what_they_cannot_split() {
         "--workers",
     );
 }
+
+#[test]
+fn workers_bind_their_clients_to_the_source_addresses_given() {
+    let report: Value = serde_json::from_str(&pollpush_ok(&[
+        "load",
+        "--workers",
+        "2",
+        "--lanes",
+        "all",
+        "--source-addrs",
+        "127.0.0.2-127.0.0.5",
+        "--pollers",
+        "4",
+        "--subscribers",
+        "4",
+        "--duration",
+        "2s",
+        "--simulate",
+        "5",
+    ]))
+    .unwrap();
+    let run = &report["runs"][0];
+    for key in ["rest", "ws"] {
+        let p = lane(run, key);
+        assert_eq!(p["clients"], 4, "{key}: {p:#}");
+        assert_eq!(p["errors"], 0, "{key}: {p:#}");
+    }
+    assert_refused(
+        &[
+            "load",
+            "--subscribers",
+            "2",
+            "--source-addrs",
+            "127.0.0.9-127.0.0.2",
+        ],
+        "ends before it starts",
+    );
+}

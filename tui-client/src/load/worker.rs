@@ -44,7 +44,9 @@ async fn share(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
     .await?;
     let lanes = connect.lanes();
     let mut fleet = Fleet::start(
-        &connect.lane_nodes(server.nodes.clone()),
+        &connect
+            .lane_nodes(server.nodes.clone())
+            .with_source(args.source_addrs.as_ref()),
         &clients,
         connect.poll_settings(),
         lanes.long_poll_wait,
