@@ -1,6 +1,7 @@
 //! Writing a subscription's start, once for every subscriber the fan-out
-//! writes to directly (`/ws` sessions, socket.io's fast path): the snapshot,
-//! or the replay a chunk at a time as the socket takes it, then live. A
+//! writes to directly (`/ws` sessions; in `direct.rs`, socket.io's fast path
+//! and HTTP/1.1 SSE streams): the snapshot, or the replay a chunk at a time
+//! as the socket takes it, then live. A
 //! replay stops early when the client fell a feed capacity behind meanwhile
 //! (its lag handling resyncs it) and restarts at a snapshot when its history
 //! is gone: either way nothing more is read for a client that cannot use it.

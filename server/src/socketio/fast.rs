@@ -24,10 +24,8 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
 use pollpush_shared::Revision;
 use pollpush_shared::message::SPECIES_ROOM;
 use serde_json::json;
@@ -37,11 +35,10 @@ use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::{Sid, Socket};
 use tokio::sync::oneshot;
 
-use crate::feed::{Registered, StartWriter};
-use crate::frames::{ChangeFrame, socketio_frame};
-use crate::snapshot::Snapshot;
+use crate::direct;
+use crate::frames::{Encoding, socketio_frame};
 use crate::state::State;
-use crate::wire::{Hold, Wire, within};
+use crate::wire::Wire;
 
 /// The acknowledgement id of the event being handled, to write the ack packet
 /// ourselves (socketioxide's `AckSender` would queue it).
@@ -89,33 +86,27 @@ impl FastSubscribers {
     ) {
         // A second subscribe starts over from its own `since`.
         self.stop(s.id, &wire);
-        wire.speak_socketio();
-        let hold = wire.hold(state.feed.capacity());
-        let (start, last, registered) = state
-            .feed
-            .subscribe_direct(&state.source, since, wire.feed_target())
-            .await;
-        let ack = match ack {
+        let preamble = |last| match ack {
             AckId(Some(id)) => {
                 let body = json!([{ "room": SPECIES_ROOM, "revision": last }]);
-                Some(socketio_frame(&format!("43{id}{body}")))
+                vec![socketio_frame(&format!("43{id}{body}"))]
             }
-            AckId(None) => None,
+            AckId(None) => Vec::new(),
         };
-        let mut starting = Starting {
-            state,
-            wire: &wire,
-            hold,
-        };
-        let written = write_all(state, &wire, ack.as_slice()).await.is_ok()
-            && start.write(&state.source, &mut starting).await.is_ok();
-        if !written {
-            wire.stop_feed_of(hold);
+        let Some(subscribed) =
+            direct::subscribe(state, wire, Encoding::SocketIo, since, preamble).await
+        else {
             return;
-        }
-        let (stop, stopped) = oneshot::channel();
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
         self.lock().insert(s.id, stop);
-        tokio::spawn(pump(wire, state.clone(), registered, stopped, hold));
+        tokio::spawn(async move {
+            // Dropping the sender (unsubscribed, disconnected, replaced) ends it.
+            let stopped = async move {
+                let _ = stopped.await;
+            };
+            subscribed.pump(stopped, None).await;
+        });
     }
 
     /// Ends `sid`'s fast-path subscription, if it has one: no change reaches
@@ -136,103 +127,4 @@ impl FastSubscribers {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Sid, oneshot::Sender<()>>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// The socket failed, or did not take a frame within the write timeout.
-#[derive(Debug)]
-struct WriteFailed;
-
-/// Writes `frames` in order.
-async fn write_all(state: &State, wire: &Wire, frames: &[Bytes]) -> Result<(), WriteFailed> {
-    let timeout = state.config.ws.write_timeout;
-    for frame in frames {
-        if !matches!(within(timeout, wire.write_frame(frame)).await, Some(Ok(()))) {
-            return Err(WriteFailed);
-        }
-        state.stats.socketio_messages_out.fetch_add(1, Relaxed);
-    }
-    Ok(())
-}
-
-/// A fast-path subscriber's side of its start ([`StartWriter`]): socket.io
-/// packets on the wire, which `hold` keeps the fan-out off until then.
-struct Starting<'a> {
-    state: &'a State,
-    wire: &'a Wire,
-    hold: Hold,
-}
-
-impl StartWriter for Starting<'_> {
-    type Error = WriteFailed;
-
-    fn is_lagged(&self) -> bool {
-        // The pump resyncs it.
-        self.wire.is_lagged()
-    }
-
-    async fn snapshot(&mut self, snapshot: &Snapshot) -> Result<(), WriteFailed> {
-        write_all(self.state, self.wire, &[snapshot.socketio()]).await
-    }
-
-    async fn change(&mut self, frame: &ChangeFrame) -> Result<(), WriteFailed> {
-        write_all(
-            self.state,
-            self.wire,
-            std::slice::from_ref(frame.socketio()),
-        )
-        .await
-    }
-
-    async fn restart(&mut self) -> Result<(), WriteFailed> {
-        self.state.stats.resyncs.fetch_add(1, Relaxed);
-        resync(self.state, self.wire, self.hold).await.map(drop)
-    }
-
-    fn go_live(&mut self, last: Revision) {
-        self.wire.go_live(self.hold, last);
-    }
-}
-
-/// Drains what the fan-out could not write at once and resynchronizes a
-/// subscriber that fell `capacity` changes behind, until the subscription ends
-/// (unsubscribed, disconnected, or replaced by a new subscribe: `hold` then
-/// no longer owns the gate, and the pump leaves it to its successor).
-async fn pump(
-    wire: Wire,
-    state: State,
-    registered: Registered,
-    mut stopped: oneshot::Receiver<()>,
-    mut hold: Hold,
-) {
-    let mut stop = state.shutdown.clone();
-    let mut shutdown = std::pin::pin!(async move {
-        stop.wait().await;
-    });
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            () = &mut shutdown => break,
-            lagged = wire.lagged() => {
-                let resynced = match (lagged, wire.rehold(hold, state.feed.capacity())) {
-                    (Ok(()), Some(again)) => resync(&state, &wire, again).await.ok(),
-                    _ => None,
-                };
-                let Some(again) = resynced else { break };
-                hold = again;
-            }
-        }
-    }
-    wire.stop_feed_of(hold);
-    drop(registered);
-}
-
-/// A `resync` event and a fresh snapshot put a lagged subscriber back on the
-/// feed (`hold` is the wire's gate, held again).
-async fn resync(state: &State, wire: &Wire, hold: Hold) -> Result<Hold, WriteFailed> {
-    let snapshot = state.source.snapshot();
-    let notice = json!(["resync", { "revision": snapshot.revision }]);
-    let frames = [socketio_frame(&format!("42{notice}")), snapshot.socketio()];
-    write_all(state, wire, &frames).await?;
-    wire.go_live(hold, snapshot.revision);
-    Ok(hold)
 }
