@@ -146,12 +146,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
-        // As the runtime counts them, not as asked.
-        let workers = tokio::runtime::Handle::current().metrics().num_workers();
-        tracing::info!("{workers} runtime threads");
-        run(cli).await
-    })
+    runtime.block_on(run(cli))
 }
 
 /// The CPUs this process may use: std reads the affinity mask and the
@@ -265,7 +260,10 @@ async fn serve(cli: Cli, tls: Option<TlsSetup>) -> anyhow::Result<()> {
         );
     }
     println!("listening on {scheme}://{addr}");
-    tracing::info!("store {db}; API docs at {scheme}://{addr}/docs");
+    // As the runtime counts them, not as asked; once bound, so a refusal
+    // before that stays one line.
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!("{workers} runtime threads; store {db}; API docs at {scheme}://{addr}/docs");
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;
