@@ -92,7 +92,7 @@ pub async fn events(
         let event = pump.next_event().await?;
         Some((Ok::<_, std::convert::Infallible>(event), pump))
     });
-    let body = EventBody(std::sync::Mutex::new(Box::pin(body)));
+    let body = EventBody::new(Box::pin(body));
     let mut r = warp::reply::stream(body).into_response();
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -106,7 +106,7 @@ pub async fn events(
 /// A `Last-Event-ID` that is not a number gets a fresh snapshot, as for a
 /// first connection (browsers send back whatever id they last saw); a number
 /// no store can hold is refused on both, rather than taken for "no since".
-fn requested_since(
+pub(crate) fn requested_since(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Option<Revision>, BadSince> {
@@ -123,12 +123,20 @@ fn requested_since(
     }
 }
 
-type Events = Pin<Box<dyn Stream<Item = Result<Bytes, std::convert::Infallible>> + Send>>;
+pub(crate) type Events =
+    Pin<Box<dyn Stream<Item = Result<Bytes, std::convert::Infallible>> + Send>>;
 
 /// The response body. warp wants it `Sync`, and the pump's future (it awaits
 /// the store) is not; the `Mutex` makes it so at no cost, as it is only ever
 /// reached through `&mut` (`get_mut`), never locked.
-struct EventBody(std::sync::Mutex<Events>);
+pub(crate) struct EventBody(std::sync::Mutex<Events>);
+
+impl EventBody {
+    /// A stream's events as a body warp takes (the feeds' streams too).
+    pub(crate) fn new(events: Events) -> Self {
+        Self(std::sync::Mutex::new(events))
+    }
+}
 
 impl Stream for EventBody {
     type Item = Result<Bytes, std::convert::Infallible>;
@@ -245,7 +253,7 @@ impl Pump {
     }
 }
 
-fn resync_event(revision: Revision) -> Bytes {
+pub(crate) fn resync_event(revision: Revision) -> Bytes {
     format!("event: resync\ndata: {{\"type\":\"resync\",\"revision\":{revision}}}\n\n").into()
 }
 

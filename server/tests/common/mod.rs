@@ -6,6 +6,7 @@ pub mod chromium;
 pub mod devtools;
 pub mod h2;
 pub mod node;
+pub mod sse;
 
 use std::time::Duration;
 
