@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod feed;
 pub mod frames;
+pub mod gateway;
 mod longpoll;
 pub mod memory;
 mod metrics;
@@ -82,6 +83,7 @@ pub struct Server {
 impl Server {
     /// Opens the store and starts serving on `listener`, in the background.
     pub async fn start(listener: TcpListener, mut config: Config) -> Result<Self, ServerError> {
+        tls::install_crypto();
         let addr = listener.local_addr()?;
         config.advertise.get_or_insert_with(|| addr.to_string());
         let node = config
@@ -104,6 +106,13 @@ impl Server {
         let source =
             source::ChangeSource::open(store, &feed, broker.as_ref().map(Broker::sender)).await?;
         let (stop, shutdown) = Shutdown::new();
+        let feeds = gateway::Feeds::start(
+            &config.feeds,
+            &config.gateway,
+            config.ws.feed_capacity,
+            &shutdown,
+        )
+        .map_err(|e| ServerError::Feed(e.to_string()))?;
         let state = State(Arc::new(Shared {
             cors_origins: Arc::new(config.cors_origins.clone()),
             allowed_origins: Arc::new(config.allowed_origins.clone()),
@@ -116,6 +125,7 @@ impl Server {
             rooms: ws::rooms::Rooms::default(),
             broker: broker.clone(),
             shutdown: shutdown.clone(),
+            feeds,
         }));
         let simulator = simulator::spawn(
             source.clone(),

@@ -148,6 +148,8 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
         .unify()
         .or(species_item)
         .unify()
+        .or(crate::gateway::routes(state))
+        .unify()
         .or(healthz)
         .unify()
         .or(readyz)

@@ -180,6 +180,7 @@ impl Stats {
             node: None,
             cluster: None,
             broker: None,
+            feeds: Vec::new(),
         }
     }
 }

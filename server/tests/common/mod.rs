@@ -112,6 +112,7 @@ pub async fn close_code(ws: &mut Ws) -> Option<u16> {
 }
 
 pub fn http() -> reqwest::Client {
+    pollpush_server::tls::install_crypto();
     reqwest::Client::new()
 }
 
