@@ -92,8 +92,12 @@ pub async fn events(
         let event = pump.next_event().await?;
         Some((Ok::<_, std::convert::Infallible>(event), pump))
     });
-    let body = EventBody::new(Box::pin(body));
-    let mut r = warp::reply::stream(body).into_response();
+    stream_response(Box::pin(body))
+}
+
+/// The `200` of an event stream (the species' and every feed's).
+pub(crate) fn stream_response(events: Events) -> Response {
+    let mut r = warp::reply::stream(EventBody::new(events)).into_response();
     let h = r.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, IF_NONE_MATCH};
-use http::{HeaderMap, HeaderValue, Method};
+use http::header::IF_NONE_MATCH;
+use http::{HeaderMap, Method};
 use pollpush_shared::{Problem, Revision};
 use tokio::sync::broadcast::{self, error::RecvError};
+use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
-use warp::{Filter, Reply};
 
 use super::feed::{Feed, FeedEvent, Start};
 use crate::accept::{InFlight, Streams};
@@ -23,7 +23,7 @@ use crate::longpoll::{self, Waited};
 use crate::reply::{method_not_allowed, problem_response};
 use crate::rest::{conditional_list, etag_matches};
 use crate::shutdown::Shutdown;
-use crate::sse::{self, EventBody, KEEP_ALIVE};
+use crate::sse::{self, KEEP_ALIVE};
 use crate::state::State;
 
 /// `/feeds/NAME` and `/feeds/NAME/events`: the one hook `routes.rs` takes.
@@ -148,12 +148,7 @@ async fn events(
         let event = pump.next_event().await?;
         Some((Ok::<_, std::convert::Infallible>(event), pump))
     });
-    let mut r = warp::reply::stream(EventBody::new(Box::pin(body))).into_response();
-    let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    r
+    sse::stream_response(Box::pin(body))
 }
 
 /// One stream's events, made as hyper asks for the next chunk.
