@@ -22,6 +22,7 @@ mod metrics;
 mod openapi;
 mod reply;
 mod rest;
+pub mod rooms;
 mod routes;
 pub mod shutdown;
 pub mod simulator;
@@ -122,7 +123,7 @@ impl Server {
             source: source.clone(),
             feed,
             stats: Arc::new(stats::Stats::default()),
-            rooms: ws::rooms::Rooms::default(),
+            rooms: rooms::Rooms::default(),
             broker: broker.clone(),
             shutdown: shutdown.clone(),
             feeds,
@@ -205,7 +206,7 @@ fn room_delivery(state: &State, io: &socketioxide::SocketIo) -> broker::RoomDeli
         RoomPayload::Ws { text } => {
             state
                 .rooms
-                .broadcast(&msg.room, ws::rooms::NOBODY, &text.into());
+                .broadcast(&msg.room, rooms::NOBODY, &text.into());
         }
         RoomPayload::SocketIo { event, data } => {
             let io = io.clone();

@@ -25,8 +25,8 @@ use socketioxide::handler::ConnectHandler;
 
 use crate::auth;
 use crate::feed::{Next, Start};
+use crate::rooms::valid_room_name;
 use crate::state::State;
-use crate::ws::rooms::valid_room_name;
 use fast::{AckId, FastSubscribers};
 
 /// What `subscribe` accepts: a room name, or `{"room": ..., "since": R}`.

@@ -12,7 +12,7 @@ use crate::broker::Broker;
 use crate::config::Config;
 use crate::shutdown::Shutdown;
 use crate::source::ChangeSource;
-use crate::{feed, server_name, stats, ws};
+use crate::{feed, rooms, server_name, stats};
 
 /// What every handler and session shares. Clone it freely.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct Shared {
     pub source: ChangeSource,
     pub feed: feed::ChangeFeed,
     pub stats: Arc<stats::Stats>,
-    pub rooms: ws::rooms::Rooms,
+    pub rooms: rooms::Rooms,
     /// The cluster's broker, when the node has one.
     pub broker: Option<Broker>,
     pub(crate) cors_origins: Arc<Vec<String>>,

@@ -8,7 +8,6 @@
 //! Over HTTP/2 the same route answers RFC 8441's extended CONNECT ([`over_h2`]).
 
 mod over_h2;
-pub mod rooms;
 pub mod session;
 
 use http::header::{

@@ -7,10 +7,8 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
 use serde::Serialize;
 
-use crate::cli::ConnectArgs;
 use crate::net::HttpChoice;
 use crate::net::link::LinkSpec;
 use crate::net::profile::Profile;
@@ -89,74 +87,6 @@ impl Condition {
         }
     }
 
-    /// The `--conditions` asked, once each, refused beside the flags they
-    /// bundle.
-    pub fn bundled(connect: &ConnectArgs, asked: &[Self]) -> anyhow::Result<Vec<Self>> {
-        let flags = [
-            ("--http", !connect.http.is_empty()),
-            ("--tls", connect.tls),
-            ("--profile", connect.profile.is_some()),
-            ("--link", connect.link.is_some()),
-        ];
-        let given: Vec<&str> = flags.iter().filter(|f| f.1).map(|f| f.0).collect();
-        if !given.is_empty() {
-            bail!(
-                "--conditions sets the profile, TLS, HTTP and link itself: drop {} or drop --conditions",
-                given.join(", ")
-            );
-        }
-        let mut conditions: Vec<Self> = Vec::new();
-        for condition in asked {
-            if conditions.iter().any(|c| c.name == condition.name) {
-                bail!("--conditions names {:?} twice", condition.name);
-            }
-            conditions.push(condition.clone());
-        }
-        Ok(conditions)
-    }
-
-    /// The conditions the flags ask for: one per `--http` version (ALPN's
-    /// choice when none is given), each over TLS with `--tls`, with
-    /// `--profile` and through `--link`.
-    pub fn from_flags(connect: &ConnectArgs) -> Vec<Self> {
-        let versions = if connect.http.is_empty() {
-            vec![HttpChoice::Auto]
-        } else {
-            connect.http.clone()
-        };
-        versions
-            .into_iter()
-            .map(|http| Self::ad_hoc(connect, http))
-            .collect()
-    }
-
-    /// A condition named for its parts: `h2`, `tls h1.1 browser delay 150ms`.
-    fn ad_hoc(connect: &ConnectArgs, http: HttpChoice) -> Self {
-        let tls = connect.tls || remote_tls(connect);
-        let profile = connect.profile();
-        let link = connect.link;
-        let version = match http {
-            HttpChoice::Auto if tls => "alpn",
-            HttpChoice::Auto | HttpChoice::H1 => "h1.1",
-            HttpChoice::H2 => "h2",
-        };
-        let mut parts = vec![version.to_owned()];
-        if tls {
-            parts.insert(0, "tls".to_owned());
-        }
-        if connect.profile.is_some() {
-            parts.push(profile.name().to_owned());
-        }
-        parts.extend(link.map(|l| l.to_string()));
-        Self {
-            name: parts.join(" "),
-            profile,
-            tls,
-            http,
-            link,
-        }
-    }
-
     pub fn report(&self) -> ConditionReport {
         ConditionReport {
             name: self.name.clone(),
@@ -169,94 +99,5 @@ impl Condition {
             },
             link: self.link.map(|l| l.to_string()),
         }
-    }
-
-    /// The connection flags of a run under this condition.
-    pub fn apply(&self, connect: &ConnectArgs) -> ConnectArgs {
-        let mut connect = connect.clone();
-        connect.tls = self.tls;
-        connect.http = vec![self.http];
-        connect.profile = Some(self.profile.clone());
-        connect.link = self.link;
-        connect
-    }
-
-    /// Refuses, in one line, a condition this server cannot give: TLS against
-    /// a plain-text `--server`, or cleartext against an `https://` one.
-    pub fn check(&self, connect: &ConnectArgs) -> anyhow::Result<()> {
-        let Some(server) = &connect.server else {
-            return Ok(());
-        };
-        match (self.tls, remote_tls(connect)) {
-            (true, false) => bail!(
-                "condition {:?} needs TLS, but --server {server} is plain HTTP: drop --server \
-                 (the map then starts its own server, with --spawn-server as a process) or name an \
-                 https:// server",
-                self.name
-            ),
-            (false, true) => bail!(
-                "condition {:?} runs in cleartext, but --server {server} is https://: drop it \
-                 from the conditions or name an http:// server",
-                self.name
-            ),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Whether `--server` names an `https://` server.
-fn remote_tls(connect: &ConnectArgs) -> bool {
-    connect
-        .server
-        .as_deref()
-        .is_some_and(|s| s.trim_start().starts_with("https:"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    fn connect(args: &[&str]) -> ConnectArgs {
-        crate::cli::Cli::try_parse_from(std::iter::once("pollpush").chain(args.iter().copied()))
-            .expect("valid flags")
-            .connect
-    }
-
-    #[test]
-    fn every_http_version_listed_is_a_condition_of_its_own() {
-        let conditions = Condition::from_flags(&connect(&["--http", "1.1,2", "--tls"]));
-        let names: Vec<&str> = conditions.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["tls h1.1", "tls h2"]);
-        assert!(conditions.iter().all(|c| c.tls));
-        assert_eq!(conditions[1].report().http, "2");
-        let plain = Condition::from_flags(&connect(&[]));
-        assert_eq!(plain.len(), 1);
-        assert_eq!(
-            (plain[0].name.as_str(), plain[0].report().http),
-            ("h1.1", "1.1")
-        );
-    }
-
-    #[test]
-    fn a_condition_the_server_cannot_give_is_refused_in_one_line() {
-        let flags = connect(&["--server", "http://127.0.0.1:9", "--tls"]);
-        let error = Condition::from_flags(&flags)[0]
-            .check(&flags)
-            .expect_err("TLS against a plain server")
-            .to_string();
-        assert!(
-            error.contains("needs TLS") && !error.contains('\n'),
-            "{error}"
-        );
-        let flags = connect(&["--server", "https://127.0.0.1:9"]);
-        let condition = &Condition::from_flags(&flags)[0];
-        assert!(condition.tls && condition.check(&flags).is_ok());
-        assert!(
-            Condition::named("lab")
-                .expect("a condition")
-                .check(&flags)
-                .is_err()
-        );
     }
 }

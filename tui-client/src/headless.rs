@@ -142,7 +142,8 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
     };
     let progress = std::io::stderr().is_terminal();
     // The progress line names the conditions its numbers were measured under.
-    let conditions = crate::condition::Condition::from_flags(connect)
+    let conditions = connect
+        .conditions()
         .first()
         .filter(|_| !connect.watching())
         .map(|c| format!("[{}] ", c.name))
@@ -179,7 +180,8 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
     }
     let mut summary = summarize(&recorded, &options, &target.label);
     if !connect.watching() {
-        summary.conditions = crate::condition::Condition::from_flags(connect)
+        summary.conditions = connect
+            .conditions()
             .first()
             .map(crate::condition::Condition::report);
     }

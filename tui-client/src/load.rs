@@ -22,14 +22,13 @@ pub mod report;
 pub mod server;
 pub mod watched;
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::time::Instant;
 
-use crate::cli::{ConnectArgs, parse_duration};
+use crate::cli::{ConnectArgs, LoadArgs, LoadFormat};
 use crate::condition::Condition;
 use crate::lane::{Exchange, LaneKind, LaneMap};
 use fleet::Fleet;
@@ -37,68 +36,6 @@ use plan::{Clients, count, plan};
 use progress::Progress;
 use report::{LoadReport, ProtocolReport, RunReport, ServerCost};
 use server::ServerUnderTest;
-
-/// Run many clients of each lane against one server (or round-robin over the
-/// nodes of `--server A,B,C`) and report freshness, traffic and the server's
-/// own cost per lane (summed over the nodes).
-#[derive(Debug, Clone, clap::Args)]
-pub struct LoadArgs {
-    /// REST pollers, each on its own keep-alive connection, sending If-None-Match
-    /// (with --poll: pollers of that URL).
-    #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
-    pub pollers: usize,
-
-    /// Long-pollers, each on its own keep-alive connection (`--long-poll-wait`).
-    #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
-    pub longpollers: usize,
-
-    /// Server-Sent Events subscribers, each on its own connection.
-    #[arg(
-        long = "sse",
-        value_name = "N",
-        default_value_t = 0,
-        conflicts_with = "sweep"
-    )]
-    pub sse_subscribers: usize,
-
-    /// WebSocket subscribers, each on its own connection (with --push:
-    /// subscribers of that feed, whatever its protocol).
-    #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
-    pub subscribers: usize,
-
-    /// The measured window of each run, after every client has connected.
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
-    pub duration: Duration,
-
-    /// Run the server as a separate pollpush-server process (found next to this
-    /// binary), so its CPU and RSS exclude the load clients.
-    #[arg(long)]
-    pub spawn_server: bool,
-
-    /// Report format on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Json)]
-    pub format: Format,
-
-    /// Draw the sweep into this SVG file.
-    #[arg(long, value_name = "FILE.svg", requires = "sweep")]
-    pub chart: Option<PathBuf>,
-
-    /// Client counts: run each lane of `--lanes` alone at each count, e.g. 10,100,1000.
-    #[arg(long, value_name = "COUNTS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
-    pub sweep: Option<Vec<u32>>,
-
-    #[command(flatten)]
-    pub map: map::MapArgs,
-}
-
-/// How the report is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// One JSON object: `{"runs": [...]}`.
-    Json,
-    /// A header, then one row per run and lane.
-    Csv,
-}
 
 /// What one run needs to know: the load's own flags and the shared connection flags
 /// (`--server`, `--ws-url`, `--lanes`, `--interval`, `--long-poll-wait`,
@@ -121,16 +58,16 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
     if connect.watching() {
         let report = watched::run(connect, args).await?;
         match args.format {
-            Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-            Format::Csv => print!("{}", report.to_csv()),
+            LoadFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            LoadFormat::Csv => print!("{}", report.to_csv()),
         }
         return Ok(());
     }
     if args.map.map {
         let map = map::run(connect, args).await?;
         match args.format {
-            Format::Json => println!("{}", serde_json::to_string_pretty(&map)?),
-            Format::Csv => print!("{}", map.to_csv()),
+            LoadFormat::Json => println!("{}", serde_json::to_string_pretty(&map)?),
+            LoadFormat::Csv => print!("{}", map.to_csv()),
         }
         if let Some(path) = &args.map.map_chart {
             map::chart::draw(path, &map)?;
@@ -141,7 +78,7 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
     if let Some(chart) = &args.chart {
         chart::check_path(chart)?;
     }
-    let condition = Condition::from_flags(connect).remove(0);
+    let condition = connect.conditions().remove(0);
     let settings = Settings {
         load: args,
         connect,
@@ -162,8 +99,8 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
     progress.finish();
     let report = LoadReport { runs };
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Csv => print!("{}", report.to_csv()),
+        LoadFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        LoadFormat::Csv => print!("{}", report.to_csv()),
     }
     if let Some(path) = &args.chart {
         chart::draw(path, &report.runs, &settings)?;

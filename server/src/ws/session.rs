@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-use super::rooms::SessionId;
+use crate::rooms::SessionId;
 use crate::state::State;
 use crate::wire::{Hold, Wire, within};
 

@@ -1,6 +1,10 @@
 //! The flags as a user types them: defaults, lists, bounds and refusals.
 
+use std::time::Duration;
+
 use super::*;
+use crate::lane::{LaneKind, Lanes};
+use crate::net::HttpChoice;
 
 #[test]
 fn defaults_are_the_demo() {

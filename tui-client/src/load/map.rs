@@ -8,54 +8,16 @@
 
 pub mod chart;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::report::{ProtocolReport, RunReport};
 use super::{OneRun, Settings, limits, run_once};
-use crate::cli::{ConnectArgs, parse_duration, parse_interval, parse_rate};
+use crate::cli::{ConnectArgs, LoadArgs};
 use crate::condition::{Condition, ConditionReport};
 use crate::lane::LaneKind;
 use crate::load::progress::Progress;
-
-/// The map's own flags (`pollpush load --map …`).
-// The conditions (`--http 1.1,2`, `--tls`) are the map's third dimension: one
-// panel each ([`Condition`]).
-#[derive(Debug, Clone, clap::Args)]
-pub struct MapArgs {
-    /// Map the lanes of `--lanes` over change rates × polling intervals.
-    #[arg(long, conflicts_with_all = ["sweep", "pollers", "longpollers", "sse_subscribers", "subscribers"])]
-    pub map: bool,
-
-    /// Clients of each lane in every cell.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..), requires = "map")]
-    pub map_clients: u32,
-
-    /// Change rates (changes per second), the map's rows.
-    #[arg(long, value_delimiter = ',', default_value = "0.1,1,10,50", value_parser = parse_rate, requires = "map")]
-    pub map_rates: Vec<f64>,
-
-    /// Polling intervals, the map's columns.
-    #[arg(long, value_delimiter = ',', default_value = "250ms,1s,5s", value_parser = parse_interval, requires = "map")]
-    pub map_intervals: Vec<Duration>,
-
-    /// The measured window of each run (one per lane and cell).
-    #[arg(long, default_value = "4s", value_parser = parse_duration, requires = "map")]
-    pub map_cell_seconds: Duration,
-
-    /// Named conditions, a panel each: lab (minimal profile, cleartext,
-    /// HTTP/1.1), production (browser profile, TLS, HTTP/2), mobile
-    /// (production through "delay 150ms loss 1%"). Without it, the flags make
-    /// the conditions: one per --http version, with --tls, --profile, --link.
-    #[arg(long, value_delimiter = ',', value_name = "lab,production,mobile", value_parser = Condition::named, requires = "map")]
-    pub conditions: Vec<Condition>,
-
-    /// Draw the map into this SVG file.
-    #[arg(long, value_name = "FILE.svg", requires = "map")]
-    pub map_chart: Option<PathBuf>,
-}
 
 /// The whole map, as printed.
 #[derive(Debug, Clone, Serialize)]
@@ -158,18 +120,18 @@ fn polls(kind: LaneKind) -> bool {
 
 /// Runs every condition, and in each every (rate, lane) and, for polling,
 /// every interval; returns the map, a panel per condition.
-pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Result<Map> {
+pub async fn run(connect: &ConnectArgs, load: &LoadArgs) -> anyhow::Result<Map> {
     let args = &load.map;
     if let Some(chart) = &args.map_chart {
         super::chart::check_path(chart)?;
     }
     let conditions = if args.conditions.is_empty() {
-        Condition::from_flags(connect)
+        connect.conditions()
     } else {
-        Condition::bundled(connect, &args.conditions)?
+        connect.conditions_named(&args.conditions)?
     };
     for condition in &conditions {
-        condition.check(connect)?;
+        connect.check_condition(condition)?;
     }
     let lanes = connect.lanes().kinds;
     let per_rate = lanes.iter().filter(|&&k| !polls(k)).count()
@@ -183,7 +145,7 @@ pub async fn run(connect: &ConnectArgs, load: &super::LoadArgs) -> anyhow::Resul
     };
     let mut panels = Vec::with_capacity(conditions.len());
     for condition in &conditions {
-        let connect = condition.apply(connect);
+        let connect = connect.under(condition);
         let cells = panel(&connect, load, &lanes, condition, &mut sweep).await?;
         panels.push(Panel {
             condition: condition.report(),
@@ -218,7 +180,7 @@ struct Sweep {
 /// One panel: every cell under one condition.
 async fn panel(
     connect: &ConnectArgs,
-    load: &super::LoadArgs,
+    load: &LoadArgs,
     lanes: &[LaneKind],
     condition: &Condition,
     sweep: &mut Sweep,

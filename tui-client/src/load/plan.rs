@@ -3,7 +3,7 @@
 
 use anyhow::bail;
 
-use super::LoadArgs;
+use crate::cli::LoadArgs;
 use crate::lane::LaneKind;
 
 /// How many clients of each lane one run starts (lanes without clients left out).
@@ -46,7 +46,7 @@ pub fn count(clients: &Clients, kind: LaneKind) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::LoadArgs;
+    use crate::cli::LoadArgs;
     use clap::Parser;
 
     #[derive(Debug, Parser)]

@@ -11,8 +11,8 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::{End, Session};
 use crate::feed::{Replay, Start};
+use crate::rooms::valid_room_name;
 use crate::wire::Hold;
-use crate::ws::rooms::valid_room_name;
 
 impl<S> Session<S>
 where

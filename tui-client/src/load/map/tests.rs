@@ -1,6 +1,7 @@
 //! The map's rule for the cheapest lane, and its grid flags.
 
 use super::*;
+use crate::cli::MapArgs;
 use clap::Parser;
 
 fn lane(kind: LaneKind, cpu_percent: f64, bytes_per_s: f64, p99: f64) -> LaneCost {
@@ -55,7 +56,7 @@ fn equal_freshness_goes_to_the_lower_cpu_then_to_fewer_bytes() {
 #[derive(Debug, Parser)]
 struct Wrapper {
     #[command(flatten)]
-    load: super::super::LoadArgs,
+    load: LoadArgs,
 }
 
 fn parse(args: &[&str]) -> Result<MapArgs, clap::Error> {
