@@ -133,6 +133,50 @@ async fn items_added_changed_and_removed_arrive_in_order_and_since_resumes() {
 }
 
 #[tokio::test]
+async fn a_stream_that_falls_a_history_behind_is_resynced_with_the_items() {
+    let upstream = Upstream::start(Answer::Json {
+        body: "[]".to_owned(),
+        etag: None,
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = Config {
+        feeds: vec![spec::parse_feed(&format!("t={}", upstream.url)).unwrap()],
+        gateway: GatewayConfig {
+            every: Duration::from_millis(50),
+            ..GatewayConfig::default()
+        },
+        ..Config::default()
+    };
+    config.ws.feed_capacity = 16;
+    let server = Server::start(listener, config).await.unwrap();
+    let mut events = Events::open(&server, "/feeds/t/events", None).await;
+    assert_eq!(parsed(&events.next().await).1["revision"], 0);
+    // 40 changes at once, more than the stream may fall behind: resync and the items.
+    let many: Vec<Value> = (0..40).map(|id| json!({"id": id})).collect();
+    upstream.set_json(Value::Array(many.clone()));
+    let mut kinds = Vec::new();
+    loop {
+        let event = events.next().await;
+        kinds.push(event.kind.clone());
+        if event.kind == "snapshot" {
+            assert_eq!(parsed(&event).1["items"], Value::Array(many));
+            break;
+        }
+    }
+    assert_eq!(
+        kinds.iter().rev().nth(1).map(String::as_str),
+        Some("resync"),
+        "{kinds:?}"
+    );
+    // The history holds the last 16 changes: since=0 is too old, since=30 is not.
+    let mut old = Events::open(&server, "/feeds/t/events?since=0", None).await;
+    assert_eq!(old.next().await.kind, "resync");
+    let mut recent = Events::open(&server, "/feeds/t/events?since=30", None).await;
+    assert_eq!(next_change(&mut recent).await["revision"], 31);
+}
+
+#[tokio::test]
 async fn a_document_that_is_not_a_list_of_items_is_replaced_whole() {
     let upstream = Upstream::start(Answer::Status(503)).await;
     upstream.set_json(json!({"temperature": 3}));

@@ -104,10 +104,11 @@ impl Upstream {
         bytes_read: &(dyn Fn(usize) + Sync),
     ) -> Result<Fetched, UpstreamError> {
         let mut request = self.client.get(url.clone());
+        // The date only without an ETag: a server ignores it beside If-None-Match
+        // (RFC 9110 13.1.3), and it has one-second resolution where an ETag is exact.
         if let Some(etag) = &known.etag {
             request = request.header(IF_NONE_MATCH, etag);
-        }
-        if let Some(date) = &known.last_modified {
+        } else if let Some(date) = &known.last_modified {
             request = request.header(IF_MODIFIED_SINCE, date);
         }
         let mut response = request.send().await.map_err(unreachable)?;
