@@ -56,18 +56,7 @@ pub async fn events(
     let stats = &state.stats;
     if stats.sse_subscribers.fetch_add(1, Relaxed) >= state.config.max_streams as u64 {
         stats.sse_subscribers.fetch_sub(1, Relaxed);
-        let mut r = problem_response(&Problem::new(
-            "too-many-streams",
-            "Service Unavailable",
-            503,
-            format!(
-                "{} event streams are open; try again shortly",
-                state.config.max_streams
-            ),
-        ));
-        r.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        return r;
+        return too_many_streams(state.config.max_streams);
     }
     if let Some(tag) = &tag {
         tag.mark(Protocol::Sse);
@@ -93,6 +82,19 @@ pub async fn events(
         Some((Ok::<_, std::convert::Infallible>(event), pump))
     });
     stream_response(Box::pin(body))
+}
+
+/// The `503` of a stream past `max_streams` (the species' or a feed's).
+pub(crate) fn too_many_streams(max_streams: usize) -> Response {
+    let mut r = problem_response(&Problem::new(
+        "too-many-streams",
+        "Service Unavailable",
+        503,
+        format!("{max_streams} event streams are open; try again shortly"),
+    ));
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }
 
 /// The `200` of an event stream (the species' and every feed's).

@@ -20,18 +20,22 @@ use upstream::{Answer, Upstream};
 
 /// A server with one feed, `t`, polling `upstream` every 50 ms.
 async fn gateway(upstream: &Upstream, tune: impl FnOnce(&mut GatewayConfig)) -> Server {
-    let mut gateway = GatewayConfig {
-        every: Duration::from_millis(50),
-        timeout: Duration::from_millis(300),
-        ..GatewayConfig::default()
-    };
-    tune(&mut gateway);
-    spawn_server_with(Config {
+    gateway_with(upstream, |config| tune(&mut config.gateway)).await
+}
+
+/// [`gateway`], with the rest of the server's configuration tuned too.
+async fn gateway_with(upstream: &Upstream, tune: impl FnOnce(&mut Config)) -> Server {
+    let mut config = Config {
         feeds: vec![spec::parse_feed(&format!("t={}", upstream.url)).unwrap()],
-        gateway,
+        gateway: GatewayConfig {
+            every: Duration::from_millis(50),
+            timeout: Duration::from_millis(300),
+            ..GatewayConfig::default()
+        },
         ..Config::default()
-    })
-    .await
+    };
+    tune(&mut config);
+    spawn_server_with(config).await
 }
 
 fn feed_stats(server: &Server) -> FeedStats {
@@ -139,17 +143,7 @@ async fn a_stream_that_falls_a_history_behind_is_resynced_with_the_items() {
         etag: None,
     })
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut config = Config {
-        feeds: vec![spec::parse_feed(&format!("t={}", upstream.url)).unwrap()],
-        gateway: GatewayConfig {
-            every: Duration::from_millis(50),
-            ..GatewayConfig::default()
-        },
-        ..Config::default()
-    };
-    config.ws.feed_capacity = 16;
-    let server = Server::start(listener, config).await.unwrap();
+    let server = gateway_with(&upstream, |c| c.ws.feed_capacity = 16).await;
     let mut events = Events::open(&server, "/feeds/t/events", None).await;
     assert_eq!(parsed(&events.next().await).1["revision"], 0);
     // 40 changes at once, more than the stream may fall behind: resync and the items.
@@ -319,6 +313,16 @@ async fn a_list_over_max_items_is_refused() {
     let stats = until_stats(&server, "the list refused", |s| s.last_error.is_some()).await;
     assert!(stats.last_error.unwrap().contains("3 items, over 2"));
     assert_eq!(stats.revision, 0);
+}
+
+#[tokio::test]
+async fn streams_past_the_limit_get_503_with_retry_after() {
+    let upstream = Upstream::start(Answer::Status(503)).await;
+    let server = gateway_with(&upstream, |c| c.max_streams = 1).await;
+    let _open = Events::open(&server, "/feeds/t/events", None).await;
+    let refused = get(&server, "/feeds/t/events").await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
 }
 
 #[tokio::test]

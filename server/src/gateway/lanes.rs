@@ -124,7 +124,12 @@ async fn events(
         Ok(since) => since,
         Err(e) => return problem_response(&e.problem()),
     };
-    feed.counters.sse_subscribers.fetch_add(1, Relaxed);
+    // Each feed has as many streams as the species feed may have.
+    let open = &feed.counters.sse_subscribers;
+    if open.fetch_add(1, Relaxed) >= state.config.max_streams as u64 {
+        open.fetch_sub(1, Relaxed);
+        return sse::too_many_streams(state.config.max_streams);
+    }
     let (start, last, live) = feed.subscribe(since);
     let mut pending = VecDeque::new();
     match start {

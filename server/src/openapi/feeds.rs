@@ -45,5 +45,7 @@ pub fn list_feed() {}
         (status = 200, description = "An endless text/event-stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "since (or Last-Event-ID) is not a revision this server can hold", body = pollpush_shared::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No feed of that name", body = pollpush_shared::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many open streams on this feed; see Retry-After", body = pollpush_shared::Problem, content_type = "application/problem+json",
+         headers(("Retry-After" = u64, description = "Seconds"))),
     ))]
 pub fn feed_events() {}
