@@ -92,6 +92,16 @@ impl Server {
             .clone()
             .unwrap_or_else(|| default_node_id(addr));
         let feed = feed::ChangeFeed::new(config.ws.feed_capacity);
+        // Before the store: a bad --feed-ca-cert is refused with nothing opened.
+        // Should the store then fail, dropping `stop` ends the pollers.
+        let (stop, shutdown) = Shutdown::new();
+        let feeds = gateway::Feeds::start(
+            &config.feeds,
+            &config.gateway,
+            config.ws.feed_capacity,
+            &shutdown,
+        )
+        .map_err(|e| ServerError::Feed(e.to_string()))?;
         let store = store::Store::open(&config.db).await?;
         let broker = match &config.broker {
             Some(url) => Some(
@@ -106,14 +116,6 @@ impl Server {
         };
         let source =
             source::ChangeSource::open(store, &feed, broker.as_ref().map(Broker::sender)).await?;
-        let (stop, shutdown) = Shutdown::new();
-        let feeds = gateway::Feeds::start(
-            &config.feeds,
-            &config.gateway,
-            config.ws.feed_capacity,
-            &shutdown,
-        )
-        .map_err(|e| ServerError::Feed(e.to_string()))?;
         let state = State(Arc::new(Shared {
             cors_origins: Arc::new(config.cors_origins.clone()),
             allowed_origins: Arc::new(config.allowed_origins.clone()),
