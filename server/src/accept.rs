@@ -9,6 +9,8 @@
 
 mod conn;
 mod fast;
+mod saturation;
+mod sniff;
 mod watchdog;
 
 use std::future::Future;
@@ -54,19 +56,21 @@ pub async fn serve<S, B>(
 {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut spare = saturation::Spare::open();
     loop {
         let (tcp, _peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Back off instead of spinning; existing connections go on meanwhile.
+                    saturation::accept_failed(&state, &listener, &mut spare, &e);
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        state.stats.saturation.accepted();
         let _ = tcp.set_nodelay(true);
         let connection = Connection {
             state: state.clone(),
@@ -136,43 +140,85 @@ where
             }
         };
         let wire = Wire::with_tls(tcp, tls, counter);
-        let io = TokioIo::new(wire.clone());
         let requests = Arc::new(Requests::default());
         let watchdog = Watchdog::new(tag.clone(), requests.clone(), &state.config.http);
         let limits = state.config.http.clone();
-        let conn = Arc::new(Conn {
-            tag,
-            wire,
-            state: state.clone(),
-            routes: self.routes,
-            requests,
-        });
-        let svc = hyper::service::service_fn(move |req| conn.answer(req));
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        // A header section over the limit fills hyper's read buffer: it answers 431 and closes.
-        // The header deadline is the watchdog's, not hyper's (which also cuts idle keep-alives).
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(None)
-            .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_LIMIT));
-        // HTTP/2's own limits: streams per connection, the header rule, and
-        // h2's bounds on resets (rapid reset, CVE-2023-44487) and on locally
-        // reset streams, past which the connection gets GOAWAY.
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(limits.max_streams_per_connection)
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-            .max_pending_accept_reset_streams(H2_PENDING_RESETS)
-            .max_local_error_reset_streams(H2_LOCAL_RESETS)
-            .enable_connect_protocol();
-        let conn = self
-            .graceful
-            .watch(builder.serve_connection_with_upgrades(io, svc).into_owned());
-        watch(conn, watchdog).await;
+        let http = async {
+            let mut wire = wire.clone();
+            // An h2 connection (ALPN) has no HTTP/1.1 stream to find.
+            let first = if tag.is_h2() {
+                Bytes::new()
+            } else {
+                sniff::first_read(&mut wire).await?
+            };
+            if let Some(stream) = direct_stream(&state, &first) {
+                return Ok(Some(stream));
+            }
+            let conn = Arc::new(Conn {
+                tag: tag.clone(),
+                wire: wire.clone(),
+                state: state.clone(),
+                routes: self.routes,
+                requests,
+            });
+            let svc = hyper::service::service_fn(move |req| conn.answer(req));
+            let io = TokioIo::new(sniff::Rewind::new(first, wire));
+            let conn = builder(&limits)
+                .serve_connection_with_upgrades(io, svc)
+                .into_owned();
+            self.graceful.watch(conn).await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(None)
+        };
+        if let Some(Some(stream)) = watch(http, watchdog).await {
+            // On a task of its own: this one's future is sized for hyper's connection.
+            tokio::spawn(stream.serve(state, wire, tag));
+        }
     }
 }
+
+/// The SSE stream a connection's first bytes ask for, when it can be served
+/// outside hyper.
+fn direct_stream(state: &State, first: &[u8]) -> Option<crate::sse::Direct> {
+    use crate::sse::Direct;
+    let req = sniff::request(first, Direct::PATH.as_bytes())?;
+    let origin = allowed_origin(state, req.headers());
+    Direct::accept(state, &req, origin)
+}
+
+/// hyper's HTTP/1.1 and HTTP/2 settings for one connection.
+fn builder(limits: &crate::config::HttpConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A header section over the limit fills hyper's read buffer: it answers 431 and closes.
+    // The header deadline is the watchdog's, not hyper's (which also cuts idle keep-alives).
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_LIMIT));
+    // HTTP/2's own limits: streams per connection, the header rule, and
+    // h2's bounds on resets (rapid reset, CVE-2023-44487) and on locally
+    // reset streams, past which the connection gets GOAWAY.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_streams_per_connection)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(H2_PENDING_RESETS)
+        .max_local_error_reset_streams(H2_LOCAL_RESETS)
+        .enable_connect_protocol();
+    builder
+}
+
+/// The request's `Origin`, if the API may answer it (CORS).
+fn allowed_origin(state: &State, headers: &HeaderMap) -> Option<HeaderValue> {
+    headers
+        .get(http::header::ORIGIN)
+        .filter(|o| state.cors_allows(o))
+        .cloned()
+}
+
+/// The pause after a failed `accept()`.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Streams a client may reset before the server has answered them, per
 /// connection (hyper's default is 20): more is a rapid-reset flood.
@@ -185,26 +231,26 @@ const H2_LOCAL_RESETS: usize = 1024;
 const MIN_HEADER_LIMIT: usize = 8 * 1024;
 
 /// Drives one connection until it ends, upgrades, or the watchdog closes it
-/// (dropping the connection closes its socket).
-async fn watch<E: std::fmt::Display>(
-    conn: impl Future<Output = Result<(), E>>,
+/// (dropping the connection closes its socket); what it ended with, or
+/// `None` when it failed or the watchdog closed it.
+async fn watch<T, E: std::fmt::Display>(
+    conn: impl Future<Output = Result<T, E>>,
     mut watchdog: Watchdog,
-) {
+) -> Option<T> {
     let mut conn = std::pin::pin!(conn);
     let mut tick = tokio::time::interval(watchdog.period());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             ended = &mut conn => {
-                if let Err(e) = ended {
-                    tracing::debug!("connection ended with an error: {e}");
-                }
-                return;
+                return ended
+                    .inspect_err(|e| tracing::debug!("connection ended with an error: {e}"))
+                    .ok();
             }
             now = tick.tick() => {
                 if let Some(verdict) = watchdog.check(now) {
                     tracing::debug!("closing a connection: {verdict}");
-                    return;
+                    return None;
                 }
             }
         }
@@ -216,7 +262,7 @@ type Answer<B> = http::Response<Either<B, Full<Bytes>>>;
 
 /// Echoes the origin (so `Origin: null` from a `file://` page and socket.io's
 /// credentialed polling both work) rather than answering `*`.
-fn add_cors(h: &mut HeaderMap, origin: HeaderValue) {
+pub(crate) fn add_cors(h: &mut HeaderMap, origin: HeaderValue) {
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     h.insert(
         ACCESS_CONTROL_ALLOW_CREDENTIALS,

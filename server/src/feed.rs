@@ -28,8 +28,10 @@ pub use crate::frames::ChangeFrame;
 use crate::snapshot::Snapshot;
 
 mod replay;
+mod start;
 use replay::ReplayGauges;
 pub use replay::{CHUNK, Chunk, HistoryGone, Replay, ReplayLevels};
+pub use start::StartWriter;
 
 /// A subscriber the fan-out hands each change to directly, on the fan-out's
 /// own task: it must not block (a WebSocket connection writes what its socket

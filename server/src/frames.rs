@@ -4,11 +4,15 @@
 //! from the bytes another node published on the broker; either way its text
 //! is what every `/ws` subscriber of every node receives, byte for byte.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use pollpush_shared::{Change, Revision, ServerMessage};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::snapshot::Snapshot;
+use crate::stats::Stats;
 
 /// One change and its wire form, shared by every subscriber.
 #[derive(Debug)]
@@ -19,8 +23,9 @@ pub struct ChangeFrame {
     /// `text` as a whole WebSocket text frame: server frames are unmasked, so
     /// these bytes are the same for every subscriber.
     pub frame: Bytes,
-    /// The change as a Server-Sent Event, made on first use (see `sse.rs`).
-    pub(crate) sse: OnceLock<Bytes>,
+    /// The change as a Server-Sent Event in an HTTP/1.1 chunk, made on
+    /// first use (see `sse.rs`): the event alone is a slice of it.
+    pub(crate) sse: OnceLock<Chunked>,
     /// The change as a socket.io `change` event in a WebSocket frame, made on first use.
     socketio: OnceLock<Bytes>,
 }
@@ -74,6 +79,91 @@ impl ChangeFrame {
             let change = serde_json::to_string(&self.change).unwrap_or_default();
             socketio_frame(&format!(r#"42["change",{change}]"#))
         })
+    }
+}
+
+/// An HTTP/1.1 chunk and, sliced from the same buffer, its data: one
+/// allocation for a chunked response written by hyper (the data) and one
+/// written straight to the socket (the whole chunk).
+#[derive(Debug, Clone)]
+pub struct Chunked {
+    pub chunk: Bytes,
+    pub data: Bytes,
+}
+
+impl Chunked {
+    /// `data` as one chunk of a `Transfer-Encoding: chunked` body (RFC 9112 §7.1).
+    pub fn new(data: &[u8]) -> Self {
+        let size = format!("{:x}\r\n", data.len());
+        let mut chunk = BytesMut::with_capacity(size.len() + data.len() + 2);
+        chunk.put_slice(size.as_bytes());
+        chunk.put_slice(data);
+        chunk.put_slice(b"\r\n");
+        let chunk = chunk.freeze();
+        let data = chunk.slice(size.len()..chunk.len() - 2);
+        Self { chunk, data }
+    }
+}
+
+/// How one connection carries changes, chosen when it subscribes: the bytes
+/// the fan-out writes to it and the counters they go to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// `/ws`: the change message in a WebSocket text frame.
+    #[default]
+    WebSocket,
+    /// A socket.io `change` event in a WebSocket frame.
+    SocketIo,
+    /// A Server-Sent Event in an HTTP/1.1 chunk.
+    Sse,
+}
+
+impl Encoding {
+    /// A change, the same bytes for every subscriber of this encoding.
+    pub fn change(self, frame: &ChangeFrame) -> &Bytes {
+        match self {
+            Self::WebSocket => &frame.frame,
+            Self::SocketIo => frame.socketio(),
+            Self::Sse => &frame.sse_chunked().chunk,
+        }
+    }
+
+    /// The list a subscription starts (or restarts) from.
+    pub fn snapshot(self, snapshot: &Snapshot) -> Bytes {
+        match self {
+            Self::WebSocket => snapshot.frame(),
+            Self::SocketIo => snapshot.socketio(),
+            Self::Sse => crate::sse::snapshot_chunked(snapshot).chunk,
+        }
+    }
+
+    /// The notice that precedes a resync's snapshot.
+    pub fn resync(self, revision: Revision) -> Bytes {
+        match self {
+            Self::WebSocket => {
+                let msg = serde_json::to_string(&ServerMessage::Resync { revision });
+                text_frame(msg.unwrap_or_default().as_bytes()).0
+            }
+            Self::SocketIo => socketio_frame(&format!(r#"42["resync",{{"revision":{revision}}}]"#)),
+            Self::Sse => Chunked::new(&crate::sse::resync_event(revision)).chunk,
+        }
+    }
+
+    /// Messages (events) written in this encoding.
+    pub fn messages_out(self, stats: &Stats) -> &AtomicU64 {
+        match self {
+            Self::WebSocket => &stats.ws_messages_out,
+            Self::SocketIo => &stats.socketio_messages_out,
+            Self::Sse => &stats.sse_messages_out,
+        }
+    }
+
+    /// Subscribers of this encoding that fell behind and were resynchronized.
+    pub fn resyncs(self, stats: &Stats) -> &AtomicU64 {
+        match self {
+            Self::WebSocket | Self::SocketIo => &stats.resyncs,
+            Self::Sse => &stats.sse_resyncs,
+        }
     }
 }
 

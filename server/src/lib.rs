@@ -12,6 +12,7 @@ mod asyncapi;
 mod auth;
 pub mod broker;
 pub mod config;
+mod direct;
 pub mod error;
 pub mod feed;
 pub mod frames;

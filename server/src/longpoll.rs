@@ -10,13 +10,15 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use bytes::Buf;
+use futures_util::Stream;
 use http::header::{IF_NONE_MATCH, RETRY_AFTER};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use pollpush_shared::Problem;
 use warp::reply::Response;
 
 use crate::reply::problem_response;
-use crate::rest::{etag_matches, list};
+use crate::rest::{self, etag_matches, list};
 use crate::state::State;
 use crate::stats::{ConnTag, Protocol};
 
@@ -26,6 +28,25 @@ pub const MAX_WAIT_S: u64 = 60;
 /// Named once: every `GET /species/` looks for it, and a `&str` name is
 /// parsed and hashed anew on each lookup.
 const PREFER: HeaderName = HeaderName::from_static("prefer");
+
+/// `/species/`: a GET that asks to wait (`Prefer: wait`) is held here;
+/// every other request is REST's.
+pub async fn or_rest<S, B>(
+    state: State,
+    method: Method,
+    headers: HeaderMap,
+    body: S,
+    tag: Option<ConnTag>,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    match requested_wait(&headers) {
+        Some(wait) if method == Method::GET => hold(state, headers, tag, wait).await,
+        _ => rest::collection(state, method, headers, body).await,
+    }
+}
 
 /// The wait asked for with `Prefer: wait=N`, if any. A preference that is
 /// not a number is ignored, as RFC 7240 says of any preference not understood;

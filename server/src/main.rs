@@ -75,6 +75,11 @@ struct Cli {
     /// kernel's autotuning. Bounds what a client that stops reading holds in the kernel.
     #[arg(long, env = "POLLPUSH_SEND_BUFFER", default_value_t = DEFAULT_PUSH_SEND_BUFFER)]
     send_buffer: usize,
+    /// Worker threads of the async runtime. Default: the CPUs this process
+    /// may use, which counts a cgroup CPU quota (`cpu.max`: a container
+    /// allowed 1.5 CPUs gets 1), never fewer than one.
+    #[arg(long, env = "POLLPUSH_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     /// Log lines on stderr: `text` for people (coloured on a terminal, unless
     /// NO_COLOR is set), `json` (one object per line) for log collectors.
     #[arg(long, env = "POLLPUSH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -176,10 +181,37 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
+    let threads = cli.threads.map_or_else(default_threads, usize::from);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("pollpush-server: cannot start {threads} runtime threads: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        // As the runtime counts them, not as asked.
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        tracing::info!("{workers} runtime threads");
+        run(cli).await
+    })
+}
+
+/// The CPUs this process may use: std reads the affinity mask and the
+/// cgroup's CPU quota, so a container limited to fewer CPUs than the host has
+/// does not get a thread per host CPU that its quota then throttles.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+async fn run(cli: Cli) -> std::process::ExitCode {
     // A certificate or key that cannot serve is the operator's to fix: one
     // line naming the file, and exit code 2 (as for a bad flag).
     let tls = match tls_config(&cli) {

@@ -5,9 +5,10 @@
 //! Each series has a `node` label (the node's id).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
-use pollpush_shared::{LinkStats, ServerStats, TransportStats};
+use pollpush_shared::{BrokerStats, LinkStats, ServerStats, TransportStats};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -49,7 +50,41 @@ fn register_transport(reg: &mut Registry, t: &TransportStats) {
 
 /// The exposition text for one stats snapshot.
 pub fn render(s: &ServerStats) -> String {
-    let counters: [(&str, &str, u64); 19] = [
+    // Every series carries the node, so a cluster's nodes can be told apart
+    // (and summed) by one Prometheus.
+    let node = s.node.clone().unwrap_or_default();
+    let mut reg = Registry::with_prefix_and_labels(
+        "pollpush",
+        std::iter::once((Cow::Borrowed("node"), Cow::Owned(node))),
+    );
+    for (name, help, value) in counters(s) {
+        let c = Counter::<u64>::default();
+        c.inc_by(value);
+        reg.register(name, help, c);
+    }
+    for (name, help, value) in gauges(s) {
+        let g = Gauge::<f64, AtomicU64>::default();
+        g.set(value);
+        reg.register(name, help, g);
+    }
+    let cpu = Counter::<f64, AtomicU64>::default();
+    cpu.inc_by(s.process.cpu_seconds);
+    reg.register("process_cpu_seconds", "User plus system CPU seconds", cpu);
+    register_statuses(&mut reg, &s.rest.by_status);
+    register_transport(&mut reg, &s.transport);
+    if let Some(broker) = &s.broker {
+        register_broker(&mut reg, broker);
+    }
+    let mut out = String::new();
+    if encode(&mut out, &reg).is_err() {
+        out.clear();
+    }
+    out
+}
+
+/// The totals since start: name, help, value.
+fn counters(s: &ServerStats) -> [(&'static str, &'static str, u64); 19] {
+    [
         (
             "changes_applied",
             "Writes applied since start",
@@ -141,9 +176,13 @@ pub fn render(s: &ServerStats) -> String {
             "Bytes sent on SSE streams",
             s.sse.bytes_out,
         ),
-    ];
+    ]
+}
+
+/// The levels now: name, help, value.
+fn gauges(s: &ServerStats) -> [(&'static str, &'static str, f64); 18] {
     let m = &s.memory;
-    let gauges: [(&str, &str, f64); 18] = [
+    [
         ("uptime_seconds", "Seconds since start", s.uptime_s),
         ("revision", "Current store revision", s.revision as f64),
         (
@@ -222,54 +261,34 @@ pub fn render(s: &ServerStats) -> String {
             "Queued subscriptions that fell a feed capacity behind and await a resync",
             m.queues_lagged as f64,
         ),
-    ];
-    // Every series carries the node, so a cluster's nodes can be told apart
-    // (and summed) by one Prometheus.
-    let node = s.node.clone().unwrap_or_default();
-    let mut reg = Registry::with_prefix_and_labels(
-        "pollpush",
-        std::iter::once((Cow::Borrowed("node"), Cow::Owned(node))),
-    );
-    for (name, help, value) in counters {
-        let c = Counter::<u64>::default();
-        c.inc_by(value);
-        reg.register(name, help, c);
-    }
-    for (name, help, value) in gauges {
-        let g = Gauge::<f64, AtomicU64>::default();
-        g.set(value);
-        reg.register(name, help, g);
-    }
-    let cpu = Counter::<f64, AtomicU64>::default();
-    cpu.inc_by(s.process.cpu_seconds);
-    reg.register("process_cpu_seconds", "User plus system CPU seconds", cpu);
+    ]
+}
+
+/// HTTP responses by status, one series each.
+fn register_statuses(reg: &mut Registry, counts: &BTreeMap<u16, u64>) {
     let by_status = Family::<Vec<(String, String)>, Counter>::default();
-    for (status, n) in &s.rest.by_status {
+    for (status, n) in counts {
         by_status
             .get_or_create(&vec![("status".to_owned(), status.to_string())])
             .inc_by(*n);
     }
     reg.register("rest_responses", "HTTP responses by status", by_status);
-    register_transport(&mut reg, &s.transport);
-    if let Some(broker) = &s.broker {
-        let connected = Gauge::<i64>::default();
-        connected.set(i64::from(broker.connected));
-        reg.register(
-            "broker_connected",
-            "1 while subscribed to the broker",
-            connected,
-        );
-        let dropped = Counter::<u64>::default();
-        dropped.inc_by(broker.dropped_publishes);
-        reg.register(
-            "broker_dropped_publishes",
-            "Changes and room broadcasts not handed to the broker (Redis away or slow)",
-            dropped,
-        );
-    }
-    let mut out = String::new();
-    if encode(&mut out, &reg).is_err() {
-        out.clear();
-    }
-    out
+}
+
+/// The broker's link, in a cluster.
+fn register_broker(reg: &mut Registry, broker: &BrokerStats) {
+    let connected = Gauge::<i64>::default();
+    connected.set(i64::from(broker.connected));
+    reg.register(
+        "broker_connected",
+        "1 while subscribed to the broker",
+        connected,
+    );
+    let dropped = Counter::<u64>::default();
+    dropped.inc_by(broker.dropped_publishes);
+    reg.register(
+        "broker_dropped_publishes",
+        "Changes and room broadcasts not handed to the broker (Redis away or slow)",
+        dropped,
+    );
 }

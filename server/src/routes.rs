@@ -2,6 +2,7 @@
 //! the last one is the 404 for unknown paths; methods are checked by the
 //! handlers, which know what to put in `Allow`.
 
+use bytes::Bytes;
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
 use pollpush_shared::Problem;
@@ -16,33 +17,45 @@ use crate::{longpoll, openapi, rest, sse, ws};
 
 /// Every route of the server.
 pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
-    let with_state = {
-        let state = state.clone();
-        warp::any().map(move || state.clone())
-    };
-    let species_collection = warp::path("species")
+    ws::route(state)
+        .or(species(state))
+        .unify()
+        .or(crate::gateway::routes(state))
+        .unify()
+        .or(probes(state))
+        .unify()
+        .or(documents(state.config.write_token.is_some()))
+        .unify()
+        .or(static_pages(state.config.static_dir.clone()))
+        .unify()
+        .or(warp::any().map(not_found))
+        .unify()
+        .boxed()
+}
+
+/// A filter that hands every handler its own clone of the state.
+fn with_state(state: &State) -> BoxedFilter<(State,)> {
+    let state = state.clone();
+    warp::any().map(move || state.clone()).boxed()
+}
+
+/// `/species/` (REST, or a held long-poll with `Prefer: wait`),
+/// `/species/events` (SSE) and `/species/{id}`.
+fn species(state: &State) -> BoxedFilter<(Response,)> {
+    let collection = warp::path("species")
         .and(
             warp::path::end()
                 .or(warp::path!("species" / ..).and(warp::path::end()))
                 .unify(),
         )
-        .and(with_state.clone())
+        .and(with_state(state))
         .and(warp::method())
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .and(warp::ext::optional::<ConnTag>())
-        .then(
-            |state, method: http::Method, headers: http::HeaderMap, body, tag| async move {
-                match longpoll::requested_wait(&headers) {
-                    Some(wait) if method == http::Method::GET => {
-                        longpoll::hold(state, headers, tag, wait).await
-                    }
-                    _ => rest::collection(state, method, headers, body).await,
-                }
-            },
-        );
-    let species_events = warp::path!("species" / "events")
-        .and(with_state.clone())
+        .then(longpoll::or_rest);
+    let events = warp::path!("species" / "events")
+        .and(with_state(state))
         .and(warp::method())
         .and(warp::header::headers_cloned())
         .and(
@@ -54,21 +67,25 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
         .and(warp::ext::optional::<crate::wire::Wire>())
         .and(warp::ext::optional::<crate::accept::Streams>())
         .then(sse::events);
-    let species_item = warp::path!("species" / String)
-        .and(with_state.clone())
+    let item = warp::path!("species" / String)
+        .and(with_state(state))
         .and(warp::method())
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .then(|id, state, method, headers, body| rest::item(state, id, method, headers, body));
+    collection.or(events).unify().or(item).unify().boxed()
+}
+
+/// `/healthz` (liveness), `/readyz` (readiness, for load balancers: 503
+/// while the store or the broker is unreachable), `/stats` and `/metrics`.
+fn probes(state: &State) -> BoxedFilter<(Response,)> {
     let healthz = warp::path!("healthz").and(warp::method()).map(|method| {
         read_only(&method, || {
             json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
         })
     });
-    // Readiness, for load balancers: 503 while the store or the broker is
-    // unreachable. `/healthz` stays plain liveness.
     let readyz = warp::path!("readyz")
-        .and(with_state.clone())
+        .and(with_state(state))
         .and(warp::method())
         .map(|state: State, method| {
             read_only(&method, || match state.unready() {
@@ -77,7 +94,7 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
             })
         });
     let stats = warp::path!("stats")
-        .and(with_state.clone())
+        .and(with_state(state))
         .and(warp::method())
         .map(|state: State, method| {
             read_only(&method, || {
@@ -85,20 +102,28 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
             })
         });
     let metrics = warp::path!("metrics")
-        .and(with_state.clone())
+        .and(with_state(state))
         .and(warp::method())
         .map(|state: State, method| {
             read_only(&method, || {
-                let mut r = Response::new(crate::metrics::render(&state.stats_snapshot()).into());
-                r.headers_mut().insert(
-                    CONTENT_TYPE,
-                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
-                r
+                let text = crate::metrics::render(&state.stats_snapshot());
+                typed(text.into(), "text/plain; version=0.0.4; charset=utf-8")
             })
         });
-    // The document says what this server asks of writers: a token or nothing.
-    let guarded = state.config.write_token.is_some();
+    healthz
+        .or(readyz)
+        .unify()
+        .or(stats)
+        .unify()
+        .or(metrics)
+        .unify()
+        .boxed()
+}
+
+/// `/openapi.json` (and `/swagger.json`), Swagger UI at `/docs/` and
+/// `/asyncapi.json`. The OpenAPI document says what this server asks of
+/// writers: a token (`guarded`) or nothing.
+fn documents(guarded: bool) -> BoxedFilter<(Response,)> {
     let openapi = warp::path("openapi.json")
         .or(warp::path("swagger.json"))
         .unify()
@@ -106,12 +131,7 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
         .and(warp::method())
         .map(move |method| {
             read_only(&method, || {
-                let mut r = Response::new(openapi::document(guarded).into());
-                r.headers_mut().insert(
-                    CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
-                r
+                typed(openapi::document(guarded), "application/json")
             })
         });
     // warp ignores a trailing slash, so tell `/docs` from `/docs/` by the full path:
@@ -130,45 +150,18 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
         .and(warp::method())
         .map(|method| {
             read_only(&method, || {
-                let mut r = Response::new(crate::asyncapi::document().into());
-                r.headers_mut().insert(
-                    CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
-                r
+                typed(crate::asyncapi::document(), "application/json")
             })
         });
-    let not_found_route = warp::any().map(not_found);
-    let pages = static_pages(state.config.static_dir.clone());
+    openapi.or(docs).unify().or(asyncapi).unify().boxed()
+}
 
-    ws::route(state)
-        .or(species_collection)
-        .unify()
-        .or(species_events)
-        .unify()
-        .or(species_item)
-        .unify()
-        .or(crate::gateway::routes(state))
-        .unify()
-        .or(healthz)
-        .unify()
-        .or(readyz)
-        .unify()
-        .or(stats)
-        .unify()
-        .or(asyncapi)
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(openapi)
-        .unify()
-        .or(docs)
-        .unify()
-        .or(pages)
-        .unify()
-        .or(not_found_route)
-        .unify()
-        .boxed()
+/// A 200 of `body` as `content_type`.
+fn typed(body: Bytes, content_type: &'static str) -> Response {
+    let mut r = Response::new(body.into());
+    r.headers_mut()
+        .insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+    r
 }
 
 /// `--static DIR` at `/`: the user's own pages. warp's `fs::dir` refuses `..`

@@ -24,8 +24,8 @@ pub struct Snapshot {
     pub species: Arc<BTreeMap<SpeciesId, Species>>,
     encoded: OnceLock<(Bytes, String)>,
     message: OnceLock<Utf8Bytes>,
-    /// The list as the SSE `snapshot` event, made on first use (see `sse.rs`).
-    pub(crate) sse: OnceLock<Bytes>,
+    /// The list as the SSE `snapshot` event in an HTTP/1.1 chunk, made on first use (see `sse.rs`).
+    pub(crate) sse: OnceLock<crate::frames::Chunked>,
     /// The headers of `GET /species/` answers, made on first use.
     list_headers: OnceLock<ListHeaders>,
     /// The list as a socket.io `snapshot` event frame, made on first use.

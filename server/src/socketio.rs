@@ -10,6 +10,7 @@
 //! token (if the server has one) in its `auth` payload (`{token}`), an
 //! `access_token` query parameter or an `Authorization: Bearer` header.
 
+mod events;
 mod fast;
 
 use std::convert::Infallible;
@@ -24,22 +25,22 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 
 use crate::auth;
-use crate::feed::{Next, Start};
-use crate::rooms::valid_room_name;
+use crate::feed::Next;
+use crate::snapshot::Snapshot;
 use crate::state::State;
 use fast::{AckId, FastSubscribers};
 
 /// What `subscribe` accepts: a room name, or `{"room": ..., "since": R}`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum SubscribeArg {
+pub enum SubscribeArg {
     Room(String),
     Full { room: String, since: Option<u64> },
 }
 
 /// What `broadcast` accepts.
 #[derive(Debug, Deserialize)]
-struct BroadcastArg {
+pub struct BroadcastArg {
     room: String,
     event: String,
     #[serde(default)]
@@ -79,149 +80,34 @@ fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write
     state.stats.socketio_sockets.fetch_add(1, Relaxed);
     let st = state.clone();
     s.on("hi!", async move |s: SocketRef, ack: AckSender| {
-        st.stats.socketio_messages_in.fetch_add(1, Relaxed);
-        // A 1-tuple: socketioxide would spread a bare list into many arguments.
-        let list = st.source.snapshot().list();
-        emit_counted(&st, &s, "species", &(list,));
-        let _ = ack.send(&Value::Null);
+        events::hi(&st, &s, ack);
     });
     let st = state.clone();
     s.on("info", async move |s: SocketRef, ack: AckSender| {
-        st.stats.socketio_messages_in.fetch_add(1, Relaxed);
-        let info = st.server_info();
-        if ack.send(&info).is_err() {
-            emit_counted(&st, &s, "info", &info);
-        }
+        events::info(&st, &s, ack);
     });
-    let st = state.clone();
-    let fs = fast.clone();
+    let (st, fs) = (state.clone(), fast.clone());
     s.on(
         "subscribe",
         async move |s: SocketRef,
                     TryData(arg): TryData<SubscribeArg>,
-                    ack_id: AckId,
+                    id: AckId,
                     ack: AckSender| {
-            st.stats.socketio_messages_in.fetch_add(1, Relaxed);
-            let (room, since) = match arg {
-                Ok(SubscribeArg::Room(room)) => (room, None),
-                Ok(SubscribeArg::Full { room, since }) => (room, since),
-                Err(_) => return ack_error(ack, "subscribe takes a room name or {room, since}"),
-            };
-            let since = match since.map(crate::since::check).transpose() {
-                Ok(since) => since,
-                Err(e) => return ack_error(ack, &e.to_string()),
-            };
-            if !valid_room_name(&room) {
-                return ack_error(ack, "room names are 1-64 of A-Z a-z 0-9 _ . -");
-            }
-            if room == SPECIES_ROOM
-                && let Some(wire) = fast::wire_of(&s)
-            {
-                // Its acknowledgement goes out on the wire, in order with the start.
-                fs.subscribe(&st, &s, wire, since, ack_id).await;
-                return;
-            }
-            s.join(room.clone());
-            if room != SPECIES_ROOM {
-                let revision = st.source.snapshot().revision;
-                let _ = ack.send(&json!({ "room": room, "revision": revision }));
-                return;
-            }
-            // Joined first, so no change can fall between the room and the start point;
-            // a change may arrive twice, and clients drop what is not newer than they hold.
-            match st.feed.subscribe_from(&st.source, since).await {
-                (Start::Replay(mut replay), _)
-                    if replay.until().saturating_sub(since.unwrap_or(0)) <= QUEUED_REPLAY_MAX =>
-                {
-                    let _ = ack.send(&json!({ "room": room, "revision": replay.until() }));
-                    loop {
-                        match replay.next(&st.source).await {
-                            Ok(Some(chunk)) => {
-                                for frame in chunk.frames() {
-                                    emit_counted(&st, &s, "change", &frame.change);
-                                }
-                            }
-                            Ok(None) => break,
-                            Err(_) => {
-                                let snapshot = st.source.snapshot();
-                                let revision = snapshot.revision;
-                                emit_counted(&st, &s, "resync", &json!({ "revision": revision }));
-                                let body = json!({ "room": room, "revision": revision, "species": snapshot.list() });
-                                emit_counted(&st, &s, "snapshot", &body);
-                                break;
-                            }
-                        }
-                    }
-                }
-                // A longer replay would overflow socketioxide's queue (changes
-                // dropped unseen): the snapshot is smaller and loses nothing.
-                (Start::Snapshot(_) | Start::Replay(_), _) => {
-                    let snapshot = st.source.snapshot();
-                    let revision = snapshot.revision;
-                    let _ = ack.send(&json!({ "room": room, "revision": revision }));
-                    let body =
-                        json!({ "room": room, "revision": revision, "species": snapshot.list() });
-                    emit_counted(&st, &s, "snapshot", &body);
-                }
-            }
+            events::subscribe(&st, &fs, s, arg, id, ack).await;
         },
     );
-    let st = state.clone();
-    let fs = fast.clone();
+    let (st, fs) = (state.clone(), fast.clone());
     s.on(
         "unsubscribe",
         async move |s: SocketRef, TryData(room): TryData<String>, ack: AckSender| {
-            st.stats.socketio_messages_in.fetch_add(1, Relaxed);
-            match room {
-                Ok(room) => {
-                    if room == SPECIES_ROOM
-                        && let Some(wire) = fast::wire_of(&s)
-                    {
-                        fs.stop(s.id, &wire);
-                    }
-                    s.leave(room.clone());
-                    let _ = ack.send(&json!({ "room": room }));
-                }
-                Err(_) => ack_error(ack, "unsubscribe takes a room name"),
-            }
+            events::unsubscribe(&st, &fs, &s, room, ack);
         },
     );
     let st = state.clone();
     s.on(
         "broadcast",
         async move |s: SocketRef, TryData(arg): TryData<BroadcastArg>, ack: AckSender| {
-            st.stats.socketio_messages_in.fetch_add(1, Relaxed);
-            let Ok(arg) = arg else {
-                return ack_error(ack, "broadcast takes {room, event, data}");
-            };
-            if !valid_room_name(&arg.room) || arg.room == SPECIES_ROOM {
-                return ack_error(ack, "not a room clients may broadcast to");
-            }
-            if !may_write {
-                return ack_error(
-                    ack,
-                    "unauthorized: broadcast needs the server's write token \
-                     (auth: {token}, or ?access_token=)",
-                );
-            }
-            if let Some(broker) = &st.broker {
-                broker.sender().publish_room(
-                    &arg.room,
-                    crate::broker::RoomPayload::SocketIo {
-                        event: arg.event.clone(),
-                        data: arg.data.clone(),
-                    },
-                );
-            }
-            let members = s.to(arg.room.clone()).sockets().len() as u64;
-            if s.to(arg.room.clone())
-                .emit(&arg.event, &arg.data)
-                .await
-                .is_ok()
-            {
-                st.stats.socketio_messages_out.fetch_add(members, Relaxed);
-            }
-            let _ = ack.send(&json!({ "room": arg.room }));
+            events::broadcast(&st, &s, arg, may_write, ack).await;
         },
     );
     let st = state.clone();
@@ -236,10 +122,6 @@ fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write
     });
 }
 
-/// The longest replay sent through socketioxide's per-socket queue (128
-/// packets by default): a longer one gets a snapshot instead.
-const QUEUED_REPLAY_MAX: u64 = 64;
-
 fn emit_counted<T: serde::Serialize + ?Sized>(state: &State, s: &SocketRef, event: &str, data: &T) {
     if s.emit(event, data).is_ok() {
         state.stats.socketio_messages_out.fetch_add(1, Relaxed);
@@ -248,6 +130,11 @@ fn emit_counted<T: serde::Serialize + ?Sized>(state: &State, s: &SocketRef, even
 
 fn ack_error(ack: AckSender, message: &str) {
     let _ = ack.send(&json!({ "error": message }));
+}
+
+/// A `snapshot` event's body: the list at its revision.
+fn snapshot_body(snapshot: &Snapshot) -> Value {
+    json!({ "room": SPECIES_ROOM, "revision": snapshot.revision, "species": snapshot.list() })
 }
 
 /// Pushes every change to the `species` room: serialized once by socketioxide for all members.
@@ -273,7 +160,7 @@ async fn forward_changes(io: SocketIo, state: State) {
                 // The forwarder itself fell behind: tell the room to take a fresh snapshot.
                 state.stats.resyncs.fetch_add(1, Relaxed);
                 let snapshot = sub.resync(&state.source);
-                let body = json!({ "room": SPECIES_ROOM, "revision": snapshot.revision, "species": snapshot.list() });
+                let body = snapshot_body(&snapshot);
                 let _ = room
                     .clone()
                     .emit("resync", &json!({ "revision": snapshot.revision }))

@@ -7,6 +7,11 @@
 //! when it reconnects) or `?since=R` resumes from the history like `/ws`
 //! `since`. A stream whose client stops reading falls behind its bounded
 //! queue and gets `event: resync` and a fresh snapshot instead of a backlog.
+//!
+//! A stream that is its connection's first HTTP/1.1 request leaves hyper
+//! ([`direct`]): the fan-out writes its events to the socket as for `/ws`.
+//! The rest (HTTP/2, a stream after other requests on a kept-alive
+//! connection) is a hyper response body fed by a queued subscription (`Pump`).
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -24,7 +29,7 @@ use warp::reply::Response;
 
 use crate::accept::{InFlight, Streams};
 use crate::feed::{Next, Replay, Start, Subscription};
-use crate::frames::ChangeFrame;
+use crate::frames::{ChangeFrame, Chunked};
 use crate::reply::{method_not_allowed, problem_response};
 use crate::shutdown::Shutdown;
 use crate::since::{self, BadSince};
@@ -35,6 +40,11 @@ use crate::wire::Wire;
 
 /// A comment line this often keeps proxies from closing an idle stream.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The comment itself.
+const KEEP_ALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
+
+mod direct;
+pub use direct::Direct;
 
 /// `GET /species/events`.
 pub async fn events(
@@ -53,11 +63,10 @@ pub async fn events(
         Ok(since) => since,
         Err(e) => return problem_response(&e.problem()),
     };
-    let stats = &state.stats;
-    if stats.sse_subscribers.fetch_add(1, Relaxed) >= state.config.max_streams as u64 {
-        stats.sse_subscribers.fetch_sub(1, Relaxed);
-        return too_many_streams(state.config.max_streams);
-    }
+    let open = match Open::reserve(&state) {
+        Ok(open) => open,
+        Err(refused) => return *refused,
+    };
     if let Some(tag) = &tag {
         tag.mark(Protocol::Sse);
     }
@@ -68,7 +77,7 @@ pub async fn events(
     }
     let pump = Pump {
         shutdown: state.shutdown.clone(),
-        open: Open(state.clone()),
+        open,
         _live: streams.as_ref().map(Streams::open),
         state,
         since,
@@ -84,6 +93,13 @@ pub async fn events(
     stream_response(Box::pin(body))
 }
 
+/// The `200` of an event stream on the warp path (the species' and every feed's).
+pub(crate) fn stream_response(events: Events) -> Response {
+    let mut r = warp::reply::stream(EventBody::new(events)).into_response();
+    stream_headers(r.headers_mut());
+    r
+}
+
 /// The `503` of a stream past `max_streams` (the species' or a feed's).
 pub(crate) fn too_many_streams(max_streams: usize) -> Response {
     let mut r = problem_response(&Problem::new(
@@ -97,15 +113,12 @@ pub(crate) fn too_many_streams(max_streams: usize) -> Response {
     r
 }
 
-/// The `200` of an event stream (the species' and every feed's).
-pub(crate) fn stream_response(events: Events) -> Response {
-    let mut r = warp::reply::stream(EventBody::new(events)).into_response();
-    let h = r.headers_mut();
+/// What every stream's response says of itself, on either path.
+fn stream_headers(h: &mut HeaderMap) {
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Proxies such as nginx would otherwise buffer the stream.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    r
 }
 
 /// Where the client asks to resume: `?since=R`, else `Last-Event-ID: R`.
@@ -157,6 +170,18 @@ impl Stream for EventBody {
 
 /// Uncounts one stream when its body is dropped.
 struct Open(State);
+
+impl Open {
+    /// Counts a stream, unless `max_streams` are open: then the `503` for it.
+    fn reserve(state: &State) -> Result<Self, Box<Response>> {
+        let stats = &state.stats;
+        if stats.sse_subscribers.fetch_add(1, Relaxed) < state.config.max_streams as u64 {
+            return Ok(Self(state.clone()));
+        }
+        stats.sse_subscribers.fetch_sub(1, Relaxed);
+        Err(Box::new(too_many_streams(state.config.max_streams)))
+    }
+}
 
 impl Drop for Open {
     fn drop(&mut self) {
@@ -223,7 +248,7 @@ impl Pump {
                 Next::Closed => return None,
             },
             // Not an event: not counted.
-            _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
+            _ = self.keep_alive.tick() => return Some(Bytes::from_static(KEEP_ALIVE_COMMENT)),
             () = self.shutdown.wait() => return None,
         };
         stats.sse_messages_out.fetch_add(1, Relaxed);
@@ -266,6 +291,11 @@ pub(crate) fn resync_event(revision: Revision) -> Bytes {
 /// `id: R`, `event: snapshot` and the `/ws` snapshot message as data, made
 /// once per revision: a reconnect storm of streams copies the list once.
 fn snapshot_event(snapshot: &Snapshot) -> Bytes {
+    snapshot_chunked(snapshot).data
+}
+
+/// [`snapshot_event`] and the HTTP/1.1 chunk around it, one buffer.
+pub(crate) fn snapshot_chunked(snapshot: &Snapshot) -> Chunked {
     snapshot
         .sse
         .get_or_init(|| {
@@ -274,7 +304,7 @@ fn snapshot_event(snapshot: &Snapshot) -> Bytes {
                 format!("id: {}\nevent: snapshot\ndata: ", snapshot.revision).into_bytes();
             event.extend_from_slice(message.as_bytes());
             event.extend_from_slice(b"\n\n");
-            event.into()
+            Chunked::new(&event)
         })
         .clone()
 }
@@ -282,14 +312,17 @@ fn snapshot_event(snapshot: &Snapshot) -> Bytes {
 impl ChangeFrame {
     /// This change as one SSE event, made once and shared by every stream.
     pub fn sse(&self) -> Bytes {
-        self.sse
-            .get_or_init(|| {
-                let mut event =
-                    format!("id: {}\nevent: change\ndata: ", self.revision()).into_bytes();
-                event.extend_from_slice(self.text.as_bytes());
-                event.extend_from_slice(b"\n\n");
-                event.into()
-            })
-            .clone()
+        self.sse_chunked().data.clone()
+    }
+
+    /// [`ChangeFrame::sse`] and the HTTP/1.1 chunk around it, for the
+    /// streams the fan-out writes to directly.
+    pub(crate) fn sse_chunked(&self) -> &Chunked {
+        self.sse.get_or_init(|| {
+            let mut event = format!("id: {}\nevent: change\ndata: ", self.revision()).into_bytes();
+            event.extend_from_slice(self.text.as_bytes());
+            event.extend_from_slice(b"\n\n");
+            Chunked::new(&event)
+        })
     }
 }

@@ -139,13 +139,11 @@ impl State {
             down.push("broker".to_owned());
         }
         down.extend(self.feeds.failing());
-        (!down.is_empty()).then(|| {
-            Problem::new(
-                "not-ready",
-                "Not Ready",
-                503,
-                format!("unreachable: {}", down.join(", ")),
-            )
-        })
+        let mut detail = (!down.is_empty()).then(|| format!("unreachable: {}", down.join(", ")));
+        if self.stats.saturation.is_saturated() {
+            let full = "out of file descriptors: new connections are closed at accept";
+            detail = Some(detail.map_or_else(|| full.to_owned(), |d| format!("{d}; {full}")));
+        }
+        detail.map(|detail| Problem::new("not-ready", "Not Ready", 503, detail))
     }
 }

@@ -10,8 +10,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
+mod saturation;
 mod tls;
 mod transport;
+pub use saturation::Saturation;
 
 pub use tls::TlsCounters;
 
@@ -47,6 +49,8 @@ pub struct Stats {
     /// Bytes queued for push subscribers that their sockets did not take yet.
     pub backlog_bytes: AtomicU64,
     pub tls: TlsCounters,
+    /// accept() out of file descriptors.
+    pub saturation: Saturation,
     /// Connections speaking HTTP/2; HTTP/1.1 is every other one (see `transport.rs`).
     pub h2: Traffic,
     pub throttled: AtomicU64,
@@ -79,6 +83,7 @@ impl Default for Stats {
             resyncs: AtomicU64::new(0),
             backlog_bytes: AtomicU64::new(0),
             tls: TlsCounters::default(),
+            saturation: Saturation::default(),
             h2: Traffic::default(),
             throttled: AtomicU64::new(0),
             socketio_sockets: AtomicU64::new(0),
@@ -171,7 +176,12 @@ impl Stats {
                 bytes_in: self.sse.bytes_in.load(Relaxed),
                 bytes_out: self.sse.bytes_out.load(Relaxed),
             },
-            process: process_stats(),
+            process: ProcessStats {
+                accept_failures: self.saturation.failures(),
+                shed_at_accept: self.saturation.shed(),
+                saturated: self.saturation.is_saturated(),
+                ..process_stats()
+            },
             tls: self.tls.snapshot(),
             // Filled in by the caller, which knows whether the listener is TLS.
             transport: pollpush_shared::TransportStats::default(),
@@ -197,6 +207,7 @@ pub fn process_stats() -> ProcessStats {
     ProcessStats {
         cpu_seconds: (stat.utime + stat.stime) as f64 / ticks,
         rss_bytes: stat.rss * procfs::page_size(),
+        ..ProcessStats::default()
     }
 }
 

@@ -29,6 +29,7 @@ use pollpush_shared::Revision;
 use tokio::net::TcpStream;
 
 use crate::feed::{ChangeFrame, DirectTarget};
+use crate::frames::Encoding;
 use crate::stats::{ConnCounter, Stats};
 
 /// One accepted connection's socket; clones share it.
@@ -71,8 +72,8 @@ enum Gate {
 
 #[derive(Debug, Default)]
 struct Outgoing {
-    /// Changes go out as socket.io `change` events rather than `/ws` messages.
-    socketio: bool,
+    /// How changes go out: `/ws` messages, socket.io events or SSE events.
+    encoding: Encoding,
     pending: VecDeque<Chunk>,
     /// Bytes in `pending`, also added to the server's backlog gauge.
     pending_bytes: usize,
@@ -98,7 +99,7 @@ impl Outgoing {
     /// now, not when the session resyncs: a client that never reads again
     /// is never resynced, and `/stats` should still show it fell behind.
     fn lag(&mut self, stats: &Stats) {
-        stats.resyncs.fetch_add(1, Relaxed);
+        self.encoding.resyncs(stats).fetch_add(1, Relaxed);
         let first = self.pending.pop_front();
         let dropped: usize = self.pending.drain(..).map(|c| c.bytes.len()).sum();
         self.untrack(dropped, stats);
@@ -142,10 +143,10 @@ impl Wire {
         }
     }
 
-    /// From now on, changes go out as socket.io `change` events (this
-    /// connection is an Engine.IO WebSocket), counted as socket.io messages.
-    pub fn speak_socketio(&self) {
-        self.0.lock().socketio = true;
+    /// From now on, changes go out in `encoding` (this connection is an
+    /// Engine.IO WebSocket, or an SSE stream), counted as its messages.
+    pub fn speak(&self, encoding: Encoding) {
+        self.0.lock().encoding = encoding;
     }
 
     /// What the feed's fan-out holds to write changes to this connection.
@@ -200,11 +201,7 @@ impl Shared {
             return;
         }
         out.last = frame.revision();
-        let bytes = if out.socketio {
-            frame.socketio()
-        } else {
-            &frame.frame
-        };
+        let bytes = out.encoding.change(frame);
         if !out.pending.is_empty() {
             if out.changes >= out.capacity {
                 out.lag(self.counter.0.stats());
@@ -239,12 +236,7 @@ impl Shared {
     /// A change frame fully written: one message out, on its protocol's counter.
     fn count_change(&self, out: &Outgoing) {
         let stats = self.counter.0.stats();
-        let counter = if out.socketio {
-            &stats.socketio_messages_out
-        } else {
-            &stats.ws_messages_out
-        };
-        counter.fetch_add(1, Relaxed);
+        out.encoding.messages_out(stats).fetch_add(1, Relaxed);
     }
 
     /// Writes pending chunks until none is left (`Ready(Ok)`) or the socket is full.

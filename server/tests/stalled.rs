@@ -126,15 +126,7 @@ async fn a_stalled_socketio_subscriber_is_resynced_and_live_again() {
     // A short queue and small kernel buffers: a few hundred writes overflow
     // them, well within Engine.IO's 25 s ping interval, which a client that
     // does not read cannot answer.
-    let server = common::spawn_server_with(pollpush_server::Config {
-        ws: pollpush_server::WsConfig {
-            feed_capacity: 16,
-            ..pollpush_server::WsConfig::default()
-        },
-        send_buffer_bytes: Some(4096),
-        ..pollpush_server::Config::default()
-    })
-    .await;
+    let server = common::spawn_server_with(common::quick_to_lag()).await;
     let addr = server.local_addr();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_mins(1);
     let (mut io, _) = tokio_tungstenite::connect_async(format!(

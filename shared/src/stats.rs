@@ -175,6 +175,15 @@ pub struct ProcessStats {
     /// User plus system CPU time since start.
     pub cpu_seconds: f64,
     pub rss_bytes: u64,
+    /// `accept()` calls that failed for want of a file descriptor; absent from older servers.
+    #[serde(default)]
+    pub accept_failures: u64,
+    /// New connections closed at accept because the node had no descriptor left.
+    #[serde(default)]
+    pub shed_at_accept: u64,
+    /// Out of file descriptors now (since the last failed accept, until one succeeds).
+    #[serde(default)]
+    pub saturated: bool,
 }
 
 /// The server's memory by what fills it: each of these has a bound (see

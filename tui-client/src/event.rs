@@ -90,7 +90,7 @@ impl From<LaneEvent> for Event {
 
 /// A producer's cumulative bytes on the socket and TLS handshakes at one
 /// moment, and how its last connection spoke; carried inside events.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TrafficTotals {
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -124,28 +124,28 @@ impl TrafficTotals {
 
 /// TLS handshakes a producer made: a full one costs a key exchange and the
 /// certificate chain; a resumed one reuses an earlier session's secret.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Handshakes {
     pub full: u64,
     pub resumed: u64,
 }
 
 /// How a connection speaks: which HTTP, and which TLS if any.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Wire {
     pub http: Option<HttpVersion>,
     pub tls: Option<TlsVersion>,
 }
 
 /// The HTTP a connection speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HttpVersion {
     H1,
     H2,
 }
 
 /// The TLS version a connection negotiated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TlsVersion {
     V1_2,
     V1_3,

@@ -56,6 +56,11 @@ impl LaneKind {
         }
     }
 
+    /// The lane `--lanes` names `name`, if any.
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// The key of the lane's section in reports (`rest` for polling, as before lanes).
     pub fn report_key(self) -> &'static str {
         match self {
@@ -137,12 +142,9 @@ impl Lanes {
         }
         let mut kinds = Vec::new();
         for name in text.split(',').map(str::trim) {
-            let kind = LaneKind::ALL
-                .into_iter()
-                .find(|k| k.name() == name)
-                .ok_or_else(|| {
-                    format!("unknown lane {name:?}: choose from poll, longpoll, sse, ws, or all")
-                })?;
+            let kind = LaneKind::named(name).ok_or_else(|| {
+                format!("unknown lane {name:?}: choose from poll, longpoll, sse, ws, or all")
+            })?;
             if !kinds.contains(&kind) {
                 kinds.push(kind);
             }

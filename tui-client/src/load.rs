@@ -12,6 +12,7 @@
 //! same lanes, measured from the client side only.
 
 pub mod chart;
+pub mod crew;
 pub mod fleet;
 pub mod limits;
 pub mod map;
@@ -20,7 +21,9 @@ pub mod progress;
 pub mod protocol;
 pub mod report;
 pub mod server;
+pub mod tally;
 pub mod watched;
+pub mod worker;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -30,12 +33,14 @@ use tokio::time::Instant;
 
 use crate::cli::{ConnectArgs, LoadArgs, LoadFormat};
 use crate::condition::Condition;
+use crate::event::TrafficTotals;
 use crate::lane::{Exchange, LaneKind, LaneMap};
 use fleet::Fleet;
 use plan::{Clients, count, plan};
 use progress::Progress;
 use report::{LoadReport, ProtocolReport, RunReport, ServerCost};
 use server::ServerUnderTest;
+use tally::LaneTally;
 
 /// What one run needs to know: the load's own flags and the shared connection flags
 /// (`--server`, `--ws-url`, `--lanes`, `--interval`, `--long-poll-wait`,
@@ -49,6 +54,10 @@ pub struct Settings<'a> {
 
 /// Runs the load (or the sweep), prints the report and draws the chart.
 pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
+    if args.worker {
+        return worker::run(connect, args).await;
+    }
+    check_workers(connect, args)?;
     if connect.server.is_some() && args.spawn_server {
         bail!("--spawn-server starts its own server: drop --server, or drop --spawn-server");
     }
@@ -108,6 +117,25 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses what `--workers` cannot split: a map or a sweep (one run at a
+/// time), a watched service, and an embedded or spawned server over TLS
+/// (whose certificate only this process trusts).
+fn check_workers(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
+    if args.workers == 1 {
+        return Ok(());
+    }
+    if args.map.map || args.sweep.is_some() || connect.watching() {
+        bail!("--workers splits one run: drop --map, --sweep, --poll and --push");
+    }
+    if connect.tls && connect.server.is_none() {
+        bail!(
+            "--workers with --tls needs --server https://… (and --ca-cert): the certificate of a \
+             server this load starts is trusted by this process only"
+        );
+    }
+    Ok(())
+}
+
 async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
     let c = s.connect;
     match (&c.server, s.load.spawn_server) {
@@ -153,40 +181,81 @@ async fn measure(
         ref label,
     } = *run;
     let total = clients.iter().map(|(_, n)| n).sum::<usize>();
-    limits::check_open_files(total + 1, server.is_embedded(), open_files)?;
+    // With workers, this process holds only the embedded server's ends.
+    let workers = s.load.workers;
+    if workers == 1 || server.is_embedded() {
+        limits::check_open_files(total + 1, server.is_embedded() && workers == 1, open_files)?;
+    }
     // No changes while clients connect, so the ramp does not pile up catch-up work.
     server.set_simulator_rate(0.0);
     let idle = server.cost().await?;
+    let measured = if workers > 1 {
+        crew::measure(s, server, clients, idle, label, progress).await?
+    } else {
+        in_process(s, server, clients, idle, label, progress).await?
+    };
+    let lanes = s.connect.lanes();
+    let polling = |kind: &LaneKind| kind.exchange() == Exchange::Requests;
+    Ok(RunReport {
+        pollers: count(clients, LaneKind::Poll),
+        longpollers: count(clients, LaneKind::LongPoll),
+        sse_subscribers: count(clients, LaneKind::Sse),
+        subscribers: count(clients, LaneKind::Ws),
+        workers,
+        worker_failures: measured.failures,
+        interval_ms: s.connect.interval.as_millis() as u64,
+        simulate: s.connect.simulate,
+        conditions: s.condition.report(),
+        duration_s: s.load.duration.as_secs_f64(),
+        ramp_s: (measured.ramp_s * 10.0).round() / 10.0,
+        long_poll_wait_s: (count(clients, LaneKind::LongPoll) > 0)
+            .then_some(lanes.long_poll_wait.as_secs()),
+        server: measured.cost,
+        lanes: LaneMap(
+            measured
+                .lanes
+                .0
+                .iter()
+                .map(|(kind, tally)| {
+                    let report = ProtocolReport::new(tally, measured.wall_s, polling(kind));
+                    (*kind, report)
+                })
+                .collect(),
+        ),
+    })
+}
+
+/// What one run measured, in this process or added up over its workers.
+pub(crate) struct Measured {
+    pub ramp_s: f64,
+    pub wall_s: f64,
+    pub cost: ServerCost,
+    pub lanes: LaneMap<LaneTally>,
+    pub failures: Vec<crew::WorkerFailure>,
+}
+
+/// The run with every client in this process.
+async fn in_process(
+    s: &Settings<'_>,
+    server: &ServerUnderTest,
+    clients: &Clients,
+    idle: server::Cost,
+    label: &str,
+    progress: &Progress,
+) -> anyhow::Result<Measured> {
     let ramp_started = Instant::now();
     let lanes = s.connect.lanes();
     let mut fleet = Fleet::start(
-        &s.connect.lane_nodes(server.nodes.clone()),
+        &s.connect
+            .lane_nodes(server.nodes.clone())
+            .with_source(s.load.source_addrs.as_ref()),
         clients,
         s.connect.poll_settings(),
         lanes.long_poll_wait,
     )
     .await
     .context("the server does not answer on /ws")?;
-    let result = async {
-        // Streams first and pollers last, so no poll waits for a slow ramp.
-        for kind in [
-            LaneKind::Ws,
-            LaneKind::Sse,
-            LaneKind::LongPoll,
-            LaneKind::Poll,
-        ] {
-            let name = kind.name();
-            progress.phase(format!("{label}: connecting {name} clients"));
-            fleet
-                .connect(kind, &|done, all| {
-                    progress.phase(format!("{label}: {done}/{all} {name} clients connected"));
-                })
-                .await?;
-        }
-        anyhow::Ok(())
-    }
-    .await;
-    if let Err(error) = result {
+    if let Err(error) = connect_all(&mut fleet, label, progress).await {
         fleet.stop().await;
         let wanted: Vec<String> = clients
             .iter()
@@ -196,66 +265,97 @@ async fn measure(
     }
     let ramp_s = ramp_started.elapsed().as_secs_f64();
     server.set_simulator_rate(s.connect.simulate);
-    let run = window(s.load.duration, server, &fleet, idle, label, progress).await;
+    let bases = start_window(&fleet);
+    let costs = async {
+        let start = server.cost().await?;
+        wait_window(s.load.duration, start.at, label, progress, || {
+            live_line(&fleet)
+        })
+        .await;
+        anyhow::Ok((start, server.cost().await?))
+    }
+    .await;
+    let lanes = read_window(&fleet, bases);
     fleet.stop().await;
-    let (cost, lane_reports) = run?;
-    Ok(RunReport {
-        pollers: count(clients, LaneKind::Poll),
-        longpollers: count(clients, LaneKind::LongPoll),
-        sse_subscribers: count(clients, LaneKind::Sse),
-        subscribers: count(clients, LaneKind::Ws),
-        interval_ms: s.connect.interval.as_millis() as u64,
-        simulate: s.connect.simulate,
-        conditions: s.condition.report(),
-        duration_s: s.load.duration.as_secs_f64(),
-        ramp_s: (ramp_s * 10.0).round() / 10.0,
-        long_poll_wait_s: (count(clients, LaneKind::LongPoll) > 0)
-            .then_some(lanes.long_poll_wait.as_secs()),
-        server: cost,
-        lanes: lane_reports,
+    let (start, end) = costs?;
+    Ok(Measured {
+        ramp_s,
+        wall_s: (end.at - start.at).as_secs_f64(),
+        cost: ServerCost::between(server.measured(), &idle, &start, &end),
+        lanes,
+        failures: Vec::new(),
     })
 }
 
-/// The measured window: counters zeroed at its start, read at its end.
-async fn window(
-    duration: Duration,
-    server: &ServerUnderTest,
-    fleet: &Fleet,
-    idle: server::Cost,
+/// Connects every client of the fleet, streams first and pollers last, so
+/// no poll waits for a slow ramp.
+pub(crate) async fn connect_all(
+    fleet: &mut Fleet,
     label: &str,
     progress: &Progress,
-) -> anyhow::Result<(ServerCost, LaneMap<ProtocolReport>)> {
-    let mut bases = Vec::new();
-    for protocol in fleet.lanes.values() {
-        protocol.reset();
-        bases.push(protocol.traffic.totals());
+) -> anyhow::Result<()> {
+    for kind in [
+        LaneKind::Ws,
+        LaneKind::Sse,
+        LaneKind::LongPoll,
+        LaneKind::Poll,
+    ] {
+        let name = kind.name();
+        progress.phase(format!("{label}: connecting {name} clients"));
+        fleet
+            .connect(kind, &|done, all| {
+                progress.phase(format!("{label}: {done}/{all} {name} clients connected"));
+            })
+            .await?;
     }
-    let start = server.cost().await?;
+    Ok(())
+}
+
+/// Starts the measured window: counters zeroed, traffic taken as each lane's base.
+pub(crate) fn start_window(fleet: &Fleet) -> Vec<TrafficTotals> {
+    fleet
+        .lanes
+        .values()
+        .map(|protocol| {
+            protocol.reset();
+            protocol.traffic.totals()
+        })
+        .collect()
+}
+
+/// Waits out a window of `duration` from `start`, a progress line a second.
+pub(crate) async fn wait_window(
+    duration: Duration,
+    start: Instant,
+    label: &str,
+    progress: &Progress,
+    line: impl Fn() -> String,
+) {
     progress.window(label, duration.as_secs());
-    let end_at = start.at + duration;
-    let mut tick = start.at;
+    let end_at = start + duration;
+    let mut tick = start;
     while tick < end_at {
         tick = (tick + Duration::from_secs(1)).min(end_at);
         tokio::time::sleep_until(tick).await;
-        let elapsed = (tick - start.at).as_secs();
-        progress.update(elapsed, live_line(fleet));
+        progress.update((tick - start).as_secs(), line());
     }
-    let end = server.cost().await?;
-    let wall = (end.at - start.at).as_secs_f64();
+}
+
+/// Each lane's tally at the end of the window whose traffic started at `bases`.
+pub(crate) fn read_window(fleet: &Fleet, bases: Vec<TrafficTotals>) -> LaneMap<LaneTally> {
     let times = protocol::lock(&fleet.times).clone();
-    let cost = ServerCost::between(server.measured(), &idle, &start, &end);
-    let reports = fleet
-        .lanes
-        .0
-        .iter()
-        .zip(bases)
-        .map(|((kind, protocol), base)| {
-            protocol.resolve_deliveries(&times);
-            let polling = kind.exchange() == Exchange::Requests;
-            (*kind, ProtocolReport::read(protocol, base, wall, polling))
-        })
-        .collect();
-    Ok((cost, LaneMap(reports)))
+    LaneMap(
+        fleet
+            .lanes
+            .0
+            .iter()
+            .zip(bases)
+            .map(|((kind, protocol), base)| {
+                protocol.resolve_deliveries(&times);
+                (*kind, LaneTally::read(protocol, base))
+            })
+            .collect(),
+    )
 }
 
 fn live_line(fleet: &Fleet) -> String {

@@ -16,6 +16,7 @@ pub mod origin;
 pub mod poll;
 pub mod profile;
 pub mod resume;
+pub mod source;
 pub mod sse;
 pub mod tls;
 pub mod watch;

@@ -84,6 +84,7 @@ impl Target {
                 version: crate::net::HttpChoice::Auto,
                 profile: crate::net::profile::Profile::default(),
                 link: None,
+                source: None,
             },
         );
         Self {

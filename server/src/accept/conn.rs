@@ -13,14 +13,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::future;
-use http::header::{ACCESS_CONTROL_REQUEST_METHOD, ORIGIN};
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
+use http::header::ACCESS_CONTROL_REQUEST_METHOD;
+use http::{HeaderValue, Method, Request, StatusCode, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use tower_service::Service;
 
 use super::watchdog::{Requests, Streams};
-use super::{Answer, add_cors, fast, preflight};
+use super::{Answer, add_cors, allowed_origin, fast, preflight};
 use crate::state::State;
 use crate::stats::{ConnTag, Protocol};
 use crate::wire::Wire;
@@ -54,7 +54,7 @@ where
         if req.version() == Version::HTTP_2 && !self.tag.is_h2() {
             self.tag.speaks_h2();
         }
-        let origin = self.allowed_origin(req.headers());
+        let origin = allowed_origin(&self.state, req.headers());
         if let Some(list) = fast::species_list(&self.state, &req) {
             let response = self.finish(list.map(Either::Right), origin);
             drop(in_flight);
@@ -67,14 +67,6 @@ where
             drop(in_flight);
             Ok(response)
         }))
-    }
-
-    /// The request's `Origin`, if the API may answer it.
-    fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
-        headers
-            .get(ORIGIN)
-            .filter(|o| self.state.cors_allows(o))
-            .cloned()
     }
 
     async fn route(&self, mut req: Request<Incoming>, origin_allowed: bool) -> Answer<B> {

@@ -24,10 +24,8 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bytes::Bytes;
 use pollpush_shared::Revision;
 use pollpush_shared::message::SPECIES_ROOM;
 use serde_json::json;
@@ -37,10 +35,10 @@ use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::{Sid, Socket};
 use tokio::sync::oneshot;
 
-use crate::feed::{Registered, Replay, Start};
-use crate::frames::socketio_frame;
+use crate::direct;
+use crate::frames::{Encoding, socketio_frame};
 use crate::state::State;
-use crate::wire::{Hold, Wire, within};
+use crate::wire::Wire;
 
 /// The acknowledgement id of the event being handled, to write the ack packet
 /// ourselves (socketioxide's `AckSender` would queue it).
@@ -88,37 +86,27 @@ impl FastSubscribers {
     ) {
         // A second subscribe starts over from its own `since`.
         self.stop(s.id, &wire);
-        wire.speak_socketio();
-        let hold = wire.hold(state.feed.capacity());
-        let (start, last, registered) = state
-            .feed
-            .subscribe_direct(&state.source, since, wire.feed_target())
-            .await;
-        let mut frames = Vec::new();
-        if let AckId(Some(id)) = ack {
-            let body = json!([{ "room": SPECIES_ROOM, "revision": last }]);
-            frames.push(socketio_frame(&format!("43{id}{body}")));
-        }
-        let written = match start {
-            Start::Snapshot(snapshot) => {
-                frames.push(snapshot.socketio());
-                write_all(state, &wire, &frames).await && {
-                    wire.go_live(hold, last);
-                    true
-                }
+        let preamble = |last| match ack {
+            AckId(Some(id)) => {
+                let body = json!([{ "room": SPECIES_ROOM, "revision": last }]);
+                vec![socketio_frame(&format!("43{id}{body}"))]
             }
-            Start::Replay(mut replay) => {
-                write_all(state, &wire, &frames).await
-                    && write_replay(state, &wire, &mut replay, hold).await
-            }
+            AckId(None) => Vec::new(),
         };
-        if !written {
-            wire.stop_feed_of(hold);
+        let Some(subscribed) =
+            direct::subscribe(state, wire, Encoding::SocketIo, since, preamble).await
+        else {
             return;
-        }
-        let (stop, stopped) = oneshot::channel();
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
         self.lock().insert(s.id, stop);
-        tokio::spawn(pump(wire, state.clone(), registered, stopped, hold));
+        tokio::spawn(async move {
+            // Dropping the sender (unsubscribed, disconnected, replaced) ends it.
+            let stopped = async move {
+                let _ = stopped.await;
+            };
+            subscribed.pump(stopped, None).await;
+        });
     }
 
     /// Ends `sid`'s fast-path subscription, if it has one: no change reaches
@@ -139,92 +127,4 @@ impl FastSubscribers {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Sid, oneshot::Sender<()>>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// Writes `frames` in order; `false` when the socket failed or did not take
-/// them within the write timeout.
-async fn write_all(state: &State, wire: &Wire, frames: &[Bytes]) -> bool {
-    let timeout = state.config.ws.write_timeout;
-    for frame in frames {
-        if !matches!(within(timeout, wire.write_frame(frame)).await, Some(Ok(()))) {
-            return false;
-        }
-        state.stats.socketio_messages_out.fetch_add(1, Relaxed);
-    }
-    true
-}
-
-/// Writes a replay a chunk at a time, as the socket takes it, then goes live
-/// (see the `/ws` session's replay: a lagged client stops it early, the pump
-/// resyncs it; a history gone is resynced here). `false` when the socket failed.
-async fn write_replay(state: &State, wire: &Wire, replay: &mut Replay, hold: Hold) -> bool {
-    loop {
-        match replay.next(&state.source).await {
-            Ok(Some(chunk)) => {
-                for frame in chunk.frames() {
-                    if wire.is_lagged() {
-                        return true;
-                    }
-                    if !write_all(state, wire, std::slice::from_ref(frame.socketio())).await {
-                        return false;
-                    }
-                }
-            }
-            Ok(None) => {
-                wire.go_live(hold, replay.until());
-                return true;
-            }
-            Err(gone) => {
-                tracing::debug!("socket.io replay cut short, resyncing: {gone}");
-                state.stats.resyncs.fetch_add(1, Relaxed);
-                return resync(state, wire, hold).await.is_some();
-            }
-        }
-    }
-}
-
-/// Drains what the fan-out could not write at once and resynchronizes a
-/// subscriber that fell `capacity` changes behind, until the subscription ends
-/// (unsubscribed, disconnected, or replaced by a new subscribe: `hold` then
-/// no longer owns the gate, and the pump leaves it to its successor).
-async fn pump(
-    wire: Wire,
-    state: State,
-    registered: Registered,
-    mut stopped: oneshot::Receiver<()>,
-    mut hold: Hold,
-) {
-    let mut stop = state.shutdown.clone();
-    let mut shutdown = std::pin::pin!(async move {
-        stop.wait().await;
-    });
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            () = &mut shutdown => break,
-            lagged = wire.lagged() => {
-                let resynced = match (lagged, wire.rehold(hold, state.feed.capacity())) {
-                    (Ok(()), Some(again)) => resync(&state, &wire, again).await,
-                    _ => None,
-                };
-                let Some(again) = resynced else { break };
-                hold = again;
-            }
-        }
-    }
-    wire.stop_feed_of(hold);
-    drop(registered);
-}
-
-/// A `resync` event and a fresh snapshot put a lagged subscriber back on the
-/// feed (`hold` is the wire's gate, held again); `None` when the socket failed.
-async fn resync(state: &State, wire: &Wire, hold: Hold) -> Option<Hold> {
-    let snapshot = state.source.snapshot();
-    let notice = json!(["resync", { "revision": snapshot.revision }]);
-    let frames = [socketio_frame(&format!("42{notice}")), snapshot.socketio()];
-    if !write_all(state, wire, &frames).await {
-        return None;
-    }
-    wire.go_live(hold, snapshot.revision);
-    Some(hold)
 }

@@ -118,6 +118,23 @@ pub fn http() -> reqwest::Client {
 
 /// Creates a species through REST and returns its id.
 pub async fn create(server: &Server, name: &str) -> u64 {
+    post_species(server, name)
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Creates a species through REST and returns the revision it made.
+pub async fn create_revision(server: &Server, name: &str) -> u64 {
+    let r = post_species(server, name).await;
+    r.headers()["x-revision"].to_str().unwrap().parse().unwrap()
+}
+
+/// `POST /species` with `name`; fails the test unless it is created.
+async fn post_species(server: &Server, name: &str) -> reqwest::Response {
     let r = http()
         .post(url(server, "/species"))
         .json(&serde_json::json!({ "name": name }))
@@ -125,9 +142,20 @@ pub async fn create(server: &Server, name: &str) -> u64 {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    r.json::<serde_json::Value>().await.unwrap()["id"]
-        .as_u64()
-        .unwrap()
+    r
+}
+
+/// A short feed queue and a small kernel send buffer: a subscriber that
+/// stops reading overflows both within a few hundred writes.
+pub fn quick_to_lag() -> Config {
+    Config {
+        ws: pollpush_server::WsConfig {
+            feed_capacity: 16,
+            ..pollpush_server::WsConfig::default()
+        },
+        send_buffer_bytes: Some(4096),
+        ..Config::default()
+    }
 }
 
 /// `GET path` on the server; fails the test if the request cannot be made.

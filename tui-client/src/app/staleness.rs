@@ -97,6 +97,60 @@ impl Staleness {
     pub fn max(&self) -> Duration {
         self.peak
     }
+
+    /// Adds `other`'s samples and peak: the percentiles of both together,
+    /// exactly as one histogram that recorded both (load workers' shares).
+    pub fn merge(&mut self, other: &Staleness) {
+        for bucket in other.samples.iter_recorded() {
+            record(
+                &mut self.samples,
+                bucket.value_iterated_to(),
+                bucket.count_at_value(),
+            );
+        }
+        self.peak = self.peak.max(other.peak);
+    }
+}
+
+/// Counts `n` samples of `value`, clamped to the histogram's range.
+fn record(samples: &mut Histogram<u64>, value: u64, n: u64) {
+    let value = value.clamp(samples.low(), samples.high());
+    // In range by the clamp, so it cannot fail.
+    let _ = samples.record_n(value, n);
+}
+
+/// How a [`Staleness`] crosses a process boundary (a load worker's report):
+/// its non-empty buckets as `[value_us, count]` and its peak.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Buckets {
+    peak_us: u64,
+    buckets: Vec<(u64, u64)>,
+}
+
+impl serde::Serialize for Staleness {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Buckets {
+            peak_us: self.peak.as_micros().min(u128::from(u64::MAX)) as u64,
+            buckets: self
+                .samples
+                .iter_recorded()
+                .map(|b| (b.value_iterated_to(), b.count_at_value()))
+                .collect(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Staleness {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let parts = Buckets::deserialize(deserializer)?;
+        let mut staleness = Staleness::default();
+        for (value, n) in parts.buckets {
+            record(&mut staleness.samples, value, n);
+        }
+        staleness.peak = Duration::from_micros(parts.peak_us);
+        Ok(staleness)
+    }
 }
 
 #[cfg(test)]

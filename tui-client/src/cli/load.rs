@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::condition::Condition;
+use crate::net::source::SourceAddrs;
 
 use super::parse::{parse_duration, parse_interval, parse_rate};
 
@@ -51,6 +52,21 @@ pub struct LoadArgs {
     /// Draw the sweep into this SVG file.
     #[arg(long, value_name = "FILE.svg", requires = "sweep")]
     pub chart: Option<PathBuf>,
+
+    /// Run the clients in N child processes of this program, each with its own
+    /// open-file limit and a share of every lane; the report adds them up.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256), conflicts_with_all = ["sweep", "map"])]
+    pub workers: u16,
+
+    /// Bind the clients' connections to these source addresses in turn, e.g.
+    /// 127.0.0.2-127.0.0.20 (a range) or A,B,C: one address reaches one
+    /// server port from at most ~28,000 ports.
+    #[arg(long, value_name = "A-B|A,B,…", value_parser = SourceAddrs::parse)]
+    pub source_addrs: Option<SourceAddrs>,
+
+    /// Run as one of those child processes (set by the parent).
+    #[arg(long, hide = true)]
+    pub worker: bool,
 
     /// Client counts: run each lane of `--lanes` alone at each count, e.g. 10,100,1000.
     #[arg(long, value_name = "COUNTS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]

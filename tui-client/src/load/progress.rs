@@ -22,6 +22,13 @@ impl Progress {
         Self { bar }
     }
 
+    /// A progress line never shown (a `--worker`'s: its parent draws the line).
+    pub fn hidden() -> Self {
+        Self {
+            bar: ProgressBar::hidden(),
+        }
+    }
+
     /// A phase without a known length: "connecting 3000/10000 subscribers".
     pub fn phase(&self, message: String) {
         self.bar.set_style(ProgressStyle::default_spinner());

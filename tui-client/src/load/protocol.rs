@@ -1,6 +1,7 @@
 //! What the clients of one protocol observed, shared by all of them: the
 //! revision each shows, counters, and HDR histograms of staleness and latency.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub struct Protocol {
     pub errors: AtomicU64,
     pub reconnects: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// Errors by cause ([`super::tally::cause`]).
+    pub error_causes: Mutex<BTreeMap<String, u64>>,
     /// Sampled age of the oldest change a client does not show yet.
     pub staleness: Mutex<Staleness>,
     /// From a change's commit to the moment a client shows it.
@@ -60,6 +63,7 @@ impl Protocol {
             errors: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            error_causes: Mutex::new(BTreeMap::new()),
             staleness: Mutex::new(Staleness::default()),
             latency: Mutex::new(Staleness::default()),
             deliveries: Mutex::new(Vec::new()),
@@ -84,6 +88,7 @@ impl Protocol {
         ] {
             counter.store(0, Relaxed);
         }
+        lock(&self.error_causes).clear();
         *lock(&self.staleness) = Staleness::default();
         *lock(&self.latency) = Staleness::default();
         lock(&self.deliveries).clear();
@@ -111,6 +116,9 @@ impl Protocol {
 
     pub(super) fn failed(&self, error: String) {
         self.errors.fetch_add(1, Relaxed);
+        *lock(&self.error_causes)
+            .entry(super::tally::cause(&error).to_owned())
+            .or_default() += 1;
         *lock(&self.last_error) = Some(error);
     }
 

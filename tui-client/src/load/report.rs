@@ -1,13 +1,14 @@
 //! What one load run measured, per lane, and its JSON and CSV forms.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::protocol::{Protocol, lock};
+use super::crew::WorkerFailure;
 use super::server::{Cost, NodeSample};
+use super::tally::LaneTally;
 use crate::app::staleness::Staleness;
 use crate::condition::ConditionReport;
 use crate::event::{HttpVersion, TlsVersion, TrafficTotals};
@@ -28,6 +29,11 @@ pub struct RunReport {
     pub sse_subscribers: usize,
     /// WebSocket subscribers.
     pub subscribers: usize,
+    /// Processes the clients ran in (`--workers`).
+    pub workers: u16,
+    /// Workers that did not report, with why: the figures are the others'.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub worker_failures: Vec<WorkerFailure>,
     pub interval_ms: u64,
     pub simulate: f64,
     /// How the clients reached the server: profile, TLS, HTTP, link.
@@ -100,6 +106,9 @@ pub struct ProtocolReport {
     #[serde(flatten)]
     pub wire: Wire,
     pub errors: u64,
+    /// Errors by cause: `EMFILE`, `EADDRNOTAVAIL`, `ECONNREFUSED`, `other`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_causes: BTreeMap<String, u64>,
     pub reconnects: u64,
 }
 
@@ -212,32 +221,31 @@ impl NodeCost {
 }
 
 impl ProtocolReport {
-    /// Reads a lane's counters at the end of a window of `seconds` whose
-    /// traffic started at `base`. `polling` picks requests or messages.
-    pub fn read(protocol: &Protocol, base: TrafficTotals, seconds: f64, polling: bool) -> Self {
-        let traffic = protocol.traffic.totals().since(base);
+    /// A lane's report from its tally over a window of `seconds`.
+    /// `polling` picks requests or messages.
+    pub fn new(tally: &LaneTally, seconds: f64, polling: bool) -> Self {
         let seconds = seconds.max(f64::EPSILON);
-        let clients = protocol.clients();
         let exchanges = if polling {
-            protocol.requests.load(Relaxed)
+            tally.requests
         } else {
-            protocol.messages.load(Relaxed)
+            tally.messages
         };
         let per_s = Some(round3(exchanges as f64 / seconds));
         Self {
-            clients,
-            changes_seen: protocol.seen.load(Relaxed),
-            changes_missed: protocol.missed.load(Relaxed),
-            staleness_ms: Percentiles::from(&*lock(&protocol.staleness)),
-            latency_ms: Percentiles::from(&*lock(&protocol.latency)),
+            clients: tally.clients,
+            changes_seen: tally.seen,
+            changes_missed: tally.missed,
+            staleness_ms: Percentiles::from(&tally.staleness),
+            latency_ms: Percentiles::from(&tally.latency),
             requests: polling.then_some(exchanges),
             requests_per_s: per_s.filter(|_| polling),
-            not_modified: polling.then(|| protocol.not_modified.load(Relaxed)),
+            not_modified: polling.then_some(tally.not_modified),
             messages: (!polling).then_some(exchanges),
             messages_per_s: per_s.filter(|_| !polling),
-            wire: Wire::new(traffic, seconds, clients),
-            errors: protocol.errors.load(Relaxed),
-            reconnects: protocol.reconnects.load(Relaxed),
+            wire: Wire::new(tally.traffic, seconds, tally.clients),
+            errors: tally.errors,
+            error_causes: tally.error_causes.clone(),
+            reconnects: tally.reconnects,
         }
     }
 }

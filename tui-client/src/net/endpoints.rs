@@ -12,6 +12,7 @@ use super::http::HttpChoice;
 use super::link::LinkSpec;
 use super::origin::Origin;
 use super::profile::Profile;
+use super::source::SourceAddrs;
 use super::tls::{Io, Tls};
 use crate::app::nodes;
 
@@ -32,6 +33,8 @@ pub struct Endpoints {
     pub profile: Profile,
     /// The emulated link every lane's connection goes through (`--link`).
     pub link: Option<LinkSpec>,
+    /// The source addresses connections bind to (`load --source-addrs`).
+    pub source: Option<SourceAddrs>,
 }
 
 impl Endpoints {
@@ -59,6 +62,7 @@ impl Endpoints {
             version: HttpChoice::Auto,
             profile: Profile::default(),
             link: None,
+            source: None,
         })
     }
 
@@ -67,7 +71,12 @@ impl Endpoints {
     pub async fn dial_ws(&self, traffic: Arc<Traffic>) -> Result<Box<dyn Io>, NetError> {
         let origin = Origin::parse(&self.ws, "ws", "wss")?;
         origin
-            .dial_with(self.tls.as_ref(), self.link.as_ref(), traffic)
+            .dial_with(
+                self.tls.as_ref(),
+                self.link.as_ref(),
+                self.source.as_ref(),
+                traffic,
+            )
             .await
     }
 
@@ -86,6 +95,7 @@ impl Endpoints {
             version: HttpChoice::Auto,
             profile: Profile::default(),
             link: None,
+            source: None,
         }
     }
 
@@ -96,6 +106,7 @@ impl Endpoints {
         Self {
             profile: Profile::default(),
             link: None,
+            source: None,
             ..self.clone()
         }
     }
@@ -153,6 +164,14 @@ impl Nodes {
         for node in &mut self.0 {
             node.profile = profile.clone();
             node.link = link;
+        }
+        self
+    }
+
+    /// Every node's connections bound to `source`'s addresses in turn.
+    pub fn with_source(mut self, source: Option<&SourceAddrs>) -> Self {
+        for node in &mut self.0 {
+            node.source = source.cloned();
         }
         self
     }

@@ -72,6 +72,7 @@ pub async fn dial(
         .dial_offering(
             endpoints.tls.as_ref(),
             endpoints.link.as_ref(),
+            endpoints.source.as_ref(),
             offer,
             traffic.clone(),
         )

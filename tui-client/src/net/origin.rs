@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use tokio::net::TcpStream;
-
 use super::NetError;
 use super::counting::{CountingStream, Traffic};
 use super::link::LinkSpec;
+use super::source::{self, SourceAddrs};
 use super::tls::{Io, Offer, Secured, Tls};
 use crate::event::{HttpVersion, Wire};
 
@@ -94,7 +93,7 @@ impl Origin {
     /// Opens a TCP connection whose bytes go to `traffic`, with TLS on top when
     /// the scheme asks for it (so the handshake and the records are counted).
     pub async fn dial(&self, tls: &Tls, traffic: Arc<Traffic>) -> Result<Box<dyn Io>, NetError> {
-        self.dial_with(Some(tls), None, traffic).await
+        self.dial_with(Some(tls), None, None, traffic).await
     }
 
     /// [`Origin::dial`] where a plain-text origin needs no TLS settings.
@@ -103,10 +102,11 @@ impl Origin {
         &self,
         tls: Option<&Tls>,
         link: Option<&LinkSpec>,
+        source: Option<&SourceAddrs>,
         traffic: Arc<Traffic>,
     ) -> Result<Box<dyn Io>, NetError> {
         let secured = self
-            .dial_offering(tls, link, Offer::H1, traffic.clone())
+            .dial_offering(tls, link, source, Offer::H1, traffic.clone())
             .await?;
         traffic.spoke(Wire {
             http: Some(HttpVersion::H1),
@@ -115,17 +115,18 @@ impl Origin {
         Ok(secured.io)
     }
 
-    /// Opens a counted TCP connection, through the emulated `link` when there
-    /// is one (below TLS: it delays the wire's bytes), under TLS offering
+    /// Opens a counted TCP connection (from the next of `source`'s addresses
+    /// when given), through the emulated `link` when there is one (below TLS: it delays the wire's bytes), under TLS offering
     /// `offer` when the scheme asks for it; says what the handshake agreed.
     pub async fn dial_offering(
         &self,
         tls: Option<&Tls>,
         link: Option<&LinkSpec>,
+        source: Option<&SourceAddrs>,
         offer: Offer,
         traffic: Arc<Traffic>,
     ) -> Result<Secured, NetError> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+        let tcp = source::connect(&self.host, self.port, source)
             .await
             .map_err(|e| NetError::Connect {
                 to: self.label(),

@@ -5,13 +5,15 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use futures_util::Sink;
 use pollpush_shared::message::SPECIES_ROOM;
-use pollpush_shared::{ClientMessage, ServerMessage};
+use pollpush_shared::{ClientMessage, Revision, ServerMessage};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::{End, Session};
-use crate::feed::{Replay, Start};
+use crate::feed::StartWriter;
+use crate::frames::ChangeFrame;
 use crate::rooms::valid_room_name;
+use crate::snapshot::Snapshot;
 use crate::wire::Hold;
 
 impl<S> Session<S>
@@ -60,52 +62,21 @@ where
         if !was_subscribed {
             self.state.stats.ws_subscribers.fetch_add(1, Relaxed);
         }
-        match start {
-            Start::Snapshot(snapshot) => {
-                let revision = snapshot.revision;
-                self.send(&ServerMessage::Subscribed { room, revision })
-                    .await?;
-                self.send_shared(&*snapshot).await?;
-                self.out.go_live(hold, last);
-            }
-            Start::Replay(mut replay) => {
-                self.send(&ServerMessage::Subscribed {
-                    room,
-                    revision: last,
-                })
-                .await?;
-                self.replay(&mut replay, hold).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the replay a chunk at a time, as the socket takes it, then goes
-    /// live. Stops early when the client fell a feed capacity behind meanwhile
-    /// (the session's lag handling resyncs it) or the history is gone (resynced
-    /// here): either way nothing more is read for a client that cannot use it.
-    async fn replay(&mut self, replay: &mut Replay, hold: Option<Hold>) -> Result<(), End> {
-        loop {
-            match replay.next(&self.state.source).await {
-                Ok(Some(chunk)) => {
-                    for frame in chunk.frames() {
-                        if self.out.is_lagged() {
-                            return Ok(());
-                        }
-                        self.send_shared(&**frame).await?;
-                    }
-                }
-                Ok(None) => {
-                    self.out.go_live(hold, replay.until());
-                    return Ok(());
-                }
-                Err(gone) => {
-                    tracing::debug!("replay cut short, resyncing: {gone}");
-                    self.state.stats.resyncs.fetch_add(1, Relaxed);
-                    return self.restart_at_snapshot(hold).await;
-                }
-            }
-        }
+        self.send(&ServerMessage::Subscribed {
+            room,
+            revision: last,
+        })
+        .await?;
+        let source = self.state.source.clone();
+        start
+            .write(
+                &source,
+                &mut Starting {
+                    session: self,
+                    hold,
+                },
+            )
+            .await
     }
 
     /// Ends the species subscription: no change reaches the wire after this.
@@ -227,5 +198,40 @@ where
             tracing::debug!("room {room}: {full} members too slow for a broadcast");
         }
         Ok(())
+    }
+}
+
+/// A session's side of its start ([`StartWriter`]); `hold` keeps the fan-out
+/// off the wire until the start is written.
+struct Starting<'s, S> {
+    session: &'s mut Session<S>,
+    hold: Option<Hold>,
+}
+
+impl<S> StartWriter for Starting<'_, S>
+where
+    S: Sink<Message, Error = WsError> + Unpin,
+{
+    type Error = End;
+
+    fn is_lagged(&self) -> bool {
+        self.session.out.is_lagged()
+    }
+
+    async fn snapshot(&mut self, snapshot: &Snapshot) -> Result<(), End> {
+        self.session.send_shared(snapshot).await
+    }
+
+    async fn change(&mut self, frame: &ChangeFrame) -> Result<(), End> {
+        self.session.send_shared(frame).await
+    }
+
+    async fn restart(&mut self) -> Result<(), End> {
+        self.session.state.stats.resyncs.fetch_add(1, Relaxed);
+        self.session.restart_at_snapshot(self.hold).await
+    }
+
+    fn go_live(&mut self, last: Revision) {
+        self.session.out.go_live(self.hold, last);
     }
 }
