@@ -37,6 +37,8 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // reqwest is built without a TLS provider of its own (see tls::install_crypto).
+    pollpush_server::tls::install_crypto();
     let cli = Cli::parse();
     anyhow::ensure!(cli.rate > 0, "--rate must be positive");
     let client = reqwest::Client::builder()

@@ -50,6 +50,10 @@ pub struct Config {
     /// When set, writes (`POST`, `PUT`, `DELETE`, `/ws` and socket.io
     /// `broadcast`) need this bearer token; reads and subscriptions stay open.
     pub write_token: Option<String>,
+    /// Upstream REST APIs this node polls and pushes (`--feed NAME=URL`).
+    pub feeds: Vec<crate::gateway::FeedSpec>,
+    /// How those feeds are polled.
+    pub gateway: crate::gateway::GatewayConfig,
 }
 
 /// Limits of an HTTP connection before it upgrades, if it ever does.
@@ -138,6 +142,8 @@ impl Default for Config {
             http: HttpConfig::default(),
             write_token: None,
             tls: None,
+            feeds: Vec::new(),
+            gateway: crate::gateway::GatewayConfig::default(),
         }
     }
 }

@@ -11,6 +11,9 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("broker {0}")]
     Broker(String),
+    /// A `--feed` or its client could not be set up.
+    #[error("feed: {0}")]
+    Feed(String),
 }
 
 /// What a store operation can fail with; the REST layer maps each to a status.

@@ -16,6 +16,7 @@ mod direct;
 pub mod error;
 pub mod feed;
 pub mod frames;
+pub mod gateway;
 mod longpoll;
 pub mod memory;
 mod metrics;
@@ -84,6 +85,7 @@ pub struct Server {
 impl Server {
     /// Opens the store and starts serving on `listener`, in the background.
     pub async fn start(listener: TcpListener, mut config: Config) -> Result<Self, ServerError> {
+        tls::install_crypto();
         let addr = listener.local_addr()?;
         config.advertise.get_or_insert_with(|| addr.to_string());
         let node = config
@@ -91,6 +93,16 @@ impl Server {
             .clone()
             .unwrap_or_else(|| default_node_id(addr));
         let feed = feed::ChangeFeed::new(config.ws.feed_capacity);
+        // Before the store: a bad --feed-ca-cert is refused with nothing opened.
+        // Should the store then fail, dropping `stop` ends the pollers.
+        let (stop, shutdown) = Shutdown::new();
+        let feeds = gateway::Feeds::start(
+            &config.feeds,
+            &config.gateway,
+            config.ws.feed_capacity,
+            &shutdown,
+        )
+        .map_err(|e| ServerError::Feed(e.to_string()))?;
         let store = store::Store::open(&config.db).await?;
         let broker = match &config.broker {
             Some(url) => Some(
@@ -105,7 +117,6 @@ impl Server {
         };
         let source =
             source::ChangeSource::open(store, &feed, broker.as_ref().map(Broker::sender)).await?;
-        let (stop, shutdown) = Shutdown::new();
         let state = State(Arc::new(Shared {
             cors_origins: Arc::new(config.cors_origins.clone()),
             allowed_origins: Arc::new(config.allowed_origins.clone()),
@@ -118,6 +129,7 @@ impl Server {
             rooms: rooms::Rooms::default(),
             broker: broker.clone(),
             shutdown: shutdown.clone(),
+            feeds,
         }));
         let simulator = simulator::spawn(
             source.clone(),

@@ -102,35 +102,63 @@ pub async fn hold(state: State, headers: HeaderMap, tag: Option<ConnTag>, wanted
         return too_many(&state);
     }
     let _held = Held(&state);
-    let mut delivered = state.source.delivered();
-    let mut shutdown = state.shutdown.clone();
+    let source = &state.source;
+    match wait_for_change(
+        || !etag_matches(known, source.snapshot().encoded().1),
+        source.delivered(),
+        wait,
+        state.shutdown.clone(),
+    )
+    .await
+    {
+        Waited::Changed => stats.longpoll_changed.fetch_add(1, Relaxed),
+        Waited::TimedOut => stats.longpoll_timed_out.fetch_add(1, Relaxed),
+        Waited::ShuttingDown => 0,
+    };
+    applied(list(&state, &headers), wait)
+}
+
+/// How a held request's wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    Changed,
+    TimedOut,
+    /// Answered now (a `304` if nothing changed): the client asks again elsewhere.
+    ShuttingDown,
+}
+
+/// Waits until `changed()` holds, checked again at each new revision, for
+/// at most `wait` seconds: the hold of every long-polled list.
+pub async fn wait_for_change<R>(
+    changed: impl Fn() -> bool,
+    mut revisions: tokio::sync::watch::Receiver<R>,
+    wait: u64,
+    mut shutdown: crate::shutdown::Shutdown,
+) -> Waited {
     let until = tokio::time::sleep(Duration::from_secs(wait));
     tokio::pin!(until);
     loop {
-        let snapshot = state.source.snapshot();
-        if !etag_matches(known, snapshot.encoded().1) {
-            stats.longpoll_changed.fetch_add(1, Relaxed);
-            break;
+        if changed() {
+            return Waited::Changed;
         }
         tokio::select! {
-            changed = delivered.changed() => if changed.is_err() { break },
-            () = &mut until => {
-                stats.longpoll_timed_out.fetch_add(1, Relaxed);
-                break;
-            }
-            // Answered now (a 304 if nothing changed): the client asks again elsewhere.
-            () = shutdown.wait() => break,
+            next = revisions.changed() => if next.is_err() { return Waited::ShuttingDown },
+            () = &mut until => return Waited::TimedOut,
+            () = shutdown.wait() => return Waited::ShuttingDown,
         }
     }
-    let mut response = list(&state, &headers);
-    let applied = format!("wait={wait}");
-    if let Ok(v) = HeaderValue::from_str(&applied) {
+}
+
+/// `Preference-Applied: wait=N` on a held request's answer.
+pub fn applied(mut response: Response, wait: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&format!("wait={wait}")) {
         response.headers_mut().insert("preference-applied", v);
     }
     response
 }
 
-fn too_many(state: &State) -> Response {
+/// The `503` of a request over `--max-held`, for the species list and every feed alike.
+pub fn too_many(state: &State) -> Response {
     let mut r = problem_response(&Problem::new(
         "too-many-waiting",
         "Service Unavailable",

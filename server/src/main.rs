@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use clap::builder::TypedValueParser;
 use pollpush_server::Config;
 use pollpush_server::config::{DEFAULT_PUSH_SEND_BUFFER, HttpConfig};
+use pollpush_server::gateway::{FeedSpec, GatewayConfig, spec};
 
 /// The pollpush server: the species REST API and WebSocket push of every change.
 #[derive(Debug, Parser)]
@@ -95,6 +97,54 @@ struct Cli {
     /// HTTP/2 streams one connection may have open at once.
     #[arg(long, env = "POLLPUSH_H2_MAX_STREAMS", default_value_t = HttpConfig::default().max_streams_per_connection)]
     h2_max_streams: u32,
+    #[command(flatten)]
+    gateway: GatewayFlags,
+}
+
+/// The gateway: push for a REST API this server polls (see `gateway.rs`).
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Gateway (push for an API you don't control)")]
+struct GatewayFlags {
+    /// Poll URL and push its changes at /feeds/NAME (repeatable; NAME is
+    /// 1 to 64 of a-z, 0-9, '_', '-'). The env variable takes a comma-separated list.
+    #[arg(long = "feed", env = "POLLPUSH_FEEDS", value_delimiter = ',', value_name = "NAME=URL", value_parser = spec::parse_feed)]
+    feeds: Vec<FeedSpec>,
+    /// One poll of each feed per interval (longer after upstream faults).
+    #[arg(long, env = "POLLPUSH_FEED_EVERY", default_value = "1s", value_parser = parse_duration)]
+    feed_every: Duration,
+    /// An upstream request that takes longer (body included) is a fault.
+    #[arg(long, env = "POLLPUSH_FEED_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    feed_timeout: Duration,
+    /// JSON pointer of the id in each element of an upstream array.
+    #[arg(long, env = "POLLPUSH_FEED_ID_FIELD", default_value = "/id", value_parser = spec::parse_id_field)]
+    feed_id_field: String,
+    /// A header sent with every upstream request, 'Name: value' (repeatable).
+    #[arg(long = "feed-header", value_name = "NAME: VALUE", value_parser = spec::parse_header)]
+    feed_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// PEM certificates trusted for https:// upstreams, besides the system's.
+    #[arg(long, env = "POLLPUSH_FEED_CA_CERT")]
+    feed_ca_cert: Option<PathBuf>,
+    /// An upstream list with more items is refused (the feed keeps its last good items).
+    #[arg(long, env = "POLLPUSH_FEED_MAX_ITEMS", default_value_t = GatewayConfig::default().max_items, value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize))]
+    feed_max_items: usize,
+    /// An upstream body larger than this many bytes is refused, read no further.
+    #[arg(long, env = "POLLPUSH_FEED_MAX_BYTES", default_value_t = GatewayConfig::default().max_bytes, value_parser = clap::value_parser!(u64).range(1..).map(|n| n as usize))]
+    feed_max_bytes: usize,
+}
+
+impl GatewayFlags {
+    fn config(self) -> (Vec<FeedSpec>, GatewayConfig) {
+        let config = GatewayConfig {
+            every: self.feed_every,
+            timeout: self.feed_timeout,
+            id_field: self.feed_id_field,
+            headers: self.feed_headers,
+            ca_cert: self.feed_ca_cert,
+            max_items: self.feed_max_items,
+            max_bytes: self.feed_max_bytes,
+        };
+        (self.feeds, config)
+    }
 }
 
 /// How log lines are written.
@@ -211,6 +261,8 @@ async fn serve(cli: Cli, tls: Option<TlsSetup>) -> anyhow::Result<()> {
         cli.max_header_bytes >= 8192,
         "--max-header-bytes must be at least 8192 (hyper's smallest buffer)"
     );
+    let (feeds, gateway) = cli.gateway.config();
+    spec::check_unique(&feeds).map_err(|e| anyhow::anyhow!("--feed: {e}"))?;
     let write_token = cli.write_token.filter(|t| !t.is_empty());
     if write_token.is_none() && !cli.addr.ip().is_loopback() {
         tracing::warn!(
@@ -245,13 +297,17 @@ async fn serve(cli: Cli, tls: Option<TlsSetup>) -> anyhow::Result<()> {
         },
         write_token,
         tls: tls.as_ref().map(|t| t.config.clone()),
+        feeds,
+        gateway,
         ..Config::default()
     };
     config.ws.max_messages_per_sec = cli.ws_max_rate;
     let db = redact(&config.db);
-    let server = pollpush_server::Server::start(listener, config)
-        .await
-        .with_context(|| format!("cannot open the store {db}"))?;
+    let server = match pollpush_server::Server::start(listener, config).await {
+        // Not the store's fault: the error names its flag.
+        Err(e @ pollpush_server::ServerError::Feed(_)) => return Err(e.into()),
+        started => started.with_context(|| format!("cannot open the store {db}"))?,
+    };
     let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(path) = tls.as_ref().and_then(|t| t.self_signed.as_ref()) {
         println!(

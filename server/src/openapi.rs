@@ -8,6 +8,7 @@
 #![allow(dead_code, clippy::unused_async)]
 
 mod events;
+mod feeds;
 mod write_token;
 
 use std::sync::{Arc, OnceLock};
@@ -122,7 +123,7 @@ fn healthz() {}
 #[utoipa::path(get, path = "/readyz", tag = "server",
     responses(
         (status = 200, description = "`{\"status\":\"ready\"}`"),
-        (status = 503, description = "The detail names what is unreachable: store, broker", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The detail names what is unreachable: store, broker, or a feed whose last poll failed", body = Problem, content_type = "application/problem+json"),
     ))]
 fn readyz() {}
 
@@ -139,9 +140,9 @@ fn metrics() {}
 #[derive(OpenApi)]
 #[openapi(
     info(title = "pollpush", description = "The species API of the talk \"Rest ou WebSocket\", with push of every change on /ws."),
-    paths(list_species, species_events, create_species, get_species, put_species, delete_species, healthz, readyz, stats, metrics),
-    components(schemas(Species, NewSpecies, UpdateSpecies, Problem)),
-    tags((name = "species", description = "species operations"), (name = "server", description = "health and cost"))
+    paths(list_species, species_events, create_species, get_species, put_species, delete_species, feeds::list_feed, feeds::feed_events, healthz, readyz, stats, metrics),
+    components(schemas(Species, NewSpecies, UpdateSpecies, Problem, pollpush_shared::FeedMessage, pollpush_shared::FeedChange, pollpush_shared::FeedOp)),
+    tags((name = "species", description = "species operations"), (name = "feeds", description = "upstream REST APIs this server polls and pushes (--feed NAME=URL)"), (name = "server", description = "health and cost"))
 )]
 struct ApiDoc;
 

@@ -115,11 +115,22 @@ pub(crate) fn list_with<B>(
 ) -> http::Response<B> {
     let snapshot = state.source.snapshot();
     let (list, etag) = snapshot.encoded();
+    conditional_list(list, etag, snapshot.list_headers(), headers, body)
+}
+
+/// A list's `200`, or its `304` when `If-None-Match` names `etag`: the
+/// species list and every upstream feed (`gateway/lanes.rs`) answer alike.
+pub(crate) fn conditional_list<B>(
+    list: &Bytes,
+    etag: &str,
+    cached: &crate::snapshot::ListHeaders,
+    headers: &HeaderMap,
+    body: impl FnOnce(Bytes) -> B,
+) -> http::Response<B> {
     let not_modified = headers
         .get(IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| etag_matches(v, etag));
-    let cached = snapshot.list_headers();
     let (status, headers, bytes) = if not_modified {
         (StatusCode::NOT_MODIFIED, &cached.not_modified, Bytes::new())
     } else {

@@ -20,6 +20,8 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
     ws::route(state)
         .or(species(state))
         .unify()
+        .or(crate::gateway::routes(state))
+        .unify()
         .or(probes(state))
         .unify()
         .or(documents(state.config.write_token.is_some()))

@@ -69,10 +69,8 @@ impl Snapshot {
         let (body, etag) = self.encoded.get_or_init(|| {
             let list: Vec<&Species> = self.species.values().collect();
             let body = serde_json::to_vec(&list).unwrap_or_else(|_| b"[]".to_vec());
-            // SipHash with fixed keys: the same bytes hash the same on every node.
-            let mut hasher = std::hash::DefaultHasher::new();
-            body.hash(&mut hasher);
-            (Bytes::from(body), format!("\"{:016x}\"", hasher.finish()))
+            let etag = etag_of(&body);
+            (Bytes::from(body), etag)
         });
         (body, etag)
     }
@@ -127,6 +125,14 @@ impl Snapshot {
             })
             .clone()
     }
+}
+
+/// The strong ETag of a JSON body: a hash of exactly those bytes. SipHash
+/// with fixed keys, so the same bytes hash the same on every node.
+pub fn etag_of(body: &[u8]) -> String {
+    let mut hasher = std::hash::DefaultHasher::new();
+    body.hash(&mut hasher);
+    format!("\"{:016x}\"", hasher.finish())
 }
 
 #[cfg(test)]

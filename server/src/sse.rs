@@ -90,9 +90,26 @@ pub async fn events(
         let event = pump.next_event().await?;
         Some((Ok::<_, std::convert::Infallible>(event), pump))
     });
-    let body = EventBody(std::sync::Mutex::new(Box::pin(body)));
-    let mut r = warp::reply::stream(body).into_response();
+    stream_response(Box::pin(body))
+}
+
+/// The `200` of an event stream on the warp path (the species' and every feed's).
+pub(crate) fn stream_response(events: Events) -> Response {
+    let mut r = warp::reply::stream(EventBody::new(events)).into_response();
     stream_headers(r.headers_mut());
+    r
+}
+
+/// The `503` of a stream past `max_streams` (the species' or a feed's).
+pub(crate) fn too_many_streams(max_streams: usize) -> Response {
+    let mut r = problem_response(&Problem::new(
+        "too-many-streams",
+        "Service Unavailable",
+        503,
+        format!("{max_streams} event streams are open; try again shortly"),
+    ));
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     r
 }
 
@@ -108,7 +125,7 @@ fn stream_headers(h: &mut HeaderMap) {
 /// A `Last-Event-ID` that is not a number gets a fresh snapshot, as for a
 /// first connection (browsers send back whatever id they last saw); a number
 /// no store can hold is refused on both, rather than taken for "no since".
-fn requested_since(
+pub(crate) fn requested_since(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Option<Revision>, BadSince> {
@@ -125,12 +142,20 @@ fn requested_since(
     }
 }
 
-type Events = Pin<Box<dyn Stream<Item = Result<Bytes, std::convert::Infallible>> + Send>>;
+pub(crate) type Events =
+    Pin<Box<dyn Stream<Item = Result<Bytes, std::convert::Infallible>> + Send>>;
 
 /// The response body. warp wants it `Sync`, and the pump's future (it awaits
 /// the store) is not; the `Mutex` makes it so at no cost, as it is only ever
 /// reached through `&mut` (`get_mut`), never locked.
-struct EventBody(std::sync::Mutex<Events>);
+pub(crate) struct EventBody(std::sync::Mutex<Events>);
+
+impl EventBody {
+    /// A stream's events as a body warp takes (the feeds' streams too).
+    pub(crate) fn new(events: Events) -> Self {
+        Self(std::sync::Mutex::new(events))
+    }
+}
 
 impl Stream for EventBody {
     type Item = Result<Bytes, std::convert::Infallible>;
@@ -154,18 +179,7 @@ impl Open {
             return Ok(Self(state.clone()));
         }
         stats.sse_subscribers.fetch_sub(1, Relaxed);
-        let mut r = problem_response(&Problem::new(
-            "too-many-streams",
-            "Service Unavailable",
-            503,
-            format!(
-                "{} event streams are open; try again shortly",
-                state.config.max_streams
-            ),
-        ));
-        r.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        Err(Box::new(r))
+        Err(Box::new(too_many_streams(state.config.max_streams)))
     }
 }
 

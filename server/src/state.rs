@@ -35,6 +35,8 @@ pub struct Shared {
     pub(crate) start_revision: u64,
     /// Flips to `true` once when the server shuts down.
     pub shutdown: Shutdown,
+    /// The upstream feeds this node polls (`--feed`), by name.
+    pub feeds: crate::gateway::Feeds,
 }
 
 impl Deref for State {
@@ -81,6 +83,7 @@ impl State {
             connected: b.connected(),
             dropped_publishes: b.dropped(),
         });
+        s.feeds = self.feeds.stats();
         s
     }
 
@@ -130,11 +133,12 @@ impl State {
     pub fn unready(&self) -> Option<Problem> {
         let mut down = Vec::new();
         if !self.source.store_up() {
-            down.push("store");
+            down.push("store".to_owned());
         }
         if self.broker.as_ref().is_some_and(|b| !b.connected()) {
-            down.push("broker");
+            down.push("broker".to_owned());
         }
+        down.extend(self.feeds.failing());
         let mut detail = (!down.is_empty()).then(|| format!("unreachable: {}", down.join(", ")));
         if self.stats.saturation.is_saturated() {
             let full = "out of file descriptors: new connections are closed at accept";

@@ -190,6 +190,7 @@ impl Stats {
             node: None,
             cluster: None,
             broker: None,
+            feeds: Vec::new(),
         }
     }
 }

@@ -41,6 +41,14 @@ pub enum TlsError {
     Write(PathBuf, io::Error),
 }
 
+/// Makes ring the process's default rustls provider, if none is yet. The
+/// gateway's reqwest is built without a provider of its own (so the
+/// workspace keeps one, ring), and reqwest's `Client::new()` then needs a
+/// default: the server, its tests and its examples call this first.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Sessions remembered for resumption by id (TLS 1.2 and clients without tickets).
 const SESSION_CACHE: usize = 4096;
 

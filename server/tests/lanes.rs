@@ -7,6 +7,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::sse::Events;
 use common::{DEADLINE, create, eventually, get, http, spawn_server, spawn_server_with, url};
 use pollpush_server::{Config, Server};
 
@@ -99,64 +100,6 @@ async fn more_held_requests_than_the_limit_get_503_with_retry_after() {
     assert_eq!(r.headers()["retry-after"], "1");
 }
 
-/// An SSE stream being read event by event.
-struct Events {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-/// One event: its `id`, `event` and `data` fields.
-#[derive(Debug, PartialEq)]
-struct Event {
-    id: Option<String>,
-    kind: String,
-    data: String,
-}
-
-impl Events {
-    async fn open(server: &Server, path: &str, last_event_id: Option<u64>) -> Self {
-        let mut request = http().get(url(server, path));
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id.to_string());
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["content-type"], "text/event-stream");
-        Self {
-            response,
-            buffer: String::new(),
-        }
-    }
-
-    async fn next(&mut self) -> Event {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = Event {
-                    id: None,
-                    kind: "message".into(),
-                    data: String::new(),
-                };
-                for line in block.lines() {
-                    match line.split_once(": ") {
-                        Some(("id", v)) => event.id = Some(v.to_owned()),
-                        Some(("event", v)) => v.clone_into(&mut event.kind),
-                        Some(("data", v)) => event.data.push_str(v),
-                        _ => {}
-                    }
-                }
-                return event;
-            }
-            let chunk = tokio::time::timeout(DEADLINE, self.response.chunk())
-                .await
-                .expect("an event before the deadline")
-                .unwrap()
-                .expect("the stream ended");
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    }
-}
-
 #[tokio::test]
 async fn sse_sends_a_snapshot_then_each_change_as_the_ws_text() {
     let server = spawn_server().await;
@@ -207,10 +150,7 @@ async fn sse_resumes_after_last_event_id_without_a_snapshot() {
         .header("last-event-id", "yesterday")
         .send()
         .await
-        .map(|response| Events {
-            response,
-            buffer: String::new(),
-        })
+        .map(Events::from_response)
         .unwrap();
     assert_eq!(fresh.next().await.kind, "snapshot");
 }

@@ -43,6 +43,10 @@ pub struct ServerStats {
     /// This node's link to the broker; absent when the node runs without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker: Option<BrokerStats>,
+    /// Every upstream feed (`--feed`), by name; empty without feeds, absent
+    /// from servers older than the gateway.
+    #[serde(default)]
+    pub feeds: Vec<crate::feed::FeedStats>,
 }
 
 /// This node's link to the cluster's broker (Redis).

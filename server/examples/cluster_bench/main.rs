@@ -78,6 +78,8 @@ struct Scenario {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // reqwest is built without a TLS provider of its own (see tls::install_crypto).
+    pollpush_server::tls::install_crypto();
     let cli = Cli::parse();
     let here = std::env::current_exe().context("own path")?;
     let server = cli.server.clone().unwrap_or_else(|| {

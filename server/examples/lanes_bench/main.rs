@@ -68,6 +68,8 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // reqwest is built without a TLS provider of its own (see tls::install_crypto).
+    pollpush_server::tls::install_crypto();
     let cli = Cli::parse();
     let most = cli.clients.iter().max().copied().unwrap_or(0);
     target::raise_fd_limit(most as u64 + 256)?;

@@ -85,6 +85,8 @@ pub struct Sample {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // reqwest is built without a TLS provider of its own (see tls::install_crypto).
+    pollpush_server::tls::install_crypto();
     let cli = Cli::parse();
     let base = cli.server.trim_end_matches('/').to_owned();
     let http = reqwest::Client::new();

@@ -15,7 +15,7 @@ pub struct ListHeaders {
 }
 
 impl ListHeaders {
-    pub(super) fn new(etag: &str, revision: u64) -> Self {
+    pub(crate) fn new(etag: &str, revision: u64) -> Self {
         let mut not_modified = HeaderMap::with_capacity(3);
         if let Ok(v) = HeaderValue::from_str(etag) {
             not_modified.insert(ETAG, v);

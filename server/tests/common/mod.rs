@@ -6,6 +6,7 @@ pub mod chromium;
 pub mod devtools;
 pub mod h2;
 pub mod node;
+pub mod sse;
 
 use std::time::Duration;
 
@@ -111,6 +112,7 @@ pub async fn close_code(ws: &mut Ws) -> Option<u16> {
 }
 
 pub fn http() -> reqwest::Client {
+    pollpush_server::tls::install_crypto();
     reqwest::Client::new()
 }
 

@@ -1,0 +1,211 @@
+//! A feed on the HTTP lanes, with the species feed's rules: `GET /feeds/NAME`
+//! (ETag and `304`, long-poll with `If-None-Match` and `Prefer: wait=N`) and
+//! `GET /feeds/NAME/events` (SSE: a snapshot, then each change with `id: R`;
+//! `Last-Event-ID` or `?since=R` resumes; `event: resync` and a snapshot when
+//! the history no longer covers it or the stream fell behind).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use bytes::Bytes;
+use http::header::IF_NONE_MATCH;
+use http::{HeaderMap, Method};
+use pollpush_shared::{Problem, Revision};
+use tokio::sync::broadcast::{self, error::RecvError};
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+
+use super::feed::{Feed, FeedEvent, Start};
+use crate::accept::{InFlight, Streams};
+use crate::longpoll::{self, Waited};
+use crate::reply::{method_not_allowed, problem_response};
+use crate::rest::{conditional_list, etag_matches};
+use crate::shutdown::Shutdown;
+use crate::sse::{self, KEEP_ALIVE};
+use crate::state::State;
+
+/// `/feeds/NAME` and `/feeds/NAME/events`: the one hook `routes.rs` takes.
+pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
+    let with_state = {
+        let state = state.clone();
+        warp::any().map(move || state.clone())
+    };
+    let list = warp::path!("feeds" / String)
+        .and(with_state.clone())
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .then(list);
+    let events = warp::path!("feeds" / String / "events")
+        .and(with_state)
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(
+            warp::query::<HashMap<String, String>>()
+                .or(warp::any().map(HashMap::new))
+                .unify(),
+        )
+        .and(warp::ext::optional::<Streams>())
+        .then(events);
+    list.or(events).unify().boxed()
+}
+
+fn unknown(name: &str) -> Response {
+    problem_response(&Problem::new(
+        "not-found",
+        "Not Found",
+        404,
+        format!("no feed named {name:?}; feeds are given with --feed NAME=URL"),
+    ))
+}
+
+/// `GET /feeds/NAME`: the items, or held until they differ from the client's.
+async fn list(name: String, state: State, method: Method, headers: HeaderMap) -> Response {
+    let Some(feed) = state.feeds.get(&name).cloned() else {
+        return unknown(&name);
+    };
+    if method != Method::GET && method != Method::HEAD {
+        return method_not_allowed("GET, HEAD");
+    }
+    let answer = |feed: &Feed| {
+        let view = feed.view();
+        conditional_list(&view.body, view.etag(), &view.headers, &headers, Into::into)
+    };
+    let (Some(wanted), Some(known)) = (
+        longpoll::requested_wait(&headers),
+        headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()),
+    ) else {
+        return answer(&feed);
+    };
+    let wait = wanted.min(longpoll::MAX_WAIT_S);
+    let held = &feed.counters.longpoll_held;
+    if held.fetch_add(1, Relaxed) >= state.config.max_held as u64 {
+        held.fetch_sub(1, Relaxed);
+        return longpoll::too_many(&state);
+    }
+    let _held = Count(held);
+    // Changed, timed out or shutting down, the answer is the items now (or a 304).
+    let _: Waited = longpoll::wait_for_change(
+        || !etag_matches(known, feed.view().etag()),
+        feed.watch(),
+        wait,
+        state.shutdown.clone(),
+    )
+    .await;
+    longpoll::applied(answer(&feed), wait)
+}
+
+/// Counts one held request or open stream while it lives.
+struct Count<'a>(&'a AtomicU64);
+
+impl Drop for Count<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// `GET /feeds/NAME/events`.
+async fn events(
+    name: String,
+    state: State,
+    method: Method,
+    headers: HeaderMap,
+    query: HashMap<String, String>,
+    streams: Option<Streams>,
+) -> Response {
+    let Some(feed) = state.feeds.get(&name).cloned() else {
+        return unknown(&name);
+    };
+    if method != Method::GET {
+        return method_not_allowed("GET");
+    }
+    let since = match sse::requested_since(&query, &headers) {
+        Ok(since) => since,
+        Err(e) => return problem_response(&e.problem()),
+    };
+    // Each feed has as many streams as the species feed may have.
+    let open = &feed.counters.sse_subscribers;
+    if open.fetch_add(1, Relaxed) >= state.config.max_streams as u64 {
+        open.fetch_sub(1, Relaxed);
+        return sse::too_many_streams(state.config.max_streams);
+    }
+    let (start, last, live) = feed.subscribe(since);
+    let mut pending = VecDeque::new();
+    match start {
+        Start::Replay(events) => pending.extend(events.iter().map(|e| e.sse.clone())),
+        Start::Snapshot(view) => pending.push_back(view.sse.clone()),
+        Start::Resync(view) => {
+            pending.push_back(sse::resync_event(view.revision));
+            pending.push_back(view.sse.clone());
+        }
+    }
+    let pump = Pump {
+        pending,
+        last,
+        live,
+        keep_alive: tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
+        shutdown: state.shutdown.clone(),
+        _live: streams.as_ref().map(Streams::open),
+        feed,
+    };
+    let body = futures_util::stream::unfold(pump, |mut pump| async move {
+        let event = pump.next_event().await?;
+        Some((Ok::<_, std::convert::Infallible>(event), pump))
+    });
+    sse::stream_response(Box::pin(body))
+}
+
+/// One stream's events, made as hyper asks for the next chunk.
+struct Pump {
+    /// The start (replay or snapshot), or the snapshot after a resync.
+    pending: VecDeque<Bytes>,
+    /// The last revision sent: live changes up to it are already covered.
+    last: Revision,
+    live: broadcast::Receiver<Arc<FeedEvent>>,
+    keep_alive: tokio::time::Interval,
+    shutdown: Shutdown,
+    feed: Arc<Feed>,
+    /// The connection is not idle while the stream is open, however quiet.
+    _live: Option<InFlight>,
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        self.feed.counters.sse_subscribers.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Pump {
+    async fn next_event(&mut self) -> Option<Bytes> {
+        if let Some(event) = self.pending.pop_front() {
+            return Some(event);
+        }
+        loop {
+            tokio::select! {
+                next = self.live.recv() => match next {
+                    Ok(event) if event.revision <= self.last => {}
+                    Ok(event) => {
+                        self.last = event.revision;
+                        return Some(event.sse.clone());
+                    }
+                    Err(RecvError::Lagged(_)) => return Some(self.resync()),
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                () = self.shutdown.wait() => return None,
+            }
+        }
+    }
+
+    /// Fell a whole history behind: drop what is queued, start again from the items.
+    fn resync(&mut self) -> Bytes {
+        let (start, last, live) = self.feed.subscribe(None);
+        self.live = live;
+        self.last = last;
+        if let Start::Snapshot(view) = start {
+            self.pending.push_back(view.sse.clone());
+        }
+        sse::resync_event(last)
+    }
+}
