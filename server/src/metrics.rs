@@ -83,7 +83,7 @@ pub fn render(s: &ServerStats) -> String {
 }
 
 /// The totals since start: name, help, value.
-fn counters(s: &ServerStats) -> [(&'static str, &'static str, u64); 19] {
+fn counters(s: &ServerStats) -> [(&'static str, &'static str, u64); 21] {
     [
         (
             "changes_applied",
@@ -176,14 +176,29 @@ fn counters(s: &ServerStats) -> [(&'static str, &'static str, u64); 19] {
             "Bytes sent on SSE streams",
             s.sse.bytes_out,
         ),
+        (
+            "accept_failures",
+            "Failed accepts, mostly out of file descriptors",
+            s.process.accept_failures,
+        ),
+        (
+            "shed_at_accept",
+            "Connections closed at accept while out of file descriptors",
+            s.process.shed_at_accept,
+        ),
     ]
 }
 
 /// The levels now: name, help, value.
-fn gauges(s: &ServerStats) -> [(&'static str, &'static str, f64); 18] {
+fn gauges(s: &ServerStats) -> [(&'static str, &'static str, f64); 19] {
     let m = &s.memory;
     [
         ("uptime_seconds", "Seconds since start", s.uptime_s),
+        (
+            "saturated",
+            "1 while out of file descriptors: new connections are closed at accept",
+            f64::from(u8::from(s.process.saturated)),
+        ),
         ("revision", "Current store revision", s.revision as f64),
         (
             "rest_connections",

@@ -32,8 +32,14 @@ fn lowest_free_descriptor(pid: u32) -> usize {
     (0..=open.len()).find(|fd| !open.contains(fd)).unwrap()
 }
 
-/// `GET path` on a kept-alive raw connection: the status and the body.
+/// `GET path` on a kept-alive raw connection: the status and the JSON body.
 async fn get(tcp: &mut TcpStream, path: &str) -> (u16, serde_json::Value) {
+    let (status, body) = get_text(tcp, path).await;
+    (status, serde_json::from_str(&body).unwrap())
+}
+
+/// `GET path` on a kept-alive raw connection: the status and the body.
+async fn get_text(tcp: &mut TcpStream, path: &str) -> (u16, String) {
     let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
     tcp.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
@@ -63,7 +69,7 @@ async fn get(tcp: &mut TcpStream, path: &str) -> (u16, serde_json::Value) {
         }
     };
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(&body).unwrap())
+    (status, body)
 }
 
 /// Opens connections until the server closes one without an answer; those
@@ -115,6 +121,17 @@ async fn a_node_at_its_file_limit_closes_new_connections_and_serves_the_ones_it_
     assert_eq!(stats["process"]["saturated"], true);
     assert!(stats["process"]["accept_failures"].as_u64().unwrap() >= 1);
     assert!(stats["process"]["shed_at_accept"].as_u64().unwrap() >= 1);
+    let (_, metrics) = get_text(&mut monitor, "/metrics").await;
+    let gauge = metrics
+        .lines()
+        .find(|l| l.starts_with("pollpush_saturated{"))
+        .expect("the saturation gauge");
+    let value: f64 = gauge.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!((value - 1.0).abs() < f64::EPSILON, "{gauge}");
+    assert!(
+        metrics.contains("pollpush_shed_at_accept_total{"),
+        "{metrics}"
+    );
     let (status, problem) = get(&mut monitor, "/readyz").await;
     assert_eq!(status, 503);
     assert!(
