@@ -9,6 +9,7 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
+use pollpush_shared::feed::FeedMessage;
 use pollpush_shared::{Change, ClientMessage, ServerMessage};
 use serde_json::{Map, Value, json};
 use utoipa::openapi::RefOr;
@@ -47,9 +48,11 @@ fn build() -> Value {
     ServerMessage::schemas(&mut schemas);
     schemas.push((Change::name().into_owned(), Change::schema()));
     Change::schemas(&mut schemas);
+    FeedMessage::schemas(&mut schemas);
     let mut messages = Map::new();
     let client = variants(&ClientMessage::schema(), &mut messages);
     let server = variants(&ServerMessage::schema(), &mut messages);
+    let feed = feed_messages(&mut messages);
     let sse: Vec<String> = SSE_EVENTS
         .iter()
         .map(|(event, ..)| (*event).to_owned())
@@ -115,17 +118,41 @@ fn build() -> Value {
                 "servers": [{ "$ref": "#/servers/http" }],
                 "messages": refs(&sse, "sse_"),
             },
+            "feedEvents": {
+                "address": "/feeds/{name}/events",
+                "title": "A feed's Server-Sent Events",
+                "description": "The changes of an upstream REST API the server polls (`--feed NAME=URL`), as SSE: `id: R` on each event; `Last-Event-ID` or `?since=R` resumes.",
+                "parameters": { "name": { "description": "The feed's name, as `--feed NAME=URL` gave it." } },
+                "servers": [{ "$ref": "#/servers/http" }],
+                "messages": refs(&feed, "feed_"),
+            },
         },
         "operations": {
             "sendToServer": { "action": "send", "channel": { "$ref": "#/channels/ws" }, "messages": on("ws", &client) },
             "receiveFromServer": { "action": "receive", "channel": { "$ref": "#/channels/ws" }, "messages": on("ws", &server) },
             "receiveEvents": { "action": "receive", "channel": { "$ref": "#/channels/speciesEvents" }, "messages": on("speciesEvents", &sse) },
+            "receiveFeedEvents": { "action": "receive", "channel": { "$ref": "#/channels/feedEvents" }, "messages": on("feedEvents", &feed) },
         },
         "components": {
             "schemas": schemas.into_iter().map(|(name, s)| (name, to_json(&s))).collect::<Map<_, _>>(),
             "messages": messages,
         },
     })
+}
+
+/// A feed stream's events, as `feed_snapshot`, `feed_change` and
+/// `feed_resync` (the species stream's `resync`); returns their names.
+fn feed_messages(messages: &mut Map<String, Value>) -> Vec<String> {
+    let mut own = Map::new();
+    let mut names = variants(&FeedMessage::schema(), &mut own);
+    if let Some(resync) = messages.get("resync").cloned() {
+        own.insert("resync".to_owned(), resync);
+        names.push("resync".to_owned());
+    }
+    for (name, message) in own {
+        messages.insert(format!("feed_{name}"), message);
+    }
+    names
 }
 
 fn to_json(schema: &RefOr<Schema>) -> Value {

@@ -45,6 +45,15 @@ async fn every_ws_message_and_sse_event_is_described() {
         .as_object()
         .unwrap();
     assert_eq!(sse.len(), 3);
+    // A feed's stream (`--feed NAME=URL`): its own snapshot and change, the same resync.
+    let feed = &doc["channels"]["feedEvents"];
+    assert_eq!(feed["address"], "/feeds/{name}/events");
+    let events: Vec<&String> = feed["messages"].as_object().unwrap().keys().collect();
+    assert_eq!(events, ["change", "resync", "snapshot"]);
+    let item = &doc["components"]["schemas"]["FeedChange"]["properties"];
+    for field in ["room", "revision", "op", "id", "item"] {
+        assert!(item.get(field).is_some(), "FeedChange has no {field}");
+    }
     // The change payload is the shared Change type, fields and all.
     let change = &doc["components"]["schemas"]["Change"]["properties"];
     for field in ["room", "revision", "op", "species", "at"] {
