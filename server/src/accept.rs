@@ -11,7 +11,6 @@ mod conn;
 mod fast;
 mod saturation;
 mod sniff;
-mod watchdog;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,9 +18,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{
-    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
-    ACCESS_CONTROL_REQUEST_HEADERS, VARY,
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_HEADERS,
 };
 use http::{HeaderMap, HeaderValue, Request, StatusCode};
 use http_body_util::{Either, Full};
@@ -32,13 +30,13 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower_service::Service;
 
+use crate::reply::add_cors;
 use crate::state::State;
 use crate::stats::{ConnCounter, ConnTag};
+use crate::watchdog::{Requests, Watchdog};
 use crate::wire::Wire;
 use conn::Conn;
 use pollpush_shared::counting::ByteCounter;
-pub use watchdog::{InFlight, Streams};
-use watchdog::{Requests, Watchdog};
 
 /// Serves `service` (socket.io in front of warp's routes) until `shutdown`
 /// resolves, then lets in-flight requests finish (up to 10 s).
@@ -259,21 +257,6 @@ async fn watch<T, E: std::fmt::Display>(
 
 /// An answer from the routes (`B`) or from the fast path.
 type Answer<B> = http::Response<Either<B, Full<Bytes>>>;
-
-/// Echoes the origin (so `Origin: null` from a `file://` page and socket.io's
-/// credentialed polling both work) rather than answering `*`.
-pub(crate) fn add_cors(h: &mut HeaderMap, origin: HeaderValue) {
-    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    h.insert(
-        ACCESS_CONTROL_ALLOW_CREDENTIALS,
-        HeaderValue::from_static("true"),
-    );
-    h.insert(
-        ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("ETag, X-Revision, Location, WWW-Authenticate"),
-    );
-    h.append(VARY, HeaderValue::from_static("Origin"));
-}
 
 fn preflight<B: Default>(req: &HeaderMap, allowed: bool) -> http::Response<B> {
     let mut r = http::Response::new(B::default());

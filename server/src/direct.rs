@@ -16,8 +16,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use pollpush_shared::Revision;
 
+use crate::encoding::Encoding;
 use crate::feed::{Registered, StartWriter};
-use crate::frames::{ChangeFrame, Encoding};
+use crate::frames::ChangeFrame;
 use crate::snapshot::Snapshot;
 use crate::state::State;
 use crate::wire::{Hold, Wire, within};

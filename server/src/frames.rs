@@ -4,15 +4,11 @@
 //! from the bytes another node published on the broker; either way its text
 //! is what every `/ws` subscriber of every node receives, byte for byte.
 
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use pollpush_shared::{Change, Revision, ServerMessage};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-
-use crate::snapshot::Snapshot;
-use crate::stats::Stats;
 
 /// One change and its wire form, shared by every subscriber.
 #[derive(Debug)]
@@ -105,68 +101,6 @@ impl Chunked {
     }
 }
 
-/// How one connection carries changes, chosen when it subscribes: the bytes
-/// the fan-out writes to it and the counters they go to.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// `/ws`: the change message in a WebSocket text frame.
-    #[default]
-    WebSocket,
-    /// A socket.io `change` event in a WebSocket frame.
-    SocketIo,
-    /// A Server-Sent Event in an HTTP/1.1 chunk.
-    Sse,
-}
-
-impl Encoding {
-    /// A change, the same bytes for every subscriber of this encoding.
-    pub fn change(self, frame: &ChangeFrame) -> &Bytes {
-        match self {
-            Self::WebSocket => &frame.frame,
-            Self::SocketIo => frame.socketio(),
-            Self::Sse => &frame.sse_chunked().chunk,
-        }
-    }
-
-    /// The list a subscription starts (or restarts) from.
-    pub fn snapshot(self, snapshot: &Snapshot) -> Bytes {
-        match self {
-            Self::WebSocket => snapshot.frame(),
-            Self::SocketIo => snapshot.socketio(),
-            Self::Sse => crate::sse::snapshot_chunked(snapshot).chunk,
-        }
-    }
-
-    /// The notice that precedes a resync's snapshot.
-    pub fn resync(self, revision: Revision) -> Bytes {
-        match self {
-            Self::WebSocket => {
-                let msg = serde_json::to_string(&ServerMessage::Resync { revision });
-                text_frame(msg.unwrap_or_default().as_bytes()).0
-            }
-            Self::SocketIo => socketio_frame(&format!(r#"42["resync",{{"revision":{revision}}}]"#)),
-            Self::Sse => Chunked::new(&crate::sse::resync_event(revision)).chunk,
-        }
-    }
-
-    /// Messages (events) written in this encoding.
-    pub fn messages_out(self, stats: &Stats) -> &AtomicU64 {
-        match self {
-            Self::WebSocket => &stats.ws_messages_out,
-            Self::SocketIo => &stats.socketio_messages_out,
-            Self::Sse => &stats.sse_messages_out,
-        }
-    }
-
-    /// Subscribers of this encoding that fell behind and were resynchronized.
-    pub fn resyncs(self, stats: &Stats) -> &AtomicU64 {
-        match self {
-            Self::WebSocket | Self::SocketIo => &stats.resyncs,
-            Self::Sse => &stats.sse_resyncs,
-        }
-    }
-}
-
 /// A socket.io packet (its Engine.IO text form) as one WebSocket text frame.
 pub fn socketio_frame(packet: &str) -> Bytes {
     text_frame(packet.as_bytes()).0
@@ -190,6 +124,12 @@ pub(crate) fn text_frame(payload: &[u8]) -> (Bytes, usize) {
     let header = frame.len();
     frame.put_slice(payload);
     (frame.freeze(), header)
+}
+
+/// `event: resync` and its notice as data: what an SSE stream gets before
+/// the snapshot it starts over from.
+pub fn sse_resync_event(revision: Revision) -> Bytes {
+    format!("event: resync\ndata: {{\"type\":\"resync\",\"revision\":{revision}}}\n\n").into()
 }
 
 #[cfg(test)]

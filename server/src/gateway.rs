@@ -9,7 +9,6 @@
 
 pub mod diff;
 pub mod feed;
-mod lanes;
 mod poller;
 pub mod spec;
 pub mod upstream;
@@ -19,7 +18,6 @@ use std::sync::Arc;
 
 use pollpush_shared::FeedStats;
 
-pub use lanes::routes;
 pub use spec::{FeedSpec, GatewayConfig};
 
 use self::feed::Feed;

@@ -13,8 +13,10 @@ mod auth;
 pub mod broker;
 pub mod config;
 mod direct;
+pub mod encoding;
 pub mod error;
 pub mod feed;
+mod feeds;
 pub mod frames;
 pub mod gateway;
 mod longpoll;
@@ -36,6 +38,7 @@ pub mod state;
 pub mod stats;
 pub mod store;
 pub mod tls;
+pub mod watchdog;
 pub mod wire;
 pub mod ws;
 

@@ -3,8 +3,11 @@
 //! They live here, not in `rest.rs`, so that the accept loop, the lanes and
 //! the REST handlers all depend on this and not on each other.
 
-use http::header::{ALLOW, CONTENT_TYPE};
-use http::{HeaderValue, StatusCode};
+use http::header::{
+    ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS,
+    ALLOW, CONTENT_TYPE, VARY,
+};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use pollpush_shared::Problem;
 use warp::reply::Response;
 
@@ -42,4 +45,19 @@ pub fn method_not_allowed(allow: &'static str) -> Response {
     r.headers_mut()
         .insert(ALLOW, HeaderValue::from_static(allow));
     r
+}
+
+/// Echoes the origin (so `Origin: null` from a `file://` page and socket.io's
+/// credentialed polling both work) rather than answering `*`.
+pub(crate) fn add_cors(h: &mut HeaderMap, origin: HeaderValue) {
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
+    h.insert(
+        ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("ETag, X-Revision, Location, WWW-Authenticate"),
+    );
+    h.append(VARY, HeaderValue::from_static("Origin"));
 }

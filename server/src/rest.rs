@@ -119,7 +119,7 @@ pub(crate) fn list_with<B>(
 }
 
 /// A list's `200`, or its `304` when `If-None-Match` names `etag`: the
-/// species list and every upstream feed (`gateway/lanes.rs`) answer alike.
+/// species list and every upstream feed (`feeds.rs`) answer alike.
 pub(crate) fn conditional_list<B>(
     list: &Bytes,
     etag: &str,

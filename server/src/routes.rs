@@ -20,7 +20,7 @@ pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
     ws::route(state)
         .or(species(state))
         .unify()
-        .or(crate::gateway::routes(state))
+        .or(crate::feeds::routes(state))
         .unify()
         .or(probes(state))
         .unify()
@@ -65,7 +65,7 @@ fn species(state: &State) -> BoxedFilter<(Response,)> {
         )
         .and(warp::ext::optional::<ConnTag>())
         .and(warp::ext::optional::<crate::wire::Wire>())
-        .and(warp::ext::optional::<crate::accept::Streams>())
+        .and(warp::ext::optional::<crate::watchdog::Streams>())
         .then(sse::events);
     let item = warp::path!("species" / String)
         .and(with_state(state))

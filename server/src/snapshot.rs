@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
+use crate::frames::Chunked;
 use bytes::Bytes;
 use pollpush_shared::message::SPECIES_ROOM;
 use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
@@ -35,6 +36,22 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// `id: R`, `event: snapshot` and the `/ws` snapshot message as an SSE
+    /// event inside its HTTP/1.1 chunk, made once per revision: a reconnect
+    /// storm of streams copies the list once.
+    pub fn sse_chunked(&self) -> Chunked {
+        self.sse
+            .get_or_init(|| {
+                let message = self.message();
+                let mut event =
+                    format!("id: {}\nevent: snapshot\ndata: ", self.revision).into_bytes();
+                event.extend_from_slice(message.as_bytes());
+                event.extend_from_slice(b"\n\n");
+                Chunked::new(&event)
+            })
+            .clone()
+    }
+
     pub fn new(revision: Revision, species: Arc<BTreeMap<SpeciesId, Species>>) -> Self {
         Self {
             revision,

@@ -27,8 +27,8 @@ use pollpush_shared::{Problem, Revision};
 use warp::Reply;
 use warp::reply::Response;
 
-use crate::accept::{InFlight, Streams};
 use crate::feed::{Next, Replay, Start, Subscription};
+use crate::frames::sse_resync_event;
 use crate::frames::{ChangeFrame, Chunked};
 use crate::reply::{method_not_allowed, problem_response};
 use crate::shutdown::Shutdown;
@@ -36,6 +36,7 @@ use crate::since::{self, BadSince};
 use crate::snapshot::Snapshot;
 use crate::state::State;
 use crate::stats::{ConnTag, Protocol};
+use crate::watchdog::{InFlight, Streams};
 use crate::wire::Wire;
 
 /// A comment line this often keeps proxies from closing an idle stream.
@@ -243,7 +244,7 @@ impl Pump {
                     stats.sse_resyncs.fetch_add(1, Relaxed);
                     let snapshot = sub.resync(&self.state.source);
                     self.pending.push_back(snapshot_event(&snapshot));
-                    resync_event(snapshot.revision)
+                    sse_resync_event(snapshot.revision)
                 }
                 Next::Closed => return None,
             },
@@ -277,36 +278,17 @@ impl Pump {
                 self.replay = None;
                 self.open.0.stats.sse_resyncs.fetch_add(1, Relaxed);
                 let snapshot = sub.resync(&self.state.source);
-                self.pending.push_back(resync_event(snapshot.revision));
+                self.pending.push_back(sse_resync_event(snapshot.revision));
                 self.pending.push_back(snapshot_event(&snapshot));
             }
         }
     }
 }
 
-pub(crate) fn resync_event(revision: Revision) -> Bytes {
-    format!("event: resync\ndata: {{\"type\":\"resync\",\"revision\":{revision}}}\n\n").into()
-}
-
 /// `id: R`, `event: snapshot` and the `/ws` snapshot message as data, made
 /// once per revision: a reconnect storm of streams copies the list once.
 fn snapshot_event(snapshot: &Snapshot) -> Bytes {
-    snapshot_chunked(snapshot).data
-}
-
-/// [`snapshot_event`] and the HTTP/1.1 chunk around it, one buffer.
-pub(crate) fn snapshot_chunked(snapshot: &Snapshot) -> Chunked {
-    snapshot
-        .sse
-        .get_or_init(|| {
-            let message = snapshot.message();
-            let mut event =
-                format!("id: {}\nevent: snapshot\ndata: ", snapshot.revision).into_bytes();
-            event.extend_from_slice(message.as_bytes());
-            event.extend_from_slice(b"\n\n");
-            Chunked::new(&event)
-        })
-        .clone()
+    snapshot.sse_chunked().data
 }
 
 impl ChangeFrame {

@@ -28,8 +28,8 @@ use bytes::{Buf, Bytes};
 use pollpush_shared::Revision;
 use tokio::net::TcpStream;
 
+use crate::encoding::Encoding;
 use crate::feed::{ChangeFrame, DirectTarget};
-use crate::frames::Encoding;
 use crate::stats::{ConnCounter, Stats};
 
 /// One accepted connection's socket; clones share it.

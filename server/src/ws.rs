@@ -24,11 +24,11 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use crate::accept::{InFlight, Streams};
 use crate::auth;
 use crate::reply::{method_not_allowed, problem_response};
 use crate::state::State;
 use crate::stats::ConnTag;
+use crate::watchdog::{InFlight, Streams};
 use crate::wire::Wire;
 use session::Outgoing;
 

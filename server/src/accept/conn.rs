@@ -19,10 +19,10 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 use tower_service::Service;
 
-use super::watchdog::{Requests, Streams};
 use super::{Answer, add_cors, allowed_origin, fast, preflight};
 use crate::state::State;
 use crate::stats::{ConnTag, Protocol};
+use crate::watchdog::{Requests, Streams};
 use crate::wire::Wire;
 
 /// What every request of one connection needs.

@@ -36,7 +36,8 @@ use socketioxide::socket::{Sid, Socket};
 use tokio::sync::oneshot;
 
 use crate::direct;
-use crate::frames::{Encoding, socketio_frame};
+use crate::encoding::Encoding;
+use crate::frames::socketio_frame;
 use crate::state::State;
 use crate::wire::Wire;
 

@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{KEEP_ALIVE, Open, requested_since, stream_headers};
 use crate::direct::{self, Ended};
-use crate::frames::Encoding;
+use crate::encoding::Encoding;
 use crate::state::State;
 use crate::stats::{ConnTag, Protocol};
 use crate::wire::{Wire, within};
@@ -107,7 +107,7 @@ fn head(origin: Option<HeaderValue>) -> Bytes {
     let mut headers = HeaderMap::new();
     stream_headers(&mut headers);
     if let Some(origin) = origin {
-        crate::accept::add_cors(&mut headers, origin);
+        crate::reply::add_cors(&mut headers, origin);
     }
     let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
     let date = httpdate::fmt_http_date(std::time::SystemTime::now());

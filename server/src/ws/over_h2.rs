@@ -14,10 +14,10 @@ use warp::reply::Response;
 
 use super::session::Outgoing;
 use super::{refused, spawn_session};
-use crate::accept::Streams;
 use crate::reply::problem_response;
 use crate::state::State;
 use crate::stats::ConnTag;
+use crate::watchdog::Streams;
 
 /// An HTTP/2 extended CONNECT asking for a WebSocket.
 pub fn is_extended_connect(method: &Method, protocol: Option<&hyper::ext::Protocol>) -> bool {

@@ -1,4 +1,4 @@
-//! A feed on the HTTP lanes, with the species feed's rules: `GET /feeds/NAME`
+//! The upstream feeds ([`crate::gateway`]) on the HTTP lanes, with the species feed's rules: `GET /feeds/NAME`
 //! (ETag and `304`, long-poll with `If-None-Match` and `Prefer: wait=N`) and
 //! `GET /feeds/NAME/events` (SSE: a snapshot, then each change with `id: R`;
 //! `Last-Event-ID` or `?since=R` resumes; `event: resync` and a snapshot when
@@ -17,14 +17,15 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::feed::{Feed, FeedEvent, Start};
-use crate::accept::{InFlight, Streams};
+use crate::frames::sse_resync_event;
+use crate::gateway::feed::{Feed, FeedEvent, Start};
 use crate::longpoll::{self, Waited};
 use crate::reply::{method_not_allowed, problem_response};
 use crate::rest::{conditional_list, etag_matches};
 use crate::shutdown::Shutdown;
 use crate::sse::{self, KEEP_ALIVE};
 use crate::state::State;
+use crate::watchdog::{InFlight, Streams};
 
 /// `/feeds/NAME` and `/feeds/NAME/events`: the one hook `routes.rs` takes.
 pub fn routes(state: &State) -> BoxedFilter<(Response,)> {
@@ -136,7 +137,7 @@ async fn events(
         Start::Replay(events) => pending.extend(events.iter().map(|e| e.sse.clone())),
         Start::Snapshot(view) => pending.push_back(view.sse.clone()),
         Start::Resync(view) => {
-            pending.push_back(sse::resync_event(view.revision));
+            pending.push_back(sse_resync_event(view.revision));
             pending.push_back(view.sse.clone());
         }
     }
@@ -206,6 +207,6 @@ impl Pump {
         if let Start::Snapshot(view) = start {
             self.pending.push_back(view.sse.clone());
         }
-        sse::resync_event(last)
+        sse_resync_event(last)
     }
 }

@@ -41,7 +41,7 @@ impl Requests {
 /// What a handler takes to keep its connection busy past its response (a
 /// request extension): a stream holds one [`InFlight`] for as long as it lives.
 #[derive(Debug, Clone)]
-pub struct Streams(pub(super) Arc<Requests>);
+pub struct Streams(pub(crate) Arc<Requests>);
 
 impl Streams {
     /// Counts a stream as in flight until the guard drops.
