@@ -7,7 +7,6 @@ mod common;
 #[path = "cluster/engines.rs"]
 mod engines;
 
-use std::process::Child;
 use std::sync::{Arc, Mutex};
 
 use common::{http, recv, send, subscribe_species};
@@ -16,7 +15,7 @@ use pollpush_shared::ServerMessage;
 use serde_json::json;
 
 /// One node process on port 0 over `db` and the broker `redis` (url, prefix).
-fn start_node(db: &str, redis: &(String, String)) -> (Child, String) {
+fn start_node(db: &str, redis: &(String, String)) -> (common::Running, String) {
     common::start_binary(&[
         "--db",
         db,

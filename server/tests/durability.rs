@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::process::Child;
 use std::sync::{Arc, Mutex};
 
 use common::{http, recv, send, subscribe_species};
@@ -11,7 +10,7 @@ use pollpush_shared::{ServerMessage, Species};
 use serde_json::json;
 
 /// The real binary on port 0 over the SQLite file `db`.
-fn start_binary(db: &std::path::Path) -> (Child, String) {
+fn start_binary(db: &std::path::Path) -> (common::Running, String) {
     common::start_binary(&["--db", db.to_str().unwrap()])
 }
 

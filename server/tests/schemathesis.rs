@@ -14,7 +14,7 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, Once, PoisonError};
 
 /// Set by `.ci/run`: schemathesis must run there.
@@ -92,21 +92,11 @@ fn schemathesis_or_skip() -> Option<PathBuf> {
     }
 }
 
-/// The server binary, killed when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs schemathesis against a fresh server started with `args`, sending
 /// `headers`; fails the test with its report unless it found nothing.
 fn check(st: &Path, args: &[&str], headers: &[String]) {
-    let (child, addr) = common::start_binary(&[&["--db", ":memory:"], args].concat());
-    let _server = Running(child);
+    // Killed when the test ends, however it ends.
+    let (_server, addr) = common::start_binary(&[&["--db", ":memory:"], args].concat());
     let mut run = Command::new(st);
     // Its cache of past crashes goes in the target folder, not the source tree.
     run.current_dir(env!("CARGO_TARGET_TMPDIR"))

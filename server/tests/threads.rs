@@ -3,42 +3,12 @@
 
 mod common;
 
-use std::process::Stdio;
-
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 #[tokio::test]
 async fn the_runtime_has_the_threads_asked_for() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pollpush-server"))
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--db",
-            ":memory:",
-            "--threads",
-            "3",
-        ])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let said = tokio::time::timeout(common::DEADLINE, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("runtime threads") {
-                return Some(line);
-            }
-        }
-        None
-    })
-    .await
-    .unwrap()
-    .expect("the server logged its threads once it listened");
+    let said = common::logs::log_line(&["--threads", "3"], &[], "runtime threads").await;
     assert!(said.contains(" 3 runtime threads"), "{said}");
-    child.kill().await.unwrap();
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 pub mod chromium;
 pub mod devtools;
 pub mod h2;
+pub mod logs;
 pub mod node;
 pub mod sse;
 
@@ -286,7 +287,7 @@ where
 
 /// The real `pollpush-server` binary on port 0 with `args` after `--addr`;
 /// returns the child and the address it printed.
-pub fn start_binary(args: &[&str]) -> (std::process::Child, String) {
+pub fn start_binary(args: &[&str]) -> (Running, String) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_pollpush-server"))
@@ -306,5 +307,29 @@ pub fn start_binary(args: &[&str]) -> (std::process::Child, String) {
         .strip_prefix("listening on http://")
         .unwrap_or_else(|| panic!("expected the listening line, got {line:?}"))
         .to_owned();
-    (child, addr)
+    (Running(child), addr)
+}
+
+/// A server binary a test started: killed when dropped, so a test that
+/// fails halfway leaves no server behind (a `std::process::Child` does not).
+pub struct Running(pub std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
