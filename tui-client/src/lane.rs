@@ -15,6 +15,8 @@ pub enum LaneKind {
     Sse,
     /// WebSocket push from `/ws`.
     Ws,
+    /// socket.io push from `/socket.io/` (the talk's second page).
+    SocketIo,
     /// `GET` on a timer of any URL (`--poll`).
     UrlPoll,
     /// Any push feed (`--push`), by its protocol.
@@ -41,6 +43,14 @@ pub enum Exchange {
 impl LaneKind {
     /// Every lane, in the order panes and reports show them.
     pub const ALL: [Self; 4] = [Self::Poll, Self::LongPoll, Self::Sse, Self::Ws];
+    /// Every lane `--lanes` can name: `all`'s four, and socket.io.
+    pub const NAMED: [Self; 5] = [
+        Self::Poll,
+        Self::LongPoll,
+        Self::Sse,
+        Self::Ws,
+        Self::SocketIo,
+    ];
     /// The talk's two panes.
     pub const DEFAULT: [Self; 2] = [Self::Poll, Self::Ws];
 
@@ -51,6 +61,7 @@ impl LaneKind {
             Self::LongPoll => "longpoll",
             Self::Sse => "sse",
             Self::Ws => "ws",
+            Self::SocketIo => "socketio",
             Self::UrlPoll => "poll-url",
             Self::Feed(_) => "push",
         }
@@ -58,7 +69,7 @@ impl LaneKind {
 
     /// The lane `--lanes` names `name`, if any.
     pub fn named(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == name)
+        Self::NAMED.into_iter().find(|k| k.name() == name)
     }
 
     /// The key of the lane's section in reports (`rest` for polling, as before lanes).
@@ -76,6 +87,7 @@ impl LaneKind {
             Self::LongPoll => "long-polling",
             Self::Sse => "Server-Sent Events",
             Self::Ws => "WebSocket push",
+            Self::SocketIo => "socket.io push",
             Self::UrlPoll => "polling",
             Self::Feed(FeedProtocol::Ws) => "WebSocket feed",
             Self::Feed(FeedProtocol::Sse) => "SSE feed",
@@ -90,14 +102,14 @@ impl LaneKind {
             Self::LongPoll => "long-poll",
             Self::Sse | Self::Feed(FeedProtocol::Sse) => "SSE",
             Self::Ws | Self::Feed(FeedProtocol::Ws) => "WebSocket",
-            Self::Feed(FeedProtocol::SocketIo) => "socket.io",
+            Self::SocketIo | Self::Feed(FeedProtocol::SocketIo) => "socket.io",
         }
     }
 
     pub fn exchange(self) -> Exchange {
         match self {
             Self::Poll | Self::LongPoll | Self::UrlPoll => Exchange::Requests,
-            Self::Sse | Self::Ws | Self::Feed(_) => Exchange::Messages,
+            Self::Sse | Self::Ws | Self::SocketIo | Self::Feed(_) => Exchange::Messages,
         }
     }
 
@@ -143,7 +155,9 @@ impl Lanes {
         let mut kinds = Vec::new();
         for name in text.split(',').map(str::trim) {
             let kind = LaneKind::named(name).ok_or_else(|| {
-                format!("unknown lane {name:?}: choose from poll, longpoll, sse, ws, or all")
+                format!(
+                    "unknown lane {name:?}: choose from poll, longpoll, sse, ws, socketio, or all"
+                )
             })?;
             if !kinds.contains(&kind) {
                 kinds.push(kind);
@@ -211,6 +225,11 @@ mod tests {
             "{error}"
         );
         assert!(Lanes::parse_kinds("").is_err());
+        assert_eq!(
+            Lanes::parse_kinds("socketio,sse"),
+            Ok(vec![LaneKind::Sse, LaneKind::SocketIo]),
+            "socket.io is named, not part of all"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! With `--poll` / `--push` it loads any service instead ([`watched`]): the
 //! same lanes, measured from the client side only.
 
+pub mod arrivals;
 pub mod chart;
 pub mod crew;
 pub mod fleet;
@@ -35,6 +36,7 @@ use crate::cli::{ConnectArgs, LoadArgs, LoadFormat};
 use crate::condition::Condition;
 use crate::event::TrafficTotals;
 use crate::lane::{Exchange, LaneKind, LaneMap};
+use arrivals::Arrivals;
 use fleet::Fleet;
 use plan::{Clients, count, plan};
 use progress::Progress;
@@ -196,11 +198,16 @@ async fn measure(
     };
     let lanes = s.connect.lanes();
     let polling = |kind: &LaneKind| kind.exchange() == Exchange::Requests;
+    let mut all = Arrivals::default();
+    for tally in measured.lanes.values() {
+        all.merge(&tally.arrivals);
+    }
     Ok(RunReport {
         pollers: count(clients, LaneKind::Poll),
         longpollers: count(clients, LaneKind::LongPoll),
         sse_subscribers: count(clients, LaneKind::Sse),
         subscribers: count(clients, LaneKind::Ws),
+        socketio_subscribers: count(clients, LaneKind::SocketIo),
         workers,
         worker_failures: measured.failures,
         interval_ms: s.connect.interval.as_millis() as u64,
@@ -211,6 +218,8 @@ async fn measure(
         long_poll_wait_s: (count(clients, LaneKind::LongPoll) > 0)
             .then_some(lanes.long_poll_wait.as_secs()),
         server: measured.cost,
+        write_to_last_ms: all.summary(),
+        changes: all.changes(),
         lanes: LaneMap(
             measured
                 .lanes
@@ -296,6 +305,7 @@ pub(crate) async fn connect_all(
 ) -> anyhow::Result<()> {
     for kind in [
         LaneKind::Ws,
+        LaneKind::SocketIo,
         LaneKind::Sse,
         LaneKind::LongPoll,
         LaneKind::Poll,

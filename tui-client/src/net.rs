@@ -16,6 +16,7 @@ pub mod origin;
 pub mod poll;
 pub mod profile;
 pub mod resume;
+pub mod socketio;
 pub mod source;
 pub mod sse;
 pub mod tls;
@@ -249,6 +250,9 @@ async fn run_server_lane<S: Sink<LaneEvent>>(
         }
         LaneKind::Sse => resume::run(kind, nodes, node, traffic, sink, sse::Sse).await,
         LaneKind::Ws => resume::run(kind, nodes, node, traffic, sink, ws::Ws).await,
+        LaneKind::SocketIo => {
+            resume::run(kind, nodes, node, traffic, sink, socketio::SocketIo).await;
+        }
         // A watch lane without its configuration has nothing to watch.
         LaneKind::UrlPoll | LaneKind::Feed(_) => {}
     }

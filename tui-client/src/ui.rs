@@ -101,6 +101,7 @@ impl Theme {
             LaneKind::LongPoll => Color::Cyan,
             LaneKind::Sse => Color::Green,
             LaneKind::Ws | LaneKind::Feed(_) => Color::Magenta,
+            LaneKind::SocketIo => Color::Yellow,
         })
     }
 }

@@ -89,12 +89,14 @@ fn a_small_load_reports_every_field_and_push_misses_nothing() {
 }
 
 #[test]
-fn long_pollers_and_sse_subscribers_are_measured_like_the_others() {
+fn long_pollers_sse_and_socketio_subscribers_are_measured_like_the_others() {
     let report: Value = serde_json::from_str(&pollpush_ok(&[
         "load",
         "--longpollers",
         "5",
         "--sse",
+        "5",
+        "--socketio",
         "5",
         "--long-poll-wait",
         "5s",
@@ -106,10 +108,18 @@ fn long_pollers_and_sse_subscribers_are_measured_like_the_others() {
     .unwrap();
     let run = &field(&report, "runs")[0];
     assert_eq!(
-        (field(run, "longpollers"), field(run, "sse_subscribers")),
-        (&Value::from(5), &Value::from(5))
+        (
+            field(run, "longpollers"),
+            field(run, "sse_subscribers"),
+            field(run, "socketio_subscribers")
+        ),
+        (&Value::from(5), &Value::from(5), &Value::from(5))
     );
-    for (lane, extra) in [("longpoll", "requests"), ("sse", "messages")] {
+    for (lane, extra) in [
+        ("longpoll", "requests"),
+        ("sse", "messages"),
+        ("socketio", "messages"),
+    ] {
         let p = field(run, lane);
         for name in PROTOCOL_FIELDS.iter().chain(&[extra]) {
             field(p, name);
@@ -121,6 +131,7 @@ fn long_pollers_and_sse_subscribers_are_measured_like_the_others() {
         );
     }
     assert_eq!(field(field(run, "sse"), "changes_missed"), 0);
+    assert_eq!(field(field(run, "socketio"), "changes_missed"), 0);
     assert!(
         run.get("rest").is_none() && run.get("ws").is_none(),
         "{run:#}"

@@ -31,6 +31,16 @@ pub fn next_node(current: usize, count: usize) -> usize {
     (current + 1) % count.max(1)
 }
 
+/// Where a streaming lane goes after `current` dropped a working
+/// connection: any other node, picked by `spread` (a random number), so a
+/// dead node's clients share the survivors instead of all piling onto its
+/// neighbour (whose file limit they could exceed). A failed connect then
+/// moves on with [`next_node`], so every node is still tried in turn.
+pub fn failover_node(current: usize, count: usize, spread: u64) -> usize {
+    let others = count.saturating_sub(1).max(1) as u64;
+    (current + 1 + (spread % others) as usize) % count.max(1)
+}
+
 /// The load mode's client `client` of a protocol: round-robin, so N clients
 /// over K nodes put N/K (±1) on each.
 pub fn for_client(client: usize, count: usize) -> usize {
@@ -64,6 +74,16 @@ mod tests {
             })
             .collect();
         assert_eq!(visited, [2, 0, 1], "every node once per round");
+    }
+
+    #[test]
+    fn a_lost_node_s_clients_share_every_other_node_evenly() {
+        let mut landed = [0; 4];
+        for spread in 0..300 {
+            landed[failover_node(2, 4, spread)] += 1;
+        }
+        assert_eq!(landed, [100, 100, 0, 100]);
+        assert_eq!(failover_node(0, 1, 7), 0, "a single node is its own");
     }
 
     #[test]

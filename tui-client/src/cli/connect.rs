@@ -41,7 +41,8 @@ pub struct ConnectArgs {
 
     /// The lanes to run, comma-separated, or `all`: poll (GET on a timer),
     /// longpoll (GET held until the list changes), sse (Server-Sent Events),
-    /// ws (WebSocket push).
+    /// ws (WebSocket push); `all` is those four; socketio (socket.io push
+    /// from /socket.io/) is named on its own.
     #[arg(long, global = true, env = "POLLPUSH_LANES", default_value = "poll,ws", value_parser = parse_lanes, value_name = "LANE[,LANE…]")]
     pub lanes: LaneList,
 

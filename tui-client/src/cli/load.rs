@@ -36,6 +36,15 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 0, conflicts_with = "sweep")]
     pub subscribers: usize,
 
+    /// socket.io subscribers of `/socket.io/` (WebSocket transport), each on its own connection.
+    #[arg(
+        long = "socketio",
+        value_name = "N",
+        default_value_t = 0,
+        conflicts_with = "sweep"
+    )]
+    pub socketio_subscribers: usize,
+
     /// The measured window of each run, after every client has connected.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -91,7 +100,7 @@ pub enum LoadFormat {
 #[derive(Debug, Clone, clap::Args)]
 pub struct MapArgs {
     /// Map the lanes of `--lanes` over change rates × polling intervals.
-    #[arg(long, conflicts_with_all = ["sweep", "pollers", "longpollers", "sse_subscribers", "subscribers"])]
+    #[arg(long, conflicts_with_all = ["sweep", "pollers", "longpollers", "sse_subscribers", "subscribers", "socketio_subscribers"])]
     pub map: bool,
 
     /// Clients of each lane in every cell.

@@ -24,6 +24,7 @@ pub(super) fn color(kind: LaneKind) -> RGBColor {
         LaneKind::LongPoll => RGBColor(255, 127, 14),
         LaneKind::Sse => RGBColor(44, 160, 44),
         LaneKind::Ws | LaneKind::Feed(_) => RGBColor(31, 119, 180),
+        LaneKind::SocketIo => RGBColor(148, 103, 189),
     }
 }
 

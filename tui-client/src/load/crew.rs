@@ -122,13 +122,14 @@ pub fn shares(clients: &Clients, workers: usize) -> Vec<Clients> {
 /// program), less those the parent keeps (the server, the counts, the
 /// output), plus the worker's server list and share.
 pub fn worker_args(args: &[String], servers: &str, share: &Clients) -> Vec<String> {
-    const TAKES_VALUE: [&str; 8] = [
+    const TAKES_VALUE: [&str; 9] = [
         "--workers",
         "--server",
         "--pollers",
         "--longpollers",
         "--sse",
         "--subscribers",
+        "--socketio",
         "--format",
         "--chart",
     ];
@@ -155,6 +156,7 @@ pub fn worker_args(args: &[String], servers: &str, share: &Clients) -> Vec<Strin
         (LaneKind::LongPoll, "--longpollers"),
         (LaneKind::Sse, "--sse"),
         (LaneKind::Ws, "--subscribers"),
+        (LaneKind::SocketIo, "--socketio"),
     ] {
         let n = super::plan::count(share, kind);
         out.extend([flag.to_owned(), n.to_string()]);
@@ -346,7 +348,7 @@ mod tests {
         assert_eq!(
             args.join(" "),
             "load --duration 5s --lanes sse,ws --http 2 --worker --server http://127.0.0.1:9 \
-             --pollers 0 --longpollers 0 --sse 10 --subscribers 30"
+             --pollers 0 --longpollers 0 --sse 10 --subscribers 30 --socketio 0"
         );
     }
 }

@@ -67,7 +67,7 @@ impl Sink<LaneEvent> for LaneClient {
                         if p.advance(self.id, change.revision).is_some() =>
                     {
                         let latency = (event.at - change.at).to_std().unwrap_or_default();
-                        lock(&p.latency).sample(latency);
+                        p.delivered(change.revision, latency);
                     }
                     _ => {}
                 }

@@ -22,13 +22,14 @@ pub fn plan(args: &LoadArgs, lanes: &[LaneKind]) -> anyhow::Result<Vec<Clients>>
         (LaneKind::LongPoll, args.longpollers),
         (LaneKind::Sse, args.sse_subscribers),
         (LaneKind::Ws, args.subscribers),
+        (LaneKind::SocketIo, args.socketio_subscribers),
     ]
     .into_iter()
     .filter(|&(_, n)| n > 0)
     .collect();
     if clients.is_empty() {
         bail!(
-            "nothing to load: give --pollers, --longpollers, --sse and/or --subscribers, \
+            "nothing to load: give --pollers, --longpollers, --sse, --subscribers and/or --socketio, \
              or --sweep 10,100,1000"
         );
     }

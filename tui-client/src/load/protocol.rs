@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use pollpush_shared::Revision;
 
+use super::arrivals::Arrivals;
 use crate::app::advance::Advance;
 use crate::app::staleness::{ChangeTimes, Staleness};
 use crate::net::counting::Traffic;
@@ -44,6 +45,8 @@ pub struct Protocol {
     pub staleness: Mutex<Staleness>,
     /// From a change's commit to the moment a client shows it.
     pub latency: Mutex<Staleness>,
+    /// Per change: its deliveries and the last one's latency.
+    pub arrivals: Mutex<Arrivals>,
     /// Polls that moved a client forward: `(from, to, at)`, resolved into
     /// latencies at the end, when every commit time is known.
     pub(super) deliveries: Mutex<Vec<(Revision, Revision, DateTime<Utc>)>>,
@@ -66,6 +69,7 @@ impl Protocol {
             error_causes: Mutex::new(BTreeMap::new()),
             staleness: Mutex::new(Staleness::default()),
             latency: Mutex::new(Staleness::default()),
+            arrivals: Mutex::new(Arrivals::default()),
             deliveries: Mutex::new(Vec::new()),
         }
     }
@@ -91,6 +95,7 @@ impl Protocol {
         lock(&self.error_causes).clear();
         *lock(&self.staleness) = Staleness::default();
         *lock(&self.latency) = Staleness::default();
+        lock(&self.arrivals).clear();
         lock(&self.deliveries).clear();
     }
 
@@ -112,6 +117,12 @@ impl Protocol {
                 Some(from)
             }
         }
+    }
+
+    /// A client showed `revision`, `latency` after its commit.
+    pub(super) fn delivered(&self, revision: Revision, latency: Duration) {
+        lock(&self.latency).sample(latency);
+        lock(&self.arrivals).record(revision, latency);
     }
 
     pub(super) fn failed(&self, error: String) {
@@ -143,11 +154,10 @@ impl Protocol {
     /// Turns the recorded poll deliveries into latencies, one per revision caught up.
     pub fn resolve_deliveries(&self, times: &ChangeTimes) {
         let deliveries = std::mem::take(&mut *lock(&self.deliveries));
-        let mut latency = lock(&self.latency);
         for (from, to, at) in deliveries {
             for revision in from + 1..=to {
                 if let Some(committed) = times.first_after(revision - 1) {
-                    latency.sample((at - committed).to_std().unwrap_or_default());
+                    self.delivered(revision, (at - committed).to_std().unwrap_or_default());
                 }
             }
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::arrivals::{ChangeArrival, WriteToLast};
 use super::crew::WorkerFailure;
 use super::server::{Cost, NodeSample};
 use super::tally::LaneTally;
@@ -29,6 +30,8 @@ pub struct RunReport {
     pub sse_subscribers: usize,
     /// WebSocket subscribers.
     pub subscribers: usize,
+    /// socket.io subscribers.
+    pub socketio_subscribers: usize,
     /// Processes the clients ran in (`--workers`).
     pub workers: u16,
     /// Workers that did not report, with why: the figures are the others'.
@@ -46,6 +49,11 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub long_poll_wait_s: Option<u64>,
     pub server: ServerCost,
+    /// From each change's commit to the last client of any lane showing it.
+    pub write_to_last_ms: WriteToLast,
+    /// Every change of the window: its deliveries over all lanes, and when the last arrived.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<ChangeArrival>,
     /// One section per lane that had clients: `rest`, `longpoll`, `sse`, `ws`.
     #[serde(flatten)]
     pub lanes: LaneMap<ProtocolReport>,
@@ -79,6 +87,10 @@ pub struct NodeCost {
     pub rss_growth_bytes: i64,
     /// WebSocket subscribers on this node at the end of the window.
     pub ws_subscribers: u64,
+    /// It did not answer at the end of the window (killed mid-run, say): its
+    /// figures are zero and the cluster's sums leave it out.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub down: bool,
 }
 
 /// What one lane's clients saw over the window.
@@ -93,6 +105,8 @@ pub struct ProtocolReport {
     pub staleness_ms: Percentiles,
     /// Server commit to the client showing it, for every revision a client caught up with.
     pub latency_ms: Percentiles,
+    /// From each change's commit to the last of this lane's clients showing it.
+    pub write_to_last_ms: WriteToLast,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,22 +199,31 @@ impl From<&Staleness> for Percentiles {
 
 impl ServerCost {
     pub fn between(measured: &str, idle: &Cost, start: &Cost, end: &Cost) -> Self {
-        let cpu_seconds = (end.cpu_seconds - start.cpu_seconds).max(0.0);
         let wall = (end.at - start.at).as_secs_f64().max(f64::EPSILON);
-        let nodes = idle
+        let nodes: Vec<NodeCost> = idle
             .nodes
             .iter()
             .zip(&start.nodes)
             .zip(&end.nodes)
             .map(|((idle, start), end)| NodeCost::between(idle, start, end, wall))
             .collect();
+        // Over several nodes, the sum of the nodes that answered at both ends.
+        let cpu_seconds = if nodes.is_empty() {
+            (end.cpu_seconds - start.cpu_seconds).max(0.0)
+        } else {
+            nodes.iter().map(|n| n.cpu_seconds).sum()
+        };
         Self {
             measured: measured.to_owned(),
             changes: end.stats.revision.saturating_sub(start.stats.revision),
             cpu_seconds: round3(cpu_seconds),
             cpu_percent: round3(cpu_seconds / wall * 100.0),
             rss_idle_bytes: idle.rss_bytes,
-            rss_growth_bytes: end.rss_bytes as i64 - idle.rss_bytes as i64,
+            rss_growth_bytes: if nodes.is_empty() {
+                end.rss_bytes as i64 - idle.rss_bytes as i64
+            } else {
+                nodes.iter().map(|n| n.rss_growth_bytes).sum()
+            },
             nodes,
         }
     }
@@ -208,14 +231,24 @@ impl ServerCost {
 
 impl NodeCost {
     fn between(idle: &NodeSample, start: &NodeSample, end: &NodeSample, wall: f64) -> Self {
-        let cpu_seconds = (end.cpu_seconds - start.cpu_seconds).max(0.0);
+        let down = start.down || end.down;
+        let cpu_seconds = if down {
+            0.0
+        } else {
+            (end.cpu_seconds - start.cpu_seconds).max(0.0)
+        };
         Self {
             node: end.node.clone(),
             cpu_seconds: round3(cpu_seconds),
             cpu_percent: round3(cpu_seconds / wall * 100.0),
             rss_idle_bytes: idle.rss_bytes,
-            rss_growth_bytes: end.rss_bytes as i64 - idle.rss_bytes as i64,
+            rss_growth_bytes: if down {
+                0
+            } else {
+                end.rss_bytes as i64 - idle.rss_bytes as i64
+            },
             ws_subscribers: end.ws_subscribers,
+            down,
         }
     }
 }
@@ -237,6 +270,7 @@ impl ProtocolReport {
             changes_missed: tally.missed,
             staleness_ms: Percentiles::from(&tally.staleness),
             latency_ms: Percentiles::from(&tally.latency),
+            write_to_last_ms: tally.arrivals.summary(),
             requests: polling.then_some(exchanges),
             requests_per_s: per_s.filter(|_| polling),
             not_modified: polling.then_some(tally.not_modified),

@@ -74,6 +74,8 @@ pub struct NodeSample {
     pub cpu_seconds: f64,
     pub rss_bytes: u64,
     pub ws_subscribers: u64,
+    /// Its `/stats` did not answer (a node killed mid-run): the figures are zero.
+    pub down: bool,
 }
 
 /// The server (or the cluster's nodes) the load runs against.
@@ -210,24 +212,37 @@ impl ServerUnderTest {
     }
 
     /// The server's CPU, RSS and counters now: every node read at once, summed.
+    /// A node of several that does not answer is marked down (its clients
+    /// fail over, and the run goes on); it fails only when none answers.
     pub async fn cost(&self) -> anyhow::Result<Cost> {
         let reads = self.nodes.all().iter().map(|node| async move {
             control::stats(node, self.token.as_deref())
                 .await
                 .with_context(|| format!("cannot reach the server at {}", node.http))
         });
-        let all = futures_util::future::join_all(reads)
-            .await
-            .into_iter()
-            .collect::<anyhow::Result<Vec<ServerStats>>>()?;
+        let all = futures_util::future::join_all(reads).await;
+        if !all.iter().any(Result::is_ok) {
+            let error = all.into_iter().find_map(Result::err);
+            return Err(error.unwrap_or_else(|| anyhow::anyhow!("no server node to measure")));
+        }
         let mut nodes: Vec<NodeSample> = all
             .iter()
             .zip(self.nodes.all())
-            .map(|(stats, node)| NodeSample {
-                node: node.label().to_owned(),
-                cpu_seconds: stats.process.cpu_seconds,
-                rss_bytes: stats.process.rss_bytes,
-                ws_subscribers: stats.ws.subscribers,
+            .map(|(stats, node)| match stats {
+                Ok(stats) => NodeSample {
+                    node: node.label().to_owned(),
+                    cpu_seconds: stats.process.cpu_seconds,
+                    rss_bytes: stats.process.rss_bytes,
+                    ws_subscribers: stats.ws.subscribers,
+                    down: false,
+                },
+                Err(_) => NodeSample {
+                    node: node.label().to_owned(),
+                    cpu_seconds: 0.0,
+                    rss_bytes: 0,
+                    ws_subscribers: 0,
+                    down: true,
+                },
             })
             .collect();
         let mut cpu_seconds = nodes.iter().map(|n| n.cpu_seconds).sum();
@@ -238,7 +253,7 @@ impl ServerUnderTest {
         if nodes.len() == 1 {
             nodes.clear();
         }
-        let stats = all.into_iter().next().unwrap_or_default();
+        let stats = all.into_iter().find_map(Result::ok).unwrap_or_default();
         Ok(Cost {
             at: Instant::now(),
             cpu_seconds,

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use serde::{Deserialize, Serialize};
 
+use super::arrivals::Arrivals;
 use super::protocol::{Protocol, lock};
 use crate::app::staleness::Staleness;
 use crate::event::TrafficTotals;
@@ -31,6 +32,9 @@ pub struct LaneTally {
     pub traffic: TrafficTotals,
     pub staleness: Staleness,
     pub latency: Staleness,
+    /// Per change: deliveries and the last one's latency.
+    #[serde(default)]
+    pub arrivals: Arrivals,
 }
 
 impl LaneTally {
@@ -49,6 +53,7 @@ impl LaneTally {
             traffic: protocol.traffic.totals().since(base),
             staleness: lock(&protocol.staleness).clone(),
             latency: lock(&protocol.latency).clone(),
+            arrivals: lock(&protocol.arrivals).clone(),
         }
     }
 
@@ -84,6 +89,7 @@ impl LaneTally {
         wire.tls = wire.tls.or(other.traffic.wire.tls);
         self.staleness.merge(&other.staleness);
         self.latency.merge(&other.latency);
+        self.arrivals.merge(&other.arrivals);
     }
 }
 

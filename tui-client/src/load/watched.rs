@@ -115,6 +115,7 @@ fn refuse_server_flags(args: &LoadArgs) -> anyhow::Result<()> {
         (args.map.map, "--map"),
         (args.longpollers > 0, "--longpollers"),
         (args.sse_subscribers > 0, "--sse"),
+        (args.socketio_subscribers > 0, "--socketio"),
     ];
     if let Some((_, flag)) = refused.iter().find(|(given, _)| *given) {
         bail!(

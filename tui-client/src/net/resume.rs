@@ -12,7 +12,7 @@ use pollpush_shared::{Revision, ServerMessage};
 
 use super::counting::Traffic;
 use super::{Backoff, Endpoints, Nodes, Sink};
-use crate::app::nodes::next_node;
+use crate::app::nodes::{failover_node, next_node};
 use crate::event::{LaneEvent, LaneUpdate};
 use crate::lane::LaneKind;
 
@@ -44,6 +44,8 @@ pub struct Emitter<S> {
     /// The newest revision forwarded: where a resumed stream starts.
     last_revision: Option<Revision>,
     backoff: Backoff,
+    /// The session reached [`Emitter::connected`] since the last loss.
+    was_connected: bool,
 }
 
 impl<S: Sink<LaneEvent>> Emitter<S> {
@@ -75,6 +77,7 @@ impl<S: Sink<LaneEvent>> Emitter<S> {
     /// The stream is open: the backoff starts over.
     pub async fn connected(&mut self) -> bool {
         self.backoff.reset();
+        self.was_connected = true;
         let connected = LaneUpdate::Connected {
             resume_from: self.last_revision,
             node: self.node(),
@@ -118,6 +121,7 @@ pub async fn run<S: Sink<LaneEvent>>(
         sink,
         last_revision: None,
         backoff: Backoff::default(),
+        was_connected: false,
     };
     loop {
         let error = match session.run(&mut out).await {
@@ -127,7 +131,11 @@ pub async fn run<S: Sink<LaneEvent>>(
             End::Lost(error) => error,
         };
         let retry_in = out.backoff.next_delay();
-        out.current = next_node(out.current, out.nodes.len());
+        out.current = if std::mem::take(&mut out.was_connected) {
+            failover_node(out.current, out.nodes.len(), rand::random())
+        } else {
+            next_node(out.current, out.nodes.len())
+        };
         let failed = LaneUpdate::Failed {
             error,
             retry_in,

@@ -26,7 +26,7 @@ use crate::event::LaneEvent;
 /// larger than this still arrive whole; it is only the read chunk.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
-type Socket = tokio_tungstenite::WebSocketStream<Box<dyn Io>>;
+pub(crate) type Socket = tokio_tungstenite::WebSocketStream<Box<dyn Io>>;
 
 /// The WebSocket transport of a streaming lane.
 pub struct Ws;
@@ -80,8 +80,19 @@ async fn connect(endpoints: Endpoints, traffic: Arc<Traffic>) -> Result<Socket, 
     if endpoints.version == HttpChoice::H2 {
         return rfc8441::connect(&endpoints, traffic, config).await;
     }
+    upgrade(&endpoints, &endpoints.ws, traffic).await
+}
+
+/// A WebSocket to `url` on `endpoints`' node by an HTTP/1.1 upgrade (the
+/// socket.io lane's transport too), with the profile's headers.
+pub(crate) async fn upgrade(
+    endpoints: &Endpoints,
+    url: &str,
+    traffic: Arc<Traffic>,
+) -> Result<Socket, NetError> {
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
     // The handshake's own headers (key, version, upgrade), then the profile's.
-    let mut request = endpoints.ws.as_str().into_client_request()?;
+    let mut request = url.into_client_request()?;
     endpoints.profile.apply(request.headers_mut());
     let stream = endpoints.dial_ws(traffic).await?;
     let (ws, _response) =

@@ -151,14 +151,14 @@ impl SocketIoFeed {
 }
 
 /// A socket.io session's transport: packets in, packets out.
-enum Link {
+pub(crate) enum Link {
     Ws(Box<Socket>),
     Polling(Box<Polling>),
 }
 
 impl Link {
     /// The next text packet; an error once the transport ended.
-    async fn next(&mut self) -> Result<String, String> {
+    pub(crate) async fn next(&mut self) -> Result<String, String> {
         match self {
             Self::Ws(ws) => loop {
                 match ws.next().await {
@@ -176,7 +176,7 @@ impl Link {
         }
     }
 
-    async fn send(&mut self, text: String) -> Result<(), String> {
+    pub(crate) async fn send(&mut self, text: String) -> Result<(), String> {
         match self {
             Self::Ws(ws) => ws
                 .send(Message::Text(text.into()))
@@ -188,7 +188,7 @@ impl Link {
 }
 
 /// Waits for the open packet and the namespace's connect; returns the ping interval.
-async fn handshake(link: &mut Link, namespace: &str) -> Result<Duration, String> {
+pub(crate) async fn handshake(link: &mut Link, namespace: &str) -> Result<Duration, String> {
     let mut ping = Duration::from_secs(25);
     let mut joined = false;
     loop {
@@ -216,7 +216,7 @@ async fn handshake(link: &mut Link, namespace: &str) -> Result<Duration, String>
 
 /// The Engine.IO and socket.io packets the lane acts on.
 #[derive(Debug, PartialEq)]
-enum Packet {
+pub(crate) enum Packet {
     Ping,
     Close,
     Connected,
@@ -229,7 +229,7 @@ enum Packet {
 }
 
 impl Packet {
-    fn parse(text: &str, namespace: &str) -> Self {
+    pub(crate) fn parse(text: &str, namespace: &str) -> Self {
         match text.as_bytes().first() {
             Some(b'2') => return Self::Ping,
             Some(b'1') => return Self::Close,

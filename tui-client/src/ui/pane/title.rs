@@ -47,6 +47,8 @@ impl PaneView<'_> {
             LaneKind::LongPoll => format!(" REST{wire} · long-poll{node} "),
             LaneKind::Sse => format!(" SSE{wire} · push{node} "),
             LaneKind::Ws => format!(" WebSocket{wire} · push{node} "),
+            // socket.io always upgrades over HTTP/1.1, whatever --http says.
+            LaneKind::SocketIo => format!(" socket.io · push{node} "),
             LaneKind::UrlPoll | LaneKind::Feed(_) => self.watch_title(),
         };
         Line::styled(text, self.theme.title())
