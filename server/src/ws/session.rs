@@ -38,7 +38,7 @@ enum End {
     Gone,
 }
 
-struct Session<S> {
+pub struct Session<S> {
     id: SessionId,
     state: State,
     /// The socket, unsplit: one task owns both directions, so no lock between halves.
@@ -57,30 +57,39 @@ struct Session<S> {
     may_write: bool,
 }
 
+impl<S> Session<S> {
+    /// A session on the upgraded connection `ws`; [`run`] serves it.
+    pub fn new(ws: S, out: Outgoing, state: State, may_write: bool) -> Self {
+        Self {
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            state,
+            ws,
+            out,
+            rooms: HashSet::new(),
+            outbox: None,
+            inbox: None,
+            window_start: Instant::now(),
+            window_count: 0,
+            throttled: false,
+            may_write,
+        }
+    }
+}
+
 /// Serves one upgraded connection until it closes.
-pub async fn run<S>(ws: S, out: Outgoing, state: State, may_write: bool)
+// It takes the session boxed: an async fn keeps its arguments for as long as
+// it lives and moves them into locals as well, so a session passed by value
+// (or as the socket and the rest) was held twice in every idle task.
+pub async fn run<S>(mut session: Box<Session<S>>)
 where
     S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
     // One long-lived future: re-creating `changed()` on every wake would register
     // every session on the same waiter list once per change.
-    let mut stop = state.shutdown.clone();
+    let mut stop = session.state.shutdown.clone();
     let mut shutdown = std::pin::pin!(async move {
         stop.wait().await;
     });
-    let mut session = Session {
-        id: NEXT_ID.fetch_add(1, Relaxed),
-        state,
-        ws,
-        out,
-        rooms: HashSet::new(),
-        outbox: None,
-        inbox: None,
-        window_start: Instant::now(),
-        window_count: 0,
-        throttled: false,
-        may_write,
-    };
     let idle_timeout = session.state.config.ws.idle_timeout;
     let mut ping = tokio::time::interval(session.state.config.ws.ping_interval);
     ping.reset();
