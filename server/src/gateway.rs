@@ -11,6 +11,7 @@ pub mod diff;
 pub mod feed;
 mod poller;
 pub mod spec;
+pub mod subscription;
 pub mod upstream;
 
 use std::collections::BTreeMap;

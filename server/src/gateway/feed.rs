@@ -15,15 +15,18 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use bytes::Bytes;
 use pollpush_shared::{FeedChange, FeedStats, Revision};
 use tokio::sync::{broadcast, watch};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::diff::{Diff, Items};
 use super::spec::FeedSpec;
 use crate::snapshot::ListHeaders;
 
-/// One change, encoded once: its message and its SSE event.
+/// One change, encoded once: its message (a `/ws` text frame, a socket.io
+/// event's data) and its SSE event.
 #[derive(Debug)]
 pub struct FeedEvent {
     pub revision: Revision,
+    pub text: Utf8Bytes,
     pub sse: Bytes,
 }
 
@@ -34,6 +37,8 @@ pub struct View {
     pub revision: Revision,
     pub body: Bytes,
     pub headers: ListHeaders,
+    /// The snapshot message, as `/ws` and socket.io send it.
+    pub text: Utf8Bytes,
     pub sse: Bytes,
 }
 
@@ -170,6 +175,7 @@ impl Feed {
         FeedEvent {
             revision,
             sse: format!("id: {revision}\nevent: change\ndata: {data}\n\n").into(),
+            text: data.into(),
         }
     }
 
@@ -263,6 +269,7 @@ fn view(name: &str, revision: Revision, items: &Items) -> View {
         revision,
         headers: ListHeaders::new(&etag, revision),
         sse: format!("id: {revision}\nevent: snapshot\ndata: {snapshot}\n\n").into(),
+        text: snapshot.into(),
         body: body.into(),
     }
 }
