@@ -88,6 +88,10 @@ pub struct FeedStats {
     pub sse_subscribers: u64,
     /// `GET /feeds/NAME` requests held by `Prefer: wait`.
     pub longpoll_held: u64,
+    /// This node polls the upstream: always alone, and in a cluster while it
+    /// holds the feed's lease (the other nodes follow its changes).
+    #[serde(default)]
+    pub polling: bool,
 }
 
 #[cfg(test)]

@@ -70,6 +70,10 @@ impl Subscription {
         }
         loop {
             match self.live.recv().await {
+                Ok(event) if event.reset => {
+                    self.restart();
+                    return self.pending.pop_front();
+                }
                 Ok(event) if event.revision <= self.last => {}
                 Ok(event) => {
                     self.last = event.revision;
