@@ -116,6 +116,8 @@ async fn ws_and_socketio_subscribers_get_a_feeds_changes_in_order_and_since_resu
     assert_eq!(ws.next().await, deleted);
     assert_eq!(sio.next().await, ("change".to_owned(), deleted.clone()));
     assert_eq!(stranger.next().await, deleted);
+    let stats = &server.stats().feeds[0];
+    assert_eq!((stats.ws_subscribers, stats.socketio_subscribers), (3, 2));
 }
 
 #[tokio::test]
@@ -140,6 +142,11 @@ async fn clients_may_not_broadcast_to_a_feed_and_unsubscribing_stops_its_changes
         ws.next().await,
         json!({"type": "unsubscribed", "room": "t"})
     );
+    common::eventually(
+        || server.stats().feeds[0].ws_subscribers == 0,
+        "the subscription ended",
+    )
+    .await;
     upstream.set_json(json!([{"id": 1}, {"id": 2}]));
     until_revision(&server, 2).await;
     // The next message is the answer to this, not the feed's change.

@@ -93,6 +93,8 @@ pub struct Counters {
     pub changes: AtomicU64,
     pub sse_subscribers: AtomicU64,
     pub longpoll_held: AtomicU64,
+    pub ws_subscribers: AtomicU64,
+    pub socketio_subscribers: AtomicU64,
 }
 
 /// How the last poll went.
@@ -321,6 +323,8 @@ impl Feed {
             last_error: health.last_error.clone(),
             sse_subscribers: c.sse_subscribers.load(Relaxed),
             longpoll_held: c.longpoll_held.load(Relaxed),
+            ws_subscribers: c.ws_subscribers.load(Relaxed),
+            socketio_subscribers: c.socketio_subscribers.load(Relaxed),
             polling: self.polling.load(Relaxed),
         }
     }

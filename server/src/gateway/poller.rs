@@ -64,8 +64,10 @@ pub async fn run(
         if link.as_ref().is_some_and(|l| !l.holds()) {
             continue;
         }
+        // A poll slower than the lease must not apply after another node's.
+        let holds = || link.as_ref().is_none_or(PollerLink::holds);
         let polled = tokio::select! {
-            polled = poll(&feed, &upstream, &config, &known) => polled,
+            polled = poll(&feed, &upstream, &config, &known, holds) => polled,
             () = shutdown.wait() => return,
         };
         delay = match polled {
@@ -119,6 +121,7 @@ async fn poll(
     upstream: &Upstream,
     config: &GatewayConfig,
     known: &Validators,
+    holds: impl Fn() -> bool,
 ) -> Result<Polled, UpstreamError> {
     let counters = &feed.counters;
     counters.requests.fetch_add(1, Relaxed);
@@ -141,6 +144,12 @@ async fn poll(
                 return Err(UpstreamError::TooManyItems {
                     count: items.len(),
                     limit: config.max_items,
+                });
+            }
+            if !holds() {
+                return Ok(Polled {
+                    validators: None,
+                    changed: None,
                 });
             }
             let changed = feed.apply(items).map(|applied| (applied, body));

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use pollpush_shared::Revision;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -13,10 +14,18 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::feed::{Feed, FeedEvent, Start};
 
-/// A feed's messages for one subscriber.
+/// The push lane a subscription is on, for the feed's `/stats` counts.
+#[derive(Debug, Clone, Copy)]
+pub enum Lane {
+    Ws,
+    SocketIo,
+}
+
+/// A feed's messages for one subscriber, counted on its lane while it lives.
 #[derive(Debug)]
 pub struct Subscription {
     feed: Arc<Feed>,
+    lane: Lane,
     /// Messages due before any live change.
     pending: VecDeque<Utf8Bytes>,
     /// The last revision sent or queued: live changes up to it are covered.
@@ -29,12 +38,30 @@ fn resync_text(revision: Revision) -> Utf8Bytes {
     format!(r#"{{"type":"resync","revision":{revision}}}"#).into()
 }
 
+fn lane_count(feed: &Feed, lane: Lane) -> &AtomicU64 {
+    match lane {
+        Lane::Ws => &feed.counters.ws_subscribers,
+        Lane::SocketIo => &feed.counters.socketio_subscribers,
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        lane_count(&self.feed, self.lane).fetch_sub(1, Relaxed);
+    }
+}
+
 impl Subscription {
     /// Subscribes from `since`. A replay longer than `max_replay` becomes
     /// the snapshot, which is smaller and loses nothing (for a lane whose
     /// queue would overflow). The revision returned is the one the start
     /// brings the subscriber to, for its acknowledgement.
-    pub fn start(feed: Arc<Feed>, since: Option<Revision>, max_replay: Option<usize>) -> Self {
+    pub fn start(
+        feed: Arc<Feed>,
+        lane: Lane,
+        since: Option<Revision>,
+        max_replay: Option<usize>,
+    ) -> Self {
         let (mut start, mut last, mut live) = feed.subscribe(since);
         if let Start::Replay(events) = &start
             && max_replay.is_some_and(|max| events.len() > max)
@@ -50,8 +77,10 @@ impl Subscription {
                 pending.push_back(view.text.clone());
             }
         }
+        lane_count(&feed, lane).fetch_add(1, Relaxed);
         Self {
             feed,
+            lane,
             pending,
             last,
             live,

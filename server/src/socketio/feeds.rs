@@ -19,7 +19,7 @@ use socketioxide::socket::Sid;
 use tokio::task::AbortHandle;
 
 use crate::gateway::feed::Feed;
-use crate::gateway::subscription::Subscription;
+use crate::gateway::subscription::{Lane, Subscription};
 use crate::state::State;
 
 /// The longest replay sent through socketioxide's per-socket queue (128
@@ -47,7 +47,8 @@ impl FeedSockets {
     ) {
         let room = feed.spec.name.clone();
         self.stop(s.id, &room);
-        let subscription = Subscription::start(feed, since, Some(QUEUED_REPLAY_MAX));
+        let subscription =
+            Subscription::start(feed, Lane::SocketIo, since, Some(QUEUED_REPLAY_MAX));
         let _ = ack.send(&json!({ "room": room, "revision": subscription.last() }));
         let key = (s.id, room);
         let task = tokio::spawn(emit_all(state.clone(), s, subscription));

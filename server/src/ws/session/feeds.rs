@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::{End, Session};
 use crate::gateway::feed::Feed as UpstreamFeed;
-use crate::gateway::subscription::Subscription;
+use crate::gateway::subscription::{Lane, Subscription};
 
 impl<S> Session<S>
 where
@@ -28,7 +28,7 @@ where
         since: Option<Revision>,
     ) -> Result<(), End> {
         self.stop_feed(&room);
-        let mut subscription = Subscription::start(feed, since, None);
+        let mut subscription = Subscription::start(feed, Lane::Ws, since, None);
         let revision = subscription.last();
         self.send(&ServerMessage::Subscribed {
             room: room.clone(),
