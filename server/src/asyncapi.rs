@@ -91,14 +91,23 @@ fn build() -> Value {
             .map(|n| json!({ "$ref": format!("#/channels/{channel}/messages/{n}") }))
             .collect()
     };
+    // A feed's snapshot and change reach /ws subscribers of room NAME too
+    // (its resync is the species one): named `feed_*` there, beside the species'.
+    let ws_feed: Vec<String> = feed
+        .iter()
+        .filter(|n| *n != "resync")
+        .map(|n| format!("feed_{n}"))
+        .collect();
     let mut ws_messages = refs(&client, "");
     ws_messages.extend(refs(&server, ""));
+    ws_messages.extend(refs(&ws_feed, ""));
+    let ws_received: Vec<String> = server.iter().chain(&ws_feed).cloned().collect();
     json!({
         "asyncapi": "3.0.0",
         "info": {
             "title": "pollpush push",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Push of every species change: a WebSocket protocol on /ws (JSON text frames tagged by \"type\") and Server-Sent Events on /species/events. The REST API is in /openapi.json.",
+            "description": "Push of every species change: a WebSocket protocol on /ws (JSON text frames tagged by \"type\") and Server-Sent Events on /species/events. An upstream feed (`--feed NAME=URL`) is pushed on /feeds/{name}/events and to /ws subscribers of room NAME (`feed_snapshot`, `feed_change`). The REST API is in /openapi.json.",
         },
         "defaultContentType": "application/json",
         "servers": {
@@ -129,7 +138,7 @@ fn build() -> Value {
         },
         "operations": {
             "sendToServer": { "action": "send", "channel": { "$ref": "#/channels/ws" }, "messages": on("ws", &client) },
-            "receiveFromServer": { "action": "receive", "channel": { "$ref": "#/channels/ws" }, "messages": on("ws", &server) },
+            "receiveFromServer": { "action": "receive", "channel": { "$ref": "#/channels/ws" }, "messages": on("ws", &ws_received) },
             "receiveEvents": { "action": "receive", "channel": { "$ref": "#/channels/speciesEvents" }, "messages": on("speciesEvents", &sse) },
             "receiveFeedEvents": { "action": "receive", "channel": { "$ref": "#/channels/feedEvents" }, "messages": on("feedEvents", &feed) },
         },

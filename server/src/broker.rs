@@ -12,7 +12,7 @@
 //! says the broker is down.
 
 mod heartbeat;
-mod link;
+pub(crate) mod link;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -64,6 +64,12 @@ impl BrokerConfig {
     fn rooms_channel(&self) -> String {
         format!("{}rooms", self.prefix)
     }
+}
+
+/// The channel an upstream feed's poller sends its changes on (see
+/// `gateway::cluster`); the broker hands them over as they come.
+pub fn feeds_channel(prefix: &str) -> String {
+    format!("{prefix}feeds")
 }
 
 /// A broadcast to a room other than `species`, as it crosses nodes.
@@ -128,6 +134,8 @@ impl BrokerSender {
 
 /// Delivers room broadcasts from other nodes to this node's members.
 pub type RoomDelivery = Arc<dyn Fn(RoomMessage) + Send + Sync>;
+/// Delivers a feed poller's message from the feeds channel to this node's feeds.
+pub type FeedDelivery = Arc<dyn Fn(&[u8]) + Send + Sync>;
 /// Reports this node's counters for its heartbeat.
 pub type NodeReport = Arc<dyn Fn() -> NodeStats + Send + Sync>;
 
@@ -185,7 +193,7 @@ impl Broker {
     pub fn start(
         &self,
         source: impl Deliver,
-        rooms: RoomDelivery,
+        (rooms, feeds): (RoomDelivery, FeedDelivery),
         report: NodeReport,
         shutdown: Shutdown,
     ) {
@@ -206,7 +214,7 @@ impl Broker {
             client.clone(),
             config.clone(),
             source,
-            rooms,
+            (rooms, feeds),
             self.connected.clone(),
             shutdown.clone(),
         ));
@@ -245,17 +253,22 @@ async fn subscribe(
     client: redis::Client,
     config: Arc<BrokerConfig>,
     source: impl Deliver,
-    rooms: RoomDelivery,
+    (rooms, feeds): (RoomDelivery, FeedDelivery),
     connected: Arc<AtomicBool>,
     mut shutdown: Shutdown,
 ) {
     let (changes, room_channel) = (config.changes_channel(), config.rooms_channel());
+    let feed_channel = feeds_channel(&config.prefix);
     let mut was_up = true;
     loop {
         let attempt = tokio::time::timeout(link::CONNECT_TIMEOUT, async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub
-                .subscribe(&[changes.as_str(), room_channel.as_str()])
+                .subscribe(&[
+                    changes.as_str(),
+                    room_channel.as_str(),
+                    feed_channel.as_str(),
+                ])
                 .await?;
             redis::RedisResult::Ok(pubsub)
         })
@@ -276,6 +289,9 @@ async fn subscribe(
                                     Ok(frame) => source.deliver(&frame).await,
                                     Err(e) => tracing::warn!("broker: {e}"),
                                 }
+                            }
+                            Some(msg) if msg.get_channel_name() == feed_channel => {
+                                feeds(msg.get_payload_bytes());
                             }
                             Some(msg) => match serde_json::from_slice::<RoomMessage>(msg.get_payload_bytes()) {
                                 Ok(room) if room.node != config.node => rooms(room),

@@ -185,6 +185,7 @@ impl Pump {
         loop {
             tokio::select! {
                 next = self.live.recv() => match next {
+                    Ok(event) if event.reset => return Some(self.resync()),
                     Ok(event) if event.revision <= self.last => {}
                     Ok(event) => {
                         self.last = event.revision;

@@ -1,16 +1,21 @@
 //! The gateway: push for an API that only has REST. Each `--feed NAME=URL`
-//! is polled by this node once per interval ([`poller`]); the differences
-//! between two answers become ordered changes ([`diff`]) of the feed
-//! ([`feed`]), served at `/feeds/NAME` and `/feeds/NAME/events` ([`lanes`]).
-//! The upstream sees one poller however many clients watch.
+//! is polled once per interval ([`poller`]); the differences between two
+//! answers become ordered changes ([`diff`]) of the feed ([`feed`]), served
+//! on every lane (`/feeds/NAME`, its SSE, `/ws` and socket.io subscribers,
+//! through [`subscription`]). The upstream sees one poller however many
+//! clients watch.
 //!
-//! This slice runs on one node, with history in memory: a cluster lease
-//! (one poller per cluster) and history in the store come later.
+//! In a cluster (`--broker`) one node polls each feed, the holder of its
+//! [`lease`]; the others follow its changes ([`cluster`]). Each node keeps
+//! its feeds' history in memory, fed by its own polls or the broker.
 
+pub mod cluster;
 pub mod diff;
 pub mod feed;
+mod lease;
 mod poller;
 pub mod spec;
+pub mod subscription;
 pub mod upstream;
 
 use std::collections::BTreeMap;
@@ -20,12 +25,23 @@ use pollpush_shared::FeedStats;
 
 pub use spec::{FeedSpec, GatewayConfig};
 
+use self::cluster::{ClusterLink, PollerLink};
+use self::diff::Items;
 use self::feed::Feed;
 use crate::shutdown::Shutdown;
 
 /// Every feed of this node, by name.
 #[derive(Debug, Clone, Default)]
 pub struct Feeds(Arc<BTreeMap<String, Arc<Feed>>>);
+
+/// The feeds' pollers, made with the feeds and started once the node knows
+/// whether it is in a cluster.
+#[derive(Debug)]
+pub struct Pollers {
+    feeds: Vec<Arc<Feed>>,
+    upstream: Option<upstream::Upstream>,
+    config: GatewayConfig,
+}
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -37,35 +53,58 @@ pub enum GatewayError {
 }
 
 impl Feeds {
-    /// Starts one poller per feed. `capacity` is the history kept per feed.
-    pub fn start(
+    /// Makes the feeds, and the upstream client their pollers share.
+    /// `capacity` is the history kept per feed.
+    pub fn new(
         specs: &[FeedSpec],
         config: &GatewayConfig,
         capacity: usize,
-        shutdown: &Shutdown,
-    ) -> Result<Self, GatewayError> {
+    ) -> Result<(Self, Pollers), GatewayError> {
         spec::check_unique(specs).map_err(GatewayError::Spec)?;
-        if specs.is_empty() {
-            return Ok(Self::default());
-        }
-        let upstream = upstream::Upstream::new(config)?;
-        let mut feeds = BTreeMap::new();
-        for spec in specs {
-            let feed = Arc::new(Feed::new(spec.clone(), capacity));
-            tokio::spawn(poller::run(
-                feed.clone(),
-                upstream.clone(),
-                config.clone(),
-                shutdown.clone(),
-            ));
-            tracing::info!(feed = %spec.name, "polling {} every {:?}", spec.url, config.every);
-            feeds.insert(spec.name.clone(), feed);
-        }
-        Ok(Self(Arc::new(feeds)))
+        let upstream = if specs.is_empty() {
+            None
+        } else {
+            Some(upstream::Upstream::new(config)?)
+        };
+        let feeds: BTreeMap<_, _> = specs
+            .iter()
+            .map(|spec| {
+                (
+                    spec.name.clone(),
+                    Arc::new(Feed::new(spec.clone(), capacity)),
+                )
+            })
+            .collect();
+        let pollers = Pollers {
+            feeds: feeds.values().cloned().collect(),
+            upstream,
+            config: config.clone(),
+        };
+        Ok((Self(Arc::new(feeds)), pollers))
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<Feed>> {
         self.0.get(name)
+    }
+
+    /// A message from another node's poller (see [`cluster`]): its feed follows it.
+    pub fn follow(&self, payload: &[u8], id_field: &str) {
+        let Some((announce, body)) = cluster::decode(payload) else {
+            tracing::warn!("broker: a feed message without its header");
+            return;
+        };
+        let Some(feed) = self.get(&announce.feed) else {
+            // Another node has a feed this one has not: not ours to serve.
+            return;
+        };
+        match serde_json::from_slice(body) {
+            Ok(doc) => {
+                if feed.follow(&announce.applied(), Items::read(doc, id_field)) {
+                    tracing::info!(feed = %announce.feed, "jumped to revision {} (a message was missed)", announce.after);
+                }
+            }
+            Err(e) => tracing::warn!(feed = %announce.feed, "broker: a feed message's body: {e}"),
+        }
     }
 
     /// `/stats` `feeds`, by name.
@@ -82,5 +121,43 @@ impl Feeds {
                     .map(|e| format!("feed {} ({e})", f.spec.name))
             })
             .collect()
+    }
+}
+
+impl Pollers {
+    /// Starts one poller per feed; in a cluster, each behind its lease.
+    pub fn start(self, cluster: Option<&ClusterLink>, shutdown: &Shutdown) {
+        let Some(upstream) = self.upstream else {
+            return;
+        };
+        for feed in self.feeds {
+            let link = cluster.and_then(|cluster| {
+                let client = redis::Client::open(cluster.url.as_str()).ok()?;
+                let lease = lease::spawn(
+                    client,
+                    cluster.lease_key(&feed.spec.name),
+                    cluster.node.clone(),
+                    self.config.every,
+                    shutdown.clone(),
+                );
+                PollerLink::new(cluster.clone(), lease)
+            });
+            let spec = &feed.spec;
+            match &link {
+                Some(_) => {
+                    tracing::info!(feed = %spec.name, "polling {} every {:?} while this node holds the feed's lease", spec.url, self.config.every);
+                }
+                None => {
+                    tracing::info!(feed = %spec.name, "polling {} every {:?}", spec.url, self.config.every);
+                }
+            }
+            tokio::spawn(poller::run(
+                feed,
+                upstream.clone(),
+                self.config.clone(),
+                link,
+                shutdown.clone(),
+            ));
+        }
     }
 }

@@ -97,15 +97,10 @@ impl Server {
             .unwrap_or_else(|| default_node_id(addr));
         let feed = feed::ChangeFeed::new(config.ws.feed_capacity);
         // Before the store: a bad --feed-ca-cert is refused with nothing opened.
-        // Should the store then fail, dropping `stop` ends the pollers.
         let (stop, shutdown) = Shutdown::new();
-        let feeds = gateway::Feeds::start(
-            &config.feeds,
-            &config.gateway,
-            config.ws.feed_capacity,
-            &shutdown,
-        )
-        .map_err(|e| ServerError::Feed(e.to_string()))?;
+        let (feeds, pollers) =
+            gateway::Feeds::new(&config.feeds, &config.gateway, config.ws.feed_capacity)
+                .map_err(|e| ServerError::Feed(e.to_string()))?;
         let store = store::Store::open(&config.db).await?;
         let broker = match &config.broker {
             Some(url) => Some(
@@ -158,8 +153,21 @@ impl Server {
             let rooms = room_delivery(&state, &io);
             let st = state.clone();
             let report: broker::NodeReport = Arc::new(move || st.node_stats());
-            broker.start(source, rooms, report, shutdown.clone());
+            let (feeds, id_field) = (state.feeds.clone(), config.gateway.id_field.clone());
+            let follow: broker::FeedDelivery =
+                Arc::new(move |payload| feeds.follow(payload, &id_field));
+            broker.start(source, (rooms, follow), report, shutdown.clone());
         }
+        // One poller per feed in the cluster: the lease lives beside the broker.
+        let cluster = config
+            .broker
+            .as_ref()
+            .map(|url| gateway::cluster::ClusterLink {
+                url: url.clone(),
+                prefix: config.broker_prefix.clone(),
+                node: state.node.clone(),
+            });
+        pollers.start(cluster.as_ref(), &shutdown);
         let mut until = shutdown;
         let task = tokio::spawn(accept::serve(
             listener,

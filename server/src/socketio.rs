@@ -12,6 +12,7 @@
 
 mod events;
 mod fast;
+mod feeds;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use crate::feed::Next;
 use crate::snapshot::Snapshot;
 use crate::state::State;
 use fast::{AckId, FastSubscribers};
+use feeds::FeedSockets;
 
 /// What `subscribe` accepts: a room name, or `{"room": ..., "since": R}`.
 #[derive(Debug, Deserialize)]
@@ -51,6 +53,7 @@ pub struct BroadcastArg {
 pub fn install(io: &SocketIo, state: &State) {
     let st = state.clone();
     let fast = Arc::new(FastSubscribers::default());
+    let feeds = Arc::new(FeedSockets::default());
     // The event handlers are registered in a connect middleware, which
     // socketioxide runs before it sends the connect packet: its connect
     // handler runs on a task of its own after that packet, so a client that
@@ -58,7 +61,7 @@ pub fn install(io: &SocketIo, state: &State) {
     // have its first events arrive before any handler and be dropped.
     let register = async move |s: SocketRef, TryData(payload): TryData<Value>| {
         let may_write = may_write(&s, &st, payload.ok().as_ref());
-        on_connect(&s, st.clone(), fast.clone(), may_write);
+        on_connect(&s, st.clone(), (fast.clone(), feeds.clone()), may_write);
         Ok::<(), Infallible>(())
     };
     io.ns("/", (async |_: SocketRef| {}).with(register));
@@ -76,7 +79,10 @@ fn may_write(s: &SocketRef, state: &State, payload: Option<&Value>) -> bool {
     auth::may_write(state.config.write_token.as_deref(), token.as_deref())
 }
 
-fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write: bool) {
+/// A socket's subscriptions: the species fast path, and the feeds.
+type Subscribers = (Arc<FastSubscribers>, Arc<FeedSockets>);
+
+fn on_connect(s: &SocketRef, state: State, (fast, feeds): Subscribers, may_write: bool) {
     state.stats.socketio_sockets.fetch_add(1, Relaxed);
     let st = state.clone();
     s.on("hi!", async move |s: SocketRef, ack: AckSender| {
@@ -86,21 +92,21 @@ fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write
     s.on("info", async move |s: SocketRef, ack: AckSender| {
         events::info(&st, &s, ack);
     });
-    let (st, fs) = (state.clone(), fast.clone());
+    let (st, fs, fd) = (state.clone(), fast.clone(), feeds.clone());
     s.on(
         "subscribe",
         async move |s: SocketRef,
                     TryData(arg): TryData<SubscribeArg>,
                     id: AckId,
                     ack: AckSender| {
-            events::subscribe(&st, &fs, s, arg, id, ack).await;
+            events::subscribe(&st, (&fs, &fd), s, arg, id, ack).await;
         },
     );
-    let (st, fs) = (state.clone(), fast.clone());
+    let (st, fs, fd) = (state.clone(), fast.clone(), feeds.clone());
     s.on(
         "unsubscribe",
         async move |s: SocketRef, TryData(room): TryData<String>, ack: AckSender| {
-            events::unsubscribe(&st, &fs, &s, room, ack);
+            events::unsubscribe(&st, (&fs, &fd), &s, room, ack);
         },
     );
     let st = state.clone();
@@ -118,6 +124,7 @@ fn on_connect(s: &SocketRef, state: State, fast: Arc<FastSubscribers>, may_write
     });
     s.on_disconnect(async move |s: SocketRef| {
         fast.forget(s.id);
+        feeds.forget(s.id);
         state.stats.socketio_sockets.fetch_sub(1, Relaxed);
     });
 }

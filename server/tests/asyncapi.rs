@@ -38,6 +38,9 @@ async fn every_ws_message_and_sse_event_is_described() {
         "ack",
         "resync",
         "error",
+        // A feed's, to /ws subscribers of room NAME.
+        "feed_snapshot",
+        "feed_change",
     ] {
         assert!(ws.contains_key(kind), "no /ws message {kind}");
     }

@@ -6,6 +6,7 @@
 
 mod common;
 #[path = "gateway/upstream.rs"]
+#[allow(dead_code)]
 mod upstream;
 
 use std::time::Duration;

@@ -88,6 +88,16 @@ pub struct FeedStats {
     pub sse_subscribers: u64,
     /// `GET /feeds/NAME` requests held by `Prefer: wait`.
     pub longpoll_held: u64,
+    /// `/ws` sessions subscribed to the feed.
+    #[serde(default)]
+    pub ws_subscribers: u64,
+    /// socket.io sockets subscribed to the feed.
+    #[serde(default)]
+    pub socketio_subscribers: u64,
+    /// This node polls the upstream: always alone, and in a cluster while it
+    /// holds the feed's lease (the other nodes follow its changes).
+    #[serde(default)]
+    pub polling: bool,
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use redis::aio::MultiplexedConnection;
 /// How long connecting, or one command, may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub struct Link {
+pub(crate) struct Link {
     client: redis::Client,
     conn: Option<MultiplexedConnection>,
     retry_at: Instant,

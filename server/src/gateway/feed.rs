@@ -9,22 +9,38 @@
 //! subscriber that falls a whole history behind gets `resync` and a snapshot.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use bytes::Bytes;
 use pollpush_shared::{FeedChange, FeedStats, Revision};
 use tokio::sync::{broadcast, watch};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::diff::{Diff, Items};
 use super::spec::FeedSpec;
 use crate::snapshot::ListHeaders;
 
-/// One change, encoded once: its message and its SSE event.
+/// One change, encoded once: its message (a `/ws` text frame, a socket.io
+/// event's data) and its SSE event.
 #[derive(Debug)]
 pub struct FeedEvent {
     pub revision: Revision,
+    pub text: Utf8Bytes,
     pub sse: Bytes,
+    /// Not a change: the feed jumped to `revision` (it followed another
+    /// node's poller across a gap), and every subscriber starts over at the
+    /// snapshot. `text` and `sse` are empty.
+    pub reset: bool,
+}
+
+/// What a poll changed, for the other nodes to follow: the revision and
+/// `ETag` the feed was at, and the revision it is at now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub before: Revision,
+    pub before_etag: String,
+    pub after: Revision,
 }
 
 /// The items at one revision: the body of `GET /feeds/NAME`, its headers,
@@ -34,6 +50,8 @@ pub struct View {
     pub revision: Revision,
     pub body: Bytes,
     pub headers: ListHeaders,
+    /// The snapshot message, as `/ws` and socket.io send it.
+    pub text: Utf8Bytes,
     pub sse: Bytes,
 }
 
@@ -75,6 +93,8 @@ pub struct Counters {
     pub changes: AtomicU64,
     pub sse_subscribers: AtomicU64,
     pub longpoll_held: AtomicU64,
+    pub ws_subscribers: AtomicU64,
+    pub socketio_subscribers: AtomicU64,
 }
 
 /// How the last poll went.
@@ -93,6 +113,8 @@ pub struct Feed {
     revision: watch::Sender<Revision>,
     health: Mutex<Health>,
     pub counters: Counters,
+    /// This node polls the upstream (always alone; the lease's holder in a cluster).
+    polling: AtomicBool,
     /// Changes kept for `since`; also how far a subscriber may fall behind.
     capacity: usize,
 }
@@ -113,6 +135,7 @@ impl Feed {
             revision: watch::channel(0).0,
             health: Mutex::default(),
             counters: Counters::default(),
+            polling: AtomicBool::new(true),
             capacity,
         }
     }
@@ -134,14 +157,58 @@ impl Feed {
     /// Replaces the items with a poll's, giving each difference the next
     /// revision. Under the write lock, so a subscriber starting meanwhile sees
     /// each change either in its start or live, never both or neither.
-    pub fn apply(&self, new: Items) {
+    pub fn apply(&self, new: Items) -> Option<Applied> {
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        let before = current.view.revision;
+        let before_etag = current.view.etag().to_owned();
+        let after = self.apply_locked(&mut current, new);
+        (after != before).then_some(Applied {
+            before,
+            before_etag,
+            after,
+        })
+    }
+
+    /// The items another node's poller turned the feed into. From the same
+    /// items at the same revision, the same diff gives the same changes with
+    /// the same revisions as on that node; otherwise (a message was lost,
+    /// or this node started later) the feed jumps to `after`, and its
+    /// subscribers start over at the snapshot. Returns whether it jumped.
+    pub fn follow(&self, applied: &Applied, new: Items) -> bool {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        let at = current.view.revision;
+        if applied.after <= at {
+            // This node's own poll, or an older one's.
+            return false;
+        }
+        if at == applied.before
+            && current.view.etag() == applied.before_etag
+            && (current.items.diff(&new).len() as u64) == applied.after - at
+        {
+            self.apply_locked(&mut current, new);
+            return false;
+        }
+        current.history.clear();
+        current.view = Arc::new(view(&self.spec.name, applied.after, &new));
+        current.items = new;
+        let _ = self.changes.send(Arc::new(FeedEvent {
+            revision: applied.after,
+            text: Utf8Bytes::default(),
+            sse: Bytes::new(),
+            reset: true,
+        }));
+        self.revision.send_replace(applied.after);
+        true
+    }
+
+    /// Makes the changes from the items now to `new`; returns the revision after them.
+    fn apply_locked(&self, current: &mut Current, new: Items) -> Revision {
         let diffs = current.items.diff(&new);
+        let mut revision = current.view.revision;
         if diffs.is_empty() {
             // Same items, maybe reordered: the body keeps its revision's bytes.
-            return;
+            return revision;
         }
-        let mut revision = current.view.revision;
         for diff in diffs {
             revision += 1;
             let event = Arc::new(self.event(revision, diff));
@@ -156,6 +223,12 @@ impl Feed {
         current.view = Arc::new(view(&self.spec.name, revision, &new));
         current.items = new;
         self.revision.send_replace(revision);
+        revision
+    }
+
+    /// Whether this node polls the upstream now.
+    pub fn set_polling(&self, polling: bool) {
+        self.polling.store(polling, Relaxed);
     }
 
     fn event(&self, revision: Revision, diff: Diff) -> FeedEvent {
@@ -170,6 +243,8 @@ impl Feed {
         FeedEvent {
             revision,
             sse: format!("id: {revision}\nevent: change\ndata: {data}\n\n").into(),
+            text: data.into(),
+            reset: false,
         }
     }
 
@@ -248,6 +323,9 @@ impl Feed {
             last_error: health.last_error.clone(),
             sse_subscribers: c.sse_subscribers.load(Relaxed),
             longpoll_held: c.longpoll_held.load(Relaxed),
+            ws_subscribers: c.ws_subscribers.load(Relaxed),
+            socketio_subscribers: c.socketio_subscribers.load(Relaxed),
+            polling: self.polling.load(Relaxed),
         }
     }
 }
@@ -263,6 +341,53 @@ fn view(name: &str, revision: Revision, items: &Items) -> View {
         revision,
         headers: ListHeaders::new(&etag, revision),
         sse: format!("id: {revision}\nevent: snapshot\ndata: {snapshot}\n\n").into(),
+        text: snapshot.into(),
         body: body.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn feed() -> Feed {
+        let spec = super::super::spec::parse_feed("t=http://127.0.0.1/").expect("a spec");
+        Feed::new(spec, 16)
+    }
+
+    fn items(list: &Value) -> Items {
+        Items::read(list.clone(), "/id")
+    }
+
+    #[test]
+    fn a_follower_makes_the_pollers_changes_or_jumps_over_a_gap() {
+        let (poller, follower) = (feed(), feed());
+        let mut live = follower.changes.subscribe();
+        for list in [json!([{"id": 1}]), json!([{"id": 1, "n": 2}, {"id": 2}])] {
+            let applied = poller.apply(items(&list)).expect("a change");
+            assert!(!follower.follow(&applied, items(&list)));
+        }
+        let texts = |feed: &Feed| -> Vec<String> {
+            let current = feed.current.read().unwrap_or_else(PoisonError::into_inner);
+            current.history.iter().map(|e| e.text.to_string()).collect()
+        };
+        assert_eq!(texts(&follower), texts(&poller));
+        assert_eq!(follower.view().body, poller.view().body);
+        assert_eq!(live.try_recv().map(|e| e.revision).ok(), Some(1));
+
+        // One message missed: the next one is a jump, announced to subscribers.
+        let missed = poller.apply(items(&json!([{"id": 3}]))).expect("a change");
+        let list = json!([{"id": 3}, {"id": 4}]);
+        let next = poller.apply(items(&list)).expect("a change");
+        assert!(follower.follow(&next, items(&list)));
+        assert_eq!(follower.view().revision, next.after);
+        assert_eq!(follower.view().body, poller.view().body);
+        let jump = std::iter::from_fn(|| live.try_recv().ok()).last();
+        assert!(jump.is_some_and(|e| e.reset && e.revision == next.after));
+        // An older message, or this node's own, changes nothing.
+        assert!(!follower.follow(&missed, items(&json!([{"id": 3}]))));
+        assert_eq!(follower.view().revision, next.after);
     }
 }

@@ -2,14 +2,16 @@
 //! it answers to the feed. A fault (timeout, error status, invalid JSON, too
 //! large) leaves the feed as it was and waits longer before the next try,
 //! doubling up to a cap; one log line when a fault starts or changes, one
-//! when the upstream recovers, none per poll.
+//! when the upstream recovers, none per poll. In a cluster it polls only
+//! while this node holds the feed's lease, and sends what changed to the others.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use super::cluster::{PollerLink, decode};
 use super::diff::Items;
-use super::feed::Feed;
+use super::feed::{Applied, Feed};
 use super::spec::GatewayConfig;
 use super::upstream::{Fetched, Upstream, UpstreamError, Validators};
 use crate::shutdown::Shutdown;
@@ -20,28 +22,61 @@ fn backoff_cap(every: Duration) -> Duration {
     (every * 32).min(every.max(Duration::from_secs(30)))
 }
 
-/// Polls until shutdown: the first poll at once, then one per interval.
+/// Polls until shutdown: the first poll at once, then one per interval. In
+/// a cluster, only while this node holds the feed's lease, starting from the
+/// cluster's last items each time it takes it.
 pub async fn run(
     feed: Arc<Feed>,
     upstream: Upstream,
     config: GatewayConfig,
+    mut link: Option<PollerLink>,
     mut shutdown: Shutdown,
 ) {
     let mut known = Validators::default();
     let mut delay = Duration::ZERO;
+    if let Some(link) = &mut link {
+        // A node that starts serves the cluster's items, not nothing, until it polls.
+        let _ = catch_up(&feed, link, &config).await;
+    }
     loop {
+        if let Some(link) = link.as_mut().filter(|l| !l.holds()) {
+            feed.set_polling(false);
+            tokio::select! {
+                () = link.until_held() => {}
+                () = shutdown.wait() => return,
+            }
+            if catch_up(&feed, link, &config).await.is_err() {
+                // Without the cluster's last items, a poll could repeat changes.
+                tokio::select! {
+                    () = tokio::time::sleep(config.every / 4) => continue,
+                    () = shutdown.wait() => return,
+                }
+            }
+            feed.set_polling(true);
+            // Another node polled meanwhile: what this one last saw is stale.
+            known = Validators::default();
+            delay = Duration::ZERO;
+        }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = shutdown.wait() => return,
         }
+        if link.as_ref().is_some_and(|l| !l.holds()) {
+            continue;
+        }
+        // A poll slower than the lease must not apply after another node's.
+        let holds = || link.as_ref().is_none_or(PollerLink::holds);
         let polled = tokio::select! {
-            polled = poll(&feed, &upstream, &config, &known) => polled,
+            polled = poll(&feed, &upstream, &config, &known, holds) => polled,
             () = shutdown.wait() => return,
         };
         delay = match polled {
-            Ok(validators) => {
-                if let Some(validators) = validators {
+            Ok(polled) => {
+                if let Some(validators) = polled.validators {
                     known = validators;
+                }
+                if let (Some(link), Some((applied, body))) = (&mut link, polled.changed) {
+                    link.publish(&feed.spec.name, &applied, &body).await;
                 }
                 if feed.healthy() {
                     tracing::info!(feed = %feed.spec.name, "upstream {} answers again", feed.spec.url);
@@ -58,13 +93,36 @@ pub async fn run(
     }
 }
 
-/// One poll: the new validators when a body was accepted.
+/// Brings the feed to the cluster's last poll, if it is behind.
+async fn catch_up(feed: &Feed, link: &mut PollerLink, config: &GatewayConfig) -> Result<(), ()> {
+    let Some(payload) = link.load(&feed.spec.name).await? else {
+        return Ok(());
+    };
+    let Some((announce, body)) = decode(&payload) else {
+        return Ok(());
+    };
+    if let Ok(doc) = serde_json::from_slice(body) {
+        feed.follow(&announce.applied(), Items::read(doc, &config.id_field));
+    }
+    Ok(())
+}
+
+/// What one poll brought.
+struct Polled {
+    /// The new validators, when a body was accepted.
+    validators: Option<Validators>,
+    /// What it changed, and the body it changed it to, for the other nodes.
+    changed: Option<(Applied, Vec<u8>)>,
+}
+
+/// One poll.
 async fn poll(
     feed: &Feed,
     upstream: &Upstream,
     config: &GatewayConfig,
     known: &Validators,
-) -> Result<Option<Validators>, UpstreamError> {
+    holds: impl Fn() -> bool,
+) -> Result<Polled, UpstreamError> {
     let counters = &feed.counters;
     counters.requests.fetch_add(1, Relaxed);
     let bytes_read = |n: usize| {
@@ -73,7 +131,10 @@ async fn poll(
     match upstream.fetch(&feed.spec.url, known, &bytes_read).await? {
         Fetched::NotModified => {
             counters.not_modified.fetch_add(1, Relaxed);
-            Ok(None)
+            Ok(Polled {
+                validators: None,
+                changed: None,
+            })
         }
         Fetched::Body(body, validators) => {
             let doc: serde_json::Value = serde_json::from_slice(&body)
@@ -85,8 +146,17 @@ async fn poll(
                     limit: config.max_items,
                 });
             }
-            feed.apply(items);
-            Ok(Some(validators))
+            if !holds() {
+                return Ok(Polled {
+                    validators: None,
+                    changed: None,
+                });
+            }
+            let changed = feed.apply(items).map(|applied| (applied, body));
+            Ok(Polled {
+                validators: Some(validators),
+                changed,
+            })
         }
     }
 }

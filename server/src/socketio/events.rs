@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef};
 
 use super::fast::{self, AckId, FastSubscribers};
+use super::feeds::FeedSockets;
 use super::{BroadcastArg, SubscribeArg, ack_error, emit_counted, snapshot_body};
 use crate::feed::{Start, StartWriter};
 use crate::frames::ChangeFrame;
@@ -40,10 +41,11 @@ pub fn info(state: &State, s: &SocketRef, ack: AckSender) {
 }
 
 /// `subscribe`: a room; `species` with its start (snapshot, or replay from
-/// `since`), on the fast path when the socket has a wire of its own.
+/// `since`), on the fast path when the socket has a wire of its own; a
+/// feed's name, with the feed's start and changes.
 pub async fn subscribe<E>(
     state: &State,
-    fast: &FastSubscribers,
+    (fast, feeds): (&FastSubscribers, &FeedSockets),
     s: SocketRef,
     arg: Result<SubscribeArg, E>,
     ack_id: AckId,
@@ -61,6 +63,9 @@ pub async fn subscribe<E>(
     };
     if !valid_room_name(&room) {
         return ack_error(ack, "room names are 1-64 of A-Z a-z 0-9 _ . -");
+    }
+    if let Some(feed) = state.feeds.get(&room) {
+        return feeds.subscribe(state, s, feed.clone(), since, ack);
     }
     if room == SPECIES_ROOM
         && let Some(wire) = fast::wire_of(&s)
@@ -93,10 +98,10 @@ pub async fn subscribe<E>(
     let Ok(()) = start.write(&state.source, &mut queued).await;
 }
 
-/// `unsubscribe`: leaves a room (and the fast path, for `species`).
+/// `unsubscribe`: leaves a room (and the fast path, for `species`), or a feed.
 pub fn unsubscribe<E>(
     state: &State,
-    fast: &FastSubscribers,
+    (fast, feeds): (&FastSubscribers, &FeedSockets),
     s: &SocketRef,
     room: Result<String, E>,
     ack: AckSender,
@@ -110,7 +115,9 @@ pub fn unsubscribe<E>(
     {
         fast.stop(s.id, &wire);
     }
-    s.leave(room.clone());
+    if !feeds.stop(s.id, &room) {
+        s.leave(room.clone());
+    }
     let _ = ack.send(&json!({ "room": room }));
 }
 
@@ -127,7 +134,10 @@ pub async fn broadcast<E>(
     let Ok(arg) = arg else {
         return ack_error(ack, "broadcast takes {room, event, data}");
     };
-    if !valid_room_name(&arg.room) || arg.room == SPECIES_ROOM {
+    if !valid_room_name(&arg.room)
+        || arg.room == SPECIES_ROOM
+        || state.feeds.get(&arg.room).is_some()
+    {
         return ack_error(ack, "not a room clients may broadcast to");
     }
     if !may_write {

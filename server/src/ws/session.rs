@@ -9,7 +9,7 @@
 //! a client that stops reading is dropped once the buffers are full for that
 //! long.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -25,6 +25,7 @@ use crate::state::State;
 use crate::wire::{Hold, Wire, within};
 
 mod commands;
+mod feeds;
 mod outgoing;
 pub use outgoing::Outgoing;
 use outgoing::{Feed, Shared};
@@ -46,6 +47,8 @@ pub struct Session<S> {
     /// How the species feed reaches the client.
     out: Outgoing,
     rooms: HashSet<String>,
+    /// The upstream feeds subscribed to, by name: each a task filling the outbox.
+    feeds: HashMap<String, tokio::task::AbortHandle>,
     /// Room messages for this session; made on the first room join, since
     /// most subscribers never join one and a channel costs ~1 KB each.
     outbox: Option<mpsc::Sender<Utf8Bytes>>,
@@ -66,6 +69,7 @@ impl<S> Session<S> {
             ws,
             out,
             rooms: HashSet::new(),
+            feeds: HashMap::new(),
             outbox: None,
             inbox: None,
             window_start: Instant::now(),
@@ -315,6 +319,9 @@ where
     fn leave_everything(&mut self) {
         for room in self.rooms.drain() {
             self.state.rooms.leave(&room, self.id);
+        }
+        for (_, task) in self.feeds.drain() {
+            task.abort();
         }
         self.stop_species();
     }

@@ -27,6 +27,8 @@ pub struct Upstream {
     pub url: String,
     answer: Arc<Mutex<Answer>>,
     heads: Arc<Mutex<Vec<String>>>,
+    /// When each head came, in the same order.
+    times: Arc<Mutex<Vec<std::time::Instant>>>,
 }
 
 impl Upstream {
@@ -37,6 +39,7 @@ impl Upstream {
             url,
             answer: Arc::new(Mutex::new(first)),
             heads: Arc::default(),
+            times: Arc::default(),
         };
         let serving = upstream.clone();
         tokio::spawn(async move {
@@ -67,6 +70,12 @@ impl Upstream {
             .clone()
     }
 
+    /// Every request so far: when it came, and its head, lowercased.
+    pub fn requests(&self) -> Vec<(std::time::Instant, String)> {
+        let times = self.times.lock().unwrap_or_else(PoisonError::into_inner);
+        times.iter().copied().zip(self.heads()).collect()
+    }
+
     /// One request, one answer, and the connection closed.
     async fn answer_one(self, mut socket: tokio::net::TcpStream) {
         let mut head = Vec::new();
@@ -78,10 +87,15 @@ impl Upstream {
             }
         }
         let head = String::from_utf8_lossy(&head).to_lowercase();
-        self.heads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(head.clone());
+        {
+            // Both under one lock's order: `requests` pairs them by index.
+            let mut heads = self.heads.lock().unwrap_or_else(PoisonError::into_inner);
+            heads.push(head.clone());
+            self.times
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(std::time::Instant::now());
+        }
         let answer = self
             .answer
             .lock()

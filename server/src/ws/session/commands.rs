@@ -47,6 +47,9 @@ where
                 .error("bad_room", "room names are 1-64 of A-Z a-z 0-9 _ . -")
                 .await;
         }
+        if let Some(feed) = self.state.feeds.get(&room).cloned() {
+            return self.subscribe_feed(feed, room, since).await;
+        }
         if room != SPECIES_ROOM {
             let outbox = self.outbox();
             self.state.rooms.join(&room, self.id, outbox);
@@ -89,7 +92,7 @@ where
     pub(super) async fn unsubscribe(&mut self, room: String) -> Result<(), End> {
         if room == SPECIES_ROOM {
             self.stop_species();
-        } else if self.rooms.remove(&room) {
+        } else if !self.stop_feed(&room) && self.rooms.remove(&room) {
             self.state.rooms.leave(&room, self.id);
         }
         self.send(&ServerMessage::Unsubscribed { room }).await
@@ -166,9 +169,12 @@ where
                 .error("bad_room", "room names are 1-64 of A-Z a-z 0-9 _ . -")
                 .await;
         }
-        if room == SPECIES_ROOM {
+        if room == SPECIES_ROOM || self.state.feeds.get(&room).is_some() {
             return self
-                .error("forbidden", "only the server writes to the species room")
+                .error(
+                    "forbidden",
+                    "only the server writes to the species room and to feeds",
+                )
                 .await;
         }
         if !self.may_write {

@@ -1,0 +1,132 @@
+//! One push subscriber of a feed (`/ws`, socket.io): the messages it gets,
+//! in order, each already encoded — its start (the snapshot, the changes
+//! after its `since`, or `resync` and the snapshot), then each live change
+//! once. A subscriber that falls a whole history behind starts again at the
+//! snapshot after a `resync`, as the SSE lane's does.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use pollpush_shared::Revision;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::feed::{Feed, FeedEvent, Start};
+
+/// The push lane a subscription is on, for the feed's `/stats` counts.
+#[derive(Debug, Clone, Copy)]
+pub enum Lane {
+    Ws,
+    SocketIo,
+}
+
+/// A feed's messages for one subscriber, counted on its lane while it lives.
+#[derive(Debug)]
+pub struct Subscription {
+    feed: Arc<Feed>,
+    lane: Lane,
+    /// Messages due before any live change.
+    pending: VecDeque<Utf8Bytes>,
+    /// The last revision sent or queued: live changes up to it are covered.
+    last: Revision,
+    live: broadcast::Receiver<Arc<FeedEvent>>,
+}
+
+/// `{"type":"resync","revision":R}`, the same message as the species feed's.
+fn resync_text(revision: Revision) -> Utf8Bytes {
+    format!(r#"{{"type":"resync","revision":{revision}}}"#).into()
+}
+
+fn lane_count(feed: &Feed, lane: Lane) -> &AtomicU64 {
+    match lane {
+        Lane::Ws => &feed.counters.ws_subscribers,
+        Lane::SocketIo => &feed.counters.socketio_subscribers,
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        lane_count(&self.feed, self.lane).fetch_sub(1, Relaxed);
+    }
+}
+
+impl Subscription {
+    /// Subscribes from `since`. A replay longer than `max_replay` becomes
+    /// the snapshot, which is smaller and loses nothing (for a lane whose
+    /// queue would overflow). The revision returned is the one the start
+    /// brings the subscriber to, for its acknowledgement.
+    pub fn start(
+        feed: Arc<Feed>,
+        lane: Lane,
+        since: Option<Revision>,
+        max_replay: Option<usize>,
+    ) -> Self {
+        let (mut start, mut last, mut live) = feed.subscribe(since);
+        if let Start::Replay(events) = &start
+            && max_replay.is_some_and(|max| events.len() > max)
+        {
+            (start, last, live) = feed.subscribe(None);
+        }
+        let mut pending = VecDeque::new();
+        match start {
+            Start::Replay(events) => pending.extend(events.iter().map(|e| e.text.clone())),
+            Start::Snapshot(view) => pending.push_back(view.text.clone()),
+            Start::Resync(view) => {
+                pending.push_back(resync_text(view.revision));
+                pending.push_back(view.text.clone());
+            }
+        }
+        lane_count(&feed, lane).fetch_add(1, Relaxed);
+        Self {
+            feed,
+            lane,
+            pending,
+            last,
+            live,
+        }
+    }
+
+    /// The revision the subscriber is at once its start is sent.
+    pub fn last(&self) -> Revision {
+        self.last
+    }
+
+    /// The next message; `None` once the feed is gone.
+    pub async fn next(&mut self) -> Option<Utf8Bytes> {
+        if let Some(text) = self.pending.pop_front() {
+            return Some(text);
+        }
+        loop {
+            match self.live.recv().await {
+                Ok(event) if event.reset => {
+                    self.restart();
+                    return self.pending.pop_front();
+                }
+                Ok(event) if event.revision <= self.last => {}
+                Ok(event) => {
+                    self.last = event.revision;
+                    return Some(event.text.clone());
+                }
+                Err(RecvError::Lagged(_)) => {
+                    self.restart();
+                    return self.pending.pop_front();
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Drops whatever is due and starts again: `resync`, then the snapshot,
+    /// then live changes after it.
+    pub fn restart(&mut self) {
+        let (start, last, live) = self.feed.subscribe(None);
+        self.live = live;
+        self.last = last;
+        self.pending.clear();
+        self.pending.push_back(resync_text(last));
+        if let Start::Snapshot(view) = start {
+            self.pending.push_back(view.text.clone());
+        }
+    }
+}

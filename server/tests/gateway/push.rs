@@ -1,0 +1,119 @@
+//! Push clients of a feed, reading its messages as JSON: a `/ws` client and
+//! a socket.io client that speaks Engine.IO 4 over a WebSocket by hand (the
+//! feed's events are all a test needs, and no JavaScript runtime is).
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::common::DEADLINE;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The next text frame; fails the test after [`DEADLINE`].
+async fn next_text(ws: &mut Socket) -> String {
+    loop {
+        let frame = tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("no message before the deadline")
+            .expect("connection ended")
+            .expect("websocket error");
+        match frame {
+            Message::Text(text) => return text.to_string(),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// A `/ws` client past its `hello`.
+pub struct WsClient(Socket);
+
+impl WsClient {
+    pub async fn connect(addr: std::net::SocketAddr) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
+        let mut client = Self(ws);
+        assert_eq!(client.next().await["type"], "hello");
+        client
+    }
+
+    pub async fn send(&mut self, msg: Value) {
+        self.0.send(Message::text(msg.to_string())).await.unwrap();
+    }
+
+    /// Subscribes to `room` (from `since`); returns the `subscribed` revision.
+    pub async fn subscribe(&mut self, room: &str, since: Option<u64>) -> u64 {
+        let mut msg = json!({"type": "subscribe", "room": room});
+        if let Some(since) = since {
+            msg["since"] = since.into();
+        }
+        self.send(msg).await;
+        let subscribed = self.next().await;
+        assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+        assert_eq!(subscribed["room"], room);
+        subscribed["revision"].as_u64().unwrap()
+    }
+
+    pub async fn next(&mut self) -> Value {
+        serde_json::from_str(&next_text(&mut self.0).await).unwrap()
+    }
+}
+
+/// A socket.io client (Engine.IO 4, WebSocket transport) on the default
+/// namespace.
+pub struct SioClient {
+    ws: Socket,
+    acks: u64,
+}
+
+impl SioClient {
+    pub async fn connect(addr: std::net::SocketAddr) -> Self {
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut client = Self { ws, acks: 0 };
+        assert!(client.packet().await.starts_with('0'), "Engine.IO open");
+        client.ws.send(Message::text("40")).await.unwrap();
+        assert!(client.packet().await.starts_with("40"), "namespace connect");
+        client
+    }
+
+    /// The next Engine.IO packet that is not a ping (answered here).
+    async fn packet(&mut self) -> String {
+        loop {
+            let text = next_text(&mut self.ws).await;
+            if text == "2" {
+                self.ws.send(Message::text("3")).await.unwrap();
+                continue;
+            }
+            return text;
+        }
+    }
+
+    /// `subscribe` with `arg`; returns the acknowledgement's data.
+    pub async fn subscribe(&mut self, arg: Value) -> Value {
+        let id = self.acks;
+        self.acks += 1;
+        let packet = format!("42{id}{}", json!(["subscribe", arg]));
+        self.ws.send(Message::text(packet)).await.unwrap();
+        let ack = self.packet().await;
+        let body = ack
+            .strip_prefix(&format!("43{id}"))
+            .unwrap_or_else(|| panic!("expected ack {id}, got {ack}"));
+        let mut args: Vec<Value> = serde_json::from_str(body).unwrap();
+        args.remove(0)
+    }
+
+    /// The next event: its name and its data.
+    pub async fn next(&mut self) -> (String, Value) {
+        let packet = self.packet().await;
+        let body = packet
+            .strip_prefix("42")
+            .unwrap_or_else(|| panic!("expected an event, got {packet}"));
+        let args: Vec<Value> = serde_json::from_str(body).unwrap();
+        (args[0].as_str().unwrap().to_owned(), args[1].clone())
+    }
+}

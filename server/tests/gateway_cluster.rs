@@ -1,0 +1,204 @@
+//! A feed in a cluster: two real nodes over PostgreSQL and Redis, both given
+//! `--feed t=URL`. The upstream sees one poller (each node names itself in a
+//! header it sends); the other node serves the poller's changes on its own
+//! lanes; `kill -9` of the poller hands the feed to the other within two
+//! intervals, and a subscriber there gets every change exactly once, in
+//! order, while one of the dead node's resumes there with `since`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "cluster/engines.rs"]
+mod engines;
+#[path = "gateway/push.rs"]
+#[allow(dead_code)]
+mod push;
+#[path = "gateway/upstream.rs"]
+#[allow(dead_code)]
+mod upstream;
+
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, Running, http, start_binary};
+use engines::{TestDb, shared_redis};
+use push::WsClient;
+use serde_json::{Value, json};
+use upstream::{Answer, Upstream};
+
+/// The feed's interval.
+const EVERY: Duration = Duration::from_millis(500);
+
+/// A node polling `upstream` as feed `t`, which it names `X-Node: NAME`.
+fn start_node(name: &str, db: &str, redis: &(String, String), upstream: &Upstream) -> Node {
+    let (running, addr) = start_binary(&[
+        "--db",
+        db,
+        "--broker",
+        &redis.0,
+        "--broker-prefix",
+        &redis.1,
+        "--node-id",
+        name,
+        "--feed",
+        &format!("t={}", upstream.url),
+        "--feed-every",
+        "500ms",
+        "--feed-header",
+        &format!("X-Node: {name}"),
+    ]);
+    Node {
+        name: name.to_owned(),
+        running,
+        addr,
+    }
+}
+
+struct Node {
+    name: String,
+    running: Running,
+    addr: String,
+}
+
+impl Node {
+    /// The feed's entry in this node's `/stats`.
+    async fn feed(&self) -> Value {
+        let stats: Value = http()
+            .get(format!("http://{}/stats", self.addr))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["feeds"][0].clone()
+    }
+
+    fn socket(&self) -> std::net::SocketAddr {
+        self.addr.parse().unwrap()
+    }
+}
+
+/// Which node sent each upstream request since `from`.
+fn pollers_since(upstream: &Upstream, from: Instant) -> Vec<(Instant, String)> {
+    upstream
+        .requests()
+        .into_iter()
+        .filter(|(at, _)| *at >= from)
+        .map(|(at, head)| {
+            let node = head
+                .lines()
+                .find_map(|l| l.strip_prefix("x-node: "))
+                .unwrap_or("?")
+                .trim()
+                .to_owned();
+            (at, node)
+        })
+        .collect()
+}
+
+/// Waits until `done` holds for both nodes' feed stats.
+async fn until(nodes: [&Node; 2], what: &str, done: impl Fn(&Value, &Value) -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (a, b) = (nodes[0].feed().await, nodes[1].feed().await);
+        if done(&a, &b) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {a} / {b}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The revisions of the next `n` changes.
+async fn changes(ws: &mut WsClient, n: usize) -> Vec<u64> {
+    let mut seen = Vec::new();
+    while seen.len() < n {
+        let msg = ws.next().await;
+        assert_eq!(msg["type"], "change", "{msg}");
+        seen.push(msg["revision"].as_u64().unwrap());
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_node_polls_and_another_takes_over_within_two_intervals_losing_nothing() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let Some(redis) = shared_redis().await else {
+        return;
+    };
+    let upstream = Upstream::start(Answer::Status(503)).await;
+    upstream.set_json(json!([{"id": 1}]));
+    let a = start_node("a", &db.url, &redis, &upstream);
+    let b = start_node("b", &db.url, &redis, &upstream);
+    until([&a, &b], "both nodes at revision 1, one polling", |x, y| {
+        x["revision"] == 1 && y["revision"] == 1 && x["polling"] != y["polling"]
+    })
+    .await;
+    let (poller, follower) = if a.feed().await["polling"] == true {
+        (a, b)
+    } else {
+        (b, a)
+    };
+
+    // The upstream sees one poller, once per interval.
+    let from = Instant::now();
+    tokio::time::sleep(EVERY * 6).await;
+    let seen = pollers_since(&upstream, from);
+    assert!(
+        seen.iter().all(|(_, node)| *node == poller.name),
+        "only {} polls: {seen:?}",
+        poller.name
+    );
+    // At most one request per interval (a slow poll only makes fewer).
+    assert!((3..=7).contains(&seen.len()), "6 intervals: {seen:?}");
+
+    // A subscriber on each node; the follower's get the poller's changes.
+    let mut on_follower = WsClient::connect(follower.socket()).await;
+    assert_eq!(on_follower.subscribe("t", None).await, 1);
+    assert_eq!(on_follower.next().await["type"], "snapshot");
+    let mut on_poller = WsClient::connect(poller.socket()).await;
+    assert_eq!(on_poller.subscribe("t", None).await, 1);
+    assert_eq!(on_poller.next().await["type"], "snapshot");
+    upstream.set_json(json!([{"id": 1}, {"id": 2}, {"id": 3}]));
+    assert_eq!(changes(&mut on_follower, 2).await, [2, 3]);
+    assert_eq!(changes(&mut on_poller, 2).await, [2, 3]);
+
+    // SIGKILL the poller, and change the upstream: only the follower can see it.
+    let mut poller = poller;
+    poller.running.kill().unwrap();
+    let killed = Instant::now();
+    poller.running.wait().unwrap();
+    upstream.set_json(json!([{"id": 1}, {"id": 3, "n": "c"}, {"id": 4}]));
+    let deadline = killed + DEADLINE;
+    let took_over = loop {
+        let seen = pollers_since(&upstream, killed);
+        if let Some((at, _)) = seen.iter().find(|(_, node)| *node == follower.name) {
+            break *at - killed;
+        }
+        assert!(Instant::now() < deadline, "no takeover: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(took_over < EVERY * 2, "took over after {took_over:?}");
+
+    // Every change exactly once, in order, on the survivor.
+    let rest = changes(&mut on_follower, 3).await;
+    assert_eq!(rest, [4, 5, 6]);
+    assert_eq!(follower.feed().await["polling"], true);
+    // The dead node's subscriber resumes on the survivor from what it holds.
+    let mut resumed = WsClient::connect(follower.socket()).await;
+    assert_eq!(resumed.subscribe("t", Some(3)).await, 6);
+    assert_eq!(changes(&mut resumed, 3).await, [4, 5, 6]);
+    let items: Value = http()
+        .get(format!("http://{}/feeds/t", follower.addr))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(items, json!([{"id": 1}, {"id": 3, "n": "c"}, {"id": 4}]));
+    // Nothing more: a quiet feed sends nothing twice.
+    let extra = tokio::time::timeout(EVERY * 2, on_follower.next()).await;
+    assert!(extra.is_err(), "an extra message {extra:?}");
+}
