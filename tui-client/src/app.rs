@@ -6,6 +6,7 @@
 
 pub mod advance;
 pub mod clock;
+pub mod feed;
 mod keys;
 pub mod nodes;
 pub mod pane;
@@ -88,6 +89,8 @@ pub struct App {
     pub items: watch::ItemTimes,
     /// Lines the watched panes' payloads are scrolled down by (↑ ↓ PgUp PgDn Home).
     pub scroll: usize,
+    /// The upstream feed the panes watch (`--feed NAME`), instead of the species.
+    pub feed: Option<String>,
 }
 
 impl App {
@@ -117,6 +120,7 @@ impl App {
             insecure: false,
             items: watch::ItemTimes::default(),
             scroll: 0,
+            feed: None,
         }
     }
 
@@ -132,6 +136,12 @@ impl App {
         kinds.dedup();
         self.lanes = kinds.into_iter().map(PaneState::new).collect();
         self.name_request_nodes();
+        self
+    }
+
+    /// Watches the upstream feed `name` (`--feed`) rather than the species.
+    pub fn with_feed(mut self, name: Option<String>) -> Self {
+        self.feed = name;
         self
     }
 
@@ -202,7 +212,18 @@ impl App {
                 self.now = self.now.max(at);
                 match result {
                     Ok(stats) => {
-                        self.see_revision(stats.revision);
+                        // Watching a feed, the server's revision is the feed's.
+                        let revision = match &self.feed {
+                            Some(name) => stats
+                                .feeds
+                                .iter()
+                                .find(|f| f.name == *name)
+                                .map(|f| f.revision),
+                            None => Some(stats.revision),
+                        };
+                        if let Some(revision) = revision {
+                            self.see_revision(revision);
+                        }
                         self.server.record(node, *stats);
                     }
                     Err(error) => self.server.error = Some(error),
@@ -310,6 +331,13 @@ impl App {
                 self.on_message(index, at, message);
             }
             LaneUpdate::Payload(payload) => self.on_payload(index, at, payload),
+            LaneUpdate::FeedList {
+                revision,
+                items,
+                server_date,
+                etag: _,
+            } => self.on_feed_list(index, at, revision, items, server_date),
+            LaneUpdate::Feed(message) => self.on_feed_message(index, at, message),
         }
     }
 
@@ -343,7 +371,10 @@ impl App {
                 ..
             } => {
                 self.clock.adopt_hello(server_time, at);
-                self.see_revision(revision);
+                // The species' revision: a feed's comes with `subscribed`.
+                if self.feed.is_none() {
+                    self.see_revision(revision);
+                }
             }
             ServerMessage::Subscribed { revision, .. } => self.see_revision(revision),
             ServerMessage::Snapshot {

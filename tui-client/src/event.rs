@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
-use pollpush_shared::{Revision, ServerMessage, ServerStats, Species};
+use pollpush_shared::{FeedMessage, Revision, ServerMessage, ServerStats, Species};
 
 use crate::lane::LaneKind;
 
@@ -64,6 +64,16 @@ pub enum LaneUpdate {
         species: Vec<Species>,
         server_date: Option<DateTime<Utc>>,
     },
+    /// `200` of an upstream feed (`--feed`): its items at `revision`, in the upstream's order.
+    FeedList {
+        revision: Revision,
+        etag: Option<String>,
+        items: Vec<serde_json::Value>,
+        server_date: Option<DateTime<Utc>>,
+    },
+    /// An upstream feed's snapshot or change, from a stream (its other
+    /// messages, `resync` among them, are the server's own: [`LaneUpdate::Message`]).
+    Feed(FeedMessage),
     /// `304`: nothing changed since the ETag sent (a poll, or a long-poll that timed out).
     NotModified {
         revision: Option<Revision>,

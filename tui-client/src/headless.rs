@@ -61,7 +61,8 @@ pub async fn record(
     drop(events);
     let mut app = App::new(target.mode, options.settings, pollpush_shared::time::now())
         .with_lanes(&options.lanes.kinds)
-        .with_nodes(target.nodes.labels());
+        .with_nodes(target.nodes.labels())
+        .with_feed(target.nodes.poll().feed.clone());
     let start = Instant::now();
     let end = start + options.duration;
     let mut next_second = start + Duration::from_secs(1);

@@ -261,6 +261,7 @@ async fn in_process(
         clients,
         s.connect.poll_settings(),
         lanes.long_poll_wait,
+        s.connect.time_field.clone(),
     )
     .await
     .context("the server does not answer on /ws")?;

@@ -27,6 +27,11 @@ pub enum TargetError {
     SeveralHttp,
     #[error("--ws-url needs --server (the embedded server has its own)")]
     WsUrlWithoutServer,
+    #[error(
+        "--feed NAME needs --server: a pollpush-server started with --feed NAME=URL \
+         (the embedded server has no upstream)"
+    )]
+    FeedWithoutServer,
 }
 
 /// The server (or the cluster's nodes) the panes talk to.
@@ -85,6 +90,7 @@ impl Target {
                 profile: crate::net::profile::Profile::default(),
                 link: None,
                 source: None,
+                feed: None,
             },
         );
         Self {

@@ -71,7 +71,8 @@ async fn run_on(target: &Target, cli: &Cli) -> Result<(), TuiError> {
     );
     let mut app = App::new(target.mode, settings, pollpush_shared::time::now())
         .with_lanes(&lanes.kinds)
-        .with_nodes(target.nodes.labels());
+        .with_nodes(target.nodes.labels())
+        .with_feed(target.nodes.poll().feed.clone());
     app.insecure = cli.connect.insecure && target.watch.is_some();
     let mut guard = TerminalGuard::new()?;
     let input = tokio::spawn(forward_input(events.clone()));

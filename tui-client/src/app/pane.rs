@@ -10,6 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use pollpush_shared::{Change, ChangeOp, Revision, Species, SpeciesId};
 
 use super::advance::Advance;
+use super::feed::FeedItems;
 use super::staleness::{ChangeTimes, Staleness};
 use super::watch::WatchStats;
 use crate::event::TrafficTotals;
@@ -133,6 +134,8 @@ pub struct PaneState {
     pub next_node: Option<String>,
     /// A watched service's payloads and their numbers (`--poll`, `--push`).
     pub watch: WatchStats,
+    /// An upstream feed's items (`--feed`), once the first list arrived.
+    pub feed: Option<FeedItems>,
 }
 
 impl PaneState {
@@ -153,6 +156,7 @@ impl PaneState {
             node: None,
             next_node: None,
             watch: WatchStats::default(),
+            feed: None,
         }
     }
 
@@ -199,7 +203,7 @@ impl PaneState {
 
     /// Moves the shown revision forward, counting what was jumped over.
     /// Returns false when `revision` is not newer (a duplicate or a replay).
-    fn advance(
+    pub(super) fn advance(
         &mut self,
         revision: Revision,
         server_now: DateTime<Utc>,

@@ -96,6 +96,18 @@ pub struct ConnectArgs {
     )]
     pub push: Option<String>,
 
+    /// Watch the upstream feed NAME of the --server (its `--feed NAME=URL`)
+    /// instead of the species: poll and longpoll GET /feeds/NAME, sse reads
+    /// /feeds/NAME/events, ws subscribes to the room NAME.
+    #[arg(
+        long,
+        global = true,
+        env = "POLLPUSH_FEED",
+        value_name = "NAME",
+        conflicts_with_all = ["poll", "push"]
+    )]
+    pub feed: Option<String>,
+
     /// A header sent with every request and handshake of --poll and --push
     /// (repeatable), e.g. -H 'Authorization: Bearer …'.
     #[arg(short = 'H', long = "header", global = true, value_name = "NAME: VALUE", value_parser = watch::parse_header)]
@@ -209,6 +221,7 @@ impl ConnectArgs {
                 Ok(target)
             }
             None if self.ws_url.is_some() => Err(TargetError::WsUrlWithoutServer),
+            None if self.feed.is_some() => Err(TargetError::FeedWithoutServer),
             None => {
                 let mut target = Target::embedded(self.simulate, self.seed, self.tls).await?;
                 target.nodes = self.lane_nodes(target.nodes);
@@ -223,6 +236,7 @@ impl ConnectArgs {
         nodes
             .with_http(self.http_choice())
             .with_conditions(&self.profile(), self.link)
+            .with_feed(self.feed.as_deref())
     }
 
     /// `--profile`, `minimal` when not given.

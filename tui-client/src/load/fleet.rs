@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pollpush_shared::ServerMessage;
+use pollpush_shared::{FeedMessage, ServerMessage};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -26,6 +26,7 @@ use crate::app::staleness::ChangeTimes;
 use crate::event::{LaneEvent, LaneUpdate};
 use crate::lane::{LaneKind, LaneMap};
 use crate::net::counting::Traffic;
+use crate::net::watch::payload::item_time;
 use crate::net::{HttpChoice, LaneConfig, Nodes, Sink, run_lane};
 
 /// One load client's sink, whichever its lane: the same rules as the panes.
@@ -39,7 +40,7 @@ impl Sink<LaneEvent> for LaneClient {
     fn deliver(&mut self, event: LaneEvent) -> impl Future<Output = bool> + Send {
         let p = &self.protocol;
         match event.update {
-            LaneUpdate::List { revision, .. } => {
+            LaneUpdate::List { revision, .. } | LaneUpdate::FeedList { revision, .. } => {
                 p.requests.fetch_add(1, Relaxed);
                 if let Some(from) = p.advance(self.id, revision) {
                     lock(&p.deliveries).push((from, revision, event.at));
@@ -72,6 +73,21 @@ impl Sink<LaneEvent> for LaneClient {
                     _ => {}
                 }
             }
+            LaneUpdate::Feed(message) => {
+                p.messages.fetch_add(1, Relaxed);
+                match message {
+                    FeedMessage::Snapshot { revision, .. } => {
+                        p.advance(self.id, revision);
+                    }
+                    // A feed's change carries no time: its latency is resolved
+                    // at the end against the observer's ([`Observer`]).
+                    FeedMessage::Change(change) => {
+                        if let Some(from) = p.advance(self.id, change.revision) {
+                            lock(&p.deliveries).push((from, change.revision, event.at));
+                        }
+                    }
+                }
+            }
             LaneUpdate::Failed { error, .. } => p.failed(error),
         }
         std::future::ready(true)
@@ -82,6 +98,8 @@ impl Sink<LaneEvent> for LaneClient {
 struct Observer {
     times: Arc<Mutex<ChangeTimes>>,
     ready: Arc<AtomicUsize>,
+    /// `--time-field`: where a feed's item says when it changed.
+    time_field: Option<String>,
 }
 
 impl Sink<LaneEvent> for Observer {
@@ -90,8 +108,20 @@ impl Sink<LaneEvent> for Observer {
             LaneUpdate::Message(ServerMessage::Change(change)) => {
                 lock(&self.times).insert_exact(change.revision, change.at);
             }
-            LaneUpdate::Message(ServerMessage::Snapshot { .. }) => {
+            LaneUpdate::Message(ServerMessage::Snapshot { .. })
+            | LaneUpdate::Feed(FeedMessage::Snapshot { .. }) => {
                 self.ready.store(1, Relaxed);
+            }
+            // A feed's change was made when the gateway polled, by the
+            // upstream's clock when `--time-field` stamps the item, or else
+            // as the observer (on loopback, over no emulated link) learnt it.
+            LaneUpdate::Feed(FeedMessage::Change(change)) => {
+                let stamped = self
+                    .time_field
+                    .as_deref()
+                    .zip(change.item.as_ref())
+                    .and_then(|(pointer, item)| item_time(item, pointer));
+                lock(&self.times).insert_exact(change.revision, stamped.unwrap_or(event.at));
             }
             _ => {}
         }
@@ -133,6 +163,7 @@ impl Fleet {
         clients: &[(LaneKind, usize)],
         poll_settings: PollSettings,
         long_poll_wait: Duration,
+        time_field: Option<String>,
     ) -> Result<Self, RampError> {
         let (settings, _) = watch::channel(poll_settings);
         let lanes = clients
@@ -151,6 +182,7 @@ impl Fleet {
         let observer = Observer {
             times: fleet.times.clone(),
             ready: ready.clone(),
+            time_field,
         };
         let uncounted = Arc::new(Traffic::default());
         let mut config = fleet.config(0);

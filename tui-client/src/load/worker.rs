@@ -50,6 +50,7 @@ async fn share(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
         &clients,
         connect.poll_settings(),
         lanes.long_poll_wait,
+        connect.time_field.clone(),
     )
     .await
     .context("the server does not answer on /ws")?;

@@ -35,6 +35,8 @@ pub struct Endpoints {
     pub link: Option<LinkSpec>,
     /// The source addresses connections bind to (`load --source-addrs`).
     pub source: Option<SourceAddrs>,
+    /// The upstream feed the lanes watch (`--feed NAME`) instead of the species.
+    pub feed: Option<String>,
 }
 
 impl Endpoints {
@@ -63,6 +65,7 @@ impl Endpoints {
             profile: Profile::default(),
             link: None,
             source: None,
+            feed: None,
         })
     }
 
@@ -96,7 +99,22 @@ impl Endpoints {
             profile: Profile::default(),
             link: None,
             source: None,
+            feed: None,
         }
+    }
+
+    /// The path of the list the request lanes get: `/species`, or `/feeds/NAME`.
+    pub fn list_path(&self) -> String {
+        self.feed
+            .as_ref()
+            .map_or_else(|| "/species".to_owned(), |name| format!("/feeds/{name}"))
+    }
+
+    /// The room a push lane subscribes to: `species`, or the feed's name.
+    pub fn room(&self) -> &str {
+        self.feed
+            .as_deref()
+            .unwrap_or(pollpush_shared::message::SPECIES_ROOM)
     }
 
     /// The same node without the conditions of a lane (profile, link): for
@@ -164,6 +182,14 @@ impl Nodes {
         for node in &mut self.0 {
             node.profile = profile.clone();
             node.link = link;
+        }
+        self
+    }
+
+    /// Every node's lanes watching the upstream feed `name` (`--feed`).
+    pub fn with_feed(mut self, name: Option<&str>) -> Self {
+        for node in &mut self.0 {
+            node.feed = name.map(str::to_owned);
         }
         self
     }

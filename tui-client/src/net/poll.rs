@@ -171,7 +171,8 @@ impl Lister {
                 format!("wait={}", wait.as_secs()),
             ));
         }
-        let request = http::get(self.connection.endpoints(), "/species", &headers)?;
+        let path = self.connection.endpoints().list_path();
+        let request = http::get(self.connection.endpoints(), &path, &headers)?;
         let response = self.connection.send(request).await?;
         let (parts, body) = response.into_parts();
         let body = http::read_body(body).await?;
@@ -184,10 +185,20 @@ impl Lister {
                 server_date,
             }),
             ::http::StatusCode::OK => {
-                let species: Vec<Species> = serde_json::from_slice(&body)?;
                 let revision =
                     revision.ok_or_else(|| NetError::Unexpected("no X-Revision header".into()))?;
                 let etag = header(&parts.headers, "etag").map(str::to_owned);
+                if self.connection.endpoints().feed.is_some() {
+                    let items = serde_json::from_slice(&body)?;
+                    self.etag.clone_from(&etag);
+                    return Ok(LaneUpdate::FeedList {
+                        revision,
+                        etag,
+                        items,
+                        server_date,
+                    });
+                }
+                let species: Vec<Species> = serde_json::from_slice(&body)?;
                 self.etag.clone_from(&etag);
                 Ok(LaneUpdate::List {
                     revision,

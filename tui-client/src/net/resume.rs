@@ -8,10 +8,10 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use pollpush_shared::{Revision, ServerMessage};
+use pollpush_shared::{FeedMessage, Revision, ServerMessage};
 
 use super::counting::Traffic;
-use super::{Backoff, Endpoints, Nodes, Sink};
+use super::{Backoff, Endpoints, NetError, Nodes, Sink};
 use crate::app::nodes::{failover_node, next_node};
 use crate::event::{LaneEvent, LaneUpdate};
 use crate::lane::LaneKind;
@@ -99,6 +99,26 @@ impl<S: Sink<LaneEvent>> Emitter<S> {
             _ => self.last_revision,
         };
         self.emit(LaneUpdate::Message(message)).await
+    }
+
+    /// Forwards one message's JSON text: of a feed (`--feed`), its snapshot
+    /// or change, or else the server's own message. `Ok(false)` when the
+    /// consumer is gone; an error when the text is no message.
+    pub async fn forward(&mut self, text: &str) -> Result<bool, NetError> {
+        if self.endpoints().feed.is_some()
+            && let Ok(message) = serde_json::from_str::<FeedMessage>(text)
+        {
+            let revision = match &message {
+                FeedMessage::Snapshot { revision, .. } => *revision,
+                FeedMessage::Change(change) => self
+                    .last_revision
+                    .map_or(change.revision, |r| r.max(change.revision)),
+            };
+            self.last_revision = Some(revision);
+            return Ok(self.emit(LaneUpdate::Feed(message)).await);
+        }
+        let message = serde_json::from_str::<ServerMessage>(text)?;
+        Ok(self.message(message).await)
     }
 }
 

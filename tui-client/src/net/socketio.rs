@@ -7,7 +7,6 @@
 //! Socket.io stays on HTTP/1.1 (no socket.io client speaks RFC 8441), so the
 //! lane upgrades over HTTP/1.1 whatever `--http` says.
 
-use pollpush_shared::message::SPECIES_ROOM;
 use pollpush_shared::{Change, Revision, ServerMessage, Species};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -49,9 +48,11 @@ impl resume::Session for SocketIo {
         if !out.connected().await {
             return End::Consumer;
         }
+        let room = out.endpoints().room().to_owned();
+        let feed = out.endpoints().feed.is_some();
         let subscribe = match out.since() {
-            Some(since) => json!(["subscribe", { "room": SPECIES_ROOM, "since": since }]),
-            None => json!(["subscribe", SPECIES_ROOM]),
+            Some(since) => json!(["subscribe", { "room": room, "since": since }]),
+            None => json!(["subscribe", room]),
         };
         if let Err(error) = link.send(format!("42{subscribe}")).await {
             return End::Lost(error);
@@ -69,6 +70,16 @@ impl resume::Session for SocketIo {
                 },
                 Packet::Close => return End::Lost("closed by the socket.io server".to_owned()),
                 Packet::Error(error) => return End::Lost(error),
+                // A feed's snapshot and change are its messages, `type` included.
+                Packet::Event { name, args }
+                    if feed && (name == "snapshot" || name == "change") =>
+                {
+                    match out.forward(&args.to_string()).await {
+                        Ok(true) => continue,
+                        Ok(false) => return End::Consumer,
+                        Err(error) => return End::Lost(error.to_string()),
+                    }
+                }
                 Packet::Event { name, args } => match message(&name, args) {
                     Ok(Some(message)) => message,
                     Ok(None) => continue,

@@ -11,7 +11,7 @@ pub mod parser;
 use hyper::body::Incoming;
 use std::sync::Arc;
 
-use pollpush_shared::{Revision, ServerMessage};
+use pollpush_shared::Revision;
 
 use super::counting::Traffic;
 use super::http::{self, Sender, header};
@@ -42,12 +42,10 @@ impl resume::Session for Sse {
             };
             for event in events {
                 // The event name repeats the JSON's `type`; the JSON is the truth.
-                let message = match serde_json::from_str::<ServerMessage>(&event.data) {
-                    Ok(message) => message,
-                    Err(error) => return End::Lost(NetError::from(error).to_string()),
-                };
-                if !out.message(message).await {
-                    return End::Consumer;
+                match out.forward(&event.data).await {
+                    Ok(true) => {}
+                    Ok(false) => return End::Consumer,
+                    Err(error) => return End::Lost(error.to_string()),
                 }
             }
         }
@@ -80,7 +78,8 @@ async fn open(
             since.to_string(),
         ));
     }
-    let request = http::get(&endpoints, "/species/events", &headers)?;
+    let path = format!("{}/events", endpoints.list_path());
+    let request = http::get(&endpoints, &path, &headers)?;
     let mut sender = http::connect(&endpoints, traffic).await?;
     let response = sender.send(request).await?;
     let status = response.status();
@@ -88,7 +87,7 @@ async fn open(
         .is_some_and(|t| t.starts_with("text/event-stream"));
     if status != ::http::StatusCode::OK || !event_stream {
         return Err(NetError::Unexpected(format!(
-            "HTTP {status} from /species/events, not an event stream"
+            "HTTP {status} from {path}, not an event stream"
         )));
     }
     Ok((sender, response.into_body()))
@@ -106,6 +105,7 @@ mod tests {
     use crate::event::{Event, LaneUpdate};
     use crate::lane::LaneKind;
     use crate::net::{Nodes, resume};
+    use pollpush_shared::ServerMessage;
 
     /// Reads a request's head; returns it, lower-cased.
     async fn read_head(socket: &mut tokio::net::TcpStream) -> String {

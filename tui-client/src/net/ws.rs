@@ -7,8 +7,7 @@
 mod rfc8441;
 
 use futures_util::{SinkExt, StreamExt};
-use pollpush_shared::message::SPECIES_ROOM;
-use pollpush_shared::{ClientMessage, ServerMessage};
+use pollpush_shared::ClientMessage;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -38,7 +37,7 @@ impl resume::Session for Ws {
             Err(error) => return End::Lost(error.to_string()),
         };
         let subscribe = ClientMessage::Subscribe {
-            room: SPECIES_ROOM.to_owned(),
+            room: out.endpoints().room().to_owned(),
             since: out.since(),
         };
         if !out.connected().await {
@@ -63,12 +62,10 @@ impl resume::Session for Ws {
                 Ok(_) => continue,
                 Err(error) => return End::Lost(NetError::from(error).to_string()),
             };
-            let message = match serde_json::from_str::<ServerMessage>(&text) {
-                Ok(message) => message,
-                Err(error) => return End::Lost(NetError::from(error).to_string()),
-            };
-            if !out.message(message).await {
-                return End::Consumer;
+            match out.forward(&text).await {
+                Ok(true) => {}
+                Ok(false) => return End::Consumer,
+                Err(error) => return End::Lost(error.to_string()),
             }
         }
         End::Lost("connection closed".to_owned())

@@ -245,8 +245,16 @@ impl PaneView<'_> {
         (recent, rows.len() - keep)
     }
 
-    /// The species table, alone (the scoreboard shows the freshest lane's).
+    /// The species table, or a feed's items (`--feed`), alone (the
+    /// scoreboard shows the freshest lane's).
     pub fn render_table(&self, area: Rect, buf: &mut Buffer) {
+        match &self.pane.feed {
+            Some(feed) => self.render_feed(&feed.values(), area, buf),
+            None => self.render_species(area, buf),
+        }
+    }
+
+    fn render_species(&self, area: Rect, buf: &mut Buffer) {
         let (rows, hidden) = self.visible_rows(usize::from(area.height.saturating_sub(1)));
         // Measured over every pane, so their columns line up.
         let name_width = self
@@ -319,7 +327,12 @@ impl Widget for PaneView<'_> {
         ];
         lines.extend(self.error_line());
         // Tall sparklines only when the whole table still fits under them.
-        let table_needs = self.pane.rows.len() as u16 + 1;
+        let rows = self
+            .pane
+            .feed
+            .as_ref()
+            .map_or(self.pane.rows.len(), |f| f.0.len());
+        let table_needs = rows as u16 + 1;
         let room = inner
             .height
             .saturating_sub(lines.len() as u16 + 1 + table_needs)

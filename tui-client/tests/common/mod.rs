@@ -2,6 +2,8 @@
 //! without a terminal, and the built `pollpush` binary run as a user would.
 #![allow(dead_code)]
 
+pub mod upstream;
+
 use std::process::{Command, Output};
 use std::time::Duration;
 

@@ -202,7 +202,10 @@ impl Sink<LaneEvent> for Member {
                 *lock(&self.crowd.last_error) = Some(error.clone());
             }
             // A pollpush server's lanes; the watch lanes never send these.
-            LaneUpdate::List { .. } | LaneUpdate::Message(_) => {}
+            LaneUpdate::List { .. }
+            | LaneUpdate::Message(_)
+            | LaneUpdate::FeedList { .. }
+            | LaneUpdate::Feed(_) => {}
         }
         std::future::ready(true)
     }

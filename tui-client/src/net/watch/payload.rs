@@ -101,6 +101,11 @@ fn stamp(body: &Body, pointer: &str) -> Result<DateTime<Utc>, String> {
     time(json.pointer(pointer).ok_or_else(missing)?, pointer)
 }
 
+/// The time at `pointer` in one item, if it has one that reads as a time.
+pub fn item_time(item: &serde_json::Value, pointer: &str) -> Option<DateTime<Utc>> {
+    time(item.pointer(pointer)?, pointer).ok()
+}
+
 fn time(value: &serde_json::Value, pointer: &str) -> Result<DateTime<Utc>, String> {
     let parsed = match value {
         serde_json::Value::String(text) => DateTime::parse_from_rfc3339(text)

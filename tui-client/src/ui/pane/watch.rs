@@ -174,6 +174,16 @@ impl PaneView<'_> {
         }
     }
 
+    /// An upstream feed's items (`--feed`): a table of their fields, or JSON.
+    pub(super) fn render_feed(&self, items: &[Value], area: Rect, buf: &mut Buffer) {
+        if is_table(items) {
+            self.render_json_table(items, area, buf);
+        } else {
+            let pretty = serde_json::to_string_pretty(items).unwrap_or_default();
+            render_text(&pretty, self.app.scroll, area, buf);
+        }
+    }
+
     fn render_json_table(&self, items: &[Value], area: Rect, buf: &mut Buffer) {
         let mut columns: Vec<&str> = Vec::new();
         for item in items.iter().filter_map(Value::as_object) {
