@@ -39,7 +39,8 @@ pub enum Command {
     /// Record what the lanes see, without a terminal, as JSON, NDJSON or CSV.
     Run(RunArgs),
     /// Many pollers and subscribers against a server or a cluster: freshness, traffic and server cost.
-    Load(LoadArgs),
+    // Boxed: its flags make it much larger than `run`'s.
+    Load(Box<LoadArgs>),
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod arrivals;
 pub mod chart;
 pub mod crew;
 pub mod fleet;
+pub mod gateway;
 pub mod limits;
 pub mod map;
 pub mod plan;
@@ -65,6 +66,14 @@ pub async fn run(connect: &ConnectArgs, args: &LoadArgs) -> anyhow::Result<()> {
     }
     if connect.ws_url.is_some() && connect.server.is_none() {
         bail!("--ws-url needs --server");
+    }
+    if args.gateway.is_some() {
+        let report = gateway::run(connect, args).await?;
+        match args.format {
+            LoadFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            LoadFormat::Csv => print!("{}", report.to_csv()),
+        }
+        return Ok(());
     }
     if connect.watching() {
         let report = watched::run(connect, args).await?;
@@ -146,7 +155,10 @@ async fn start_server(s: &Settings<'_>) -> anyhow::Result<ServerUnderTest> {
             ServerUnderTest::remote(url, c.ws_url.as_deref(), c.token.as_deref(), &tls).await
         }
         // --tls: the child serves HTTPS with --tls-self-signed, trusted by the clients.
-        (None, true) => ServerUnderTest::child(c.simulate, c.seed, c.tls).await,
+        (None, true) => {
+            let extra = gateway::server_flags(s.load, c);
+            ServerUnderTest::child(c.simulate, c.seed, c.tls, &extra).await
+        }
         (None, false) => ServerUnderTest::embedded(c.simulate, c.seed, c.tls).await,
     }
 }

@@ -54,6 +54,15 @@ pub struct LoadArgs {
     #[arg(long)]
     pub spawn_server: bool,
 
+    /// Compare polling an upstream REST URL directly with pushing it through
+    /// a gateway: two runs of the same client count (--pollers N), N pollers
+    /// of URL, then N subscribers (the --lanes but poll, ws by default) of a
+    /// spawned `pollpush-server --feed g=URL --feed-every <--interval>`. Needs
+    /// --time-field: the upstream's items say when they changed, which both
+    /// runs' staleness is measured against.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["sweep", "map", "spawn_server", "workers"])]
+    pub gateway: Option<String>,
+
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = LoadFormat::Json)]
     pub format: LoadFormat,

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use pollpush_shared::{FeedStats, ServerStats};
 use serde::Serialize;
 
 use super::arrivals::{ChangeArrival, WriteToLast};
@@ -75,6 +76,46 @@ pub struct ServerCost {
     /// Against several nodes, each one's share (the figures above are their sums).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<NodeCost>,
+    /// Each upstream feed (`--feed NAME=URL` on the server) over the window:
+    /// what its upstream saw, by the server's `/stats` (the first node's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub feeds: Vec<FeedCost>,
+}
+
+/// One upstream feed of the server over the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeedCost {
+    pub name: String,
+    pub upstream_requests: u64,
+    pub upstream_requests_per_s: f64,
+    pub upstream_not_modified: u64,
+    /// Body bytes read from the upstream.
+    pub upstream_bytes: u64,
+    pub changes: u64,
+}
+
+impl FeedCost {
+    /// The feeds at `end` less what they had at `start`, over `wall` seconds.
+    fn between(start: &ServerStats, end: &ServerStats, wall: f64) -> Vec<Self> {
+        end.feeds
+            .iter()
+            .map(|after| {
+                let before = start.feeds.iter().find(|f| f.name == after.name);
+                let less = |pick: fn(&FeedStats) -> u64| {
+                    pick(after).saturating_sub(before.map_or(0, pick))
+                };
+                let upstream_requests = less(|f| f.upstream_requests);
+                Self {
+                    name: after.name.clone(),
+                    upstream_requests,
+                    upstream_requests_per_s: round3(upstream_requests as f64 / wall),
+                    upstream_not_modified: less(|f| f.upstream_not_modified),
+                    upstream_bytes: less(|f| f.upstream_bytes),
+                    changes: less(|f| f.changes),
+                }
+            })
+            .collect()
+    }
 }
 
 /// One node's cost over the window, and the load clients it served.
@@ -225,6 +266,7 @@ impl ServerCost {
                 nodes.iter().map(|n| n.rss_growth_bytes).sum()
             },
             nodes,
+            feeds: FeedCost::between(&start.stats, &end.stats, wall),
         }
     }
 }

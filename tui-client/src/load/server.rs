@@ -113,13 +113,20 @@ impl ServerUnderTest {
 
     /// Starts `pollpush-server` (found next to this executable) on a free
     /// loopback port; with `tls`, over HTTPS with `--tls-self-signed`, whose
-    /// certificate the clients then trust.
-    pub async fn child(simulate: f64, seed: Option<u64>, tls: bool) -> anyhow::Result<Self> {
+    /// certificate the clients then trust; `extra` are more of its flags
+    /// (`--feed g=URL` for `load --gateway`).
+    pub async fn child(
+        simulate: f64,
+        seed: Option<u64>,
+        tls: bool,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
         let program = server_binary()?;
         let mut command = Command::new(&program);
         command
             .args(["--addr", "127.0.0.1:0", "--db", ":memory:"])
             .args(["--simulate", &simulate.to_string()])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -52,6 +52,8 @@ pub struct Crowd {
     pub last_error: Mutex<Option<String>>,
     /// How long each poll took, connecting included.
     pub request_time: Mutex<Staleness>,
+    /// Each update's delay on arrival (`--time-field`), and how many there were.
+    delay: Mutex<(Staleness, u64)>,
     arrivals: Mutex<HashMap<UpdateKey, Arrival>>,
 }
 
@@ -83,6 +85,7 @@ impl Crowd {
             pollpush: AtomicBool::new(false),
             last_error: Mutex::new(None),
             request_time: Mutex::new(Staleness::default()),
+            delay: Mutex::new((Staleness::default(), 0)),
             arrivals: Mutex::new(HashMap::new()),
         }
     }
@@ -121,6 +124,12 @@ impl Crowd {
         }
     }
 
+    /// The updates' delays on arrival, if any had a `--time-field` time.
+    pub fn delay(&self) -> Option<crate::load::report::Percentiles> {
+        let delay = lock(&self.delay);
+        (delay.1 > 0).then(|| crate::load::report::Percentiles::from(&delay.0))
+    }
+
     fn arrived(&self, key: UpdateKey, at: DateTime<Utc>) {
         let mut arrivals = lock(&self.arrivals);
         let arrival = arrivals.entry(key).or_insert(Arrival {
@@ -154,6 +163,13 @@ impl Member {
     fn payload(&mut self, payload: &Payload, at: DateTime<Utc>) {
         let crowd = &self.crowd;
         crowd.updates.fetch_add(1, Relaxed);
+        // A poller's first body is the state it started from, not an update.
+        let initial = !self.connected && crowd.kind.exchange() == Exchange::Requests;
+        if let (Some(Ok(stamp)), false) = (&payload.stamp, initial) {
+            let mut delay = lock(&crowd.delay);
+            delay.0.sample((at - *stamp).to_std().unwrap_or_default());
+            delay.1 += 1;
+        }
         if payload.pollpush {
             crowd.pollpush.store(true, Relaxed);
         }

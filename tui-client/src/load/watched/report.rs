@@ -79,6 +79,10 @@ pub struct WatchedLane {
     /// Pollers: each request's time, connecting included.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_ms: Option<Percentiles>,
+    /// With `--time-field`: each update's delay on arrival, from the time its
+    /// newest item says it changed (the service's clock) to the client's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<Percentiles>,
     /// Push: different updates (same event and text = same update).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updates_distinct: Option<u64>,
@@ -119,6 +123,7 @@ impl WatchedLane {
             messages_per_s: messages.and_then(rate),
             updates: crowd.updates.load(Relaxed),
             request_ms: polling.then(|| Percentiles::from(&*lock(&crowd.request_time))),
+            delay_ms: crowd.delay(),
             updates_distinct: spread.as_ref().map(|s| s.distinct),
             updates_to_every_subscriber: spread.as_ref().map(|s| s.to_every_subscriber),
             spread_ms: spread
