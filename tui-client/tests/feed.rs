@@ -8,32 +8,13 @@ mod common;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use common::Client;
 use common::upstream::Upstream;
+use common::{Client, gateway};
 use pollpush_client::lane::LaneKind::{LongPoll, Poll, SocketIo, Sse, Ws};
 use pollpush_client::lane::Lanes;
 use pollpush_client::target::Target;
 
 const WITHIN: Duration = Duration::from_secs(20);
-
-/// A pollpush-server polling `upstream` as feed `talk` every 100 ms.
-pub async fn gateway(upstream: &Upstream) -> pollpush_server::Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = pollpush_server::Config {
-        feeds: vec![
-            pollpush_server::gateway::spec::parse_feed(&format!("talk={}", upstream.url()))
-                .unwrap(),
-        ],
-        gateway: pollpush_server::gateway::GatewayConfig {
-            every: Duration::from_millis(100),
-            ..Default::default()
-        },
-        ..pollpush_server::Config::default()
-    };
-    pollpush_server::Server::start(listener, config)
-        .await
-        .unwrap()
-}
 
 fn feed_target(server: &pollpush_server::Server) -> Target {
     let mut target = Target::remote(&format!("http://{}", server.local_addr()), None).unwrap();
@@ -44,7 +25,7 @@ fn feed_target(server: &pollpush_server::Server) -> Target {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_lane_shows_the_feeds_items_and_each_upstream_change_once() {
     let upstream = Upstream::start("127.0.0.1:0", 3).await;
-    let server = gateway(&upstream).await;
+    let server = gateway(&upstream, Duration::from_millis(100)).await;
     let lanes = Lanes {
         kinds: vec![Poll, LongPoll, Sse, Ws, SocketIo],
         long_poll_wait: Duration::from_secs(5),

@@ -105,6 +105,26 @@ impl Client {
     }
 }
 
+/// A pollpush-server on port 0 polling `upstream` as feed `talk` every `every`.
+pub async fn gateway(upstream: &upstream::Upstream, every: Duration) -> pollpush_server::Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let spec = pollpush_server::gateway::spec::parse_feed(&format!("talk={}", upstream.url()))
+        .expect("a valid feed");
+    let config = pollpush_server::Config {
+        feeds: vec![spec],
+        gateway: pollpush_server::gateway::GatewayConfig {
+            every,
+            ..Default::default()
+        },
+        ..pollpush_server::Config::default()
+    };
+    pollpush_server::Server::start(listener, config)
+        .await
+        .expect("a gateway")
+}
+
 /// `pollpush args`, with its exit status and both outputs.
 pub fn pollpush(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pollpush"))
