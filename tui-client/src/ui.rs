@@ -188,8 +188,13 @@ impl Screen<'_> {
         let mut tail = if self.app.watching() {
             vec![Span::raw(format!(" · {}", self.server))]
         } else {
+            // Watching a feed, the revision is the feed's.
+            let rev = match &self.app.feed {
+                Some(name) => format!(" · feed {name} rev "),
+                None => " · server rev ".to_owned(),
+            };
             vec![
-                Span::raw(format!(" · {} · server rev ", self.server)),
+                Span::raw(format!(" · {}{rev}", self.server)),
                 Span::styled(revision, self.theme.title()),
             ]
         };
@@ -331,7 +336,7 @@ impl Screen<'_> {
                 &[("+/-", "interval"), ("p", "pause"), ("e", "ETag")],
             );
         }
-        if !self.app.watching() {
+        if !self.app.watching() && self.app.feed.is_none() {
             group(&mut line, "", &[("n", "change")]);
         }
         if self.app.watching() {

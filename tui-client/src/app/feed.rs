@@ -19,6 +19,8 @@ use super::staleness::ChangeTimes;
 pub struct FeedItem {
     pub id: Value,
     pub item: Value,
+    /// When this pane saw it change (local time); `None` since the first list.
+    pub changed_at: Option<DateTime<Utc>>,
 }
 
 /// The items a pane shows, in the upstream's order.
@@ -26,38 +28,65 @@ pub struct FeedItem {
 pub struct FeedItems(pub Vec<FeedItem>);
 
 impl FeedItems {
-    /// The items of a list or snapshot: each keyed by `id_of` when it has one.
-    fn from_list(items: Vec<Value>) -> Self {
-        Self(
-            items
-                .into_iter()
-                .map(|item| FeedItem {
-                    id: id_of(&item),
-                    item,
-                })
-                .collect(),
-        )
+    /// The items of a list or snapshot at `at`: those that differ from the
+    /// ones shown (all, unless `first`) changed then.
+    fn updated_to(&self, items: Vec<Value>, at: DateTime<Utc>, first: bool) -> Self {
+        let items = items.into_iter().map(|item| {
+            let id = id_of(&item);
+            let before = self.0.iter().find(|i| i.id == id);
+            let changed_at = match before {
+                Some(old) if old.item == item => old.changed_at,
+                _ if first => None,
+                _ => Some(at),
+            };
+            FeedItem {
+                id,
+                item,
+                changed_at,
+            }
+        });
+        Self(items.collect())
     }
 
-    fn apply(&mut self, change: FeedChange) {
+    fn apply(&mut self, change: FeedChange, at: DateTime<Utc>) {
         let position = self.0.iter().position(|i| i.id == change.id);
+        let changed_at = Some(at);
         match (change.op, change.item, position) {
-            (FeedOp::Deleted, _, Some(at)) => {
-                self.0.remove(at);
+            (FeedOp::Deleted, _, Some(index)) => {
+                self.0.remove(index);
             }
             (FeedOp::Replaced, Some(item), _) => {
                 self.0 = vec![FeedItem {
                     id: Value::Null,
                     item,
+                    changed_at,
                 }];
             }
-            (_, Some(item), Some(at)) => self.0[at].item = item,
+            (_, Some(item), Some(index)) => {
+                self.0[index] = FeedItem {
+                    id: change.id,
+                    item,
+                    changed_at,
+                };
+            }
             (_, Some(item), None) => self.0.push(FeedItem {
                 id: change.id,
                 item,
+                changed_at,
             }),
             (_, None, _) => {}
         }
+    }
+
+    /// The items to show in `rows` lines: all in the upstream's order when
+    /// they fit, else the most recently changed first, so a change shows.
+    pub fn shown(&self, rows: usize) -> Vec<Value> {
+        if self.0.len() <= rows {
+            return self.values();
+        }
+        let mut recent: Vec<&FeedItem> = self.0.iter().collect();
+        recent.sort_by_key(|i| std::cmp::Reverse(i.changed_at));
+        recent.into_iter().map(|i| i.item.clone()).collect()
     }
 
     /// The items as the JSON array `GET /feeds/NAME` answers.
@@ -78,6 +107,7 @@ impl PaneState {
     /// A feed's whole list at `revision` (a `200`, or a stream's snapshot).
     pub fn apply_feed_list(
         &mut self,
+        at: DateTime<Utc>,
         server_now: DateTime<Utc>,
         revision: Revision,
         items: Vec<Value>,
@@ -87,20 +117,23 @@ impl PaneState {
             // The gateway restarted without a broker: its revisions start over.
             self.revision = None;
         }
+        let first = self.revision.is_none();
         if self.advance(revision, server_now, times) {
-            self.feed = Some(FeedItems::from_list(items));
+            let shown = self.feed.take().unwrap_or_default();
+            self.feed = Some(shown.updated_to(items, at, first));
         }
     }
 
     /// One pushed change of a feed.
     pub fn apply_feed_change(
         &mut self,
+        at: DateTime<Utc>,
         server_now: DateTime<Utc>,
         change: FeedChange,
         times: &ChangeTimes,
     ) {
         if self.advance(change.revision, server_now, times) {
-            self.feed.get_or_insert_default().apply(change);
+            self.feed.get_or_insert_default().apply(change, at);
         }
     }
 }
@@ -118,7 +151,8 @@ impl App {
         self.answered(index, at, server_date, Some(revision));
         let server_now = self.clock.server_now(at);
         self.learnt(revision, server_now);
-        self.lanes[index].apply_feed_list(server_now, revision, items, &self.changes);
+        let pane = &mut self.lanes[index];
+        pane.apply_feed_list(at, server_now, revision, items, &self.changes);
     }
 
     /// A feed's snapshot or change on stream lane `index`.
@@ -137,11 +171,13 @@ impl App {
                 revision, items, ..
             } => {
                 self.learnt(revision, server_now);
-                self.lanes[index].apply_feed_list(server_now, revision, items, &self.changes);
+                let pane = &mut self.lanes[index];
+                pane.apply_feed_list(at, server_now, revision, items, &self.changes);
             }
             FeedMessage::Change(change) => {
                 self.learnt(change.revision, server_now);
-                self.lanes[index].apply_feed_change(server_now, change, &self.changes);
+                let pane = &mut self.lanes[index];
+                pane.apply_feed_change(at, server_now, change, &self.changes);
             }
         }
     }
@@ -173,14 +209,35 @@ mod tests {
 
     #[test]
     fn changes_update_add_and_remove_items_by_id_in_order() {
-        let mut items =
-            FeedItems::from_list(vec![json!({"id":1,"n":"a"}), json!({"id":2,"n":"b"})]);
-        items.apply(change(3, FeedOp::Updated, 2, Some(json!({"id":2,"n":"B"}))));
-        items.apply(change(4, FeedOp::Created, 3, Some(json!({"id":3,"n":"c"}))));
-        items.apply(change(5, FeedOp::Deleted, 1, None));
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let list = vec![
+            json!({"id":1,"n":"a"}),
+            json!({"id":2,"n":"b"}),
+            json!({"id":4}),
+        ];
+        let mut items = FeedItems::default().updated_to(list, at, true);
+        let later = at + chrono::TimeDelta::seconds(1);
+        items.apply(
+            change(3, FeedOp::Updated, 2, Some(json!({"id":2,"n":"B"}))),
+            later,
+        );
+        items.apply(
+            change(4, FeedOp::Created, 3, Some(json!({"id":3,"n":"c"}))),
+            at,
+        );
+        items.apply(change(5, FeedOp::Deleted, 1, None), at);
+        let expected = [
+            json!({"id":2,"n":"B"}),
+            json!({"id":4}),
+            json!({"id":3,"n":"c"}),
+        ];
+        assert_eq!(items.values(), expected);
+        assert_eq!(items.shown(3), expected, "all fit: the upstream's order");
+        let shown = items.shown(2);
         assert_eq!(
-            items.values(),
-            [json!({"id":2,"n":"B"}), json!({"id":3,"n":"c"})]
+            shown[..2],
+            [expected[0].clone(), expected[2].clone()],
+            "latest changes first"
         );
     }
 }

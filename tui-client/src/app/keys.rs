@@ -44,6 +44,14 @@ impl App {
                 self.notice = Some((self.now, "n writes to a pollpush server only".into()));
                 None
             }
+            // A feed changes upstream, where this client does not write.
+            KeyCode::Char('n') if self.feed.is_some() => {
+                self.notice = Some((
+                    self.now,
+                    "n writes species; a --feed changes upstream".into(),
+                ));
+                None
+            }
             KeyCode::Char('+' | '=') => self.step_interval(true),
             KeyCode::Char('-' | '_') => self.step_interval(false),
             KeyCode::Char('p') => {

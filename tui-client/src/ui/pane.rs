@@ -249,7 +249,10 @@ impl PaneView<'_> {
     /// scoreboard shows the freshest lane's).
     pub fn render_table(&self, area: Rect, buf: &mut Buffer) {
         match &self.pane.feed {
-            Some(feed) => self.render_feed(&feed.values(), area, buf),
+            Some(feed) => {
+                let rows = usize::from(area.height.saturating_sub(1));
+                self.render_feed(&feed.shown(rows), area, buf);
+            }
             None => self.render_species(area, buf),
         }
     }
