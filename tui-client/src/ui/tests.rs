@@ -400,5 +400,6 @@ fn a_remote_server_clock_offset_is_shown_as_corrected() {
     );
 }
 
+mod feed;
 mod watch;
 mod wire;
