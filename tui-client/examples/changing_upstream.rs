@@ -16,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8088".to_owned());
     let every = humantime::parse_duration(&args.next().unwrap_or_else(|| "1s".to_owned()))?;
     let items: u64 = args.next().map_or(Ok(20), |n| n.parse())?;
-    let upstream = upstream::Upstream::start(&addr, items).await;
+    let upstream = upstream::Upstream::start(&addr, items).await?;
     upstream.change_every(every);
     println!(
         "serving {items} items at {}, one change every {every:?}",

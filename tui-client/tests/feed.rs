@@ -24,7 +24,7 @@ fn feed_target(server: &pollpush_server::Server) -> Target {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_lane_shows_the_feeds_items_and_each_upstream_change_once() {
-    let upstream = Upstream::start("127.0.0.1:0", 3).await;
+    let upstream = Upstream::start("127.0.0.1:0", 3).await.unwrap();
     let server = gateway(&upstream, Duration::from_millis(100)).await;
     let lanes = Lanes {
         kinds: vec![Poll, LongPoll, Sse, Ws, SocketIo],

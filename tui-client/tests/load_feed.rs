@@ -35,7 +35,7 @@ fn f64_at(value: &Value, pointer: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_feed_counts_every_change_and_what_the_upstream_saw() {
-    let upstream = Upstream::start("127.0.0.1:0", 5).await;
+    let upstream = Upstream::start("127.0.0.1:0", 5).await.unwrap();
     upstream.change_every(Duration::from_millis(200));
     let server = gateway(&upstream, Duration::from_millis(100)).await;
     let url = format!("http://{}", server.local_addr());
@@ -93,7 +93,7 @@ async fn load_gateway_shows_one_upstream_poller_instead_of_n_and_both_delays() {
     if !server_built() {
         return;
     }
-    let upstream = Upstream::start("127.0.0.1:0", 5).await;
+    let upstream = Upstream::start("127.0.0.1:0", 5).await.unwrap();
     upstream.change_every(Duration::from_millis(250));
     let report = load(args(&[
         "load",

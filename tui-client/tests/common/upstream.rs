@@ -38,13 +38,13 @@ fn now_ms() -> i64 {
 
 impl Upstream {
     /// Serves `count` items on `addr` (port 0 for any).
-    pub async fn start(addr: &str, count: u64) -> Self {
-        let listener = TcpListener::bind(addr).await.expect("a free port");
+    pub async fn start(addr: &str, count: u64) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
         let list = (1..=count)
             .map(|id| json!({"id": id, "name": format!("item {id}"), "count": 0, "updated_at": now_ms()}))
             .collect();
         let upstream = Self {
-            addr: listener.local_addr().expect("an address"),
+            addr: listener.local_addr()?,
             requests: Arc::default(),
             not_modified: Arc::default(),
             items: Arc::default(),
@@ -57,7 +57,7 @@ impl Upstream {
                 tokio::spawn(serving.clone().serve(socket));
             }
         });
-        upstream
+        Ok(upstream)
     }
 
     pub fn url(&self) -> String {
