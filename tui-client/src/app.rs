@@ -139,12 +139,6 @@ impl App {
         self
     }
 
-    /// Watches the upstream feed `name` (`--feed`) rather than the species.
-    pub fn with_feed(mut self, name: Option<String>) -> Self {
-        self.feed = name;
-        self
-    }
-
     /// Names the nodes the producers use, in `--server` order.
     pub fn with_nodes(mut self, labels: Vec<String>) -> Self {
         self.nodes = labels;
@@ -212,16 +206,7 @@ impl App {
                 self.now = self.now.max(at);
                 match result {
                     Ok(stats) => {
-                        // Watching a feed, the server's revision is the feed's.
-                        let revision = match &self.feed {
-                            Some(name) => stats
-                                .feeds
-                                .iter()
-                                .find(|f| f.name == *name)
-                                .map(|f| f.revision),
-                            None => Some(stats.revision),
-                        };
-                        if let Some(revision) = revision {
+                        if let Some(revision) = self.watched_revision(&stats) {
                             self.see_revision(revision);
                         }
                         self.server.record(node, *stats);

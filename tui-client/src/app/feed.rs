@@ -7,7 +7,7 @@
 //! lane sets the reference; the others' staleness is how far behind it they are).
 
 use chrono::{DateTime, Utc};
-use pollpush_shared::{FeedChange, FeedMessage, FeedOp, Revision};
+use pollpush_shared::{FeedChange, FeedMessage, FeedOp, Revision, ServerStats};
 use serde_json::Value;
 
 use super::App;
@@ -139,6 +139,25 @@ impl PaneState {
 }
 
 impl App {
+    /// Watches the upstream feed `name` (`--feed`) rather than the species.
+    pub fn with_feed(mut self, name: Option<String>) -> Self {
+        self.feed = name;
+        self
+    }
+
+    /// The revision `/stats` gives of what the panes watch: the species',
+    /// or the feed's (none when the server has no such feed).
+    pub(super) fn watched_revision(&self, stats: &ServerStats) -> Option<Revision> {
+        match &self.feed {
+            Some(name) => stats
+                .feeds
+                .iter()
+                .find(|f| f.name == *name)
+                .map(|f| f.revision),
+            None => Some(stats.revision),
+        }
+    }
+
     /// A feed's `200` on lane `index`.
     pub(super) fn on_feed_list(
         &mut self,
