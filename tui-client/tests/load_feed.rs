@@ -122,5 +122,10 @@ async fn load_gateway_shows_one_upstream_poller_instead_of_n_and_both_delays() {
         "{report:#}"
     );
     assert!(f64_at(&report, "/gateway/client_bytes") > 0.0);
+    // Twenty subscribers on loopback: the fan-out is short beside the poll's wait.
+    assert!(
+        f64_at(&report, "/gateway/first_to_last_ms/1") < 200.0,
+        "{report:#}"
+    );
     assert_eq!(report["gateway"]["lane"], "ws");
 }

@@ -17,6 +17,9 @@ pub struct Arrival {
     pub deliveries: u64,
     /// From its commit to the last client showing it, in microseconds.
     pub last_us: u64,
+    /// From its commit to the first client showing it, in microseconds.
+    #[serde(default)]
+    pub first_us: u64,
 }
 
 /// Every change's deliveries, by revision.
@@ -39,14 +42,21 @@ pub struct ChangeArrival {
     pub revision: Revision,
     pub deliveries: u64,
     pub last_ms: f64,
+    /// From its commit to the first client showing it.
+    pub first_ms: f64,
 }
 
 impl Arrivals {
     /// A client showed `revision` `latency` after its commit.
     pub fn record(&mut self, revision: Revision, latency: Duration) {
         let arrival = self.0.entry(revision).or_default();
-        arrival.deliveries += 1;
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        arrival.first_us = if arrival.deliveries == 0 {
+            us
+        } else {
+            arrival.first_us.min(us)
+        };
+        arrival.deliveries += 1;
         arrival.last_us = arrival.last_us.max(us);
     }
 
@@ -54,6 +64,11 @@ impl Arrivals {
     pub fn merge(&mut self, other: &Self) {
         for (revision, theirs) in &other.0 {
             let mine = self.0.entry(*revision).or_default();
+            mine.first_us = if mine.deliveries == 0 {
+                theirs.first_us
+            } else {
+                mine.first_us.min(theirs.first_us)
+            };
             mine.deliveries += theirs.deliveries;
             mine.last_us = mine.last_us.max(theirs.last_us);
         }
@@ -87,6 +102,7 @@ impl Arrivals {
                 revision,
                 deliveries: a.deliveries,
                 last_ms: ms(a.last_us),
+                first_ms: ms(a.first_us),
             })
             .collect()
     }
@@ -121,9 +137,9 @@ mod tests {
         assert_eq!(
             changes
                 .iter()
-                .map(|c| (c.revision, c.deliveries, c.last_ms))
+                .map(|c| (c.revision, c.deliveries, c.first_ms, c.last_ms))
                 .collect::<Vec<_>>(),
-            [(1, 3, 30.0), (2, 2, 90.0), (3, 1, 7.0)]
+            [(1, 3, 10.0, 30.0), (2, 2, 5.0, 90.0), (3, 1, 7.0, 7.0)]
         );
         let summary = a.summary();
         assert_eq!(

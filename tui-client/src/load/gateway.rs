@@ -66,6 +66,13 @@ pub struct Side {
     pub client_bytes_per_s: f64,
     /// Each update's delay on arrival at a client, from the time its item says it changed.
     pub delay_ms: Option<Percentiles>,
+    /// The gateway: per change, its delay to the first subscriber (the wait for
+    /// the gateway's next poll, mostly) and from the first to the last (the
+    /// fan-out), p50 and p99 over the changes, in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_subscriber_ms: Option<[f64; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_to_last_ms: Option<[f64; 2]>,
     /// CPU of this process (the load clients), the whole run.
     pub clients_cpu_seconds: f64,
     /// CPU of the gateway process over the window.
@@ -138,6 +145,8 @@ async fn direct(
         client_bytes: lane.wire.bytes_in + lane.wire.bytes_out,
         client_bytes_per_s: lane.wire.bytes_per_s,
         delay_ms: lane.delay_ms,
+        first_subscriber_ms: None,
+        first_to_last_ms: None,
         clients_cpu_seconds,
         gateway_cpu_seconds: None,
     };
@@ -195,10 +204,25 @@ async fn through_gateway(
         client_bytes: measured.wire.bytes_in + measured.wire.bytes_out,
         client_bytes_per_s: measured.wire.bytes_per_s,
         delay_ms: Some(measured.latency_ms),
+        first_subscriber_ms: Some(p50_p99(report.changes.iter().map(|c| c.first_ms))),
+        first_to_last_ms: Some(p50_p99(
+            report.changes.iter().map(|c| c.last_ms - c.first_ms),
+        )),
         clients_cpu_seconds,
         gateway_cpu_seconds: Some(report.server.cpu_seconds),
     };
     Ok((side, report))
+}
+
+/// Nearest-rank p50 and p99 of `values`; zeros when there are none.
+fn p50_p99(values: impl Iterator<Item = f64>) -> [f64; 2] {
+    let mut sorted: Vec<f64> = values.collect();
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+        sorted.get(rank - 1).map_or(0.0, |v| round3(*v))
+    };
+    [at(0.5), at(0.99)]
 }
 
 /// CPU seconds this process has used.
@@ -214,7 +238,9 @@ impl GatewayReport {
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
             "run,lane,clients,interval_ms,upstream_requests,upstream_requests_per_s,client_bytes,\
-             client_bytes_per_s,delay_p50_ms,delay_p99_ms,delay_max_ms,clients_cpu_s,gateway_cpu_s\n",
+             client_bytes_per_s,delay_p50_ms,delay_p99_ms,delay_max_ms,first_subscriber_p50_ms,\
+             first_subscriber_p99_ms,first_to_last_p50_ms,first_to_last_p99_ms,clients_cpu_s,\
+             gateway_cpu_s\n",
         );
         for (name, side) in [("direct", &self.direct), ("gateway", &self.gateway)] {
             let delay = |pick: fn(&Percentiles) -> f64| {
@@ -224,9 +250,11 @@ impl GatewayReport {
                     .map(|v| v.to_string())
                     .unwrap_or_default()
             };
+            let pair =
+                |p: Option<[f64; 2]>, i: usize| p.map(|p| p[i].to_string()).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "{name},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{name},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 side.lane,
                 self.clients,
                 self.interval_ms,
@@ -237,6 +265,10 @@ impl GatewayReport {
                 delay(|p| p.p50),
                 delay(|p| p.p99),
                 delay(|p| p.max),
+                pair(side.first_subscriber_ms, 0),
+                pair(side.first_subscriber_ms, 1),
+                pair(side.first_to_last_ms, 0),
+                pair(side.first_to_last_ms, 1),
                 side.clients_cpu_seconds,
                 side.gateway_cpu_seconds
                     .map(|v| v.to_string())
