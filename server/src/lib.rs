@@ -138,6 +138,9 @@ impl Server {
         let routes = warp::service(routes::routes(&state));
         let (service, io) = socketioxide::SocketIo::builder()
             .max_payload(rest::MAX_BODY_BYTES as u64)
+            // Client packets are small (events, acks, pings), as on /ws; the
+            // default 4 KiB read buffer was kept for every socket's life.
+            .ws_read_buffer_size(ws::READ_BUFFER_BYTES)
             .build_with_inner_svc(routes);
         socketio::install(&io, &state);
         if source.store().is_shared() {

@@ -33,7 +33,7 @@ use crate::wire::Wire;
 use session::{Outgoing, Session};
 
 /// Read buffer per connection: small, since client frames are small control messages.
-const READ_BUFFER_BYTES: usize = 256;
+pub(crate) const READ_BUFFER_BYTES: usize = 256;
 
 /// The `/ws` route.
 pub fn route(state: &State) -> BoxedFilter<(Response,)> {

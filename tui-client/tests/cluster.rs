@@ -113,6 +113,59 @@ async fn load_spreads_pollers_and_subscribers_round_robin() {
     b.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_lost_mid_run_is_reported_down_and_its_subscribers_move_on() {
+    let (a, b) = (node(5.0, 1).await, node(5.0, 2).await);
+    let servers = format!("{},{}", url(&a), url(&b));
+    let load = tokio::process::Command::new(env!("CARGO_BIN_EXE_pollpush"))
+        .args(["load", "--server", &servers, "--subscribers", "6"])
+        .args(["--socketio", "4", "--duration", "6s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let held = |s: &Server| s.stats().ws.connections + s.stats().socketio.connections;
+    // B holds its half of both lanes, then goes; A takes them all.
+    wait_until("B holds its 5 subscribers", || held(&b) >= 5).await;
+    b.shutdown().await;
+    wait_until("A holds all 10 and the observer", || held(&a) >= 11).await;
+    let out = load.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the run survives the lost node: {stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run = &report["runs"][0];
+    let down: Vec<bool> = run["server"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["down"].as_bool().unwrap_or(false))
+        .collect();
+    assert_eq!(down, [false, true], "{:#}", run["server"]);
+    assert_eq!(
+        (
+            run["ws"]["clients"].as_u64(),
+            run["socketio"]["clients"].as_u64()
+        ),
+        (Some(6), Some(4))
+    );
+    a.shutdown().await;
+}
+
+/// Polls `done` until it holds, failing after [`WITHIN`].
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {WITHIN:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[test]
 fn a_bad_node_in_the_list_is_refused_with_one_line() {
     let list = "http://127.0.0.1:9,ftp://127.0.0.1:10";
