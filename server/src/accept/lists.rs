@@ -14,9 +14,8 @@
 //! pipelining, a head over 4 KiB) goes to hyper with the bytes read of it
 //! in front ([`Ended::Handover`]), and hyper serves the connection from then on.
 
-use std::future::Future;
 use std::mem::MaybeUninit;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -139,8 +138,13 @@ async fn answer(
     let mut response = match wait {
         None => rest::list_with(state, &read.headers, |b| b),
         Some(wait) => {
-            let held = longpoll::hold(state.clone(), read.headers, Some(tag.clone()), wait);
-            let (parts, body) = while_open(wire, held, early).await?.into_parts();
+            // The hold is written inside `select!` so the task keeps one copy of it.
+            let response = tokio::select! {
+                biased;
+                held = longpoll::hold(state.clone(), read.headers, Some(tag.clone()), wait) => held,
+                () = client_gone(wire, early) => return None,
+            };
+            let (parts, body) = response.into_parts();
             let body = body
                 .collect()
                 .await
@@ -153,25 +157,22 @@ async fn answer(
     Some(response)
 }
 
-/// Runs `held` while keeping an eye on the socket: what the client sends
-/// meanwhile is kept in `early` (up to a request's worth), and its close
-/// ends the wait (`None`), as hyper drops a request whose client went away.
-async fn while_open<F: Future>(wire: &mut Wire, held: F, early: &mut Vec<u8>) -> Option<F::Output> {
-    let mut held = pin!(held);
+/// Resolves when the client closes its side (or the socket fails) while its
+/// request is held, as hyper drops a request whose client went away; what
+/// it sends meanwhile is kept in `early`, up to a request's worth.
+async fn client_gone(wire: &mut Wire, early: &mut Vec<u8>) {
     std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = held.as_mut().poll(cx) {
-            return Poll::Ready(Some(out));
-        }
         while early.len() < MAX_REQUEST {
             match read_into(wire, cx, early) {
-                Poll::Ready(0) => return Poll::Ready(None),
+                Poll::Ready(0) => return Poll::Ready(()),
                 Poll::Ready(_) => {}
-                Poll::Pending => break,
+                Poll::Pending => return Poll::Pending,
             }
         }
+        // Full: read no more until the answer is out (the hold wakes the task).
         Poll::Pending
     })
-    .await
+    .await;
 }
 
 /// One read into a buffer on the stack, appended to `into`: how many bytes
