@@ -9,9 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{DEADLINE, create, eventually, spawn_server, spawn_server_with};
-use pollpush_server::config::HttpConfig;
-use pollpush_server::{Config, Server};
+use common::{DEADLINE, create, eventually, spawn_server, spawn_server_with, with_deadlines};
+use pollpush_server::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -95,6 +94,21 @@ impl Raw {
         self.answer(false).await
     }
 
+    /// Sends a long-poll for a list other than `etag`'s and waits until the server holds it.
+    async fn hold(&mut self, server: &Server, etag: &str, wait: u32) {
+        let held_before = server.stats().longpoll.held;
+        self.send(&format!(
+            "GET /species HTTP/1.1\r\nHost: x\r\n{}\r\n",
+            held(etag, wait)
+        ))
+        .await;
+        eventually(
+            || server.stats().longpoll.held > held_before,
+            "the poll is held",
+        )
+        .await;
+    }
+
     /// Whether the server closes the connection within `DEADLINE`.
     async fn closed(&mut self) -> bool {
         tokio::time::timeout(DEADLINE, async { while self.read_more().await > 0 {} })
@@ -154,12 +168,7 @@ async fn a_held_poll_is_answered_on_a_change_with_the_new_list_and_etag() {
         .header("etag")
         .unwrap()
         .to_owned();
-    raw.send(&format!(
-        "GET /species HTTP/1.1\r\nHost: x\r\n{}\r\n",
-        held(&etag, 30)
-    ))
-    .await;
-    eventually(|| server.stats().longpoll.held == 1, "the poll is held").await;
+    raw.hold(&server, &etag, 30).await;
     create(&server, "Vitis").await;
     let answer = raw.answer(false).await;
     assert!(
@@ -210,12 +219,7 @@ async fn several_held_polls_follow_each_other_on_one_connection() {
         .unwrap()
         .to_owned();
     for n in 1..=3 {
-        raw.send(&format!(
-            "GET /species HTTP/1.1\r\nHost: x\r\n{}\r\n",
-            held(&etag, 30)
-        ))
-        .await;
-        eventually(|| server.stats().longpoll.held == 1, "the poll is held").await;
+        raw.hold(&server, &etag, 30).await;
         create(&server, &format!("Vitis {n}")).await;
         let answer = raw.answer(false).await;
         assert!(answer.head.starts_with("HTTP/1.1 200"), "{}", answer.head);
@@ -305,21 +309,13 @@ async fn oversize_and_malformed_requests_after_a_list_read_get_hypers_errors() {
     assert!(answer.head.starts_with("HTTP/1.1 400"), "{}", answer.head);
 }
 
-fn limits(header_timeout: Duration, idle_timeout: Duration) -> Config {
-    Config {
-        http: HttpConfig {
-            header_timeout,
-            idle_timeout,
-            ..HttpConfig::default()
-        },
-        ..Config::default()
-    }
-}
-
 #[tokio::test]
 async fn an_idle_connection_after_a_list_read_is_closed_at_the_idle_timeout() {
-    let server =
-        spawn_server_with(limits(Duration::from_hours(1), Duration::from_millis(300))).await;
+    let server = spawn_server_with(with_deadlines(
+        Duration::from_hours(1),
+        Duration::from_millis(300),
+    ))
+    .await;
     let mut raw = Raw::open(&server).await;
     let etag = raw
         .get("/species", "")
@@ -335,8 +331,11 @@ async fn an_idle_connection_after_a_list_read_is_closed_at_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_dribbled_second_request_is_cut_at_the_header_deadline() {
-    let server =
-        spawn_server_with(limits(Duration::from_millis(300), Duration::from_hours(1))).await;
+    let server = spawn_server_with(with_deadlines(
+        Duration::from_millis(300),
+        Duration::from_hours(1),
+    ))
+    .await;
     let mut raw = Raw::open(&server).await;
     raw.get("/species", "").await;
     raw.send("GET /species HTTP/1.1\r\nHost: x\r\n").await;
@@ -368,12 +367,7 @@ async fn a_client_that_leaves_a_held_poll_frees_its_place() {
         .header("etag")
         .unwrap()
         .to_owned();
-    raw.send(&format!(
-        "GET /species HTTP/1.1\r\nHost: x\r\n{}\r\n",
-        held(&etag, 60)
-    ))
-    .await;
-    eventually(|| server.stats().longpoll.held == 1, "the poll is held").await;
+    raw.hold(&server, &etag, 60).await;
     drop(raw);
     eventually(|| server.stats().longpoll.held == 0, "the poll is dropped").await;
 }
@@ -388,12 +382,7 @@ async fn a_held_poll_at_shutdown_gets_its_answer_and_the_connection_closes() {
         .header("etag")
         .unwrap()
         .to_owned();
-    raw.send(&format!(
-        "GET /species HTTP/1.1\r\nHost: x\r\n{}\r\n",
-        held(&etag, 60)
-    ))
-    .await;
-    eventually(|| server.stats().longpoll.held == 1, "the poll is held").await;
+    raw.hold(&server, &etag, 60).await;
     let stopping = tokio::spawn(server.shutdown());
     let answer = raw.answer(false).await;
     assert!(answer.head.starts_with("HTTP/1.1 304"), "{}", answer.head);
