@@ -3,10 +3,14 @@
 
 Starts a fresh `pollpush-server --db :memory:`, opens N loopback connections and
 reads VmRSS before and after: `get` sends one `GET /species` on each and reads the
-answer (an idle HTTP/1.1 keep-alive, what a poller holds between polls); `silent`
-only connects (the accepted socket and its task, before any request).
+answer (an idle HTTP/1.1 keep-alive, what a poller holds between polls); `held`
+sends that, then a long-poll the server holds (`If-None-Match` with the list's ETag
+and `Prefer: wait=60`, what the long-poll lane sends after its first answer), and
+reads RSS once every one is held (`/stats` `longpoll.held`); `silent` only connects
+(the accepted socket and its task, before any request).
     bench/idle_connections.py 5000 target/release/pollpush-server get
 """
+import json
 import os
 import resource
 import socket
@@ -29,11 +33,26 @@ def rss():
         return next(int(l.split()[1]) * 1024 for l in status if l.startswith("VmRSS"))
 
 
-def get(sock):
-    sock.sendall(b"GET /species HTTP/1.1\r\nHost: bench\r\n\r\n")
+def get(sock, path=b"/species"):
+    sock.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: bench\r\n\r\n")
     data = b""
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536)
+    return data
+
+
+def etag(answer):
+    return next(l.split(b": ", 1)[1] for l in answer.split(b"\r\n") if l.lower().startswith(b"etag:"))
+
+
+def held_count():
+    sock = socket.create_connection((host, int(port)))
+    head, _, body = get(sock, b"/stats").partition(b"\r\n\r\n")
+    length = int(next(l.split(b": ")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    sock.close()
+    return json.loads(body)["longpoll"]["held"]
 
 
 try:
@@ -42,9 +61,14 @@ try:
     before, socks = rss(), []
     for _ in range(n):
         sock = socket.create_connection((host, int(port)))
-        if mode == "get":
-            get(sock)
+        if mode in ("get", "held"):
+            answer = get(sock)
+        if mode == "held":
+            sock.sendall(b"GET /species HTTP/1.1\r\nHost: bench\r\nIf-None-Match: " + etag(answer)
+                         + b"\r\nPrefer: wait=60\r\n\r\n")
         socks.append(sock)
+    while mode == "held" and held_count() < n:
+        time.sleep(0.1)
     time.sleep(1.5)  # as the benches do: let the allocator settle before reading RSS
     print(f"{mode}: {n} connections, RSS per connection {(rss() - before) / n / 1000:.1f} KB")
 finally:

@@ -9,6 +9,7 @@
 
 mod conn;
 mod fast;
+mod lists;
 mod saturation;
 mod sniff;
 
@@ -26,7 +27,7 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tower_service::Service;
 
@@ -90,7 +91,7 @@ pub async fn serve<S, B>(
 struct Connection<S> {
     state: State,
     routes: S,
-    graceful: hyper_util::server::graceful::Watcher,
+    graceful: Watcher,
 }
 
 impl<S, B> Connection<S>
@@ -140,7 +141,7 @@ where
         let wire = Wire::with_tls(tcp, tls, counter);
         let requests = Arc::new(Requests::default());
         let watchdog = Watchdog::new(tag.clone(), requests.clone(), &state.config.http);
-        let limits = state.config.http.clone();
+        let (routes, graceful) = (self.routes, self.graceful);
         let http = async {
             let mut wire = wire.clone();
             // An h2 connection (ALPN) has no HTTP/1.1 stream to find.
@@ -150,28 +151,96 @@ where
                 sniff::first_read(&mut wire).await?
             };
             if let Some(stream) = direct_stream(&state, &first) {
-                return Ok(Some(stream));
+                return Ok(Direct::Stream(stream));
             }
-            let conn = Arc::new(Conn {
-                tag: tag.clone(),
-                wire: wire.clone(),
-                state: state.clone(),
-                routes: self.routes,
-                requests,
-            });
-            let svc = hyper::service::service_fn(move |req| conn.answer(req));
-            let io = TokioIo::new(sniff::Rewind::new(first, wire));
-            let conn = builder(&limits)
-                .serve_connection_with_upgrades(io, svc)
-                .into_owned();
-            self.graceful.watch(conn).await?;
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(None)
+            if let Some(read) = lists::ListRead::first(&first) {
+                return Ok(Direct::Lists(read, routes, graceful));
+            }
+            let conn = hyper_conn(routes, graceful, &state, &tag, wire, requests, first);
+            conn.await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Direct::None)
         };
-        if let Some(Some(stream)) = watch(http, watchdog).await {
-            // On a task of its own: this one's future is sized for hyper's connection.
-            tokio::spawn(stream.serve(state, wire, tag));
+        // Each on a task of its own: this one's future is sized for hyper's connection.
+        match watch(http, watchdog).await {
+            Some(Direct::Stream(stream)) => {
+                tokio::spawn(stream.serve(state, wire, tag));
+            }
+            Some(Direct::Lists(read, routes, graceful)) => {
+                tokio::spawn(lists_then_hyper(read, routes, graceful, state, wire, tag));
+            }
+            Some(Direct::None) | None => {}
         }
     }
+}
+
+/// What a connection goes on with, off hyper.
+enum Direct<S> {
+    None,
+    Stream(crate::sse::Direct),
+    /// Its requests read the species list: the routes and the shutdown
+    /// watcher come along for the request that is not.
+    Lists(lists::ListRead, S, Watcher),
+}
+
+/// A connection that reads the species list: served by [`lists`], then by
+/// hyper from its first other request on.
+async fn lists_then_hyper<S, B>(
+    read: lists::ListRead,
+    routes: S,
+    graceful: Watcher,
+    state: State,
+    wire: Wire,
+    tag: ConnTag,
+) where
+    S: Service<Request<Incoming>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body<Data = bytes::Bytes> + Default + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let ended = lists::serve(state.clone(), wire.clone(), tag.clone(), read).await;
+    let lists::Ended::Handover { read, since } = ended else {
+        return;
+    };
+    let requests = Arc::new(Requests::default());
+    let watchdog =
+        Watchdog::new(tag.clone(), requests.clone(), &state.config.http).head_since(since);
+    let conn = hyper_conn(routes, graceful, &state, &tag, wire, requests, read);
+    // A task of its own, so the loop's stays small for the connections that never get here.
+    tokio::spawn(async move { watch(conn, watchdog).await });
+}
+
+/// hyper serving a connection (HTTP/1.1 or HTTP/2) with `read`, what was
+/// read of it already, in front; until it ends or the server shuts down.
+fn hyper_conn<S, B>(
+    routes: S,
+    graceful: Watcher,
+    state: &State,
+    tag: &ConnTag,
+    wire: Wire,
+    requests: Arc<Requests>,
+    read: Bytes,
+) -> impl Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Send + use<S, B>
+where
+    S: Service<Request<Incoming>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body<Data = bytes::Bytes> + Default + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = Arc::new(Conn {
+        tag: tag.clone(),
+        wire: wire.clone(),
+        state: state.clone(),
+        routes,
+        requests,
+    });
+    let svc = hyper::service::service_fn(move |req| conn.answer(req));
+    let io = TokioIo::new(sniff::Rewind::new(read, wire));
+    let conn = builder(&state.config.http)
+        .serve_connection_with_upgrades(io, svc)
+        .into_owned();
+    graceful.watch(conn)
 }
 
 /// The SSE stream a connection's first bytes ask for, when it can be served

@@ -61,3 +61,31 @@ pub(crate) fn add_cors(h: &mut HeaderMap, origin: HeaderValue) {
     );
     h.append(VARY, HeaderValue::from_static("Origin"));
 }
+
+/// An HTTP/1.1 response head as hyper writes one: the status line, `headers`
+/// in their order, then `ours` (what the connection adds: a length or a
+/// chunked body, `connection`) and the date. For answers served off hyper
+/// (`sse/direct.rs`, `accept/lists.rs`), so they read as hyper's did.
+pub(crate) fn http1_head(
+    status: StatusCode,
+    headers: &HeaderMap,
+    ours: &[(&str, &[u8])],
+) -> Vec<u8> {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        status.as_str(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .into_bytes();
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let named = headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+    let ours = ours.iter().copied().chain([("date", date.as_bytes())]);
+    for (name, value) in named.chain(ours) {
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}

@@ -108,6 +108,13 @@ impl Watchdog {
         }
     }
 
+    /// The same, for a connection whose next request's head started
+    /// arriving at `since` (before hyper took the connection over).
+    pub fn head_since(mut self, since: Instant) -> Self {
+        self.head_since = Some(since);
+        self
+    }
+
     /// How often to look: a deadline is noticed at most this late.
     pub fn period(&self) -> Duration {
         (self.header_timeout.min(self.idle_timeout) / 4)

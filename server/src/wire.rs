@@ -167,6 +167,17 @@ impl Wire {
         std::future::poll_fn(|cx| self.0.poll_drain(cx)).await
     }
 
+    /// [`Self::write_frame`] of a response's head and body, in one vectored
+    /// write rather than a copy of the body.
+    pub async fn write_response(&self, head: &[u8], body: &[u8]) -> io::Result<()> {
+        std::future::poll_fn(|cx| {
+            let parts = [io::IoSlice::new(head), io::IoSlice::new(body)];
+            self.0.poll_write_owned(cx, &parts)
+        })
+        .await?;
+        std::future::poll_fn(|cx| self.0.poll_drain(cx)).await
+    }
+
     /// Writes what the fan-out left pending; resolves when this connection's
     /// feed lagged (`Ok`) or its socket failed.
     pub async fn lagged(&self) -> io::Result<()> {

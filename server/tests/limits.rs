@@ -8,7 +8,6 @@ mod common;
 use std::time::Duration;
 
 use common::{DEADLINE, h2, spawn_server_with, subscriber};
-use pollpush_server::config::HttpConfig;
 use pollpush_server::{Config, Server, WsConfig};
 use pollpush_shared::ServerMessage;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,14 +17,7 @@ use tokio::net::TcpStream;
 const NEVER: Duration = Duration::from_hours(1);
 
 fn limits(header_timeout: Duration, idle_timeout: Duration) -> Config {
-    Config {
-        http: HttpConfig {
-            header_timeout,
-            idle_timeout,
-            ..HttpConfig::default()
-        },
-        ..Config::default()
-    }
+    common::with_deadlines(header_timeout, idle_timeout)
 }
 
 /// Everything the server sends until it closes the connection (or resets it).

@@ -102,15 +102,26 @@ where
 
     /// What every answer gets, however it was made.
     fn finish(&self, mut response: Answer<B>, origin: Option<HeaderValue>) -> Answer<B> {
-        // socket.io's polling requests are socket.io traffic, not REST requests.
-        if response.status() != StatusCode::SWITCHING_PROTOCOLS && self.tag.is_rest() {
-            self.state.stats.record_response(response.status().as_u16());
-        }
-        self.tag.settle();
-        if let Some(origin) = origin {
-            add_cors(response.headers_mut(), origin);
-        }
+        finish(&self.state, &self.tag, &mut response, origin);
         response
+    }
+}
+
+/// What every answer gets, on hyper's path or off it (`lists.rs`): it is
+/// counted, the request's bytes settled, and CORS added.
+pub fn finish<B>(
+    state: &State,
+    tag: &ConnTag,
+    response: &mut http::Response<B>,
+    origin: Option<HeaderValue>,
+) {
+    // socket.io's polling requests are socket.io traffic, not REST requests.
+    if response.status() != StatusCode::SWITCHING_PROTOCOLS && tag.is_rest() {
+        state.stats.record_response(response.status().as_u16());
+    }
+    tag.settle();
+    if let Some(origin) = origin {
+        add_cors(response.headers_mut(), origin);
     }
 }
 

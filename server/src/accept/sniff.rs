@@ -45,14 +45,43 @@ pub fn request(first: &[u8], prefix: &[u8]) -> Option<Request<()>> {
     {
         return None;
     }
+    match parse(first) {
+        Parsed::Whole(request) => Some(*request),
+        Parsed::Partial | Parsed::Other => None,
+    }
+}
+
+/// What some bytes read from a connection are, as far as the direct paths care.
+pub enum Parsed {
+    /// Exactly one whole HTTP/1.1 `GET` or `HEAD` without a body or an upgrade.
+    Whole(Box<Request<()>>),
+    /// The start of a request: more bytes may make it whole.
+    Partial,
+    /// Anything else: hyper's to answer.
+    Other,
+}
+
+/// `bytes` as one request a direct path may answer.
+pub fn parse(bytes: &[u8]) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
-    let httparse::Status::Complete(len) = parsed.parse(first).ok()? else {
-        return None;
+    let len = match parsed.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::Other,
     };
-    if len != first.len() || parsed.version != Some(1) {
-        return None;
+    let method = match parsed.method {
+        Some("GET") => Method::GET,
+        Some("HEAD") => Method::HEAD,
+        _ => return Parsed::Other,
+    };
+    if len != bytes.len() || parsed.version != Some(1) {
+        return Parsed::Other;
     }
+    whole(method, &parsed).map_or(Parsed::Other, |r| Parsed::Whole(Box::new(r)))
+}
+
+fn whole(method: Method, parsed: &httparse::Request<'_, '_>) -> Option<Request<()>> {
     let mut map = HeaderMap::with_capacity(parsed.headers.len());
     for h in parsed.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).ok()?;
@@ -66,7 +95,7 @@ pub fn request(first: &[u8], prefix: &[u8]) -> Option<Request<()>> {
         return None;
     }
     let mut request = Request::builder()
-        .method(Method::GET)
+        .method(method)
         .uri(parsed.path?)
         .version(Version::HTTP_11)
         .body(())

@@ -109,20 +109,11 @@ fn head(origin: Option<HeaderValue>) -> Bytes {
     if let Some(origin) = origin {
         crate::reply::add_cors(&mut headers, origin);
     }
-    let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
-    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
-    let ours = [
-        ("transfer-encoding", b"chunked".as_slice()),
-        ("date", date.as_bytes()),
-    ];
-    let named = headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
-    for (name, value) in named.chain(ours) {
-        head.extend_from_slice(name.as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value);
-        head.extend_from_slice(b"\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
+    let head = crate::reply::http1_head(
+        http::StatusCode::OK,
+        &headers,
+        &[("transfer-encoding", b"chunked")],
+    );
     head.into()
 }
 

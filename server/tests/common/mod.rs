@@ -333,3 +333,15 @@ impl Drop for Running {
         let _ = self.0.wait();
     }
 }
+
+/// A server with these header and idle deadlines (`HttpConfig`), the rest default.
+pub fn with_deadlines(header_timeout: Duration, idle_timeout: Duration) -> Config {
+    Config {
+        http: pollpush_server::config::HttpConfig {
+            header_timeout,
+            idle_timeout,
+            ..pollpush_server::config::HttpConfig::default()
+        },
+        ..Config::default()
+    }
+}
