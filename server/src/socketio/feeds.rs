@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use pollpush_shared::Revision;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
 use socketioxide::SocketError;
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::socket::Sid;
@@ -80,14 +82,27 @@ impl FeedSockets {
     }
 }
 
+/// A feed message's `type`, borrowed; the rest of it is skipped.
+#[derive(Deserialize)]
+struct Kind<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a str>,
+}
+
 /// Emits the subscription's messages until the socket closes.
 async fn emit_all(state: State, s: SocketRef, mut subscription: Subscription) {
     while let Some(text) = subscription.next().await {
-        let Ok(message) = serde_json::from_str::<Value>(&text) else {
+        // The message is already encoded once for every subscriber: only its
+        // `type` is read, and its text goes out as it is, not parsed into a
+        // tree and serialized again for each socket.
+        let Ok(message) = serde_json::from_str::<&RawValue>(&text) else {
             continue;
         };
-        let event = message["type"].as_str().unwrap_or("change").to_owned();
-        match s.emit(&event, &message) {
+        let event = serde_json::from_str::<Kind>(&text)
+            .ok()
+            .and_then(|kind| kind.kind)
+            .unwrap_or("change");
+        match s.emit(event, message) {
             Ok(()) => {
                 state.stats.socketio_messages_out.fetch_add(1, Relaxed);
             }
