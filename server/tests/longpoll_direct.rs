@@ -88,6 +88,15 @@ impl Raw {
         answer
     }
 
+    /// The list's current ETag, from a plain read on this connection.
+    async fn etag(&mut self) -> String {
+        let answer = self.get("/species", "").await;
+        answer
+            .header("etag")
+            .expect("the list has an ETag")
+            .to_owned()
+    }
+
     async fn get(&mut self, path: &str, headers: &str) -> Answer {
         self.send(&format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n"))
             .await;
@@ -162,12 +171,7 @@ async fn direct_answers_are_hypers_byte_for_byte() {
 async fn a_held_poll_is_answered_on_a_change_with_the_new_list_and_etag() {
     let server = spawn_server().await;
     let mut raw = Raw::open(&server).await;
-    let etag = raw
-        .get("/species", "")
-        .await
-        .header("etag")
-        .unwrap()
-        .to_owned();
+    let etag = raw.etag().await;
     raw.hold(&server, &etag, 30).await;
     create(&server, "Vitis").await;
     let answer = raw.answer(false).await;
@@ -195,12 +199,7 @@ async fn a_held_poll_is_answered_on_a_change_with_the_new_list_and_etag() {
 async fn a_held_poll_answers_304_once_its_wait_runs_out() {
     let server = spawn_server().await;
     let mut raw = Raw::open(&server).await;
-    let etag = raw
-        .get("/species", "")
-        .await
-        .header("etag")
-        .unwrap()
-        .to_owned();
+    let etag = raw.etag().await;
     let answer = raw.get("/species", &held(&etag, 1)).await;
     assert!(answer.head.starts_with("HTTP/1.1 304"), "{}", answer.head);
     assert_eq!(answer.header("preference-applied"), Some("wait=1"));
@@ -212,12 +211,7 @@ async fn a_held_poll_answers_304_once_its_wait_runs_out() {
 async fn several_held_polls_follow_each_other_on_one_connection() {
     let server = spawn_server().await;
     let mut raw = Raw::open(&server).await;
-    let mut etag = raw
-        .get("/species", "")
-        .await
-        .header("etag")
-        .unwrap()
-        .to_owned();
+    let mut etag = raw.etag().await;
     for n in 1..=3 {
         raw.hold(&server, &etag, 30).await;
         create(&server, &format!("Vitis {n}")).await;
@@ -239,12 +233,7 @@ async fn several_held_polls_follow_each_other_on_one_connection() {
 async fn another_request_after_long_polls_is_answered_by_hyper() {
     let server = spawn_server().await;
     let mut raw = Raw::open(&server).await;
-    let etag = raw
-        .get("/species", "")
-        .await
-        .header("etag")
-        .unwrap()
-        .to_owned();
+    let etag = raw.etag().await;
     assert!(
         raw.get("/species", &held(&etag, 0))
             .await
@@ -317,12 +306,7 @@ async fn an_idle_connection_after_a_list_read_is_closed_at_the_idle_timeout() {
     ))
     .await;
     let mut raw = Raw::open(&server).await;
-    let etag = raw
-        .get("/species", "")
-        .await
-        .header("etag")
-        .unwrap()
-        .to_owned();
+    let etag = raw.etag().await;
     // A held poll longer than the idle timeout is not idle.
     let answer = raw.get("/species", &held(&etag, 1)).await;
     assert!(answer.head.starts_with("HTTP/1.1 304"), "{}", answer.head);
@@ -361,12 +345,7 @@ async fn a_dribbled_second_request_is_cut_at_the_header_deadline() {
 async fn a_client_that_leaves_a_held_poll_frees_its_place() {
     let server = spawn_server().await;
     let mut raw = Raw::open(&server).await;
-    let etag = raw
-        .get("/species", "")
-        .await
-        .header("etag")
-        .unwrap()
-        .to_owned();
+    let etag = raw.etag().await;
     raw.hold(&server, &etag, 60).await;
     drop(raw);
     eventually(|| server.stats().longpoll.held == 0, "the poll is dropped").await;
@@ -376,12 +355,7 @@ async fn a_client_that_leaves_a_held_poll_frees_its_place() {
 async fn a_held_poll_at_shutdown_gets_its_answer_and_the_connection_closes() {
     let server = spawn_server().await;
     let mut raw = Raw::open(&server).await;
-    let etag = raw
-        .get("/species", "")
-        .await
-        .header("etag")
-        .unwrap()
-        .to_owned();
+    let etag = raw.etag().await;
     raw.hold(&server, &etag, 60).await;
     let stopping = tokio::spawn(server.shutdown());
     let answer = raw.answer(false).await;

@@ -84,6 +84,14 @@ pub async fn recv<S>(ws: &mut WebSocketStream<S>) -> ServerMessage
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    serde_json::from_str(&recv_text(ws).await).unwrap()
+}
+
+/// The next text frame, pings and pongs skipped; fails the test after [`DEADLINE`].
+pub async fn recv_text<S>(ws: &mut WebSocketStream<S>) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     loop {
         let frame = tokio::time::timeout(DEADLINE, ws.next())
             .await
@@ -91,7 +99,7 @@ where
             .expect("connection ended")
             .expect("websocket error");
         match frame {
-            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Text(text) => return text.to_string(),
             Message::Ping(_) | Message::Pong(_) => {}
             other => panic!("unexpected frame {other:?}"),
         }

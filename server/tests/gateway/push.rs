@@ -2,31 +2,15 @@
 //! a socket.io client that speaks Engine.IO 4 over a WebSocket by hand (the
 //! feed's events are all a test needs, and no JavaScript runtime is).
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::common::DEADLINE;
+use crate::common::recv_text as next_text;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// The next text frame; fails the test after [`DEADLINE`].
-async fn next_text(ws: &mut Socket) -> String {
-    loop {
-        let frame = tokio::time::timeout(DEADLINE, ws.next())
-            .await
-            .expect("no message before the deadline")
-            .expect("connection ended")
-            .expect("websocket error");
-        match frame {
-            Message::Text(text) => return text.to_string(),
-            Message::Ping(_) | Message::Pong(_) => {}
-            other => panic!("unexpected frame {other:?}"),
-        }
-    }
-}
 
 /// A `/ws` client past its `hello`.
 pub struct WsClient(Socket);
