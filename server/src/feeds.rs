@@ -131,7 +131,7 @@ async fn events(
         open.fetch_sub(1, Relaxed);
         return sse::too_many_streams(state.config.max_streams);
     }
-    let (start, last, live) = feed.subscribe(since);
+    let (start, last, live) = feed.subscribe(since).await;
     let mut pending = VecDeque::new();
     match start {
         Start::Replay(events) => pending.extend(events.iter().map(|e| e.sse.clone())),
@@ -202,12 +202,10 @@ impl Pump {
 
     /// Fell a whole history behind: drop what is queued, start again from the items.
     fn resync(&mut self) -> Bytes {
-        let (start, last, live) = self.feed.subscribe(None);
+        let (view, live) = self.feed.restart();
         self.live = live;
-        self.last = last;
-        if let Start::Snapshot(view) = start {
-            self.pending.push_back(view.sse.clone());
-        }
-        sse_resync_event(last)
+        self.last = view.revision;
+        self.pending.push_back(view.sse.clone());
+        sse_resync_event(view.revision)
     }
 }

@@ -7,10 +7,13 @@
 //!
 //! In a cluster (`--broker`) one node polls each feed, the holder of its
 //! [`lease`]; the others follow its changes ([`cluster`]). Each node keeps
-//! its feeds' history in memory, fed by its own polls or the broker.
+//! its feeds' recent history in memory, fed by its own polls or the broker;
+//! the poller also writes each change to the store first, so `since` reaches
+//! further back, on any node and across restarts.
 
 pub mod cluster;
 pub mod diff;
+mod encoded;
 pub mod feed;
 mod lease;
 mod poller;
@@ -28,7 +31,9 @@ pub use spec::{FeedSpec, GatewayConfig};
 use self::cluster::{ClusterLink, PollerLink};
 use self::diff::Items;
 use self::feed::Feed;
+use crate::error::StoreError;
 use crate::shutdown::Shutdown;
+use crate::store::Store;
 
 /// Every feed of this node, by name.
 #[derive(Debug, Clone, Default)]
@@ -85,6 +90,24 @@ impl Feeds {
 
     pub fn get(&self, name: &str) -> Option<&Arc<Feed>> {
         self.0.get(name)
+    }
+
+    /// Writes the feeds' changes to `store`, and starts each feed where the
+    /// store left it (a restart carries on from the stored revision).
+    pub async fn attach(&self, store: &Store, id_field: &str) -> Result<(), StoreError> {
+        for feed in self.0.values() {
+            feed.attach(store.clone());
+            let Some(stored) = store.feed_state(&feed.spec.name).await? else {
+                continue;
+            };
+            match serde_json::from_str(&stored.body) {
+                Ok(doc) => feed.restore(stored.revision, Items::read(doc, id_field)),
+                Err(e) => {
+                    tracing::warn!(feed = %feed.spec.name, "the stored items are not JSON ({e}); starting from the next poll");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A message from another node's poller (see [`cluster`]): its feed follows it.

@@ -102,6 +102,7 @@ impl Server {
             gateway::Feeds::new(&config.feeds, &config.gateway, config.ws.feed_capacity)
                 .map_err(|e| ServerError::Feed(e.to_string()))?;
         let store = store::Store::open(&config.db).await?;
+        feeds.attach(&store, &config.gateway.id_field).await?;
         let broker = match &config.broker {
             Some(url) => Some(
                 Broker::new(BrokerConfig {

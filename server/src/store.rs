@@ -9,8 +9,11 @@
 //! The store knows nothing of subscribers or wire formats: it returns the
 //! committed [`Change`], and the change source (`source.rs`) takes it from there.
 
+mod feeds;
 mod postgres;
 mod sqlite;
+
+pub use feeds::{FeedWrite, StoredFeed};
 
 use std::time::Duration;
 

@@ -155,7 +155,7 @@ async fn a_stream_that_falls_a_history_behind_is_resynced_with_the_items() {
         let event = events.next().await;
         kinds.push(event.kind.clone());
         if event.kind == "snapshot" {
-            assert_eq!(parsed(&event).1["items"], Value::Array(many));
+            assert_eq!(parsed(&event).1["items"], Value::Array(many.clone()));
             break;
         }
     }
@@ -164,9 +164,14 @@ async fn a_stream_that_falls_a_history_behind_is_resynced_with_the_items() {
         Some("resync"),
         "{kinds:?}"
     );
-    // The history holds the last 16 changes: since=0 is too old, since=30 is not.
+    // Memory holds the last 16 changes, the store all 40: since=0 replays
+    // every change in order from the store, then memory's, then live ones.
     let mut old = Events::open(&server, "/feeds/t/events?since=0", None).await;
-    assert_eq!(old.next().await.kind, "resync");
+    for revision in 1..=40 {
+        assert_eq!(next_change(&mut old).await["revision"], revision);
+    }
+    upstream.set_json(Value::Array(many[1..].to_vec()));
+    assert_eq!(next_change(&mut old).await["revision"], 41);
     let mut recent = Events::open(&server, "/feeds/t/events?since=30", None).await;
     assert_eq!(next_change(&mut recent).await["revision"], 31);
 }

@@ -3,7 +3,8 @@
 //! header it sends); the other node serves the poller's changes on its own
 //! lanes; `kill -9` of the poller hands the feed to the other within two
 //! intervals, and a subscriber there gets every change exactly once, in
-//! order, while one of the dead node's resumes there with `since`.
+//! order, while one of the dead node's resumes there with `since`; a node
+//! that joins later replays the whole history from the store.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -201,4 +202,11 @@ async fn one_node_polls_and_another_takes_over_within_two_intervals_losing_nothi
     // Nothing more: a quiet feed sends nothing twice.
     let extra = tokio::time::timeout(EVERY * 2, on_follower.next()).await;
     assert!(extra.is_err(), "an extra message {extra:?}");
+
+    // A node that joins now has none of it in memory: it starts at the
+    // stored revision, and `since=0` replays every change from the store.
+    let late = start_node("c", &db.url, &redis, &upstream);
+    let mut fresh = WsClient::connect(late.socket()).await;
+    assert_eq!(fresh.subscribe("t", Some(0)).await, 6);
+    assert_eq!(changes(&mut fresh, 6).await, [1, 2, 3, 4, 5, 6]);
 }

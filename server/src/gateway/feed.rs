@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use bytes::Bytes;
 use pollpush_shared::{FeedChange, FeedStats, Revision};
@@ -18,20 +18,18 @@ use tokio::sync::{broadcast, watch};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::diff::{Diff, Items};
+use super::encoded::view;
+pub use super::encoded::{FeedEvent, View};
 use super::spec::FeedSpec;
-use crate::snapshot::ListHeaders;
+use crate::store::Store;
 
-/// One change, encoded once: its message (a `/ws` text frame, a socket.io
-/// event's data) and its SSE event.
+/// Changes made from one poll, not yet shown to subscribers.
 #[derive(Debug)]
-pub struct FeedEvent {
-    pub revision: Revision,
-    pub text: Utf8Bytes,
-    pub sse: Bytes,
-    /// Not a change: the feed jumped to `revision` (it followed another
-    /// node's poller across a gap), and every subscriber starts over at the
-    /// snapshot. `text` and `sse` are empty.
-    pub reset: bool,
+pub struct Prepared {
+    pub applied: Applied,
+    pub events: Vec<Arc<FeedEvent>>,
+    view: Arc<View>,
+    items: Items,
 }
 
 /// What a poll changed, for the other nodes to follow: the revision and
@@ -41,28 +39,6 @@ pub struct Applied {
     pub before: Revision,
     pub before_etag: String,
     pub after: Revision,
-}
-
-/// The items at one revision: the body of `GET /feeds/NAME`, its headers,
-/// and the SSE snapshot event, made once per revision.
-#[derive(Debug)]
-pub struct View {
-    pub revision: Revision,
-    pub body: Bytes,
-    pub headers: ListHeaders,
-    /// The snapshot message, as `/ws` and socket.io send it.
-    pub text: Utf8Bytes,
-    pub sse: Bytes,
-}
-
-impl View {
-    pub fn etag(&self) -> &str {
-        self.headers
-            .ok
-            .get(http::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
 }
 
 /// Where a subscription starts.
@@ -117,6 +93,9 @@ pub struct Feed {
     polling: AtomicBool,
     /// Changes kept for `since`; also how far a subscriber may fall behind.
     capacity: usize,
+    /// Where the poller writes each change before it is made, and where
+    /// `since` older than memory is read.
+    store: OnceLock<Store>,
 }
 
 impl Feed {
@@ -137,6 +116,7 @@ impl Feed {
             counters: Counters::default(),
             polling: AtomicBool::new(true),
             capacity,
+            store: OnceLock::new(),
         }
     }
 
@@ -154,19 +134,42 @@ impl Feed {
         self.revision.subscribe()
     }
 
-    /// Replaces the items with a poll's, giving each difference the next
-    /// revision. Under the write lock, so a subscriber starting meanwhile sees
-    /// each change either in its start or live, never both or neither.
-    pub fn apply(&self, new: Items) -> Option<Applied> {
-        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+    /// The changes from the items now to `new`, each with its next revision,
+    /// made under the read lock: the poller stores them before [`Self::commit`]
+    /// shows them to anyone. `None` when nothing changed.
+    pub fn prepare(&self, new: Items) -> Option<Prepared> {
+        let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
         let before = current.view.revision;
-        let before_etag = current.view.etag().to_owned();
-        let after = self.apply_locked(&mut current, new);
-        (after != before).then_some(Applied {
-            before,
-            before_etag,
-            after,
+        let events = self.events(&current, &new);
+        let after = events.last()?.revision;
+        Some(Prepared {
+            applied: Applied {
+                before,
+                before_etag: current.view.etag().to_owned(),
+                after,
+            },
+            view: Arc::new(view(&self.spec.name, after, &new)),
+            events,
+            items: new,
         })
+    }
+
+    /// Makes prepared changes. Under the write lock, so a subscriber starting
+    /// meanwhile sees each change either in its start or live, never both or
+    /// neither. `None`, and nothing made, when the feed moved since
+    /// [`Self::prepare`] (another node's poll, followed meanwhile).
+    pub fn commit(&self, prepared: Prepared) -> Option<Applied> {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if current.view.revision != prepared.applied.before {
+            return None;
+        }
+        self.install(&mut current, prepared.events, prepared.view, prepared.items);
+        Some(prepared.applied)
+    }
+
+    /// [`Self::prepare`] and [`Self::commit`] at once, for a feed with no store.
+    pub fn apply(&self, new: Items) -> Option<Applied> {
+        self.commit(self.prepare(new)?)
     }
 
     /// The items another node's poller turned the feed into. From the same
@@ -181,12 +184,13 @@ impl Feed {
             // This node's own poll, or an older one's.
             return false;
         }
-        if at == applied.before
-            && current.view.etag() == applied.before_etag
-            && (current.items.diff(&new).len() as u64) == applied.after - at
-        {
-            self.apply_locked(&mut current, new);
-            return false;
+        if at == applied.before && current.view.etag() == applied.before_etag {
+            let events = self.events(&current, &new);
+            if events.last().map(|e| e.revision) == Some(applied.after) {
+                let view = Arc::new(view(&self.spec.name, applied.after, &new));
+                self.install(&mut current, events, view, new);
+                return false;
+            }
         }
         current.history.clear();
         current.view = Arc::new(view(&self.spec.name, applied.after, &new));
@@ -201,17 +205,42 @@ impl Feed {
         true
     }
 
-    /// Makes the changes from the items now to `new`; returns the revision after them.
-    fn apply_locked(&self, current: &mut Current, new: Items) -> Revision {
-        let diffs = current.items.diff(&new);
-        let mut revision = current.view.revision;
-        if diffs.is_empty() {
-            // Same items, maybe reordered: the body keeps its revision's bytes.
-            return revision;
+    /// Starts the feed at a stored revision (a node starting): no change is
+    /// made, and `since` older than it is read from the store.
+    pub fn restore(&self, revision: Revision, items: Items) {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        if revision <= current.view.revision {
+            return;
         }
-        for diff in diffs {
-            revision += 1;
-            let event = Arc::new(self.event(revision, diff));
+        current.view = Arc::new(view(&self.spec.name, revision, &items));
+        current.items = items;
+        self.revision.send_replace(revision);
+    }
+
+    /// The changes from the items now to `new`, encoded, with their revisions.
+    fn events(&self, current: &Current, new: &Items) -> Vec<Arc<FeedEvent>> {
+        let mut revision = current.view.revision;
+        current
+            .items
+            .diff(new)
+            .into_iter()
+            .map(|diff| {
+                revision += 1;
+                Arc::new(self.event(revision, diff))
+            })
+            .collect()
+    }
+
+    /// Makes `events`: kept for `since`, sent to live subscribers; then the
+    /// items are `new`, seen as `view`.
+    fn install(
+        &self,
+        current: &mut Current,
+        events: Vec<Arc<FeedEvent>>,
+        view: Arc<View>,
+        new: Items,
+    ) {
+        for event in events {
             if current.history.len() == self.capacity {
                 current.history.pop_front();
             }
@@ -220,10 +249,9 @@ impl Feed {
             let _ = self.changes.send(event);
             self.counters.changes.fetch_add(1, Relaxed);
         }
-        current.view = Arc::new(view(&self.spec.name, revision, &new));
+        self.revision.send_replace(view.revision);
+        current.view = view;
         current.items = new;
-        self.revision.send_replace(revision);
-        revision
     }
 
     /// Whether this node polls the upstream now.
@@ -239,40 +267,87 @@ impl Feed {
             id: diff.id,
             item: diff.item,
         });
-        let data = serde_json::to_string(&message).unwrap_or_default();
-        FeedEvent {
+        FeedEvent::change(
             revision,
-            sse: format!("id: {revision}\nevent: change\ndata: {data}\n\n").into(),
-            text: data.into(),
-            reset: false,
-        }
+            serde_json::to_string(&message).unwrap_or_default(),
+        )
     }
 
-    /// Subscribes from `since`: a replay when the history still covers it,
-    /// else a snapshot (with a resync first when the client asked to resume).
-    /// Also the last revision the start covers: live changes up to it are
-    /// already in the start.
-    pub fn subscribe(
+    /// Subscribes from `since`: a replay when the history in memory, or
+    /// else the store's, still covers it; otherwise a snapshot (with a
+    /// resync first when the client asked to resume). Also the last revision
+    /// the start covers: live changes up to it are already in the start.
+    pub async fn subscribe(
         &self,
         since: Option<Revision>,
     ) -> (Start, Revision, broadcast::Receiver<Arc<FeedEvent>>) {
+        let (start, last, live, older) = {
+            let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
+            let live = self.changes.subscribe();
+            let last = current.view.revision;
+            let oldest = current.history.front().map_or(last, |e| e.revision - 1);
+            let mut older = None;
+            let start = match since {
+                None => Start::Snapshot(current.view.clone()),
+                Some(since) if since >= oldest && since <= last => Start::Replay(
+                    current
+                        .history
+                        .iter()
+                        .filter(|e| e.revision > since)
+                        .cloned()
+                        .collect(),
+                ),
+                Some(since) => {
+                    if since < oldest {
+                        // Memory begins after `since`: the store may hold the rest.
+                        older = Some((since, oldest, current.history.clone()));
+                    }
+                    Start::Resync(current.view.clone())
+                }
+            };
+            (start, last, live, older)
+        };
+        if let Some((since, oldest, memory)) = older
+            && let Some(mut events) = self.stored(since, oldest).await
+        {
+            events.extend(memory);
+            return (Start::Replay(events), last, live);
+        }
+        (start, last, live)
+    }
+
+    /// Starts over at the snapshot (a subscriber that fell behind): the items
+    /// now, their revision, and live changes after it.
+    pub fn restart(&self) -> (Arc<View>, broadcast::Receiver<Arc<FeedEvent>>) {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
-        let live = self.changes.subscribe();
-        let last = current.view.revision;
-        let oldest = current.history.front().map_or(last, |e| e.revision - 1);
-        let start = match since {
-            None => Start::Snapshot(current.view.clone()),
-            Some(since) if since >= oldest && since <= last => Start::Replay(
-                current
-                    .history
-                    .iter()
-                    .filter(|e| e.revision > since)
-                    .cloned()
+        (current.view.clone(), self.changes.subscribe())
+    }
+
+    /// The changes after `since` through `through`, from the store.
+    async fn stored(&self, since: Revision, through: Revision) -> Option<Vec<Arc<FeedEvent>>> {
+        let store = self.store.get()?;
+        match store.feed_history(&self.spec.name, since, through).await {
+            Ok(rows) => Some(
+                rows?
+                    .into_iter()
+                    .map(|(revision, text)| Arc::new(FeedEvent::change(revision, text)))
                     .collect(),
             ),
-            Some(_) => Start::Resync(current.view.clone()),
-        };
-        (start, last, live)
+            Err(e) => {
+                tracing::warn!(feed = %self.spec.name, "history from the store: {e}; the subscriber resyncs");
+                None
+            }
+        }
+    }
+
+    /// The store this feed's changes are written to, once attached.
+    pub fn store(&self) -> Option<&Store> {
+        self.store.get()
+    }
+
+    /// Writes this feed's changes to `store` from now on.
+    pub fn attach(&self, store: Store) {
+        let _ = self.store.set(store);
     }
 
     /// A poll ended well (a body or a `304`). Returns whether the feed was failing.
@@ -330,64 +405,6 @@ impl Feed {
     }
 }
 
-/// The items at `revision`, encoded for every lane at once.
-fn view(name: &str, revision: Revision, items: &Items) -> View {
-    let body = items.to_json();
-    let etag = crate::snapshot::etag_of(&body);
-    let list = std::str::from_utf8(&body).unwrap_or("[]");
-    let snapshot =
-        format!(r#"{{"type":"snapshot","room":"{name}","revision":{revision},"items":{list}}}"#);
-    View {
-        revision,
-        headers: ListHeaders::new(&etag, revision),
-        sse: format!("id: {revision}\nevent: snapshot\ndata: {snapshot}\n\n").into(),
-        text: snapshot.into(),
-        body: body.into(),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use serde_json::{Value, json};
-
-    use super::*;
-
-    fn feed() -> Feed {
-        let spec = super::super::spec::parse_feed("t=http://127.0.0.1/").expect("a spec");
-        Feed::new(spec, 16)
-    }
-
-    fn items(list: &Value) -> Items {
-        Items::read(list.clone(), "/id")
-    }
-
-    #[test]
-    fn a_follower_makes_the_pollers_changes_or_jumps_over_a_gap() {
-        let (poller, follower) = (feed(), feed());
-        let mut live = follower.changes.subscribe();
-        for list in [json!([{"id": 1}]), json!([{"id": 1, "n": 2}, {"id": 2}])] {
-            let applied = poller.apply(items(&list)).expect("a change");
-            assert!(!follower.follow(&applied, items(&list)));
-        }
-        let texts = |feed: &Feed| -> Vec<String> {
-            let current = feed.current.read().unwrap_or_else(PoisonError::into_inner);
-            current.history.iter().map(|e| e.text.to_string()).collect()
-        };
-        assert_eq!(texts(&follower), texts(&poller));
-        assert_eq!(follower.view().body, poller.view().body);
-        assert_eq!(live.try_recv().map(|e| e.revision).ok(), Some(1));
-
-        // One message missed: the next one is a jump, announced to subscribers.
-        let missed = poller.apply(items(&json!([{"id": 3}]))).expect("a change");
-        let list = json!([{"id": 3}, {"id": 4}]);
-        let next = poller.apply(items(&list)).expect("a change");
-        assert!(follower.follow(&next, items(&list)));
-        assert_eq!(follower.view().revision, next.after);
-        assert_eq!(follower.view().body, poller.view().body);
-        let jump = std::iter::from_fn(|| live.try_recv().ok()).last();
-        assert!(jump.is_some_and(|e| e.reset && e.revision == next.after));
-        // An older message, or this node's own, changes nothing.
-        assert!(!follower.follow(&missed, items(&json!([{"id": 3}]))));
-        assert_eq!(follower.view().revision, next.after);
-    }
-}
+#[path = "feed_tests.rs"]
+mod tests;

@@ -15,6 +15,7 @@ use super::feed::{Applied, Feed};
 use super::spec::GatewayConfig;
 use super::upstream::{Fetched, Upstream, UpstreamError, Validators};
 use crate::shutdown::Shutdown;
+use crate::store::FeedWrite;
 
 /// The longest wait after repeated faults: 32 intervals, and never more than
 /// 30 s unless the interval itself is longer.
@@ -146,13 +147,42 @@ async fn poll(
                     limit: config.max_items,
                 });
             }
+            let unchanged = Polled {
+                validators: None,
+                changed: None,
+            };
             if !holds() {
+                return Ok(unchanged);
+            }
+            let Some(prepared) = feed.prepare(items) else {
                 return Ok(Polled {
-                    validators: None,
+                    validators: Some(validators),
                     changed: None,
                 });
+            };
+            if let Some(store) = feed.store() {
+                // Stored before anyone sees it: a `since` from any node, or
+                // after a restart, finds it. A failed write shows nothing
+                // and keeps the old validators, so the next poll retries it.
+                let write = FeedWrite {
+                    feed: feed.spec.name.clone(),
+                    changes: prepared
+                        .events
+                        .iter()
+                        .map(|e| (e.revision, e.text.to_string()))
+                        .collect(),
+                    after: prepared.applied.after,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                };
+                store
+                    .feed_append(write)
+                    .await
+                    .map_err(|e| UpstreamError::Store(e.to_string()))?;
+                if !holds() {
+                    return Ok(unchanged);
+                }
             }
-            let changed = feed.apply(items).map(|applied| (applied, body));
+            let changed = feed.commit(prepared).map(|applied| (applied, body));
             Ok(Polled {
                 validators: Some(validators),
                 changed,

@@ -56,17 +56,17 @@ impl Subscription {
     /// the snapshot, which is smaller and loses nothing (for a lane whose
     /// queue would overflow). The revision returned is the one the start
     /// brings the subscriber to, for its acknowledgement.
-    pub fn start(
+    pub async fn start(
         feed: Arc<Feed>,
         lane: Lane,
         since: Option<Revision>,
         max_replay: Option<usize>,
     ) -> Self {
-        let (mut start, mut last, mut live) = feed.subscribe(since);
+        let (mut start, mut last, mut live) = feed.subscribe(since).await;
         if let Start::Replay(events) = &start
             && max_replay.is_some_and(|max| events.len() > max)
         {
-            (start, last, live) = feed.subscribe(None);
+            (start, last, live) = feed.subscribe(None).await;
         }
         let mut pending = VecDeque::new();
         match start {
@@ -120,13 +120,11 @@ impl Subscription {
     /// Drops whatever is due and starts again: `resync`, then the snapshot,
     /// then live changes after it.
     pub fn restart(&mut self) {
-        let (start, last, live) = self.feed.subscribe(None);
+        let (view, live) = self.feed.restart();
         self.live = live;
-        self.last = last;
+        self.last = view.revision;
         self.pending.clear();
-        self.pending.push_back(resync_text(last));
-        if let Start::Snapshot(view) = start {
-            self.pending.push_back(view.text.clone());
-        }
+        self.pending.push_back(resync_text(view.revision));
+        self.pending.push_back(view.text.clone());
     }
 }

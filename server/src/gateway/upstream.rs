@@ -25,6 +25,9 @@ pub enum UpstreamError {
     TooManyItems { count: usize, limit: usize },
     #[error("the body is not JSON: {0}")]
     InvalidJson(String),
+    /// The poll's changes could not be stored, so none were made.
+    #[error("storing its changes failed: {0}")]
+    Store(String),
 }
 
 /// What the upstream said about its last representation, sent back on the

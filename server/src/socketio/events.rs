@@ -65,7 +65,7 @@ pub async fn subscribe<E>(
         return ack_error(ack, "room names are 1-64 of A-Z a-z 0-9 _ . -");
     }
     if let Some(feed) = state.feeds.get(&room) {
-        return feeds.subscribe(state, s, feed.clone(), since, ack);
+        return feeds.subscribe(state, s, feed.clone(), since, ack).await;
     }
     if room == SPECIES_ROOM
         && let Some(wire) = fast::wire_of(&s)

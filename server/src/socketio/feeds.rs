@@ -39,7 +39,7 @@ pub struct FeedSockets {
 impl FeedSockets {
     /// Acknowledges, then starts the socket's task for `feed`; subscribing
     /// again starts over.
-    pub fn subscribe(
+    pub async fn subscribe(
         &self,
         state: &State,
         s: SocketRef,
@@ -50,7 +50,7 @@ impl FeedSockets {
         let room = feed.spec.name.clone();
         self.stop(s.id, &room);
         let subscription =
-            Subscription::start(feed, Lane::SocketIo, since, Some(QUEUED_REPLAY_MAX));
+            Subscription::start(feed, Lane::SocketIo, since, Some(QUEUED_REPLAY_MAX)).await;
         let _ = ack.send(&json!({ "room": room, "revision": subscription.last() }));
         let key = (s.id, room);
         let task = tokio::spawn(emit_all(state.clone(), s, subscription));

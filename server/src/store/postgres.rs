@@ -88,6 +88,7 @@ impl PgStore {
             tx.batch_execute("SET LOCAL client_min_messages = warning")
                 .await?;
             tx.batch_execute(SCHEMA).await?;
+            tx.batch_execute(super::feeds::SCHEMA).await?;
             let new = tx
                 .execute(
                     "INSERT INTO meta (id, revision, next_id) VALUES (1, 0, $1) ON CONFLICT DO NOTHING",
@@ -223,6 +224,11 @@ impl PgStore {
         .await
     }
 
+    /// A pooled connection, for the feeds' queries (`feeds.rs`).
+    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+
     pub fn close(&self) {
         self.pool.close();
     }
@@ -309,7 +315,9 @@ fn species_row(row: &tokio_postgres::Row) -> Result<Species, StoreError> {
 }
 
 /// Runs `op` under the store's deadline: past it, the database counts as unreachable.
-async fn deadline<T>(op: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+pub(super) async fn deadline<T>(
+    op: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
     tokio::time::timeout(OPERATION_TIMEOUT, op)
         .await
         .unwrap_or_else(|_| {

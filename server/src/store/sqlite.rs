@@ -37,7 +37,7 @@ impl SqliteStore {
         .await
     }
 
-    async fn with_conn<T: Send + 'static>(
+    pub(super) async fn with_conn<T: Send + 'static>(
         &self,
         job: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -240,6 +240,7 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
          CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
          PRAGMA user_version = 1;",
     )?;
+    conn.execute_batch(super::feeds::SCHEMA)?;
     let seeded: Option<i64> = conn
         .query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| {
             r.get(0)

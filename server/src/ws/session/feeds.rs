@@ -28,7 +28,7 @@ where
         since: Option<Revision>,
     ) -> Result<(), End> {
         self.stop_feed(&room);
-        let mut subscription = Subscription::start(feed, Lane::Ws, since, None);
+        let mut subscription = Subscription::start(feed, Lane::Ws, since, None).await;
         let revision = subscription.last();
         self.send(&ServerMessage::Subscribed {
             room: room.clone(),

@@ -1,0 +1,110 @@
+//! A feed's history in the store (SQLite here; PostgreSQL in
+//! `gateway_cluster.rs`): the gateway writes each change before any client
+//! sees it, so after `kill -9` and a restart on the same database the feed
+//! carries on from its stored revision, and a client resumes with `since`
+//! across the restart without a resync.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "gateway/push.rs"]
+#[allow(dead_code)]
+mod push;
+#[path = "gateway/upstream.rs"]
+#[allow(dead_code)]
+mod upstream;
+
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, Running, http, start_binary};
+use push::WsClient;
+use serde_json::{Value, json};
+use upstream::{Answer, Upstream};
+
+/// A gateway on `db` polling `upstream` as feed `t`.
+fn gateway(db: &str, upstream: &Upstream) -> (Running, String) {
+    start_binary(&[
+        "--db",
+        db,
+        "--feed",
+        &format!("t={}", upstream.url),
+        "--feed-every",
+        "100ms",
+    ])
+}
+
+/// Waits until the feed is at `revision`.
+async fn until_revision(addr: &str, revision: u64) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let stats: Value = http()
+            .get(format!("http://{addr}/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if stats["feeds"][0]["revision"] == revision {
+            return;
+        }
+        assert!(Instant::now() < deadline, "revision {revision}: {stats}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The next `n` messages, all changes: their revisions and ops.
+async fn changes(ws: &mut WsClient, n: usize) -> Vec<(u64, String)> {
+    let mut seen = Vec::new();
+    while seen.len() < n {
+        let msg = ws.next().await;
+        assert_eq!(msg["type"], "change", "{msg}");
+        seen.push((
+            msg["revision"].as_u64().unwrap(),
+            msg["op"].as_str().unwrap().to_owned(),
+        ));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_the_feed_carries_on_from_its_stored_revision_and_since_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gateway.db").to_string_lossy().into_owned();
+    let upstream = Upstream::start(Answer::Status(503)).await;
+    upstream.set_json(json!([{"id": 1}]));
+    let (mut first, addr) = gateway(&db, &upstream);
+    until_revision(&addr, 1).await;
+    upstream.set_json(json!([{"id": 1}, {"id": 2}]));
+    until_revision(&addr, 2).await;
+    upstream.set_json(json!([{"id": 1}, {"id": 2}, {"id": 3}]));
+    until_revision(&addr, 3).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    // Down, the upstream moves on; the restarted gateway makes only that move.
+    upstream.set_json(json!([{"id": 2}, {"id": 3}, {"id": 4}]));
+    let (_second, addr) = gateway(&db, &upstream);
+    until_revision(&addr, 5).await;
+    let socket = addr.parse().unwrap();
+    let mut resumed = WsClient::connect(socket).await;
+    assert_eq!(resumed.subscribe("t", Some(1)).await, 5);
+    let created = |r: u64| (r, "created".to_owned());
+    assert_eq!(
+        changes(&mut resumed, 4).await,
+        [
+            created(2),
+            created(3),
+            created(4),
+            (5, "deleted".to_owned())
+        ]
+    );
+    let items: Value = http()
+        .get(format!("http://{addr}/feeds/t"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(items, json!([{"id": 2}, {"id": 3}, {"id": 4}]));
+}
