@@ -91,6 +91,8 @@ pub struct App {
     pub scroll: usize,
     /// The upstream feed the panes watch (`--feed NAME`), instead of the species.
     pub feed: Option<String>,
+    /// `--time-field` with `--feed`: where a feed's item says when it changed.
+    pub feed_time: Option<String>,
 }
 
 impl App {
@@ -121,6 +123,7 @@ impl App {
             items: watch::ItemTimes::default(),
             scroll: 0,
             feed: None,
+            feed_time: None,
         }
     }
 

@@ -40,6 +40,8 @@ pub struct RecordOptions {
     pub lanes: Lanes,
     pub settings: PollSettings,
     pub cadence: Cadence,
+    /// `--time-field`, for a feed's items.
+    pub feed_time: Option<String>,
 }
 
 /// Runs every lane's producer against `target` for `duration`, calling `each_second`
@@ -62,7 +64,8 @@ pub async fn record(
     let mut app = App::new(target.mode, options.settings, pollpush_shared::time::now())
         .with_lanes(&options.lanes.kinds)
         .with_nodes(target.nodes.labels())
-        .with_feed(target.nodes.poll().feed.clone());
+        .with_feed(target.nodes.poll().feed.clone())
+        .with_feed_time(options.feed_time.clone());
     let start = Instant::now();
     let end = start + options.duration;
     let mut next_second = start + Duration::from_secs(1);
@@ -140,6 +143,7 @@ pub async fn run(connect: &ConnectArgs, args: &RunArgs) -> Result<Summary, Headl
         lanes: connect.lanes(),
         settings: connect.poll_settings(),
         cadence: Cadence::default(),
+        feed_time: connect.time_field.clone(),
     };
     let progress = std::io::stderr().is_terminal();
     // The progress line names the conditions its numbers were measured under.
@@ -205,6 +209,7 @@ mod tests {
             lanes: Lanes::default(),
             settings: PollSettings::default(),
             cadence: Cadence::default(),
+            feed_time: None,
         }
     }
 

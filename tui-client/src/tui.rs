@@ -72,7 +72,8 @@ async fn run_on(target: &Target, cli: &Cli) -> Result<(), TuiError> {
     let mut app = App::new(target.mode, settings, pollpush_shared::time::now())
         .with_lanes(&lanes.kinds)
         .with_nodes(target.nodes.labels())
-        .with_feed(target.nodes.poll().feed.clone());
+        .with_feed(target.nodes.poll().feed.clone())
+        .with_feed_time(cli.connect.time_field.clone());
     app.insecure = cli.connect.insecure && target.watch.is_some();
     let mut guard = TerminalGuard::new()?;
     let input = tokio::spawn(forward_input(events.clone()));

@@ -28,6 +28,7 @@ fn options(duration: Duration, interval: Duration, stats: Duration) -> RecordOpt
             tick: Duration::from_millis(50),
             stats,
         },
+        feed_time: None,
     }
 }
 

@@ -2,9 +2,12 @@
 //! species: its items in the upstream's order, moved by revisions as the
 //! species are, so seen, missed and staleness follow the same rules.
 //!
-//! A feed's changes carry no time: the gateway learnt of them when it polled.
-//! So a revision's time is when the first pane learnt of it (the freshest
-//! lane sets the reference; the others' staleness is how far behind it they are).
+//! A feed's changes carry no time of their own: the gateway learnt of them
+//! when it polled. With `--time-field`, a revision's time is the one its item
+//! gives (a list's or snapshot's: its newest item's), so staleness counts the
+//! gateway's poll too. Without it, or for an item without that field, it is
+//! when the first pane learnt of it (the freshest lane sets the reference;
+//! the others' staleness is how far behind it they are).
 
 use chrono::{DateTime, Utc};
 use pollpush_shared::{FeedChange, FeedMessage, FeedOp, Revision, ServerStats};
@@ -13,6 +16,7 @@ use serde_json::Value;
 use super::App;
 use super::pane::PaneState;
 use super::staleness::ChangeTimes;
+use crate::net::watch::payload::item_time;
 
 /// One item of a feed: its id (`null` for a whole document) and its value.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +149,21 @@ impl App {
         self
     }
 
+    /// Dates a feed's revisions by their items' `pointer` (`--time-field`).
+    pub fn with_feed_time(mut self, pointer: Option<String>) -> Self {
+        self.feed_time = pointer;
+        self
+    }
+
+    /// When the newest of `items` says it changed, by `--time-field`.
+    fn items_time<'a>(&self, items: impl IntoIterator<Item = &'a Value>) -> Option<DateTime<Utc>> {
+        let pointer = self.feed_time.as_deref()?;
+        items
+            .into_iter()
+            .filter_map(|item| item_time(item, pointer))
+            .max()
+    }
+
     /// The revision `/stats` gives of what the panes watch: the species',
     /// or the feed's (none when the server has no such feed).
     pub(super) fn watched_revision(&self, stats: &ServerStats) -> Option<Revision> {
@@ -169,7 +188,7 @@ impl App {
     ) {
         self.answered(index, at, server_date, Some(revision));
         let server_now = self.clock.server_now(at);
-        self.learnt(revision, server_now);
+        self.learnt(revision, self.items_time(&items).unwrap_or(server_now));
         let pane = &mut self.lanes[index];
         pane.apply_feed_list(at, server_now, revision, items, &self.changes);
     }
@@ -189,12 +208,13 @@ impl App {
             FeedMessage::Snapshot {
                 revision, items, ..
             } => {
-                self.learnt(revision, server_now);
+                self.learnt(revision, self.items_time(&items).unwrap_or(server_now));
                 let pane = &mut self.lanes[index];
                 pane.apply_feed_list(at, server_now, revision, items, &self.changes);
             }
             FeedMessage::Change(change) => {
-                self.learnt(change.revision, server_now);
+                let changed = self.items_time(change.item.as_ref());
+                self.learnt(change.revision, changed.unwrap_or(server_now));
                 let pane = &mut self.lanes[index];
                 pane.apply_feed_change(at, server_now, change, &self.changes);
             }

@@ -130,7 +130,9 @@ pub struct ConnectArgs {
     /// A JSON pointer to a timestamp in each update (RFC 3339, or Unix seconds
     /// or milliseconds), e.g. /updated_at. With it the panes show each update's
     /// delay on arrival, corrected for clock offset with the HTTP Date header;
-    /// without it there is nothing to measure staleness against: n/a.
+    /// without it there is nothing to measure staleness against: n/a. With
+    /// --feed, where each of the feed's items says when it changed upstream:
+    /// staleness then counts the gateway's poll too.
     #[arg(long, global = true, value_name = "/JSON/POINTER")]
     pub time_field: Option<String>,
 

@@ -79,3 +79,42 @@ fn a_feed_at_80x24_shows_its_items_and_how_late_polling_was() {
     assert_eq!(app[LaneKind::Poll].staleness.max().as_millis(), 1_000);
     assert_snapshot!(render_for(&app, "http://127.0.0.1:5050", 80, 24));
 }
+
+#[test]
+fn with_a_time_field_a_feed_change_is_as_late_as_its_item_says() {
+    let mut app = App::new(Mode::Remote, PollSettings::default(), t(0))
+        .with_lanes(&[LaneKind::Ws])
+        .with_feed(Some("talk".into()))
+        .with_feed_time(Some("/at".into()));
+    let connected = LaneUpdate::Connected {
+        resume_from: None,
+        node: "127.0.0.1:5050".into(),
+    };
+    app.update(on(LaneKind::Ws, 0, traffic(200, 120), connected));
+    let snapshot = FeedMessage::Snapshot {
+        room: "talk".into(),
+        revision: 2,
+        items: vec![json!({"id": 1, "at": t(0).to_rfc3339()})],
+    };
+    app.update(on(
+        LaneKind::Ws,
+        5,
+        traffic(400, 180),
+        LaneUpdate::Feed(snapshot),
+    ));
+    // Changed upstream at 1.2 s, pushed at 1.5 s: the gateway's poll made it 300 ms late.
+    let change = FeedMessage::Change(FeedChange {
+        room: "talk".into(),
+        revision: 3,
+        op: FeedOp::Created,
+        id: json!(3),
+        item: Some(json!({"id": 3, "at": t(1_200).to_rfc3339()})),
+    });
+    app.update(on(
+        LaneKind::Ws,
+        1_500,
+        traffic(520, 180),
+        LaneUpdate::Feed(change),
+    ));
+    assert_eq!(app[LaneKind::Ws].staleness.max().as_millis(), 300);
+}
