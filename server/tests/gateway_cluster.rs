@@ -1,7 +1,7 @@
 //! A feed in a cluster: two real nodes over PostgreSQL and Redis, both given
 //! `--feed t=URL`. The upstream sees one poller (each node names itself in a
 //! header it sends); the other node serves the poller's changes on its own
-//! lanes; `kill -9` of the poller hands the feed to the other within two
+//! lanes (`/ws`, SSE, socket.io); `kill -9` of the poller hands the feed to the other within two
 //! intervals, and a subscriber there gets every change exactly once, in
 //! order, while one of the dead node's resumes there with `since`; a node
 //! that joins later replays the whole history from the store.
@@ -19,9 +19,10 @@ mod upstream;
 
 use std::time::{Duration, Instant};
 
+use common::sse::Events;
 use common::{DEADLINE, Running, http, start_binary};
 use engines::{TestDb, shared_redis};
-use push::WsClient;
+use push::{SioClient, WsClient};
 use serde_json::{Value, json};
 use upstream::{Answer, Upstream};
 
@@ -109,6 +110,17 @@ async fn until(nodes: [&Node; 2], what: &str, done: impl Fn(&Value, &Value) -> b
     }
 }
 
+/// The revisions of the next `n` SSE events, all changes.
+async fn sse_changes(events: &mut Events, n: usize) -> Vec<u64> {
+    let mut seen = Vec::new();
+    while seen.len() < n {
+        let event = events.next().await;
+        assert_eq!(event.kind, "change", "{event:?}");
+        seen.push(event.id.unwrap().parse().unwrap());
+    }
+    seen
+}
+
 /// The revisions of the next `n` changes.
 async fn changes(ws: &mut WsClient, n: usize) -> Vec<u64> {
     let mut seen = Vec::new();
@@ -161,9 +173,28 @@ async fn one_node_polls_and_another_takes_over_within_two_intervals_losing_nothi
     let mut on_poller = WsClient::connect(poller.socket()).await;
     assert_eq!(on_poller.subscribe("t", None).await, 1);
     assert_eq!(on_poller.next().await["type"], "snapshot");
+    // The follower serves them on SSE and socket.io as well.
+    let stream = http()
+        .get(format!("http://{}/feeds/t/events", follower.addr))
+        .send()
+        .await
+        .unwrap();
+    let mut sse_on_follower = Events::from_response(stream);
+    assert_eq!(sse_on_follower.next().await.kind, "snapshot");
+    let mut io_on_follower = SioClient::connect(follower.socket()).await;
+    assert_eq!(io_on_follower.subscribe(json!("t")).await["revision"], 1);
+    assert_eq!(io_on_follower.next().await.0, "snapshot");
     upstream.set_json(json!([{"id": 1}, {"id": 2}, {"id": 3}]));
     assert_eq!(changes(&mut on_follower, 2).await, [2, 3]);
     assert_eq!(changes(&mut on_poller, 2).await, [2, 3]);
+    assert_eq!(sse_changes(&mut sse_on_follower, 2).await, [2, 3]);
+    for revision in [2, 3] {
+        let (event, data) = io_on_follower.next().await;
+        assert_eq!(
+            (event.as_str(), data["revision"].as_u64()),
+            ("change", Some(revision))
+        );
+    }
 
     // SIGKILL the poller, and change the upstream: only the follower can see it.
     let mut poller = poller;
@@ -185,6 +216,7 @@ async fn one_node_polls_and_another_takes_over_within_two_intervals_losing_nothi
     // Every change exactly once, in order, on the survivor.
     let rest = changes(&mut on_follower, 3).await;
     assert_eq!(rest, [4, 5, 6]);
+    assert_eq!(sse_changes(&mut sse_on_follower, 3).await, [4, 5, 6]);
     assert_eq!(follower.feed().await["polling"], true);
     // The dead node's subscriber resumes on the survivor from what it holds.
     let mut resumed = WsClient::connect(follower.socket()).await;
