@@ -115,7 +115,9 @@ impl Widget for Scoreboard<'_> {
         let Some(freshest) = self.app.freshest() else {
             return;
         };
-        let title = format!(" species · as {} shows them ", freshest.kind.short());
+        // A feed's items are not species: the title names what is shown.
+        let shown = self.app.feed.as_deref().unwrap_or("species");
+        let title = format!(" {shown} · as {} shows them ", freshest.kind.short());
         let block = Block::bordered()
             .border_type(BorderType::Rounded)
             .title(Span::styled(title, self.theme.title()));
