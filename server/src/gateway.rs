@@ -30,7 +30,7 @@ pub use spec::{FeedSpec, GatewayConfig};
 
 use self::cluster::{ClusterLink, PollerLink};
 use self::diff::Items;
-use self::feed::Feed;
+use self::feed::{Feed, Stored};
 use crate::error::StoreError;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
@@ -93,15 +93,31 @@ impl Feeds {
     }
 
     /// Writes the feeds' changes to `store`, and starts each feed where the
-    /// store left it (a restart carries on from the stored revision).
-    pub async fn attach(&self, store: &Store, id_field: &str) -> Result<(), StoreError> {
+    /// store left it (a restart carries on from the stored revision). With
+    /// `node`, each feed is kept under its name and the node's: nodes that
+    /// share a store without a broker poll on their own, with their own
+    /// revisions, which must not mix in one history.
+    pub async fn attach(
+        &self,
+        store: &Store,
+        id_field: &str,
+        node: Option<&str>,
+    ) -> Result<(), StoreError> {
         for feed in self.0.values() {
-            feed.attach(store.clone());
-            let Some(stored) = store.feed_state(&feed.spec.name).await? else {
+            let key = match node {
+                Some(node) => format!("{}@{node}", feed.spec.name),
+                None => feed.spec.name.clone(),
+            };
+            let state = store.feed_state(&key).await?;
+            feed.attach(Stored {
+                store: store.clone(),
+                key,
+            });
+            let Some(state) = state else {
                 continue;
             };
-            match serde_json::from_str(&stored.body) {
-                Ok(doc) => feed.restore(stored.revision, Items::read(doc, id_field)),
+            match serde_json::from_str(&state.body) {
+                Ok(doc) => feed.restore(state.revision, Items::read(doc, id_field)),
                 Err(e) => {
                     tracing::warn!(feed = %feed.spec.name, "the stored items are not JSON ({e}); starting from the next poll");
                 }

@@ -102,7 +102,11 @@ impl Server {
             gateway::Feeds::new(&config.feeds, &config.gateway, config.ws.feed_capacity)
                 .map_err(|e| ServerError::Feed(e.to_string()))?;
         let store = store::Store::open(&config.db).await?;
-        feeds.attach(&store, &config.gateway.id_field).await?;
+        // Nodes sharing the store without a broker each poll their feeds.
+        let own_history = (store.is_shared() && config.broker.is_none()).then_some(node.as_str());
+        feeds
+            .attach(&store, &config.gateway.id_field, own_history)
+            .await?;
         let broker = match &config.broker {
             Some(url) => Some(
                 Broker::new(BrokerConfig {

@@ -31,22 +31,28 @@ const EVERY: Duration = Duration::from_millis(500);
 
 /// A node polling `upstream` as feed `t`, which it names `X-Node: NAME`.
 fn start_node(name: &str, db: &str, redis: &(String, String), upstream: &Upstream) -> Node {
-    let (running, addr) = start_binary(&[
+    let broker = ["--broker", &redis.0, "--broker-prefix", &redis.1];
+    start_with(name, db, upstream, &broker)
+}
+
+/// [`start_node`] with `more` arguments instead of the broker's.
+fn start_with(name: &str, db: &str, upstream: &Upstream, more: &[&str]) -> Node {
+    let feed = format!("t={}", upstream.url);
+    let header = format!("X-Node: {name}");
+    let mut args = vec![
         "--db",
         db,
-        "--broker",
-        &redis.0,
-        "--broker-prefix",
-        &redis.1,
         "--node-id",
         name,
         "--feed",
-        &format!("t={}", upstream.url),
+        &feed,
         "--feed-every",
         "500ms",
         "--feed-header",
-        &format!("X-Node: {name}"),
-    ]);
+        &header,
+    ];
+    args.extend_from_slice(more);
+    let (running, addr) = start_binary(&args);
     Node {
         name: name.to_owned(),
         running,
@@ -241,4 +247,53 @@ async fn one_node_polls_and_another_takes_over_within_two_intervals_losing_nothi
     let mut fresh = WsClient::connect(late.socket()).await;
     assert_eq!(fresh.subscribe("t", Some(0)).await, 6);
     assert_eq!(changes(&mut fresh, 6).await, [1, 2, 3, 4, 5, 6]);
+}
+
+/// Waits until the node's feed is at `revision`.
+async fn until_revision(node: &Node, revision: u64) {
+    let deadline = Instant::now() + DEADLINE;
+    while node.feed().await["revision"] != revision {
+        assert!(
+            Instant::now() < deadline,
+            "{} at revision {revision}",
+            node.name
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sharing_a_database_without_a_broker_keep_their_own_feed_histories() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let upstream = Upstream::start(Answer::Status(503)).await;
+    upstream.set_json(json!([{"id": 1}]));
+    let a = start_with("a", &db.url, &upstream, &[]);
+    until_revision(&a, 1).await;
+    for n in [2, 3] {
+        upstream.set_json(json!([{"id": 1, "n": n}]));
+        until_revision(&a, n).await;
+    }
+    // b polls on its own from nothing: one change where a made three.
+    let b = start_with("b", &db.url, &upstream, &[]);
+    until_revision(&b, 1).await;
+    let mut on_b = WsClient::connect(b.socket()).await;
+    assert_eq!(on_b.subscribe("t", Some(0)).await, 1);
+    let first = on_b.next().await;
+    assert_eq!(
+        (first["revision"].as_u64(), first["op"].as_str()),
+        (Some(1), Some("created"))
+    );
+    assert_eq!(first["item"], json!({"id": 1, "n": 3}));
+    // a, restarted under its name, carries on from its own revision 3.
+    let mut a = a;
+    a.running.kill().unwrap();
+    a.running.wait().unwrap();
+    upstream.set_json(json!([{"id": 1, "n": 4}]));
+    let a = start_with("a", &db.url, &upstream, &[]);
+    until_revision(&a, 4).await;
+    let mut on_a = WsClient::connect(a.socket()).await;
+    assert_eq!(on_a.subscribe("t", Some(1)).await, 4);
+    assert_eq!(changes(&mut on_a, 3).await, [2, 3, 4]);
 }

@@ -23,6 +23,15 @@ pub use super::encoded::{FeedEvent, View};
 use super::spec::FeedSpec;
 use crate::store::Store;
 
+/// Where a feed is kept in the store: under its name, or, when nodes share
+/// the store without a broker (each polls on its own, with its own
+/// revisions), under its name and the node's, so timelines never mix.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub store: Store,
+    pub key: String,
+}
+
 /// Changes made from one poll, not yet shown to subscribers.
 #[derive(Debug)]
 pub struct Prepared {
@@ -95,7 +104,7 @@ pub struct Feed {
     capacity: usize,
     /// Where the poller writes each change before it is made, and where
     /// `since` older than memory is read.
-    store: OnceLock<Store>,
+    store: OnceLock<Stored>,
 }
 
 impl Feed {
@@ -308,7 +317,7 @@ impl Feed {
             (start, last, live, older)
         };
         if let Some((since, oldest, memory)) = older
-            && let Some(mut events) = self.stored(since, oldest).await
+            && let Some(mut events) = self.from_store(since, oldest).await
         {
             events.extend(memory);
             return (Start::Replay(events), last, live);
@@ -324,9 +333,9 @@ impl Feed {
     }
 
     /// The changes after `since` through `through`, from the store.
-    async fn stored(&self, since: Revision, through: Revision) -> Option<Vec<Arc<FeedEvent>>> {
-        let store = self.store.get()?;
-        match store.feed_history(&self.spec.name, since, through).await {
+    async fn from_store(&self, since: Revision, through: Revision) -> Option<Vec<Arc<FeedEvent>>> {
+        let stored = self.store.get()?;
+        match stored.store.feed_history(&stored.key, since, through).await {
             Ok(rows) => Some(
                 rows?
                     .into_iter()
@@ -340,14 +349,14 @@ impl Feed {
         }
     }
 
-    /// The store this feed's changes are written to, once attached.
-    pub fn store(&self) -> Option<&Store> {
+    /// Where this feed's changes are written, once attached.
+    pub fn stored(&self) -> Option<&Stored> {
         self.store.get()
     }
 
-    /// Writes this feed's changes to `store` from now on.
-    pub fn attach(&self, store: Store) {
-        let _ = self.store.set(store);
+    /// Writes this feed's changes to the store from now on.
+    pub fn attach(&self, stored: Stored) {
+        let _ = self.store.set(stored);
     }
 
     /// A poll ended well (a body or a `304`). Returns whether the feed was failing.

@@ -160,12 +160,12 @@ async fn poll(
                     changed: None,
                 });
             };
-            if let Some(store) = feed.store() {
+            if let Some(stored) = feed.stored() {
                 // Stored before anyone sees it: a `since` from any node, or
                 // after a restart, finds it. A failed write shows nothing
                 // and keeps the old validators, so the next poll retries it.
                 let write = FeedWrite {
-                    feed: feed.spec.name.clone(),
+                    feed: stored.key.clone(),
                     changes: prepared
                         .events
                         .iter()
@@ -174,7 +174,8 @@ async fn poll(
                     after: prepared.applied.after,
                     body: String::from_utf8_lossy(&body).into_owned(),
                 };
-                store
+                stored
+                    .store
                     .feed_append(write)
                     .await
                     .map_err(|e| UpstreamError::Store(e.to_string()))?;
