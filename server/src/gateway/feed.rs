@@ -317,7 +317,7 @@ impl Feed {
             (start, last, live, older)
         };
         if let Some((since, oldest, memory)) = older
-            && let Some(mut events) = self.from_store(since, oldest).await
+            && let Some(mut events) = self.replay_from_store(since, oldest).await
         {
             events.extend(memory);
             return (Start::Replay(events), last, live);
@@ -333,7 +333,11 @@ impl Feed {
     }
 
     /// The changes after `since` through `through`, from the store.
-    async fn from_store(&self, since: Revision, through: Revision) -> Option<Vec<Arc<FeedEvent>>> {
+    async fn replay_from_store(
+        &self,
+        since: Revision,
+        through: Revision,
+    ) -> Option<Vec<Arc<FeedEvent>>> {
         let stored = self.store.get()?;
         match stored.store.feed_history(&stored.key, since, through).await {
             Ok(rows) => Some(
