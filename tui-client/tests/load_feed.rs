@@ -75,6 +75,40 @@ async fn load_feed_counts_every_change_and_what_the_upstream_saw() {
     assert!(f64_at(feed, "/changes") >= 5.0, "{feed:#}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_feed_over_workers_adds_up_every_workers_clients() {
+    let upstream = Upstream::start("127.0.0.1:0", 5).await.unwrap();
+    upstream.change_every(Duration::from_millis(200));
+    let server = gateway(&upstream, Duration::from_millis(100)).await;
+    let url = format!("http://{}", server.local_addr());
+    let report = load(args(&[
+        "load",
+        "--server",
+        &url,
+        "--feed",
+        "talk",
+        "--workers",
+        "2",
+        "--subscribers",
+        "6",
+        "--sse",
+        "4",
+        "--duration",
+        "2s",
+    ]))
+    .await;
+    let run = &report["runs"][0];
+    assert_eq!(run["workers"], 2, "{run:#}");
+    for (lane, clients) in [("ws", 6), ("sse", 4)] {
+        assert_eq!(run[lane]["clients"], clients, "{lane}: {run:#}");
+        assert_eq!(run[lane]["changes_missed"], 0, "{lane}");
+        // Every client of both workers saw the changes: at least 5 each.
+        let seen = f64_at(run, &format!("/{lane}/changes_seen"));
+        assert!(seen >= 5.0 * f64::from(clients), "{lane}: {run:#}");
+    }
+    assert_eq!(run["server"]["feeds"][0]["name"], "talk");
+}
+
 /// The spawned gateway is the `pollpush-server` built beside `pollpush`.
 fn server_built() -> bool {
     let beside =
