@@ -17,13 +17,14 @@ mod feeds;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use pollpush_shared::message::SPECIES_ROOM;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::{SendError, SocketError, SocketIo};
 
 use crate::auth;
 use crate::feed::Next;
@@ -130,9 +131,44 @@ fn on_connect(s: &SocketRef, state: State, (fast, feeds): Subscribers, may_write
 }
 
 fn emit_counted<T: serde::Serialize + ?Sized>(state: &State, s: &SocketRef, event: &str, data: &T) {
-    if s.emit(event, data).is_ok() {
-        state.stats.socketio_messages_out.fetch_add(1, Relaxed);
+    match s.emit(event, data) {
+        Ok(()) => {
+            state.stats.socketio_messages_out.fetch_add(1, Relaxed);
+        }
+        Err(SendError::Socket(SocketError::Closed)) if !s.connected() => {
+            // Not marked connected yet (see `until_connected`): emit once it is.
+            let Ok(data) = serde_json::to_value(data) else {
+                return;
+            };
+            let (state, s, event) = (state.clone(), s.clone(), event.to_owned());
+            tokio::spawn(async move {
+                if until_connected(&s).await && s.emit(&event, &data).is_ok() {
+                    state.stats.socketio_messages_out.fetch_add(1, Relaxed);
+                }
+            });
+        }
+        Err(_) => {}
     }
+}
+
+/// How long a socket that is not marked connected yet may take to be.
+const CONNECTING: Duration = Duration::from_secs(2);
+
+/// Whether the socket is marked connected, waiting for it a little.
+/// socketioxide sends a socket's connect packet before it marks the socket
+/// connected, and `emit` refuses (`Closed`) until then, while acks go out: a
+/// client that subscribes as soon as it has the connect packet could get its
+/// acknowledgement and never its start (seen under CPU load). A socket that
+/// disconnects meanwhile has its feed tasks aborted ([`FeedSockets::forget`]).
+pub(crate) async fn until_connected(s: &SocketRef) -> bool {
+    let deadline = tokio::time::Instant::now() + CONNECTING;
+    while !s.connected() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    true
 }
 
 fn ack_error(ack: AckSender, message: &str) {

@@ -23,6 +23,16 @@ use upstream::{Answer, Upstream};
 
 /// A server with one feed, `t`, polling `upstream` every 50 ms.
 async fn gateway(upstream: &Upstream) -> Server {
+    let ws = Config::default().ws;
+    gateway_keeping(upstream, ws.feed_capacity, ws.outbox_capacity).await
+}
+
+/// [`gateway`], keeping `history` changes per feed and queueing `outbox`
+/// messages per `/ws` client.
+async fn gateway_keeping(upstream: &Upstream, history: usize, outbox: usize) -> Server {
+    let mut config = Config::default();
+    config.ws.feed_capacity = history;
+    config.ws.outbox_capacity = outbox;
     spawn_server_with(Config {
         feeds: vec![spec::parse_feed(&format!("t={}", upstream.url)).unwrap()],
         gateway: GatewayConfig {
@@ -30,7 +40,7 @@ async fn gateway(upstream: &Upstream) -> Server {
             timeout: Duration::from_millis(300),
             ..GatewayConfig::default()
         },
-        ..Config::default()
+        ..config
     })
     .await
 }
@@ -151,4 +161,51 @@ async fn clients_may_not_broadcast_to_a_feed_and_unsubscribing_stops_its_changes
     until_revision(&server, 2).await;
     // The next message is the answer to this, not the feed's change.
     ws.subscribe("lab", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_subscriber_that_falls_a_history_behind_gets_resync_then_every_item() {
+    let upstream = Upstream::start(Answer::Json {
+        body: "[]".to_owned(),
+        etag: None,
+    })
+    .await;
+    // 16 changes of history, 4 messages queued per /ws client.
+    let server = gateway_keeping(&upstream, 16, 4).await;
+    let window = Some(4096);
+    let mut ws = WsClient::connect_with(server.local_addr(), window).await;
+    assert_eq!(ws.subscribe("t", None).await, 0);
+    assert_eq!(ws.next().await["type"], "snapshot");
+    let mut io = SioClient::connect_with(server.local_addr(), window).await;
+    assert_eq!(io.subscribe(json!("t")).await["revision"], 0);
+    assert_eq!(io.next().await.0, "snapshot");
+    // While neither reads, 300 changes of 1 KB each: far more than their
+    // sockets, queues and the history hold, so both fall behind.
+    let pad = "x".repeat(1024);
+    let many: Vec<Value> = (0..300).map(|id| json!({"id": id, "pad": pad})).collect();
+    upstream.set_json(Value::Array(many.clone()));
+    until_revision(&server, 300).await;
+    let mut kinds = Vec::new();
+    let snapshot = loop {
+        let message = ws.next().await;
+        kinds.push(message["type"].as_str().unwrap().to_owned());
+        if message["type"] == "snapshot" {
+            break message;
+        }
+    };
+    let before = |kinds: &[String]| kinds.iter().rev().nth(1).cloned();
+    assert_eq!(before(&kinds).as_deref(), Some("resync"), "{kinds:?}");
+    assert_eq!(snapshot["revision"], 300);
+    assert_eq!(snapshot["items"], Value::Array(many.clone()));
+    let mut events = Vec::new();
+    let snapshot = loop {
+        let (event, data) = io.next().await;
+        events.push(event.clone());
+        if event == "snapshot" {
+            break data;
+        }
+    };
+    assert_eq!(before(&events).as_deref(), Some("resync"), "{events:?}");
+    assert_eq!(snapshot["revision"], 300);
+    assert_eq!(snapshot["items"], Value::Array(many));
 }

@@ -20,6 +20,7 @@ use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::socket::Sid;
 use tokio::task::AbortHandle;
 
+use super::until_connected;
 use crate::gateway::feed::Feed;
 use crate::gateway::subscription::{Lane, Subscription};
 use crate::state::State;
@@ -91,6 +92,9 @@ struct Kind<'a> {
 
 /// Emits the subscription's messages until the socket closes.
 async fn emit_all(state: State, s: SocketRef, mut subscription: Subscription) {
+    if !until_connected(&s).await {
+        return;
+    }
     while let Some(text) = subscription.next().await {
         // The message is already encoded once for every subscriber: only its
         // `type` is read, and its text goes out as it is, not parsed into a

@@ -4,7 +4,7 @@
 
 use futures_util::SinkExt;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -12,15 +12,38 @@ use crate::common::recv_text as next_text;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Opens `ws://ADDR{path}`. With `window`, the client's receive buffer is
+/// that small, so while it does not read, the server's writes are held back
+/// at once rather than after megabytes of kernel buffers.
+async fn dial(addr: std::net::SocketAddr, path: &str, window: Option<u32>) -> Socket {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .unwrap();
+    if let Some(bytes) = window {
+        socket.set_recv_buffer_size(bytes).unwrap();
+    }
+    let stream = socket.connect(addr).await.unwrap();
+    let url = format!("ws://{addr}{path}");
+    let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .unwrap();
+    ws
+}
+
 /// A `/ws` client past its `hello`.
 pub struct WsClient(Socket);
 
 impl WsClient {
     pub async fn connect(addr: std::net::SocketAddr) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-            .await
-            .unwrap();
-        let mut client = Self(ws);
+        Self::connect_with(addr, None).await
+    }
+
+    /// [`Self::connect`], with a receive buffer of `window` bytes (see [`dial`]).
+    pub async fn connect_with(addr: std::net::SocketAddr, window: Option<u32>) -> Self {
+        let mut client = Self(dial(addr, "/ws", window).await);
         assert_eq!(client.next().await["type"], "hello");
         client
     }
@@ -56,8 +79,12 @@ pub struct SioClient {
 
 impl SioClient {
     pub async fn connect(addr: std::net::SocketAddr) -> Self {
-        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Self::connect_with(addr, None).await
+    }
+
+    /// [`Self::connect`], with a receive buffer of `window` bytes (see [`dial`]).
+    pub async fn connect_with(addr: std::net::SocketAddr, window: Option<u32>) -> Self {
+        let ws = dial(addr, "/socket.io/?EIO=4&transport=websocket", window).await;
         let mut client = Self { ws, acks: 0 };
         assert!(client.packet().await.starts_with('0'), "Engine.IO open");
         client.ws.send(Message::text("40")).await.unwrap();
