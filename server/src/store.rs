@@ -13,7 +13,7 @@ mod feeds;
 mod postgres;
 mod sqlite;
 
-pub use feeds::{FeedWrite, StoredFeed};
+pub use feeds::{Appended, FeedWrite, StoredFeed};
 
 use std::time::Duration;
 

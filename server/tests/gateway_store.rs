@@ -2,7 +2,8 @@
 //! `gateway_cluster.rs`): the gateway writes each change before any client
 //! sees it, so after `kill -9` and a restart on the same database the feed
 //! carries on from its stored revision, and a client resumes with `since`
-//! across the restart without a resync.
+//! across the restart without a resync; and a poller whose memory is behind
+//! the store (another poller wrote) starts again from the store.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -16,6 +17,7 @@ mod upstream;
 use std::time::{Duration, Instant};
 
 use common::{DEADLINE, Running, http, start_binary};
+use pollpush_server::store::{Appended, FeedWrite, Store};
 use push::WsClient;
 use serde_json::{Value, json};
 use upstream::{Answer, Upstream};
@@ -107,4 +109,39 @@ async fn after_kill_9_the_feed_carries_on_from_its_stored_revision_and_since_res
         .await
         .unwrap();
     assert_eq!(items, json!([{"id": 2}, {"id": 3}, {"id": 4}]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poller_behind_the_store_starts_again_from_it_instead_of_forking_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("gateway.db").to_string_lossy().into_owned();
+    let upstream = Upstream::start(Answer::Status(503)).await;
+    upstream.set_json(json!([{"id": 1}]));
+    let (_gateway, addr) = gateway(&db, &upstream);
+    until_revision(&addr, 1).await;
+    // Another poller of the same feed stored a change the gateway never made.
+    let store = Store::open(&db).await.unwrap();
+    let other = json!({"id": 2, "by": "other"});
+    let message = json!({"type": "change", "room": "t", "revision": 2, "op": "created", "id": 2, "item": other});
+    let written = store
+        .feed_append(FeedWrite {
+            feed: "t".to_owned(),
+            before: 1,
+            changes: vec![(2, message.to_string())],
+            after: 2,
+            body: json!([{"id": 1}, other]).to_string(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(written, Appended::Written);
+    // The store refuses the gateway's next changes (made from 1): it jumps to
+    // the stored items at 2, and makes its changes from there.
+    upstream.set_json(json!([{"id": 1}, {"id": 2}, {"id": 3}]));
+    until_revision(&addr, 4).await;
+    let mut resumed = WsClient::connect(addr.parse().unwrap()).await;
+    assert_eq!(resumed.subscribe("t", Some(1)).await, 4);
+    let made = changes(&mut resumed, 3).await;
+    let ops: Vec<_> = made.iter().map(|(r, op)| (*r, op.as_str())).collect();
+    assert_eq!(ops, [(2, "created"), (3, "updated"), (4, "created")]);
+    assert_eq!(store.feed_state("t").await.unwrap().unwrap().revision, 4);
 }

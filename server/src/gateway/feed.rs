@@ -201,17 +201,29 @@ impl Feed {
                 return false;
             }
         }
+        self.jump_locked(&mut current, applied.after, new);
+        true
+    }
+
+    /// Jumps to `revision` with `new` items without making their changes:
+    /// every subscriber starts over at the snapshot (a gap in what this node
+    /// followed, or the store ahead of this node's poller).
+    pub fn jump(&self, revision: Revision, new: Items) {
+        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        self.jump_locked(&mut current, revision, new);
+    }
+
+    fn jump_locked(&self, current: &mut Current, revision: Revision, new: Items) {
         current.history.clear();
-        current.view = Arc::new(view(&self.spec.name, applied.after, &new));
+        current.view = Arc::new(view(&self.spec.name, revision, &new));
         current.items = new;
         let _ = self.changes.send(Arc::new(FeedEvent {
-            revision: applied.after,
+            revision,
             text: Utf8Bytes::default(),
             sse: Bytes::new(),
             reset: true,
         }));
-        self.revision.send_replace(applied.after);
-        true
+        self.revision.send_replace(revision);
     }
 
     /// Starts the feed at a stored revision (a node starting): no change is

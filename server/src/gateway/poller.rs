@@ -15,7 +15,7 @@ use super::feed::{Applied, Feed};
 use super::spec::GatewayConfig;
 use super::upstream::{Fetched, Upstream, UpstreamError, Validators};
 use crate::shutdown::Shutdown;
-use crate::store::FeedWrite;
+use crate::store::{Appended, FeedWrite};
 
 /// The longest wait after repeated faults: 32 intervals, and never more than
 /// 30 s unless the interval itself is longer.
@@ -166,6 +166,7 @@ async fn poll(
                 // and keeps the old validators, so the next poll retries it.
                 let write = FeedWrite {
                     feed: stored.key.clone(),
+                    before: prepared.applied.before,
                     changes: prepared
                         .events
                         .iter()
@@ -174,13 +175,19 @@ async fn poll(
                     after: prepared.applied.after,
                     body: String::from_utf8_lossy(&body).into_owned(),
                 };
-                stored
-                    .store
-                    .feed_append(write)
-                    .await
-                    .map_err(|e| UpstreamError::Store(e.to_string()))?;
-                if !holds() {
-                    return Ok(unchanged);
+                let appended = stored.store.feed_append(write).await;
+                match appended.map_err(|e| UpstreamError::Store(e.to_string()))? {
+                    // Stored, so it is the feed's next state, lease or not:
+                    // a poller that wrote meanwhile was refused and jumps here.
+                    Appended::Written => {}
+                    Appended::Moved(at) => {
+                        // Another poller stored first (a lease handover), or
+                        // this node was behind: start again from the store.
+                        if let Ok(doc) = serde_json::from_str(&at.body) {
+                            feed.jump(at.revision, Items::read(doc, &config.id_field));
+                        }
+                        return Ok(unchanged);
+                    }
                 }
             }
             let changed = feed.commit(prepared).map(|applied| (applied, body));

@@ -33,14 +33,25 @@ pub struct StoredFeed {
     pub body: String,
 }
 
-/// One poll's changes, ready to store: each revision with its message, and
-/// the body the feed is at after them.
+/// One poll's changes, ready to store: the revision they follow, each
+/// revision with its message, and the body the feed is at after them.
 #[derive(Debug, Clone)]
 pub struct FeedWrite {
     pub feed: String,
+    pub before: Revision,
     pub changes: Vec<(Revision, String)>,
     pub after: Revision,
     pub body: String,
+}
+
+/// What [`Store::feed_append`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    Written,
+    /// Nothing: the stored feed is not at the write's `before` (another
+    /// poller wrote meanwhile, or this node's memory is behind). Here is
+    /// where it is, for the node to start again from.
+    Moved(StoredFeed),
 }
 
 impl Store {
@@ -53,9 +64,10 @@ impl Store {
     }
 
     /// Stores one poll's changes and the state after them, in one
-    /// transaction; older changes past [`HISTORY_KEEP`] go. A revision
-    /// already stored (another poller's, around a lease handover) is kept.
-    pub async fn feed_append(&self, write: FeedWrite) -> Result<(), StoreError> {
+    /// transaction, if the stored feed is still at `before`; older changes
+    /// past [`HISTORY_KEEP`] go. So the stored history is one line, even when
+    /// two nodes briefly both poll around a lease handover.
+    pub async fn feed_append(&self, write: FeedWrite) -> Result<Appended, StoreError> {
         match self {
             Self::Sqlite(s) => sqlite_append(s, write).await,
             Self::Postgres(s) => pg_append(s, &write).await,
@@ -120,19 +132,29 @@ async fn sqlite_state(s: &SqliteStore, feed: String) -> Result<Option<StoredFeed
     .await
 }
 
-async fn sqlite_append(s: &SqliteStore, write: FeedWrite) -> Result<(), StoreError> {
+async fn sqlite_append(s: &SqliteStore, write: FeedWrite) -> Result<Appended, StoreError> {
     s.with_conn(move |conn| {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let at = tx
+            .query_row(
+                "SELECT revision, body FROM feed_state WHERE feed = ?1",
+                params![write.feed],
+                |r| Ok(stored(r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some(at) = at.filter(|at| at.revision != write.before) {
+            return Ok(Appended::Moved(at));
+        }
         for (revision, message) in &write.changes {
             tx.execute(
-                "INSERT INTO feed_changes (feed, revision, message) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                "INSERT INTO feed_changes (feed, revision, message) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (feed, revision) DO UPDATE SET message = excluded.message",
                 params![write.feed, *revision as i64, message],
             )?;
         }
         tx.execute(
             "INSERT INTO feed_state (feed, revision, body) VALUES (?1, ?2, ?3)
-             ON CONFLICT (feed) DO UPDATE SET revision = excluded.revision, body = excluded.body
-             WHERE excluded.revision > feed_state.revision",
+             ON CONFLICT (feed) DO UPDATE SET revision = excluded.revision, body = excluded.body",
             params![write.feed, write.after as i64, write.body],
         )?;
         tx.execute(
@@ -140,7 +162,7 @@ async fn sqlite_append(s: &SqliteStore, write: FeedWrite) -> Result<(), StoreErr
             params![write.feed, prune_at(write.after)],
         )?;
         tx.commit()?;
-        Ok(())
+        Ok(Appended::Written)
     })
     .await
 }
@@ -180,31 +202,51 @@ async fn pg_state(s: &PgStore, feed: &str) -> Result<Option<StoredFeed>, StoreEr
     .await
 }
 
-async fn pg_append(s: &PgStore, write: &FeedWrite) -> Result<(), StoreError> {
+async fn pg_append(s: &PgStore, write: &FeedWrite) -> Result<Appended, StoreError> {
     deadline(async {
         let mut client = s.client().await?;
         let tx = client.transaction().await?;
+        let at = tx
+            .query_opt(
+                "SELECT revision, body FROM feed_state WHERE feed = $1 FOR UPDATE",
+                &[&write.feed],
+            )
+            .await?
+            .map(|r| stored(r.get(0), r.get(1)));
+        let state = match at {
+            Some(at) if at.revision != write.before => return Ok(Appended::Moved(at)),
+            Some(_) => {
+                "UPDATE feed_state SET revision = $2, body = $3 WHERE feed = $1"
+            }
+            // The first write: a concurrent first write makes this one's insert
+            // wait, then conflict, and it is refused below.
+            None => "INSERT INTO feed_state (feed, revision, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        };
+        if tx
+            .execute(state, &[&write.feed, &(write.after as i64), &write.body])
+            .await?
+            == 0
+        {
+            drop(tx);
+            let at = pg_state(s, &write.feed).await?;
+            let gone = || StoreError::Corrupt(format!("feed {}: its state vanished", write.feed));
+            return Ok(Appended::Moved(at.ok_or_else(gone)?));
+        }
         for (revision, message) in &write.changes {
             tx.execute(
-                "INSERT INTO feed_changes (feed, revision, message) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                "INSERT INTO feed_changes (feed, revision, message) VALUES ($1, $2, $3)
+                 ON CONFLICT (feed, revision) DO UPDATE SET message = excluded.message",
                 &[&write.feed, &(*revision as i64), message],
             )
             .await?;
         }
-        tx.execute(
-            "INSERT INTO feed_state (feed, revision, body) VALUES ($1, $2, $3)
-             ON CONFLICT (feed) DO UPDATE SET revision = excluded.revision, body = excluded.body
-             WHERE excluded.revision > feed_state.revision",
-            &[&write.feed, &(write.after as i64), &write.body],
-        )
-        .await?;
         tx.execute(
             "DELETE FROM feed_changes WHERE feed = $1 AND revision <= $2",
             &[&write.feed, &prune_at(write.after)],
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Appended::Written)
     })
     .await
 }
@@ -236,9 +278,11 @@ async fn pg_history(
 mod tests {
     use super::*;
 
-    fn write(after: Revision, changes: &[Revision]) -> FeedWrite {
+    fn write(before: Revision, changes: &[Revision]) -> FeedWrite {
+        let after = changes.last().copied().unwrap_or(before);
         FeedWrite {
             feed: "t".to_owned(),
+            before,
             changes: changes.iter().map(|r| (*r, format!("m{r}"))).collect(),
             after,
             body: format!("[{after}]"),
@@ -246,47 +290,49 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn history_is_whole_or_none_and_the_state_only_moves_forward() {
+    async fn history_is_one_line_whole_or_none() {
         let store = Store::open(":memory:").await.expect("a store");
         assert_eq!(store.feed_state("t").await.expect("read"), None);
-        store
-            .feed_append(write(3, &[1, 2, 3]))
+        let written = store
+            .feed_append(write(0, &[1, 2, 3]))
             .await
             .expect("write");
+        assert_eq!(written, Appended::Written);
         let all = store.feed_history("t", 0, 3).await.expect("read");
-        assert_eq!(
-            all.map(|rows| rows
-                .into_iter()
+        let texts = all.map(|rows| {
+            rows.into_iter()
                 .map(|(r, m)| format!("{r}{m}"))
-                .collect::<Vec<_>>()),
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(
+            texts,
             Some(vec!["1m1".to_owned(), "2m2".to_owned(), "3m3".to_owned()])
         );
-        // Beyond what is stored, or across a hole: none, so the client resyncs.
+        // Beyond what is stored: none, so the client resyncs.
         assert_eq!(store.feed_history("t", 0, 4).await.expect("read"), None);
-        store.feed_append(write(6, &[5, 6])).await.expect("write");
-        assert_eq!(store.feed_history("t", 3, 6).await.expect("read"), None);
+        assert_eq!(store.feed_history("other", 0, 1).await.expect("read"), None);
+        // A poller whose memory is behind the store writes nothing, and
+        // learns where the store is.
+        let late = store.feed_append(write(2, &[3])).await.expect("write");
+        let at = StoredFeed {
+            revision: 3,
+            body: "[3]".to_owned(),
+        };
+        assert_eq!(late, Appended::Moved(at));
+        assert_eq!(
+            store.feed_history("t", 2, 3).await.expect("read"),
+            Some(vec![(3, "m3".to_owned())])
+        );
+        store.feed_append(write(3, &[4, 5])).await.expect("write");
         assert_eq!(
             store
-                .feed_history("t", 4, 6)
+                .feed_history("t", 3, 5)
                 .await
                 .expect("read")
                 .map(|r| r.len()),
             Some(2)
         );
-        assert_eq!(store.feed_history("other", 0, 1).await.expect("read"), None);
-        // An older poller's late write neither rewinds the state nor replaces a change.
-        store
-            .feed_append(FeedWrite {
-                changes: vec![(3, "late".to_owned())],
-                ..write(3, &[])
-            })
-            .await
-            .expect("write");
         let state = store.feed_state("t").await.expect("read").expect("stored");
-        assert_eq!((state.revision, state.body.as_str()), (6, "[6]"));
-        assert_eq!(
-            store.feed_history("t", 2, 3).await.expect("read"),
-            Some(vec![(3, "m3".to_owned())])
-        );
+        assert_eq!((state.revision, state.body.as_str()), (5, "[5]"));
     }
 }
