@@ -20,7 +20,7 @@ mod upstream;
 use std::time::{Duration, Instant};
 
 use common::sse::Events;
-use common::{DEADLINE, Running, http, start_binary};
+use common::{DEADLINE, Running, get_json, http, start_binary};
 use engines::{TestDb, shared_redis};
 use push::{SioClient, WsClient};
 use serde_json::{Value, json};
@@ -69,14 +69,7 @@ struct Node {
 impl Node {
     /// The feed's entry in this node's `/stats`.
     async fn feed(&self) -> Value {
-        let stats: Value = http()
-            .get(format!("http://{}/stats", self.addr))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats: Value = get_json(&format!("http://{}/stats", self.addr)).await;
         stats["feeds"][0].clone()
     }
 
@@ -228,14 +221,7 @@ async fn one_node_polls_and_another_takes_over_within_two_intervals_losing_nothi
     let mut resumed = WsClient::connect(follower.socket()).await;
     assert_eq!(resumed.subscribe("t", Some(3)).await, 6);
     assert_eq!(changes(&mut resumed, 3).await, [4, 5, 6]);
-    let items: Value = http()
-        .get(format!("http://{}/feeds/t", follower.addr))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let items: Value = get_json(&format!("http://{}/feeds/t", follower.addr)).await;
     assert_eq!(items, json!([{"id": 1}, {"id": 3, "n": "c"}, {"id": 4}]));
     // Nothing more: a quiet feed sends nothing twice.
     let extra = tokio::time::timeout(EVERY * 2, on_follower.next()).await;

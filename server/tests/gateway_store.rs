@@ -16,7 +16,7 @@ mod upstream;
 
 use std::time::{Duration, Instant};
 
-use common::{DEADLINE, Running, http, start_binary};
+use common::{DEADLINE, Running, get_json, start_binary};
 use pollpush_server::store::{Appended, FeedWrite, Store};
 use push::WsClient;
 use serde_json::{Value, json};
@@ -38,14 +38,7 @@ fn gateway(db: &str, upstream: &Upstream) -> (Running, String) {
 async fn until_revision(addr: &str, revision: u64) {
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let stats: Value = http()
-            .get(format!("http://{addr}/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let stats: Value = get_json(&format!("http://{addr}/stats")).await;
         if stats["feeds"][0]["revision"] == revision {
             return;
         }
@@ -100,14 +93,7 @@ async fn after_kill_9_the_feed_carries_on_from_its_stored_revision_and_since_res
             (5, "deleted".to_owned())
         ]
     );
-    let items: Value = http()
-        .get(format!("http://{addr}/feeds/t"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let items: Value = get_json(&format!("http://{addr}/feeds/t")).await;
     assert_eq!(items, json!([{"id": 2}, {"id": 3}, {"id": 4}]));
 }
 

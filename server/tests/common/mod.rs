@@ -125,6 +125,12 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// `GET url`, read as JSON.
+#[allow(dead_code)]
+pub async fn get_json(url: &str) -> serde_json::Value {
+    http().get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Creates a species through REST and returns its id.
 pub async fn create(server: &Server, name: &str) -> u64 {
     post_species(server, name)

@@ -12,6 +12,22 @@ use crate::app::{App, Mode};
 use crate::event::{Event, LaneUpdate};
 use crate::lane::LaneKind;
 
+/// The WebSocket lane connected, then given feed `talk`'s snapshot at revision 2.
+fn ws_at_snapshot(app: &mut App, items: Vec<serde_json::Value>) {
+    let connected = LaneUpdate::Connected {
+        resume_from: None,
+        node: "127.0.0.1:5050".into(),
+    };
+    app.update(on(LaneKind::Ws, 0, traffic(200, 120), connected));
+    let snapshot = FeedMessage::Snapshot {
+        room: "talk".into(),
+        revision: 2,
+        items,
+    };
+    let update = LaneUpdate::Feed(snapshot);
+    app.update(on(LaneKind::Ws, 5, traffic(400, 180), update));
+}
+
 /// The talk's two species through a gateway, then a third pushed at 1.5 s,
 /// which the poll lane shows a second later.
 fn talk() -> App {
@@ -24,22 +40,7 @@ fn talk() -> App {
     ];
     let mut three = two.clone();
     three.push(json!({"id": 3, "name": "Vigne"}));
-    let connected = LaneUpdate::Connected {
-        resume_from: None,
-        node: "127.0.0.1:5050".into(),
-    };
-    app.update(on(LaneKind::Ws, 0, traffic(200, 120), connected));
-    let snapshot = FeedMessage::Snapshot {
-        room: "talk".into(),
-        revision: 2,
-        items: two.clone(),
-    };
-    app.update(on(
-        LaneKind::Ws,
-        5,
-        traffic(400, 180),
-        LaneUpdate::Feed(snapshot),
-    ));
+    ws_at_snapshot(&mut app, two.clone());
     let list = |revision, items: &Vec<serde_json::Value>| LaneUpdate::FeedList {
         revision,
         etag: Some(format!("\"{revision}\"")),
@@ -86,22 +87,7 @@ fn with_a_time_field_a_feed_change_is_as_late_as_its_item_says() {
         .with_lanes(&[LaneKind::Ws])
         .with_feed(Some("talk".into()))
         .with_feed_time(Some("/at".into()));
-    let connected = LaneUpdate::Connected {
-        resume_from: None,
-        node: "127.0.0.1:5050".into(),
-    };
-    app.update(on(LaneKind::Ws, 0, traffic(200, 120), connected));
-    let snapshot = FeedMessage::Snapshot {
-        room: "talk".into(),
-        revision: 2,
-        items: vec![json!({"id": 1, "at": t(0).to_rfc3339()})],
-    };
-    app.update(on(
-        LaneKind::Ws,
-        5,
-        traffic(400, 180),
-        LaneUpdate::Feed(snapshot),
-    ));
+    ws_at_snapshot(&mut app, vec![json!({"id": 1, "at": t(0).to_rfc3339()})]);
     // Changed upstream at 1.2 s, pushed at 1.5 s: the gateway's poll made it 300 ms late.
     let change = FeedMessage::Change(FeedChange {
         room: "talk".into(),
