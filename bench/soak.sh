@@ -8,6 +8,10 @@
 #   bench/soak.sh --duration 5m          # any soak flag (--help)
 #   ALLOCATOR=jemalloc bench/soak.sh ... # the same with jemalloc (--features jemalloc)
 #   OUT=/tmp/soak bench/soak.sh ...      # where the CSV, chart and server log go
+#   FEED=1 bench/soak.sh ...             # the gateway instead: the subscribers churn on an
+#                                        # upstream feed that changes 20 times a second
+#                                        # (tui-client/examples/changing_upstream), polled
+#                                        # every 50 ms, its history in the SQLite file
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
@@ -26,13 +30,27 @@ fi
 cargo build --release -q -p pollpush-server --example soak
 db=$(mktemp -d)/soak.db
 port=${PORT:-$((20000 + RANDOM % 20000))}
-"$server_bin" --addr "127.0.0.1:$port" --db "$db" --simulate 20 \
-  2>"$out/soak-$allocator.log" &
+label=$allocator
+if [ "${FEED:-0}" = 1 ]; then
+  cargo build --release -q -p pollpush-client --example changing_upstream
+  up_port=$((port + 1))
+  "$CARGO_TARGET_DIR/release/examples/changing_upstream" "127.0.0.1:$up_port" 50ms 20 >/dev/null 2>&1 &
+  upstream=$!
+  source_args=(--feed "up=http://127.0.0.1:$up_port/items" --feed-every 50ms)
+  soak_args=(--room up --writers 0)
+  label=$allocator-feed
+else
+  upstream=
+  source_args=(--simulate 20)
+  soak_args=()
+fi
+"$server_bin" --addr "127.0.0.1:$port" --db "$db" "${source_args[@]}" \
+  2>"$out/soak-$label.log" &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$(dirname "$db")"' EXIT
+trap 'kill $server $upstream 2>/dev/null; wait $server 2>/dev/null; rm -rf "$(dirname "$db")"' EXIT
 for _ in $(seq 100); do
   curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
   sleep 0.1
 done
-"$CARGO_TARGET_DIR/release/examples/soak" --server "http://127.0.0.1:$port" \
-  --label "$allocator" --csv "$out/soak-$allocator.csv" --chart "$out/soak-$allocator.svg" "$@"
+"$CARGO_TARGET_DIR/release/examples/soak" --server "http://127.0.0.1:$port" "${soak_args[@]}" \
+  --label "$label" --csv "$out/soak-$label.csv" --chart "$out/soak-$label.svg" "$@"

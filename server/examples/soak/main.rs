@@ -37,6 +37,10 @@ struct Cli {
     /// `/ws` subscribers.
     #[arg(long, default_value_t = 200)]
     subscribers: usize,
+    /// The room they subscribe to: the species, or an upstream feed's name
+    /// (`pollpush-server --feed NAME=URL`; then `--writers 0`).
+    #[arg(long, default_value = "species")]
+    room: String,
     /// Of those, how many read slowly (`--slow-rate` messages a second at most).
     #[arg(long, default_value_t = 50)]
     slow: usize,
@@ -97,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
         let slow = (i < cli.slow).then_some(cli.slow_rate);
         tokio::spawn(subscriber::run(
             ws.clone(),
+            cli.room.clone(),
             slow,
             tally.clone(),
             i as u64,

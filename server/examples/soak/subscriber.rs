@@ -1,6 +1,8 @@
 //! One churning `/ws` subscriber: connects, subscribes with `since`, reads
 //! (slowly, if told to) for 0.5–4 s, drops the connection (abruptly or with a
 //! close frame, alternately) and does it again, checking every revision.
+//! Of the species room, or of an upstream feed's (`--room NAME`): both send
+//! `subscribed`, `snapshot`, `resync` and `change` with a revision.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -8,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use pollpush_shared::message::SPECIES_ROOM;
-use pollpush_shared::{ClientMessage, Revision, ServerMessage};
+use chrono::{DateTime, Utc};
+use pollpush_shared::{ClientMessage, Revision};
+use serde::Deserialize;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -78,6 +81,28 @@ impl Tally {
     }
 }
 
+/// A message of either room, read for what the soak checks: its type, its
+/// revision, and when its change was made (a species change's `at`, or a
+/// feed item's `updated_at` in Unix milliseconds, as `changing_upstream`
+/// stamps its items).
+#[derive(Debug, Deserialize)]
+struct Incoming {
+    #[serde(rename = "type")]
+    kind: String,
+    revision: Option<Revision>,
+    at: Option<DateTime<Utc>>,
+    item: Option<serde_json::Value>,
+}
+
+impl Incoming {
+    fn made_at(&self) -> Option<DateTime<Utc>> {
+        self.at.or_else(|| {
+            let ms = self.item.as_ref()?.get("updated_at")?.as_i64()?;
+            DateTime::from_timestamp_millis(ms)
+        })
+    }
+}
+
 /// Where one subscriber stands in the feed.
 struct Position {
     last: Option<Revision>,
@@ -87,6 +112,7 @@ struct Position {
 
 pub async fn run(
     url: String,
+    room: String,
     slow: Option<u32>,
     tally: std::sync::Arc<Tally>,
     seed: u64,
@@ -102,7 +128,7 @@ pub async fn run(
         let hold = Duration::from_millis(rng.random_range(500..4000));
         let abrupt = round % 2 == seed % 2;
         round += 1;
-        if let Err(e) = once(&url, slow, &tally, &mut pos, hold, abrupt).await {
+        if let Err(e) = once(&url, &room, slow, &tally, &mut pos, hold, abrupt).await {
             eprintln!("subscriber {seed}: {e}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -112,6 +138,7 @@ pub async fn run(
 
 async fn once(
     url: &str,
+    room: &str,
     slow: Option<u32>,
     tally: &Tally,
     pos: &mut Position,
@@ -132,7 +159,7 @@ async fn once(
     let tcp = socket.connect(addr.parse()?).await?;
     let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await?;
     let subscribe = ClientMessage::Subscribe {
-        room: SPECIES_ROOM.to_owned(),
+        room: room.to_owned(),
         since: pos.last,
     };
     ws.send(Message::text(serde_json::to_string(&subscribe)?))
@@ -148,26 +175,30 @@ async fn once(
             anyhow::bail!("closed by the server")
         };
         let Message::Text(text) = msg? else { continue };
-        match serde_json::from_str::<ServerMessage>(&text)? {
-            ServerMessage::Subscribed { revision, .. } => pos.live_after = revision,
-            ServerMessage::Snapshot { revision, .. } => pos.last = Some(revision),
-            ServerMessage::Resync { .. } => {
+        let msg: Incoming = serde_json::from_str(&text)?;
+        let revision = msg.revision.unwrap_or_default();
+        match msg.kind.as_str() {
+            "subscribed" => pos.live_after = revision,
+            "snapshot" => pos.last = Some(revision),
+            "resync" => {
                 tally.resyncs.fetch_add(1, Relaxed);
             }
-            ServerMessage::Change(change) => {
+            "change" => {
                 tally.received.fetch_add(1, Relaxed);
                 if let Some(last) = pos.last {
-                    if change.revision <= last {
+                    if revision <= last {
                         tally.duplicates.fetch_add(1, Relaxed);
                         continue;
                     }
-                    if change.revision > last + 1 {
+                    if revision > last + 1 {
                         tally.gaps.fetch_add(1, Relaxed);
                     }
                 }
-                pos.last = Some(change.revision);
-                if slow.is_none() && change.revision > pos.live_after {
-                    let age = pollpush_shared::time::now() - change.at;
+                pos.last = Some(revision);
+                if let (None, true, Some(at)) =
+                    (slow, revision > pos.live_after, msg.made_at())
+                {
+                    let age = pollpush_shared::time::now() - at;
                     tally.record(age.num_microseconds().unwrap_or(0).max(0) as u64);
                 }
             }
