@@ -8,12 +8,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use chrono::{DateTime, Utc};
 use pollpush_shared::{ClientMessage, Revision};
-use serde::Deserialize;
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 
 /// What every subscriber saw, added up.
@@ -195,9 +195,7 @@ async fn once(
                     }
                 }
                 pos.last = Some(revision);
-                if let (None, true, Some(at)) =
-                    (slow, revision > pos.live_after, msg.made_at())
-                {
+                if let (None, true, Some(at)) = (slow, revision > pos.live_after, msg.made_at()) {
                     let age = pollpush_shared::time::now() - at;
                     tally.record(age.num_microseconds().unwrap_or(0).max(0) as u64);
                 }
