@@ -4,21 +4,19 @@
 //! `Last-Event-ID` or `?since=R` resumes; `event: resync` and a snapshot when
 //! the history no longer covers it or the stream fell behind).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 use http::header::IF_NONE_MATCH;
 use http::{HeaderMap, Method};
-use pollpush_shared::{Problem, Revision};
-use tokio::sync::broadcast::{self, error::RecvError};
+use pollpush_shared::Problem;
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use crate::frames::sse_resync_event;
-use crate::gateway::feed::{Feed, FeedEvent, Start};
+use crate::gateway::feed::Feed;
+use crate::gateway::subscription::{Lane, Subscription};
 use crate::longpoll::{self, Waited};
 use crate::reply::{method_not_allowed, problem_response};
 use crate::rest::{conditional_list, etag_matches};
@@ -126,29 +124,16 @@ async fn events(
         Err(e) => return problem_response(&e.problem()),
     };
     // Each feed has as many streams as the species feed may have.
-    let open = &feed.counters.sse_subscribers;
-    if open.fetch_add(1, Relaxed) >= state.config.max_streams as u64 {
-        open.fetch_sub(1, Relaxed);
-        return sse::too_many_streams(state.config.max_streams);
-    }
-    let (start, last, live) = feed.subscribe(since).await;
-    let mut pending = VecDeque::new();
-    match start {
-        Start::Replay(events) => pending.extend(events.iter().map(|e| e.sse.clone())),
-        Start::Snapshot(view) => pending.push_back(view.sse.clone()),
-        Start::Resync(view) => {
-            pending.push_back(sse_resync_event(view.revision));
-            pending.push_back(view.sse.clone());
-        }
-    }
+    let limit = state.config.max_streams;
+    let Some(subscription) = Subscription::start(feed, Lane::Sse, since, (None, Some(limit))).await
+    else {
+        return sse::too_many_streams(limit);
+    };
     let pump = Pump {
-        pending,
-        last,
-        live,
+        subscription,
         keep_alive: tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE),
         shutdown: state.shutdown.clone(),
         _live: streams.as_ref().map(Streams::open),
-        feed,
     };
     let body = futures_util::stream::unfold(pump, |mut pump| async move {
         let event = pump.next_event().await?;
@@ -159,53 +144,19 @@ async fn events(
 
 /// One stream's events, made as hyper asks for the next chunk.
 struct Pump {
-    /// The start (replay or snapshot), or the snapshot after a resync.
-    pending: VecDeque<Bytes>,
-    /// The last revision sent: live changes up to it are already covered.
-    last: Revision,
-    live: broadcast::Receiver<Arc<FeedEvent>>,
+    subscription: Subscription,
     keep_alive: tokio::time::Interval,
     shutdown: Shutdown,
-    feed: Arc<Feed>,
     /// The connection is not idle while the stream is open, however quiet.
     _live: Option<InFlight>,
 }
 
-impl Drop for Pump {
-    fn drop(&mut self) {
-        self.feed.counters.sse_subscribers.fetch_sub(1, Relaxed);
-    }
-}
-
 impl Pump {
     async fn next_event(&mut self) -> Option<Bytes> {
-        if let Some(event) = self.pending.pop_front() {
-            return Some(event);
+        tokio::select! {
+            due = self.subscription.next() => due.map(|due| due.sse()),
+            _ = self.keep_alive.tick() => Some(Bytes::from_static(b": keep-alive\n\n")),
+            () = self.shutdown.wait() => None,
         }
-        loop {
-            tokio::select! {
-                next = self.live.recv() => match next {
-                    Ok(event) if event.reset => return Some(self.resync()),
-                    Ok(event) if event.revision <= self.last => {}
-                    Ok(event) => {
-                        self.last = event.revision;
-                        return Some(event.sse.clone());
-                    }
-                    Err(RecvError::Lagged(_)) => return Some(self.resync()),
-                    Err(RecvError::Closed) => return None,
-                },
-                _ = self.keep_alive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
-                () = self.shutdown.wait() => return None,
-            }
-        }
-    }
-
-    /// Fell a whole history behind: drop what is queued, start again from the items.
-    fn resync(&mut self) -> Bytes {
-        let (view, live) = self.feed.restart();
-        self.live = live;
-        self.last = view.revision;
-        self.pending.push_back(view.sse.clone());
-        sse_resync_event(view.revision)
     }
 }

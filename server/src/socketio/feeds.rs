@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use pollpush_shared::Revision;
-use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 use socketioxide::SocketError;
@@ -50,8 +49,11 @@ impl FeedSockets {
     ) {
         let room = feed.spec.name.clone();
         self.stop(s.id, &room);
-        let subscription =
-            Subscription::start(feed, Lane::SocketIo, since, Some(QUEUED_REPLAY_MAX)).await;
+        let replay = (Some(QUEUED_REPLAY_MAX), None);
+        let Some(subscription) = Subscription::start(feed, Lane::SocketIo, since, replay).await
+        else {
+            return;
+        };
         let _ = ack.send(&json!({ "room": room, "revision": subscription.last() }));
         let key = (s.id, room);
         let task = tokio::spawn(emit_all(state.clone(), s, subscription));
@@ -83,29 +85,20 @@ impl FeedSockets {
     }
 }
 
-/// A feed message's `type`, borrowed; the rest of it is skipped.
-#[derive(Deserialize)]
-struct Kind<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Option<&'a str>,
-}
-
 /// Emits the subscription's messages until the socket closes.
 async fn emit_all(state: State, s: SocketRef, mut subscription: Subscription) {
     if !until_connected(&s).await {
         return;
     }
-    while let Some(text) = subscription.next().await {
-        // The message is already encoded once for every subscriber: only its
-        // `type` is read, and its text goes out as it is, not parsed into a
-        // tree and serialized again for each socket.
+    while let Some(due) = subscription.next().await {
+        // The message is already encoded once for every subscriber: its text
+        // goes out as it is, not parsed into a tree and serialized again for
+        // each socket, and its kind names the event.
+        let text = due.text();
         let Ok(message) = serde_json::from_str::<&RawValue>(&text) else {
             continue;
         };
-        let event = serde_json::from_str::<Kind>(&text)
-            .ok()
-            .and_then(|kind| kind.kind)
-            .unwrap_or("change");
+        let event = due.kind();
         match s.emit(event, message) {
             Ok(()) => {
                 state.stats.socketio_messages_out.fetch_add(1, Relaxed);

@@ -28,7 +28,10 @@ where
         since: Option<Revision>,
     ) -> Result<(), End> {
         self.stop_feed(&room);
-        let mut subscription = Subscription::start(feed, Lane::Ws, since, None).await;
+        let Some(mut subscription) = Subscription::start(feed, Lane::Ws, since, (None, None)).await
+        else {
+            return Ok(());
+        };
         let revision = subscription.last();
         self.send(&ServerMessage::Subscribed {
             room: room.clone(),
@@ -37,8 +40,8 @@ where
         .await?;
         let outbox = self.outbox();
         let task = tokio::spawn(async move {
-            while let Some(text) = subscription.next().await {
-                if outbox.send(text).await.is_err() {
+            while let Some(due) = subscription.next().await {
+                if outbox.send(due.text()).await.is_err() {
                     return;
                 }
             }
