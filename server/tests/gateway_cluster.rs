@@ -39,6 +39,7 @@ fn start_node(name: &str, db: &str, redis: &(String, String), upstream: &Upstrea
 fn start_with(name: &str, db: &str, upstream: &Upstream, more: &[&str]) -> Node {
     let feed = format!("t={}", upstream.url);
     let header = format!("X-Node: {name}");
+    let every = format!("{}ms", EVERY.as_millis());
     let mut args = vec![
         "--db",
         db,
@@ -47,7 +48,7 @@ fn start_with(name: &str, db: &str, upstream: &Upstream, more: &[&str]) -> Node 
         "--feed",
         &feed,
         "--feed-every",
-        "500ms",
+        &every,
         "--feed-header",
         &header,
     ];

@@ -14,7 +14,7 @@ mod upstream;
 
 use std::time::Duration;
 
-use common::{DEADLINE, spawn_server_with};
+use common::{eventually, spawn_server_with};
 use pollpush_server::gateway::{GatewayConfig, spec};
 use pollpush_server::{Config, Server};
 use push::{SioClient, WsClient};
@@ -46,14 +46,8 @@ async fn gateway_keeping(upstream: &Upstream, history: usize, outbox: usize) -> 
 }
 
 async fn until_revision(server: &Server, revision: u64) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while server.stats().feeds[0].revision != revision {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "feed t at {revision}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let at = || server.stats().feeds[0].revision == revision;
+    eventually(at, &format!("feed t at {revision}")).await;
 }
 
 fn change(revision: u64, op: &str, id: Value, item: Option<Value>) -> Value {

@@ -51,7 +51,7 @@ impl Raw {
 
     async fn read_more(&mut self) -> usize {
         let mut buf = [0u8; 8192];
-        let n = tokio::time::timeout(Duration::from_secs(90), self.tcp.read(&mut buf))
+        let n = tokio::time::timeout(DEADLINE, self.tcp.read(&mut buf))
             .await
             .expect("bytes before the deadline")
             .unwrap_or(0);
@@ -310,6 +310,11 @@ async fn an_idle_connection_after_a_list_read_is_closed_at_the_idle_timeout() {
     // A held poll longer than the idle timeout is not idle.
     let answer = raw.get("/species", &held(&etag, 1)).await;
     assert!(answer.head.starts_with("HTTP/1.1 304"), "{}", answer.head);
+    assert!(
+        !answer.head.contains("connection: close"),
+        "kept alive after the answer: {}",
+        answer.head
+    );
     assert!(raw.closed().await, "closed once idle");
 }
 

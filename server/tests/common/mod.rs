@@ -126,7 +126,6 @@ pub fn http() -> reqwest::Client {
 }
 
 /// `GET url`, read as JSON.
-#[allow(dead_code)]
 pub async fn get_json(url: &str) -> serde_json::Value {
     http().get(url).send().await.unwrap().json().await.unwrap()
 }

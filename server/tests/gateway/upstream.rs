@@ -26,9 +26,8 @@ pub enum Answer {
 pub struct Upstream {
     pub url: String,
     answer: Arc<Mutex<Answer>>,
-    heads: Arc<Mutex<Vec<String>>>,
-    /// When each head came, in the same order.
-    times: Arc<Mutex<Vec<std::time::Instant>>>,
+    /// Every request: when it came, and its head, lowercased.
+    requests: Arc<Mutex<Vec<(std::time::Instant, String)>>>,
 }
 
 impl Upstream {
@@ -38,8 +37,7 @@ impl Upstream {
         let upstream = Self {
             url,
             answer: Arc::new(Mutex::new(first)),
-            heads: Arc::default(),
-            times: Arc::default(),
+            requests: Arc::default(),
         };
         let serving = upstream.clone();
         tokio::spawn(async move {
@@ -64,16 +62,15 @@ impl Upstream {
 
     /// Every request head received so far, lowercased.
     pub fn heads(&self) -> Vec<String> {
-        self.heads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.requests().into_iter().map(|(_, head)| head).collect()
     }
 
     /// Every request so far: when it came, and its head, lowercased.
     pub fn requests(&self) -> Vec<(std::time::Instant, String)> {
-        let times = self.times.lock().unwrap_or_else(PoisonError::into_inner);
-        times.iter().copied().zip(self.heads()).collect()
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// One request, one answer, and the connection closed.
@@ -87,15 +84,10 @@ impl Upstream {
             }
         }
         let head = String::from_utf8_lossy(&head).to_lowercase();
-        {
-            // Both under one lock's order: `requests` pairs them by index.
-            let mut heads = self.heads.lock().unwrap_or_else(PoisonError::into_inner);
-            heads.push(head.clone());
-            self.times
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(std::time::Instant::now());
-        }
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((std::time::Instant::now(), head.clone()));
         let answer = self
             .answer
             .lock()
