@@ -46,31 +46,40 @@ pub struct ChangeArrival {
     pub first_ms: f64,
 }
 
+/// The nearest-rank `q` quantile of `sorted`; `None` when it is empty.
+pub fn nearest_rank<T: Copy>(sorted: &[T], q: f64) -> Option<T> {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+    sorted.get(rank - 1).copied()
+}
+
+impl Arrival {
+    /// Adds `other`'s deliveries of the same change.
+    fn add(&mut self, other: Self) {
+        self.first_us = if self.deliveries == 0 {
+            other.first_us
+        } else {
+            self.first_us.min(other.first_us)
+        };
+        self.deliveries += other.deliveries;
+        self.last_us = self.last_us.max(other.last_us);
+    }
+}
+
 impl Arrivals {
     /// A client showed `revision` `latency` after its commit.
     pub fn record(&mut self, revision: Revision, latency: Duration) {
-        let arrival = self.0.entry(revision).or_default();
         let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        arrival.first_us = if arrival.deliveries == 0 {
-            us
-        } else {
-            arrival.first_us.min(us)
-        };
-        arrival.deliveries += 1;
-        arrival.last_us = arrival.last_us.max(us);
+        self.0.entry(revision).or_default().add(Arrival {
+            deliveries: 1,
+            last_us: us,
+            first_us: us,
+        });
     }
 
     /// Adds `other`'s deliveries of the same changes (another lane's, or another worker's).
     pub fn merge(&mut self, other: &Self) {
         for (revision, theirs) in &other.0 {
-            let mine = self.0.entry(*revision).or_default();
-            mine.first_us = if mine.deliveries == 0 {
-                theirs.first_us
-            } else {
-                mine.first_us.min(theirs.first_us)
-            };
-            mine.deliveries += theirs.deliveries;
-            mine.last_us = mine.last_us.max(theirs.last_us);
+            self.0.entry(*revision).or_default().add(*theirs);
         }
     }
 
@@ -82,10 +91,7 @@ impl Arrivals {
     pub fn summary(&self) -> WriteToLast {
         let mut last: Vec<u64> = self.0.values().map(|a| a.last_us).collect();
         last.sort_unstable();
-        let at = |q: f64| {
-            let rank = ((q * last.len() as f64).ceil() as usize).clamp(1, last.len().max(1));
-            last.get(rank - 1).map_or(0.0, |&us| ms(us))
-        };
+        let at = |q: f64| nearest_rank(&last, q).map_or(0.0, ms);
         WriteToLast {
             changes: last.len(),
             p50_ms: at(0.5),

@@ -122,16 +122,9 @@ async fn direct(
 ) -> anyhow::Result<(Side, WatchedRun)> {
     let mut poll = connect.clone();
     poll.poll = Some(url.to_owned());
-    let cpu = own_cpu_seconds()?;
-    let report = watched::run(
-        &poll,
-        &LoadArgs {
-            gateway: None,
-            ..args.clone()
-        },
-    )
-    .await?;
-    let clients_cpu_seconds = round3(own_cpu_seconds()? - cpu);
+    let cpu = own_cpu_seconds();
+    let report = watched::run(&poll, args).await?;
+    let clients_cpu_seconds = round3(own_cpu_seconds() - cpu);
     let run = report.runs.into_iter().next().context("no direct run")?;
     let lane = run
         .lanes
@@ -186,9 +179,9 @@ async fn through_gateway(
         label: format!("gateway, {clients} {}", lane.name()),
     };
     let progress = Progress::new();
-    let cpu = own_cpu_seconds()?;
+    let cpu = own_cpu_seconds();
     let report = run_once(&settings, &run, &progress).await?;
-    let clients_cpu_seconds = round3(own_cpu_seconds()? - cpu);
+    let clients_cpu_seconds = round3(own_cpu_seconds() - cpu);
     progress.finish();
     let feed = report
         .server
@@ -218,19 +211,13 @@ async fn through_gateway(
 fn p50_p99(values: impl Iterator<Item = f64>) -> [f64; 2] {
     let mut sorted: Vec<f64> = values.collect();
     sorted.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
-        sorted.get(rank - 1).map_or(0.0, |v| round3(*v))
-    };
+    let at = |q: f64| super::arrivals::nearest_rank(&sorted, q).map_or(0.0, round3);
     [at(0.5), at(0.99)]
 }
 
 /// CPU seconds this process has used.
-fn own_cpu_seconds() -> anyhow::Result<f64> {
-    let stat = procfs::process::Process::myself()
-        .and_then(|me| me.stat())
-        .context("cannot read /proc/self/stat")?;
-    Ok((stat.utime + stat.stime) as f64 / procfs::ticks_per_second().max(1) as f64)
+fn own_cpu_seconds() -> f64 {
+    pollpush_server::stats::process_stats().cpu_seconds
 }
 
 impl GatewayReport {

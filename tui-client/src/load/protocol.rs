@@ -43,13 +43,28 @@ pub struct Protocol {
     pub error_causes: Mutex<BTreeMap<String, u64>>,
     /// Sampled age of the oldest change a client does not show yet.
     pub staleness: Mutex<Staleness>,
-    /// From a change's commit to the moment a client shows it.
-    pub latency: Mutex<Staleness>,
-    /// Per change: its deliveries and the last one's latency.
-    pub arrivals: Mutex<Arrivals>,
+    /// Every delivery: its latency, and its change's arrivals (one lock,
+    /// taken once per delivery).
+    pub delivered: Mutex<Delivered>,
     /// Polls that moved a client forward: `(from, to, at)`, resolved into
     /// latencies at the end, when every commit time is known.
     pub(super) deliveries: Mutex<Vec<(Revision, Revision, DateTime<Utc>)>>,
+}
+
+/// What deliveries add up to.
+#[derive(Debug, Clone, Default)]
+pub struct Delivered {
+    /// From a change's commit to the moment a client shows it.
+    pub latency: Staleness,
+    /// Per change: its deliveries and the last one's latency.
+    pub arrivals: Arrivals,
+}
+
+impl Delivered {
+    fn record(&mut self, revision: Revision, latency: Duration) {
+        self.latency.sample(latency);
+        self.arrivals.record(revision, latency);
+    }
 }
 
 impl Protocol {
@@ -68,8 +83,7 @@ impl Protocol {
             last_error: Mutex::new(None),
             error_causes: Mutex::new(BTreeMap::new()),
             staleness: Mutex::new(Staleness::default()),
-            latency: Mutex::new(Staleness::default()),
-            arrivals: Mutex::new(Arrivals::default()),
+            delivered: Mutex::new(Delivered::default()),
             deliveries: Mutex::new(Vec::new()),
         }
     }
@@ -94,8 +108,7 @@ impl Protocol {
         }
         lock(&self.error_causes).clear();
         *lock(&self.staleness) = Staleness::default();
-        *lock(&self.latency) = Staleness::default();
-        lock(&self.arrivals).clear();
+        *lock(&self.delivered) = Delivered::default();
         lock(&self.deliveries).clear();
     }
 
@@ -121,8 +134,7 @@ impl Protocol {
 
     /// A client showed `revision`, `latency` after its commit.
     pub(super) fn delivered(&self, revision: Revision, latency: Duration) {
-        lock(&self.latency).sample(latency);
-        lock(&self.arrivals).record(revision, latency);
+        lock(&self.delivered).record(revision, latency);
     }
 
     pub(super) fn failed(&self, error: String) {
@@ -154,10 +166,11 @@ impl Protocol {
     /// Turns the recorded poll deliveries into latencies, one per revision caught up.
     pub fn resolve_deliveries(&self, times: &ChangeTimes) {
         let deliveries = std::mem::take(&mut *lock(&self.deliveries));
+        let mut delivered = lock(&self.delivered);
         for (from, to, at) in deliveries {
             for revision in from + 1..=to {
                 if let Some(committed) = times.first_after(revision - 1) {
-                    self.delivered(revision, (at - committed).to_std().unwrap_or_default());
+                    delivered.record(revision, (at - committed).to_std().unwrap_or_default());
                 }
             }
         }

@@ -40,6 +40,7 @@ pub struct LaneTally {
 impl LaneTally {
     /// Reads `protocol`'s counters, its traffic since `base`.
     pub fn read(protocol: &Protocol, base: TrafficTotals) -> Self {
+        let delivered = lock(&protocol.delivered).clone();
         Self {
             clients: protocol.clients(),
             seen: protocol.seen.load(Relaxed),
@@ -52,8 +53,8 @@ impl LaneTally {
             reconnects: protocol.reconnects.load(Relaxed),
             traffic: protocol.traffic.totals().since(base),
             staleness: lock(&protocol.staleness).clone(),
-            latency: lock(&protocol.latency).clone(),
-            arrivals: lock(&protocol.arrivals).clone(),
+            latency: delivered.latency,
+            arrivals: delivered.arrivals,
         }
     }
 
