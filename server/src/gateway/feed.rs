@@ -176,7 +176,9 @@ impl Feed {
         Some(prepared.applied)
     }
 
-    /// [`Self::prepare`] and [`Self::commit`] at once, for a feed with no store.
+    /// [`Self::prepare`] and [`Self::commit`] at once, as the poller does
+    /// around its store write (the unit tests' shorthand).
+    #[cfg(test)]
     pub fn apply(&self, new: Items) -> Option<Applied> {
         self.commit(self.prepare(new)?)
     }
