@@ -10,16 +10,13 @@ cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
 COUNTS=${COUNTS:-1000,10000}
 DURATION=${DURATION:-30s}
-PORT=${PORT:-18188}
+. bench/servers.sh
+PORT=${PORT:-$(free_port)}
 cargo build -q --release -p pollpush-client -p pollpush-server \
   --bin pollpush --bin pollpush-server --example changing_upstream
 "$target/release/examples/changing_upstream" "127.0.0.1:$PORT" 1s 20 >/dev/null 2>&1 &
-upstream=$!
-trap 'kill $upstream 2>/dev/null' EXIT
-for _ in $(seq 50); do
-  curl -fs "http://127.0.0.1:$PORT/items" >/dev/null && break
-  sleep 0.1
-done
+pids+=($!)
+wait_ready "http://127.0.0.1:$PORT/items"
 first=1
 for n in ${COUNTS//,/ }; do
   "$target/release/pollpush" load --gateway "http://127.0.0.1:$PORT/items" --pollers "$n" \

@@ -40,22 +40,9 @@ LOAD=$CARGO_TARGET_DIR/release/pollpush
 mkdir -p "$OUT"
 
 db="pollpush_scale_$$"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  psql "$PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-listening() { # log -> ADDR, within 30 s
-  for _ in $(seq 300); do
-    addr=$(sed -n 's#^listening on http://\([0-9.:]*\).*#\1#p' "$1" | head -1)
-    [ -n "$addr" ] && { echo "$addr"; return; }
-    sleep 0.1
-  done
-  echo "a node did not start; its log:" >&2; cat "$1" >&2; exit 1
-}
+. "$(dirname "$0")/servers.sh"
+# servers.sh's cleanup, then this run's database.
+trap 'cleanup; psql "$PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT INT TERM
 # Every node's /stats as one JSON line per node: url rss connections.
 stats() {
   for url in "$@"; do

@@ -1,4 +1,4 @@
-# Sourced (not run) by the REST benchmarks: a temporary folder `$tmp`, the processes they start
+# Sourced (not run) by the benchmarks that start servers: a temporary folder `$tmp`, the processes they start
 # (`pids+=($!)`, all killed on exit, with `$tmp` removed), free loopback ports and a readiness wait.
 tmp=$(mktemp -d)
 pids=()
@@ -20,4 +20,14 @@ wait_ready() {
   done
   echo "no answer from $1" >&2
   return 1
+}
+# The address a pollpush-server logged in $1 ("listening on http://ADDR"), within
+# $2 tenths of a second (default 300); the log and a failure if it never did.
+listening() {
+  for _ in $(seq "${2:-300}"); do
+    addr=$(sed -n 's#^listening on http://\([0-9.:]*\).*#\1#p' "$1" | head -1)
+    [ -n "$addr" ] && { echo "$addr"; return; }
+    sleep 0.1
+  done
+  echo "a server did not start; its log:" >&2; cat "$1" >&2; exit 1
 }

@@ -28,29 +28,26 @@ else
   cargo build --release -q -p pollpush-server --bin pollpush-server
 fi
 cargo build --release -q -p pollpush-server --example soak
-db=$(mktemp -d)/soak.db
-port=${PORT:-$((20000 + RANDOM % 20000))}
+. "$root/bench/servers.sh"
+db=$tmp/soak.db
+port=${PORT:-$(free_port)}
 label=$allocator
 if [ "${FEED:-0}" = 1 ]; then
   cargo build --release -q -p pollpush-client --example changing_upstream
-  up_port=$((port + 1))
+  up_port=$(free_port)
   "$CARGO_TARGET_DIR/release/examples/changing_upstream" "127.0.0.1:$up_port" 50ms 20 >/dev/null 2>&1 &
-  upstream=$!
+  pids+=($!)
+  wait_ready "http://127.0.0.1:$up_port/items"
   source_args=(--feed "up=http://127.0.0.1:$up_port/items" --feed-every 50ms)
   soak_args=(--room up --writers 0)
   label=$allocator-feed
 else
-  upstream=
   source_args=(--simulate 20)
   soak_args=()
 fi
 "$server_bin" --addr "127.0.0.1:$port" --db "$db" "${source_args[@]}" \
   2>"$out/soak-$label.log" &
-server=$!
-trap 'kill $server $upstream 2>/dev/null; wait $server 2>/dev/null; rm -rf "$(dirname "$db")"' EXIT
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
-  sleep 0.1
-done
+pids+=($!)
+wait_ready "http://127.0.0.1:$port/healthz"
 "$CARGO_TARGET_DIR/release/examples/soak" --server "http://127.0.0.1:$port" "${soak_args[@]}" \
   --label "$label" --csv "$out/soak-$label.csv" --chart "$out/soak-$label.svg" "$@"
