@@ -123,13 +123,8 @@ async fn sse_changes(events: &mut Events, n: usize) -> Vec<u64> {
 
 /// The revisions of the next `n` changes.
 async fn changes(ws: &mut WsClient, n: usize) -> Vec<u64> {
-    let mut seen = Vec::new();
-    while seen.len() < n {
-        let msg = ws.next().await;
-        assert_eq!(msg["type"], "change", "{msg}");
-        seen.push(msg["revision"].as_u64().unwrap());
-    }
-    seen
+    let revision = |c: &Value| c["revision"].as_u64().unwrap();
+    ws.changes(n).await.iter().map(revision).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -7,6 +7,7 @@
 
 mod common;
 #[path = "gateway/push.rs"]
+#[allow(dead_code)]
 mod push;
 #[path = "gateway/upstream.rs"]
 #[allow(dead_code)]

@@ -49,16 +49,13 @@ async fn until_revision(addr: &str, revision: u64) {
 
 /// The next `n` messages, all changes: their revisions and ops.
 async fn changes(ws: &mut WsClient, n: usize) -> Vec<(u64, String)> {
-    let mut seen = Vec::new();
-    while seen.len() < n {
-        let msg = ws.next().await;
-        assert_eq!(msg["type"], "change", "{msg}");
-        seen.push((
-            msg["revision"].as_u64().unwrap(),
-            msg["op"].as_str().unwrap().to_owned(),
-        ));
-    }
-    seen
+    let op = |c: &Value| {
+        (
+            c["revision"].as_u64().unwrap(),
+            c["op"].as_str().unwrap().to_owned(),
+        )
+    };
+    ws.changes(n).await.iter().map(op).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

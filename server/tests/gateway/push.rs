@@ -68,6 +68,17 @@ impl WsClient {
     pub async fn next(&mut self) -> Value {
         serde_json::from_str(&next_text(&mut self.0).await).unwrap()
     }
+
+    /// The next `n` messages, each asserted to be a change.
+    pub async fn changes(&mut self, n: usize) -> Vec<Value> {
+        let mut seen = Vec::with_capacity(n);
+        while seen.len() < n {
+            let msg = self.next().await;
+            assert_eq!(msg["type"], "change", "{msg}");
+            seen.push(msg);
+        }
+        seen
+    }
 }
 
 /// A socket.io client (Engine.IO 4, WebSocket transport) on the default

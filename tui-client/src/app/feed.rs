@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::App;
 use super::pane::PaneState;
 use super::staleness::ChangeTimes;
-use crate::net::watch::payload::item_time;
+use crate::net::watch::payload::newest_item_time;
 
 /// One item of a feed: its id (`null` for a whole document) and its value.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,11 +157,7 @@ impl App {
 
     /// When the newest of `items` says it changed, by `--time-field`.
     fn items_time<'a>(&self, items: impl IntoIterator<Item = &'a Value>) -> Option<DateTime<Utc>> {
-        let pointer = self.feed_time.as_deref()?;
-        items
-            .into_iter()
-            .filter_map(|item| item_time(item, pointer))
-            .max()
+        newest_item_time(self.feed_time.as_deref(), items)
     }
 
     /// The revision `/stats` gives of what the panes watch: the species',

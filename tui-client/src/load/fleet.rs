@@ -26,7 +26,7 @@ use crate::app::staleness::ChangeTimes;
 use crate::event::{LaneEvent, LaneUpdate};
 use crate::lane::{LaneKind, LaneMap};
 use crate::net::counting::Traffic;
-use crate::net::watch::payload::item_time;
+use crate::net::watch::payload::newest_item_time;
 use crate::net::{HttpChoice, LaneConfig, Nodes, Sink, run_lane};
 
 /// One load client's sink, whichever its lane: the same rules as the panes.
@@ -116,11 +116,7 @@ impl Sink<LaneEvent> for Observer {
             // upstream's clock when `--time-field` stamps the item, or else
             // as the observer (on loopback, over no emulated link) learnt it.
             LaneUpdate::Feed(FeedMessage::Change(change)) => {
-                let stamped = self
-                    .time_field
-                    .as_deref()
-                    .zip(change.item.as_ref())
-                    .and_then(|(pointer, item)| item_time(item, pointer));
+                let stamped = newest_item_time(self.time_field.as_deref(), &change.item);
                 lock(&self.times).insert_exact(change.revision, stamped.unwrap_or(event.at));
             }
             _ => {}

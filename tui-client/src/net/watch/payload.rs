@@ -106,6 +106,18 @@ pub fn item_time(item: &serde_json::Value, pointer: &str) -> Option<DateTime<Utc
     time(item.pointer(pointer)?, pointer).ok()
 }
 
+/// The newest time at `pointer` (`--time-field`, when given) among `items`.
+pub fn newest_item_time<'a>(
+    pointer: Option<&str>,
+    items: impl IntoIterator<Item = &'a serde_json::Value>,
+) -> Option<DateTime<Utc>> {
+    let pointer = pointer?;
+    items
+        .into_iter()
+        .filter_map(|item| item_time(item, pointer))
+        .max()
+}
+
 fn time(value: &serde_json::Value, pointer: &str) -> Result<DateTime<Utc>, String> {
     let parsed = match value {
         serde_json::Value::String(text) => DateTime::parse_from_rfc3339(text)
